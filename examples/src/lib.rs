@@ -1,0 +1,6 @@
+//! Wiring of the protocol crates into the `bcm` manager and the `imm-sim` BMC emulator.
+//!
+//! The library half holds the tokio drivers and application logic so the binaries stay thin
+//! and integration tests can drive the same code.
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,173 @@
+//! Test harness for integration tests that run against real third-party peers.
+//!
+//! Include it from an integration test with
+//! `#[path = "../../scripts/peers/harness.rs"] mod harness;` (one file, shared by every
+//! crate, so the workspace needs no test-support crate). It starts a peer through
+//! `scripts/peers/start-<peer>.sh`, parses the `KEY=VALUE` lines the script prints, and
+//! stops the peer (via `stop.sh`) when the returned [`Peer`] is dropped, also on panic.
+//!
+//! A missing peer program is a test failure, never a silent skip: `scripts/test.sh`
+//! installs every peer first (`scripts/install-peers.sh`).
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root (two levels above this file).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crate directory has a parent")
+        .to_path_buf()
+}
+
+/// Directory holding the peer scripts.
+pub fn peers_dir() -> PathBuf {
+    repo_root().join("scripts").join("peers")
+}
+
+/// Fails the test (with the install hint) unless `program` is on `PATH`.
+pub fn require_program(program: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "required peer program `{program}` is not installed; run scripts/install-peers.sh \
+         (tests never skip a missing peer)"
+    );
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_tcp_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    s.local_addr().expect("local addr").port()
+}
+
+/// A running peer; dropping it stops every process its script recorded.
+pub struct Peer {
+    /// Scratch directory (pid files, logs, configs). Kept after the test for inspection.
+    pub dir: PathBuf,
+    /// The `KEY=VALUE` lines the start script printed.
+    pub vars: BTreeMap<String, String>,
+    _tmp: Option<tempdir_lite::TempDir>,
+}
+
+impl Peer {
+    /// Runs `scripts/peers/start-<name>.sh DIR` with `env` and parses its output.
+    ///
+    /// Panics (failing the test) when the script fails, with its stderr.
+    pub fn start(name: &str, env: &[(&str, String)]) -> Peer {
+        let tmp = tempdir_lite::TempDir::new(name);
+        let dir = tmp.path().to_path_buf();
+        Self::start_in(name, &dir, env, Some(tmp))
+    }
+
+    /// Like [`Peer::start`] but in a caller-chosen directory (restart tests reuse it).
+    pub fn start_in_dir(name: &str, dir: &Path, env: &[(&str, String)]) -> Peer {
+        Self::start_in(name, dir, env, None)
+    }
+
+    fn start_in(
+        name: &str,
+        dir: &Path,
+        env: &[(&str, String)],
+        tmp: Option<tempdir_lite::TempDir>,
+    ) -> Peer {
+        let script = peers_dir().join(format!("start-{name}.sh"));
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script).arg(dir);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {script:?}: {e}"));
+        // Build the guard first so a failed start still stops what was recorded.
+        let mut peer = Peer { dir: dir.to_path_buf(), vars: BTreeMap::new(), _tmp: tmp };
+        assert!(
+            out.status.success(),
+            "start-{name}.sh failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                peer.vars.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
+            }
+        }
+        peer
+    }
+
+    /// The value of a `KEY=VALUE` line the start script printed.
+    pub fn var(&self, key: &str) -> &str {
+        self.vars.get(key).unwrap_or_else(|| panic!("peer printed no {key}: {:?}", self.vars))
+    }
+
+    /// Stops the peer now (also done on drop).
+    pub fn stop(&self) {
+        let _ = Command::new("bash").arg(peers_dir().join("stop.sh")).arg(&self.dir).status();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs a command, returning (success, stdout, stderr) as strings.
+pub fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A tiny temporary-directory guard (no extra dependency): removed on drop unless
+/// `KEEP_PEER_DIRS=1` is set.
+mod tempdir_lite {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new(tag: &str) -> TempDir {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let base = std::env::var_os("TMPDIR").map_or_else(std::env::temp_dir, PathBuf::from);
+            let p = base.join(format!("bcm-peer-{tag}-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&p).expect("create peer dir");
+            TempDir(p)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            if std::env::var_os("KEEP_PEER_DIRS").is_none() {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+}

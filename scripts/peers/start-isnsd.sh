@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Start open-isns `isnsd` on 127.0.0.1 (TCP only; isnsd has no UDP listener).
+#
+# Usage: start-isnsd.sh DIR
+# Env:   ISNSD_PORT (3205)  ISNSD_DEFAULT_DD (0: real DD scoping)
+#        ISNSD_REGISTRATION_PERIOD (1h; never 0, which clamps the ESI interval to 0)
+#        ISNSD_DEBUG ("all"; empty for no protocol trace)
+# Prints ISNSD_PID ISNSD_PORT ISNSD_CONF ISNSADM_CONF ISNSADM_SOURCE ISNSD_LOG ISNSD_DB.
+# Reusing DIR keeps the file-backed database (restart tests).
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$HERE/lib.sh"
+
+DIR="$(peer_dir "${1:-}")"
+PORT="${ISNSD_PORT:-3205}"
+W="$DIR/isnsd"
+mkdir -p "$W/db"
+if tcp_listening "$PORT"; then echo "start-isnsd: TCP port $PORT is taken" >&2; exit 1; fi
+
+cat > "$W/isnsd.conf" <<CONF
+SourceName             = isns.test.server
+HostName               = localhost
+BindAddress            = 127.0.0.1:$PORT
+Database               = $W/db
+PIDFile                = $W/isnsd.pidfile
+ControlSocket          = $W/control
+Security               = 0
+SLPRegister            = 0
+RegistrationPeriod     = ${ISNSD_REGISTRATION_PERIOD:-1h}
+DefaultDiscoveryDomain = ${ISNSD_DEFAULT_DD:-0}
+SCNTimeout             = 10
+SCNRetries             = 3
+CONF
+
+# isnsadm client config; its source sees everything once registered as a
+# control node: isnsadm -c $ISNSADM_CONF --register control=$ISNSADM_SOURCE
+cat > "$W/isnsadm.conf" <<CONF
+SourceName    = iqn.2000-01.test:isnsadm
+HostName      = localhost
+ServerAddress = 127.0.0.1:$PORT
+Security      = 0
+ControlSocket = $W/control
+CONF
+
+DBG=()
+if [ -n "${ISNSD_DEBUG-all}" ]; then DBG=(-d "${ISNSD_DEBUG-all}"); fi
+T0="$(now_ms)"
+setsid isnsd -f -c "$W/isnsd.conf" "${DBG[@]}" </dev/null >>"$DIR/isnsd.log" 2>&1 &
+PID=$!
+echo "$PID" > "$DIR/isnsd.pid"
+await "$PID" 10 "$DIR/isnsd.log" tcp_listening "$PORT"
+cat <<OUT
+ISNSD_PID=$PID
+ISNSD_PORT=$PORT
+ISNSD_CONF=$W/isnsd.conf
+ISNSADM_CONF=$W/isnsadm.conf
+ISNSADM_SOURCE=iqn.2000-01.test:isnsadm
+ISNSD_LOG=$DIR/isnsd.log
+ISNSD_DB=$W/db
+ISNSD_START_MS=$(( $(now_ms) - T0 ))
+OUT
