@@ -4,3 +4,5 @@
 //! and integration tests can drive the same code.
 
 #![forbid(unsafe_code)]
+
+pub mod store;
