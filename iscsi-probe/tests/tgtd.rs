@@ -189,7 +189,7 @@ async fn lun_sizes_of_several_targets_equal_what_iscsi_readcapacity16_reports() 
             .luns
             .iter()
             .skip(1)
-            .map(|l| l.size_bytes())
+            .map(iscsi_probe::LunReport::size_bytes)
             .collect()
     };
     const M: u64 = 1024 * 1024;
@@ -221,7 +221,7 @@ async fn discover_lists_every_target_that_iscsi_ls_lists() {
         let addrs: Vec<_> = target
             .addresses
             .iter()
-            .filter_map(|a| a.socket_addr())
+            .filter_map(iscsi_probe::TargetAddress::socket_addr)
             .collect();
         assert_eq!(addrs, [t.portal()], "{target:?}");
     }
@@ -506,7 +506,11 @@ async fn isns_access_control_refuses_an_initiator_until_it_shares_a_dd_with_the_
             }
         }
     };
-    let sizes: Vec<_> = report.luns.iter().map(|l| l.size_bytes()).collect();
+    let sizes: Vec<_> = report
+        .luns
+        .iter()
+        .map(iscsi_probe::LunReport::size_bytes)
+        .collect();
     assert_eq!(
         sizes,
         [None, Some(32 * 1024 * 1024), Some(64 * 1024 * 1024)]
