@@ -2,6 +2,8 @@
 //! `iscsi-readcapacity16`, `iscsi-inq` and `iscsi-ls` as the independent reference, and open-isns
 //! `isnsd` + `isnsadm` for iSNS access control. A missing peer fails the test.
 
+// The shared harness is formatted by its owner; keep `cargo fmt` out of it.
+#[rustfmt::skip]
 #[path = "../../scripts/peers/harness.rs"]
 mod harness;
 
