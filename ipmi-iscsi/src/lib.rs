@@ -20,3 +20,4 @@
 )]
 
 pub mod ipmi;
+pub mod rmcp;
