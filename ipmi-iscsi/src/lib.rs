@@ -19,5 +19,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[cfg(feature = "tokio")]
+pub mod driver;
 pub mod ipmi;
 pub mod rmcp;

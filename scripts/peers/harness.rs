@@ -91,9 +91,15 @@ impl Peer {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {script:?}: {e}"));
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {script:?}: {e}"));
         // Build the guard first so a failed start still stops what was recorded.
-        let mut peer = Peer { dir: dir.to_path_buf(), vars: BTreeMap::new(), _tmp: tmp };
+        let mut peer = Peer {
+            dir: dir.to_path_buf(),
+            vars: BTreeMap::new(),
+            _tmp: tmp,
+        };
         assert!(
             out.status.success(),
             "start-{name}.sh failed ({}):\n{}",
@@ -102,7 +108,8 @@ impl Peer {
         );
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             if let Some((k, v)) = line.split_once('=') {
-                peer.vars.insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
+                peer.vars
+                    .insert(k.trim().to_owned(), v.trim().trim_matches('"').to_owned());
             }
         }
         peer
@@ -110,12 +117,17 @@ impl Peer {
 
     /// The value of a `KEY=VALUE` line the start script printed.
     pub fn var(&self, key: &str) -> &str {
-        self.vars.get(key).unwrap_or_else(|| panic!("peer printed no {key}: {:?}", self.vars))
+        self.vars
+            .get(key)
+            .unwrap_or_else(|| panic!("peer printed no {key}: {:?}", self.vars))
     }
 
     /// Stops the peer now (also done on drop).
     pub fn stop(&self) {
-        let _ = Command::new("bash").arg(peers_dir().join("stop.sh")).arg(&self.dir).status();
+        let _ = Command::new("bash")
+            .arg(peers_dir().join("stop.sh"))
+            .arg(&self.dir)
+            .status();
     }
 }
 
@@ -132,7 +144,9 @@ pub fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String,
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
