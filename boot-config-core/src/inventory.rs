@@ -1,0 +1,1042 @@
+//! The inventory: entities, targets, LUNs and Discovery Domains, with the indexes selection uses.
+//!
+//! Storage is a slab of compact LUN records (32 bytes) addressed by `u32` slots, one record per
+//! target, and these indexes, all kept in step by every mutation:
+//!
+//! * `available`: an ordered set of [`SizeKey`] `(size, target hash, LUN number, slot)` holding
+//!   exactly the LUNs that are online, sized and held by nobody. Best fit is one range lookup.
+//! * `by_name` (targets in name order, for lookups, first fit and pattern prefixes), `by_entity`,
+//!   `by_tag`, `by_portal` (address order, for subnet ranges) and `by_load` (targets ordered by
+//!   the number of LUNs held on them, for least-loaded).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use core::net::IpAddr;
+
+use crate::change::{Change, Changes, Warning};
+use crate::ledger::Ledger;
+use crate::model::{
+    DdSpec, InventoryEvent, LunSpec, LunState, Portal, Provenance, Source, TargetSpec,
+};
+use crate::names::{DdId, EntityId, IscsiName, LunNumber, LunRef, Tag};
+use crate::time::Timestamp;
+
+/// Who holds a LUN, as far as the inventory's indexes care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hold {
+    Free,
+    Reserved,
+    Assigned,
+}
+
+const LIVE: u8 = 1;
+const ONLINE: u8 = 2;
+const SIZED: u8 = 4;
+
+/// One LUN, 32 bytes. The target's name lives once in its [`TargetRec`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LunRec {
+    pub(crate) size: u64,
+    pub(crate) number: u64,
+    pub(crate) seen_ms: u64,
+    pub(crate) target: u32,
+    flags: u8,
+    pub(crate) hold: Hold,
+    source: Source,
+}
+
+impl LunRec {
+    fn live(&self) -> bool {
+        self.flags & LIVE != 0
+    }
+
+    pub(crate) fn online(&self) -> bool {
+        self.flags & ONLINE != 0
+    }
+
+    pub(crate) fn sized(&self) -> bool {
+        self.flags & SIZED != 0
+    }
+
+    pub(crate) fn size_opt(&self) -> Option<u64> {
+        self.sized().then_some(self.size)
+    }
+
+    /// Online, sized, held by nobody: in the `available` index.
+    pub(crate) fn selectable(&self) -> bool {
+        self.flags & (LIVE | ONLINE | SIZED) == (LIVE | ONLINE | SIZED) && self.hold == Hold::Free
+    }
+
+    fn state(&self) -> LunState {
+        if !self.online() {
+            LunState::Offline
+        } else {
+            match self.hold {
+                Hold::Free => LunState::Available,
+                Hold::Reserved => LunState::Reserved,
+                Hold::Assigned => LunState::Assigned,
+            }
+        }
+    }
+
+    fn set(&mut self, bit: u8, on: bool) {
+        if on {
+            self.flags |= bit;
+        } else {
+            self.flags &= !bit;
+        }
+    }
+}
+
+/// The key of the ordered size index; its order is the best-fit order and the deterministic
+/// tie-break: smaller size, then a stable hash of the target name (spreads equal sizes over
+/// targets instead of piling onto the alphabetically first), then the LUN number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SizeKey {
+    pub(crate) size: u64,
+    pub(crate) tie: u64,
+    pub(crate) number: u64,
+    pub(crate) slot: u32,
+}
+
+/// One target.
+#[derive(Clone, Debug)]
+pub(crate) struct TargetRec {
+    pub(crate) name: IscsiName,
+    pub(crate) entity: EntityId,
+    pub(crate) alias: Option<String>,
+    pub(crate) portals: Vec<Portal>,
+    pub(crate) tags: Vec<Tag>,
+    /// LUN slots, sorted by LUN number.
+    pub(crate) luns: Vec<u32>,
+    pub(crate) hash: u64,
+    /// LUNs on this target held by a reservation or assignment.
+    pub(crate) load: u32,
+    /// Largest selectable size on this target (0: none), lets scans skip a target in O(1).
+    pub(crate) max_avail: u64,
+    pub(crate) provenance: Provenance,
+}
+
+#[derive(Clone, Debug)]
+struct EntityRec {
+    targets: BTreeSet<u32>,
+    provenance: Provenance,
+}
+
+#[derive(Clone, Debug)]
+struct DdRec {
+    name: String,
+    members: BTreeSet<IscsiName>,
+    provenance: Provenance,
+}
+
+/// Counts of LUNs by condition, kept exactly by every mutation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LunCounts {
+    /// Online, free, size known: selectable.
+    pub available: u64,
+    /// Online, free, size not yet probed.
+    pub awaiting_size: u64,
+    /// Held by an uncommitted reservation (online).
+    pub reserved: u64,
+    /// Held by a committed assignment (online).
+    pub assigned: u64,
+    /// Offline (held or not).
+    pub offline: u64,
+}
+
+impl LunCounts {
+    fn slot_for(&mut self, r: &LunRec) -> &mut u64 {
+        match r.state() {
+            LunState::Offline => &mut self.offline,
+            LunState::Reserved => &mut self.reserved,
+            LunState::Assigned => &mut self.assigned,
+            LunState::Available if r.sized() => &mut self.available,
+            LunState::Available => &mut self.awaiting_size,
+        }
+    }
+
+    /// All LUNs in the inventory.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.available + self.awaiting_size + self.reserved + self.assigned + self.offline
+    }
+}
+
+/// A read-only view of one LUN.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LunView {
+    /// Which LUN.
+    pub lun: LunRef,
+    /// Size in bytes, when probed.
+    pub size: Option<u64>,
+    /// Allocation state.
+    pub state: LunState,
+    /// Where and when it was last observed.
+    pub provenance: Provenance,
+}
+
+/// A read-only view of one target.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TargetView {
+    /// iSCSI name.
+    pub name: IscsiName,
+    /// Owning entity.
+    pub entity: EntityId,
+    /// Alias.
+    pub alias: Option<String>,
+    /// Portals, sorted.
+    pub portals: Vec<Portal>,
+    /// Operator tags, sorted.
+    pub tags: Vec<Tag>,
+    /// Number of its LUNs held by servers.
+    pub load: u32,
+    /// Where and when it was last observed.
+    pub provenance: Provenance,
+}
+
+/// A read-only view of one Discovery Domain.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DdView {
+    /// DD ID.
+    pub id: DdId,
+    /// Symbolic name.
+    pub name: String,
+    /// Members, sorted.
+    pub members: Vec<IscsiName>,
+    /// Where and when it was last observed.
+    pub provenance: Provenance,
+}
+
+/// The inventory of storage as the engine knows it. Mutated only through
+/// [`Engine::apply`](crate::Engine::apply) and the ledger operations of the engine.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    pub(crate) luns: Vec<LunRec>,
+    free_luns: Vec<u32>,
+    pub(crate) targets: Vec<Option<TargetRec>>,
+    free_targets: Vec<u32>,
+    pub(crate) by_name: BTreeMap<IscsiName, u32>,
+    entities: BTreeMap<EntityId, EntityRec>,
+    pub(crate) by_tag: BTreeMap<Tag, BTreeSet<u32>>,
+    pub(crate) by_portal: BTreeSet<(IpAddr, u32)>,
+    pub(crate) by_load: BTreeSet<(u32, u64, u32)>,
+    pub(crate) available: BTreeSet<SizeKey>,
+    dds: BTreeMap<DdId, DdRec>,
+    counts: LunCounts,
+}
+
+/// FNV-1a, 64 bit: a stable hash (no per-process keys) so tie-breaks are reproducible.
+pub(crate) fn stable_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+// Slots are u32 created by this module; widening to usize is lossless on every supported target.
+#[inline]
+pub(crate) fn ix(slot: u32) -> usize {
+    slot as usize
+}
+
+fn normalise_portals(mut p: Vec<Portal>) -> Vec<Portal> {
+    for portal in &mut p {
+        portal.addr = portal.addr.to_canonical();
+    }
+    p.sort_unstable();
+    p.dedup();
+    p
+}
+
+impl Inventory {
+    /// An empty inventory.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // ----- read-only queries -------------------------------------------------------------
+
+    /// LUN counts by condition.
+    #[must_use]
+    pub fn counts(&self) -> LunCounts {
+        self.counts
+    }
+
+    /// Number of targets.
+    #[must_use]
+    pub fn target_count(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Entity IDs, sorted.
+    pub fn entities(&self) -> impl Iterator<Item = &EntityId> {
+        self.entities.keys()
+    }
+
+    /// Targets in name order.
+    pub fn targets(&self) -> impl Iterator<Item = TargetView> + '_ {
+        self.by_name.values().filter_map(|&t| self.target_view(t))
+    }
+
+    /// One target.
+    #[must_use]
+    pub fn target(&self, name: &str) -> Option<TargetView> {
+        self.by_name.get(name).and_then(|&t| self.target_view(t))
+    }
+
+    /// The LUNs of one target in LUN-number order.
+    pub fn luns_of<'a>(&'a self, target: &str) -> impl Iterator<Item = LunView> + 'a {
+        let t = self.by_name.get(target).and_then(|&t| self.target_rec(t));
+        t.into_iter()
+            .flat_map(move |t| t.luns.iter().map(move |&s| self.lun_view(t, s)))
+    }
+
+    /// One LUN.
+    #[must_use]
+    pub fn lun(&self, lun: &LunRef) -> Option<LunView> {
+        let t = self.target_rec(*self.by_name.get(lun.target.as_str())?)?;
+        let slot = self.find_lun(t, lun.lun.0)?;
+        Some(self.lun_view(t, slot))
+    }
+
+    /// Discovery Domains in ID order.
+    pub fn dds(&self) -> impl Iterator<Item = DdView> + '_ {
+        self.dds.iter().map(|(id, d)| DdView {
+            id: *id,
+            name: d.name.clone(),
+            members: d.members.iter().cloned().collect(),
+            provenance: d.provenance,
+        })
+    }
+
+    pub(crate) fn target_rec(&self, t: u32) -> Option<&TargetRec> {
+        self.targets.get(ix(t)).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn entity_targets(&self, e: &str) -> Option<&BTreeSet<u32>> {
+        self.entities.get(e).map(|r| &r.targets)
+    }
+
+    fn target_view(&self, t: u32) -> Option<TargetView> {
+        let r = self.target_rec(t)?;
+        Some(TargetView {
+            name: r.name.clone(),
+            entity: r.entity.clone(),
+            alias: r.alias.clone(),
+            portals: r.portals.clone(),
+            tags: r.tags.clone(),
+            load: r.load,
+            provenance: r.provenance,
+        })
+    }
+
+    fn lun_view(&self, t: &TargetRec, slot: u32) -> LunView {
+        let r = &self.luns[ix(slot)];
+        LunView {
+            lun: LunRef {
+                target: t.name.clone(),
+                lun: LunNumber(r.number),
+            },
+            size: r.size_opt(),
+            state: r.state(),
+            provenance: Provenance::new(r.source, Timestamp::from_millis(r.seen_ms)),
+        }
+    }
+
+    pub(crate) fn lun_ref(&self, slot: u32) -> Option<LunRef> {
+        let r = self.luns.get(ix(slot))?;
+        let t = self.target_rec(r.target)?;
+        Some(LunRef {
+            target: t.name.clone(),
+            lun: LunNumber(r.number),
+        })
+    }
+
+    pub(crate) fn find_lun(&self, t: &TargetRec, number: u64) -> Option<u32> {
+        t.luns
+            .binary_search_by_key(&number, |&s| self.luns[ix(s)].number)
+            .ok()
+            .map(|i| t.luns[i])
+    }
+
+    pub(crate) fn slot_of(&self, lun: &LunRef) -> Option<u32> {
+        let t = self.target_rec(*self.by_name.get(lun.target.as_str())?)?;
+        self.find_lun(t, lun.lun.0)
+    }
+
+    pub(crate) fn key_of(&self, slot: u32) -> SizeKey {
+        let r = &self.luns[ix(slot)];
+        let tie = self.target_rec(r.target).map_or(0, |t| t.hash);
+        SizeKey {
+            size: r.size,
+            tie,
+            number: r.number,
+            slot,
+        }
+    }
+
+    // ----- the one place LUN records change ----------------------------------------------
+
+    /// Mutates one LUN and keeps counts, the size index, target max and load in step.
+    fn update_lun(&mut self, slot: u32, f: impl FnOnce(&mut LunRec)) {
+        let before = self.luns[ix(slot)];
+        if before.live() {
+            *self.counts.slot_for(&before) -= 1;
+        }
+        if before.selectable() {
+            let k = self.key_of(slot);
+            self.available.remove(&k);
+        }
+        f(&mut self.luns[ix(slot)]);
+        let after = self.luns[ix(slot)];
+        if after.live() {
+            *self.counts.slot_for(&after) += 1;
+        }
+        if after.selectable() {
+            let k = self.key_of(slot);
+            self.available.insert(k);
+        }
+        let held = |r: &LunRec| r.live() && r.hold != Hold::Free;
+        let load_delta = i64::from(held(&after)) - i64::from(held(&before));
+        let t = before.target;
+        if load_delta != 0 {
+            self.change_load(t, load_delta);
+        }
+        let sel_before = before.selectable().then_some(before.size);
+        let sel_after = after.selectable().then_some(after.size);
+        if sel_before != sel_after {
+            let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) else {
+                return;
+            };
+            if let Some(sz) = sel_after {
+                tr.max_avail = tr.max_avail.max(sz);
+            }
+            if sel_before.is_some_and(|sz| sz >= tr.max_avail) {
+                self.recompute_max(t);
+            }
+        }
+    }
+
+    fn recompute_max(&mut self, t: u32) {
+        let Some(tr) = self.targets.get(ix(t)).and_then(Option::as_ref) else {
+            return;
+        };
+        let m = tr
+            .luns
+            .iter()
+            .map(|&s| &self.luns[ix(s)])
+            .filter(|r| r.selectable())
+            .map(|r| r.size)
+            .max()
+            .unwrap_or(0);
+        if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
+            tr.max_avail = m;
+        }
+    }
+
+    fn change_load(&mut self, t: u32, delta: i64) {
+        let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) else {
+            return;
+        };
+        self.by_load.remove(&(tr.load, tr.hash, t));
+        tr.load = if delta > 0 {
+            tr.load.saturating_add(1)
+        } else {
+            tr.load.saturating_sub(1)
+        };
+        self.by_load.insert((tr.load, tr.hash, t));
+    }
+
+    /// Sets the hold of a LUN (engine/ledger use). Returns false if the LUN is not present.
+    pub(crate) fn set_hold(&mut self, lun: &LunRef, hold: Hold) -> bool {
+        match self.slot_of(lun) {
+            Some(slot) => {
+                self.update_lun(slot, |r| r.hold = hold);
+                true
+            }
+            None => false,
+        }
+    }
+
+    // ----- events ------------------------------------------------------------------------
+
+    /// Applies one event; `ledger` says who holds LUNs that (re)appear.
+    pub(crate) fn apply(
+        &mut self,
+        event: &InventoryEvent,
+        prov: Provenance,
+        ledger: &Ledger,
+    ) -> Changes {
+        let mut out = Changes::default();
+        match event {
+            InventoryEvent::TargetUpserted(spec) => {
+                self.upsert_target(spec, prov, &mut out);
+            }
+            InventoryEvent::TargetRemoved { target } => {
+                if let Some(&t) = self.by_name.get(target.as_str()) {
+                    self.remove_target(t, ledger, &mut out);
+                }
+            }
+            InventoryEvent::TargetTagged { target, tags } => {
+                self.tag_target(target, tags, prov, &mut out);
+            }
+            InventoryEvent::LunUpserted { target, lun } => {
+                if let Some(t) = self.known_target(target, &mut out) {
+                    self.upsert_lun(t, *lun, prov, ledger, &mut out);
+                }
+            }
+            InventoryEvent::LunRemoved { target, number } => {
+                if let Some(t) = self.known_target(target, &mut out) {
+                    let slot = self
+                        .target_rec(t)
+                        .and_then(|tr| self.find_lun(tr, number.0));
+                    if let Some(slot) = slot {
+                        self.remove_lun(slot, ledger, &mut out);
+                    }
+                }
+            }
+            InventoryEvent::LunsReported { target, luns } => {
+                if let Some(t) = self.known_target(target, &mut out) {
+                    self.report_luns(t, luns, prov, ledger, &mut out);
+                }
+            }
+            InventoryEvent::TargetUnreachable { target } => {
+                if let Some(t) = self.known_target(target, &mut out) {
+                    self.mark_unreachable(t, prov, ledger, &mut out);
+                }
+            }
+            InventoryEvent::EntitySnapshot { entity, targets } => {
+                self.snapshot_entity(entity, targets, prov, ledger, &mut out);
+            }
+            InventoryEvent::EntityRemoved { entity } => {
+                if let Some(rec) = self.entities.get(entity.as_str()) {
+                    let ts: Vec<u32> = rec.targets.iter().copied().collect();
+                    for t in ts {
+                        self.remove_target(t, ledger, &mut out);
+                    }
+                    self.entities.remove(entity.as_str());
+                    out.push(Change::EntityRemoved {
+                        entity: entity.clone(),
+                    });
+                }
+            }
+            InventoryEvent::DdUpserted(spec) => self.upsert_dd(spec, prov, &mut out),
+            InventoryEvent::DdMemberAdded { dd, member } => match self.dds.get_mut(dd) {
+                Some(rec) => {
+                    rec.provenance = prov;
+                    if rec.members.insert(member.clone()) {
+                        out.push(Change::DdUpdated { dd: *dd });
+                    }
+                }
+                None => out.warn(Warning::UnknownDd { dd: *dd }),
+            },
+            InventoryEvent::DdMemberRemoved { dd, member } => match self.dds.get_mut(dd) {
+                Some(rec) => {
+                    rec.provenance = prov;
+                    if rec.members.remove(member.as_str()) {
+                        out.push(Change::DdUpdated { dd: *dd });
+                    }
+                }
+                None => out.warn(Warning::UnknownDd { dd: *dd }),
+            },
+            InventoryEvent::DdRemoved { dd } => {
+                if self.dds.remove(dd).is_some() {
+                    out.push(Change::DdRemoved { dd: *dd });
+                }
+            }
+        }
+        out
+    }
+
+    fn known_target(&self, target: &IscsiName, out: &mut Changes) -> Option<u32> {
+        let t = self.by_name.get(target.as_str()).copied();
+        if t.is_none() {
+            out.warn(Warning::UnknownTarget {
+                target: target.clone(),
+            });
+        }
+        t
+    }
+
+    fn ensure_entity(&mut self, entity: &EntityId, prov: Provenance, out: &mut Changes) {
+        match self.entities.get_mut(entity.as_str()) {
+            Some(e) => e.provenance = prov,
+            None => {
+                self.entities.insert(
+                    entity.clone(),
+                    EntityRec {
+                        targets: BTreeSet::new(),
+                        provenance: prov,
+                    },
+                );
+                out.push(Change::EntityAdded {
+                    entity: entity.clone(),
+                });
+            }
+        }
+    }
+
+    fn upsert_target(&mut self, spec: &TargetSpec, prov: Provenance, out: &mut Changes) {
+        self.ensure_entity(&spec.entity, prov, out);
+        let portals = normalise_portals(spec.portals.clone());
+        if let Some(&t) = self.by_name.get(spec.name.as_str()) {
+            let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) else {
+                return;
+            };
+            tr.provenance = prov;
+            let mut updated = false;
+            if tr.entity != spec.entity {
+                let old = core::mem::replace(&mut tr.entity, spec.entity.clone());
+                if let Some(e) = self.entities.get_mut(old.as_str()) {
+                    e.targets.remove(&t);
+                }
+                if let Some(e) = self.entities.get_mut(spec.entity.as_str()) {
+                    e.targets.insert(t);
+                }
+                updated = true;
+            }
+            if tr.alias != spec.alias {
+                tr.alias.clone_from(&spec.alias);
+                updated = true;
+            }
+            let portals_changed = tr.portals != portals;
+            if portals_changed {
+                for p in &tr.portals {
+                    self.by_portal.remove(&(p.addr, t));
+                }
+                for p in &portals {
+                    self.by_portal.insert((p.addr, t));
+                }
+                tr.portals.clone_from(&portals);
+            }
+            if updated {
+                out.push(Change::TargetUpdated {
+                    target: spec.name.clone(),
+                });
+            }
+            if portals_changed {
+                out.push(Change::PortalsChanged {
+                    target: spec.name.clone(),
+                    portals,
+                });
+            }
+            return;
+        }
+        let t = match self.free_targets.pop() {
+            Some(t) => t,
+            None => match u32::try_from(self.targets.len()) {
+                Ok(t) if t < u32::MAX => {
+                    self.targets.push(None);
+                    t
+                }
+                _ => {
+                    out.warn(Warning::CapacityExceeded);
+                    return;
+                }
+            },
+        };
+        let hash = stable_hash(spec.name.as_str());
+        for p in &portals {
+            self.by_portal.insert((p.addr, t));
+        }
+        self.targets[ix(t)] = Some(TargetRec {
+            name: spec.name.clone(),
+            entity: spec.entity.clone(),
+            alias: spec.alias.clone(),
+            portals,
+            tags: Vec::new(),
+            luns: Vec::new(),
+            hash,
+            load: 0,
+            max_avail: 0,
+            provenance: prov,
+        });
+        self.by_name.insert(spec.name.clone(), t);
+        self.by_load.insert((0, hash, t));
+        if let Some(e) = self.entities.get_mut(spec.entity.as_str()) {
+            e.targets.insert(t);
+        }
+        out.push(Change::TargetAdded {
+            target: spec.name.clone(),
+        });
+    }
+
+    fn remove_target(&mut self, t: u32, ledger: &Ledger, out: &mut Changes) {
+        let slots = match self.target_rec(t) {
+            Some(tr) => tr.luns.clone(),
+            None => return,
+        };
+        for s in slots {
+            self.remove_lun(s, ledger, out);
+        }
+        let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::take) else {
+            return;
+        };
+        self.by_name.remove(tr.name.as_str());
+        self.by_load.remove(&(tr.load, tr.hash, t));
+        for p in &tr.portals {
+            self.by_portal.remove(&(p.addr, t));
+        }
+        for tag in &tr.tags {
+            if let Some(set) = self.by_tag.get_mut(tag.as_str()) {
+                set.remove(&t);
+                if set.is_empty() {
+                    self.by_tag.remove(tag.as_str());
+                }
+            }
+        }
+        if let Some(e) = self.entities.get_mut(tr.entity.as_str()) {
+            e.targets.remove(&t);
+        }
+        self.free_targets.push(t);
+        out.push(Change::TargetRemoved { target: tr.name });
+    }
+
+    fn tag_target(
+        &mut self,
+        target: &IscsiName,
+        tags: &[Tag],
+        prov: Provenance,
+        out: &mut Changes,
+    ) {
+        let Some(t) = self.known_target(target, out) else {
+            return;
+        };
+        let mut tags = tags.to_vec();
+        tags.sort_unstable();
+        tags.dedup();
+        let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) else {
+            return;
+        };
+        tr.provenance = prov;
+        if tr.tags == tags {
+            return;
+        }
+        let old = core::mem::replace(&mut tr.tags, tags.clone());
+        for tag in &old {
+            if let Some(set) = self.by_tag.get_mut(tag.as_str()) {
+                set.remove(&t);
+                if set.is_empty() {
+                    self.by_tag.remove(tag.as_str());
+                }
+            }
+        }
+        for tag in tags {
+            self.by_tag.entry(tag).or_default().insert(t);
+        }
+        out.push(Change::TargetUpdated {
+            target: target.clone(),
+        });
+    }
+
+    fn holder(ledger: &Ledger, target: &IscsiName, number: u64) -> Hold {
+        ledger.hold_of(target.as_str(), number)
+    }
+
+    fn upsert_lun(
+        &mut self,
+        t: u32,
+        spec: LunSpec,
+        prov: Provenance,
+        ledger: &Ledger,
+        out: &mut Changes,
+    ) {
+        let Some(tr) = self.target_rec(t) else {
+            return;
+        };
+        let number = spec.number.0;
+        let pos = tr
+            .luns
+            .binary_search_by_key(&number, |&s| self.luns[ix(s)].number);
+        match pos {
+            Ok(i) => {
+                let slot = tr.luns[i];
+                let before = self.luns[ix(slot)];
+                let name = tr.name.clone();
+                let resized = spec.size.filter(|&s| before.size_opt() != Some(s));
+                self.update_lun(slot, |r| {
+                    r.seen_ms = prov.at.as_millis();
+                    r.source = prov.source;
+                    r.set(ONLINE, true);
+                    if let Some(s) = spec.size {
+                        r.size = s;
+                        r.set(SIZED, true);
+                    }
+                });
+                if resized.is_some() || !before.online() {
+                    let lun = LunRef {
+                        target: name,
+                        lun: spec.number,
+                    };
+                    let held_by = (before.hold != Hold::Free)
+                        .then(|| ledger.holder_of(&lun).cloned())
+                        .flatten();
+                    if let Some(to) = resized {
+                        out.push(Change::LunResized {
+                            lun: lun.clone(),
+                            from: before.size_opt(),
+                            to,
+                            held_by,
+                        });
+                    }
+                    if !before.online() {
+                        out.push(Change::LunOnline { lun });
+                    }
+                }
+            }
+            Err(i) => {
+                let hold = Self::holder(ledger, &tr.name, number);
+                let name = tr.name.clone();
+                let slot = match self.free_luns.pop() {
+                    Some(s) => s,
+                    None => match u32::try_from(self.luns.len()) {
+                        Ok(s) if s < u32::MAX => {
+                            self.luns.push(LunRec {
+                                size: 0,
+                                number: 0,
+                                seen_ms: 0,
+                                target: t,
+                                flags: 0,
+                                hold: Hold::Free,
+                                source: prov.source,
+                            });
+                            s
+                        }
+                        _ => {
+                            out.warn(Warning::CapacityExceeded);
+                            return;
+                        }
+                    },
+                };
+                // Link first so the record's target (and hash) is known when it is indexed.
+                self.luns[ix(slot)].target = t;
+                self.luns[ix(slot)].number = number;
+                if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
+                    tr.luns.insert(i, slot);
+                }
+                self.update_lun(slot, |r| {
+                    *r = LunRec {
+                        size: spec.size.unwrap_or(0),
+                        number,
+                        seen_ms: prov.at.as_millis(),
+                        target: t,
+                        flags: LIVE | ONLINE | if spec.size.is_some() { SIZED } else { 0 },
+                        hold,
+                        source: prov.source,
+                    };
+                });
+                out.push(Change::LunAdded {
+                    lun: LunRef {
+                        target: name,
+                        lun: spec.number,
+                    },
+                    size: spec.size,
+                });
+            }
+        }
+    }
+
+    fn remove_lun(&mut self, slot: u32, ledger: &Ledger, out: &mut Changes) {
+        let before = self.luns[ix(slot)];
+        if !before.live() {
+            return;
+        }
+        let lun = self.lun_ref(slot);
+        self.update_lun(slot, |r| r.flags = 0);
+        let t = before.target;
+        if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
+            tr.luns.retain(|&s| s != slot);
+        }
+        self.free_luns.push(slot);
+        if let Some(lun) = lun {
+            let held_by = (before.hold != Hold::Free)
+                .then(|| ledger.holder_of(&lun).cloned())
+                .flatten();
+            out.push(Change::LunRemoved { lun, held_by });
+        }
+    }
+
+    fn report_luns(
+        &mut self,
+        t: u32,
+        luns: &[LunSpec],
+        prov: Provenance,
+        ledger: &Ledger,
+        out: &mut Changes,
+    ) {
+        let reported: BTreeSet<u64> = luns.iter().map(|l| l.number.0).collect();
+        let gone: Vec<u32> = self.target_rec(t).map_or_else(Vec::new, |tr| {
+            tr.luns
+                .iter()
+                .copied()
+                .filter(|&s| !reported.contains(&self.luns[ix(s)].number))
+                .collect()
+        });
+        for s in gone {
+            self.remove_lun(s, ledger, out);
+        }
+        for l in luns {
+            self.upsert_lun(t, *l, prov, ledger, out);
+        }
+        if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
+            tr.provenance = prov;
+        }
+    }
+
+    fn mark_unreachable(&mut self, t: u32, prov: Provenance, ledger: &Ledger, out: &mut Changes) {
+        let slots = match self.target_rec(t) {
+            Some(tr) => tr.luns.clone(),
+            None => return,
+        };
+        for s in slots {
+            let before = self.luns[ix(s)];
+            if !before.online() {
+                continue;
+            }
+            self.update_lun(s, |r| {
+                r.set(ONLINE, false);
+                r.seen_ms = prov.at.as_millis();
+                r.source = prov.source;
+            });
+            if let Some(lun) = self.lun_ref(s) {
+                let held_by = (before.hold != Hold::Free)
+                    .then(|| ledger.holder_of(&lun).cloned())
+                    .flatten();
+                out.push(Change::LunOffline { lun, held_by });
+            }
+        }
+    }
+
+    fn snapshot_entity(
+        &mut self,
+        entity: &EntityId,
+        targets: &[TargetSpec],
+        prov: Provenance,
+        ledger: &Ledger,
+        out: &mut Changes,
+    ) {
+        self.ensure_entity(entity, prov, out);
+        let listed: BTreeSet<&str> = targets.iter().map(|s| s.name.as_str()).collect();
+        let stale: Vec<u32> = self
+            .entities
+            .get(entity.as_str())
+            .map(|e| {
+                e.targets
+                    .iter()
+                    .copied()
+                    .filter(|&t| {
+                        self.target_rec(t)
+                            .is_some_and(|tr| !listed.contains(tr.name.as_str()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for t in stale {
+            self.remove_target(t, ledger, out);
+        }
+        for spec in targets {
+            if spec.entity == *entity {
+                self.upsert_target(spec, prov, out);
+            } else {
+                // A snapshot speaks for one entity; a target listed under another is that entity's.
+                let mut s = spec.clone();
+                s.entity = entity.clone();
+                self.upsert_target(&s, prov, out);
+            }
+        }
+    }
+
+    fn upsert_dd(&mut self, spec: &DdSpec, prov: Provenance, out: &mut Changes) {
+        let members: BTreeSet<IscsiName> = spec.members.iter().cloned().collect();
+        match self.dds.get_mut(&spec.id) {
+            Some(rec) => {
+                rec.provenance = prov;
+                if rec.name != spec.name || rec.members != members {
+                    rec.name.clone_from(&spec.name);
+                    rec.members = members;
+                    out.push(Change::DdUpdated { dd: spec.id });
+                }
+            }
+            None => {
+                self.dds.insert(
+                    spec.id,
+                    DdRec {
+                        name: spec.name.clone(),
+                        members,
+                        provenance: prov,
+                    },
+                );
+                out.push(Change::DdAdded { dd: spec.id });
+            }
+        }
+    }
+
+    // ----- self-check ----------------------------------------------------------------------
+
+    /// Recomputes every index from the records and compares; used by tests, fuzzing and
+    /// [`Engine::verify`](crate::Engine::verify).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let mut counts = LunCounts::default();
+        let mut avail = BTreeSet::new();
+        let mut live = 0usize;
+        for (i, r) in self.luns.iter().enumerate() {
+            if !r.live() {
+                continue;
+            }
+            live += 1;
+            let slot = u32::try_from(i).map_err(|e| e.to_string())?;
+            *counts.slot_for(r) += 1;
+            if r.selectable() {
+                avail.insert(self.key_of(slot));
+            }
+            let tr = self
+                .target_rec(r.target)
+                .ok_or_else(|| format!("LUN slot {slot} points at missing target"))?;
+            if self.find_lun(tr, r.number) != Some(slot) {
+                return Err(format!("LUN slot {slot} not linked from its target"));
+            }
+        }
+        if counts != self.counts {
+            return Err(format!("counts {:?} != recomputed {counts:?}", self.counts));
+        }
+        if avail != self.available {
+            return Err("available index differs from records".into());
+        }
+        let mut linked = 0usize;
+        for (name, &t) in &self.by_name {
+            let tr = self
+                .target_rec(t)
+                .ok_or_else(|| format!("{name} maps to empty slot"))?;
+            linked += tr.luns.len();
+            let load = tr
+                .luns
+                .iter()
+                .filter(|&&s| self.luns[ix(s)].hold != Hold::Free)
+                .count();
+            if u32::try_from(load).ok() != Some(tr.load)
+                || !self.by_load.contains(&(tr.load, tr.hash, t))
+            {
+                return Err(format!("{name}: load {} != {load}", tr.load));
+            }
+            let max = tr
+                .luns
+                .iter()
+                .map(|&s| &self.luns[ix(s)])
+                .filter(|r| r.selectable())
+                .map(|r| r.size)
+                .max()
+                .unwrap_or(0);
+            if max != tr.max_avail {
+                return Err(format!("{name}: max_avail {} != {max}", tr.max_avail));
+            }
+        }
+        if linked != live || self.by_load.len() != self.by_name.len() {
+            return Err("target links and live LUNs disagree".into());
+        }
+        Ok(())
+    }
+}
