@@ -868,7 +868,16 @@ impl Inventory {
         ledger: &Ledger,
         out: &mut Changes,
     ) {
-        let reported: BTreeSet<u64> = luns.iter().map(|l| l.number.0).collect();
+        // A report naming one LUN twice is read as one entry: the last size given wins, but a
+        // missing size never erases a given one (so applying the same report twice is a no-op).
+        let mut merged: BTreeMap<u64, LunSpec> = BTreeMap::new();
+        for l in luns {
+            let e = merged.entry(l.number.0).or_insert(*l);
+            if l.size.is_some() {
+                e.size = l.size;
+            }
+        }
+        let reported: BTreeSet<u64> = merged.keys().copied().collect();
         let gone: Vec<u32> = self.target_rec(t).map_or_else(Vec::new, |tr| {
             tr.luns
                 .iter()
@@ -879,8 +888,8 @@ impl Inventory {
         for s in gone {
             self.remove_lun(s, ledger, out);
         }
-        for l in luns {
-            self.upsert_lun(t, *l, prov, ledger, out);
+        for l in merged.into_values() {
+            self.upsert_lun(t, l, prov, ledger, out);
         }
         if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
             tr.provenance = prov;
@@ -938,7 +947,10 @@ impl Inventory {
         for t in stale {
             self.remove_target(t, ledger, out);
         }
-        for spec in targets {
+        // A target listed twice is read once (the last listing wins), so the snapshot is idempotent.
+        let unique: BTreeMap<&str, &TargetSpec> =
+            targets.iter().map(|s| (s.name.as_str(), s)).collect();
+        for spec in unique.into_values() {
             if spec.entity == *entity {
                 self.upsert_target(spec, prov, out);
             } else {
