@@ -164,6 +164,14 @@ impl Client {
         self.peer
     }
 
+    /// The local UDP address the session uses.
+    ///
+    /// # Errors
+    /// The socket's error when it has no local address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
     /// How many datagrams were dropped as malformed, forged, replayed or stray, and the
     /// last reason.
     #[must_use]
