@@ -12,6 +12,41 @@
 //! assert_eq!(RequestFrame::decode(&wire)?.to_request(), request);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## iSCSI boot parameters
+//!
+//! [`params::IscsiBootParams`] is the model (validated names, LUNs, CHAP secrets that print
+//! as `***`). [`bootopt`] encodes it for the BMC — the standard System Boot Options
+//! parameters, the mailbox dialect (parameter 7, no secrets) and the OEM dialect
+//! (parameters 96–127) — and pushes it with [`bootopt::WriteExchange`], which reads back
+//! and compares. [`store::BootOptionsStore`] is the BMC side; [`render`] turns stored
+//! parameters into what firmware consumes (iPXE script, RFC 4173 root path, iBFT).
+//!
+//! ```
+//! use ipmi_iscsi::bootopt::{mailbox, Pen};
+//! use ipmi_iscsi::params::{IscsiBootParams, IscsiName, IscsiTarget, Lun};
+//!
+//! let params = IscsiBootParams::new(
+//!     IscsiName::new("iqn.2024-01.org.example:n7")?,
+//!     IscsiTarget {
+//!         name: IscsiName::new("iqn.2024-01.org.example:b")?,
+//!         address: "192.0.2.10".parse()?,
+//!         port: 3260,
+//!         lun: Lun::new(1)?,
+//!     },
+//! );
+//! // Mailbox dialect: 16-byte blocks, block 0 opening with the enterprise number; short
+//! // names fit the 5 blocks every BMC must offer.
+//! let blocks = mailbox::encode_blocks(Pen::EXAMPLE, &params.without_secrets(), 5)?;
+//! assert_eq!(blocks[0].data[..3], [0xd9, 0x7e, 0x00]); // 32473, LS byte first
+//! assert_eq!(mailbox::decode_blocks(Pen::EXAMPLE, &blocks)?, params.without_secrets());
+//! // What firmware gets.
+//! assert_eq!(
+//!     ipmi_iscsi::render::root_path(&params.primary),
+//!     "iscsi:192.0.2.10::3260:1:iqn.2024-01.org.example:b"
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -21,5 +56,9 @@
 
 #[cfg(feature = "tokio")]
 pub mod driver;
+pub mod bootopt;
 pub mod ipmi;
+pub mod params;
+pub mod render;
 pub mod rmcp;
+pub mod store;
