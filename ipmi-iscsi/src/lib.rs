@@ -54,9 +54,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod bootopt;
 #[cfg(feature = "tokio")]
 pub mod driver;
-pub mod bootopt;
 pub mod ipmi;
 pub mod params;
 pub mod render;
