@@ -1,9 +1,53 @@
 //! SLPv2 (RFC 2608) codec, user agent and service agent, used to discover iSNS servers.
 //!
-//! This crate is a placeholder in the workspace skeleton; its issue fills it in.
+//! ```
+//! use slp_proto::{Body, Header, Message, SrvRqst, StringList};
+//!
+//! let rqst = Message::new(
+//!     Header::new(0x1234, "en"),
+//!     Body::SrvRqst(SrvRqst {
+//!         service_type: "service:iscsi:sms",
+//!         scopes: StringList("DEFAULT"),
+//!         predicate: "(protocols=isns)",
+//!         ..SrvRqst::default()
+//!     }),
+//! );
+//! let bytes = rqst.to_vec()?;
+//! assert_eq!(bytes.len(), rqst.encoded_len());
+//! let back = Message::parse(&bytes)?;
+//! assert_eq!(back, rqst);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Layout: [`header`] and [`message`] (wire views and builders), [`msg`] (one struct per
+//! function), [`url_entry`], [`extension`], [`strings`] (escaping, string lists),
+//! [`service_url`], [`attr`] (attribute lists), [`predicate`] (RFC 2254 filters),
+//! [`ua`] and [`sa`] (sans-IO agents), and, with the `tokio` feature, [`driver`].
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
+
+pub mod attr;
+pub mod code_points;
+pub mod predicate;
+pub mod service_url;
+pub mod error;
+pub mod extension;
+pub mod header;
+pub mod message;
+pub mod msg;
+pub mod strings;
+pub mod url_entry;
+mod wire;
+
+pub use code_points::{BlockStructureDescriptor, ErrorCode, ExtensionId, FunctionId};
+pub use error::{DecodeError, EncodeError, ProtocolError};
+pub use extension::{AttrListExt, Extension, Extensions};
+pub use header::{Flags, Header, RawHeader, frame_len};
+pub use message::{Body, Message};
+pub use msg::{AttrRply, AttrRqst, DaAdvert, NamingAuthority, SaAdvert, SrvAck, SrvDeReg, SrvReg, SrvRply, SrvRqst, SrvTypeRply, SrvTypeRqst};
+pub use strings::StringList;
+pub use url_entry::{AuthBlock, AuthBlocks, UrlEntries, UrlEntry};
