@@ -26,6 +26,7 @@ pub struct AttrList<'a>(&'a str);
 pub struct Attr<'a> {
     tag: &'a str,
     values: Option<&'a str>,
+    text: &'a str,
 }
 
 /// A typed attribute value (RFC 2608 §5 implicit typing).
@@ -88,6 +89,12 @@ impl<'a> Attr<'a> {
     #[must_use]
     pub const fn tag(&self) -> &'a str {
         self.tag
+    }
+
+    /// The attribute exactly as written: `(tag=values)` or `keyword`.
+    #[must_use]
+    pub const fn as_str(&self) -> &'a str {
+        self.text
     }
 
     /// Whether this is a keyword (a tag without values).
@@ -248,13 +255,15 @@ impl<'a> Iterator for AttrIter<'a> {
             // Invariant (validated): a ')' and an '=' exist.
             let close = inner.find(')').unwrap_or(inner.len());
             let body = &inner[..close];
+            let text = s.get(..close + 2).unwrap_or(s);
             self.rest = inner.get(close + 1..).unwrap_or("");
             let (tag, vals) = body.split_once('=').unwrap_or((body, ""));
-            Some(Attr { tag: tag.trim(), values: Some(vals) })
+            Some(Attr { tag: tag.trim(), values: Some(vals), text })
         } else {
             let end = s.find(',').unwrap_or(s.len());
             self.rest = &s[end..];
-            Some(Attr { tag: s[..end].trim(), values: None })
+            let tag = s[..end].trim();
+            Some(Attr { tag, values: None, text: tag })
         }
     }
 }

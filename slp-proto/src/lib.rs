@@ -30,9 +30,11 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod agent;
 pub mod attr;
 pub mod code_points;
 pub mod predicate;
+pub mod sa;
 pub mod service_url;
 pub mod error;
 pub mod extension;
@@ -40,6 +42,7 @@ pub mod header;
 pub mod message;
 pub mod msg;
 pub mod strings;
+pub mod ua;
 pub mod url_entry;
 mod wire;
 
