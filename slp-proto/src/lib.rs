@@ -33,6 +33,8 @@
 pub mod agent;
 pub mod attr;
 pub mod code_points;
+#[cfg(feature = "tokio")]
+pub mod driver;
 pub mod predicate;
 pub mod sa;
 pub mod service_url;
