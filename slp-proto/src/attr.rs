@@ -57,10 +57,11 @@ impl<'a> AttrValue<'a> {
             return AttrValue::Bool(false);
         }
         let digits = t.strip_prefix('-').unwrap_or(t);
-        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(i) = t.parse::<i32>() {
-                return AttrValue::Int(i);
-            }
+        if !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(i) = t.parse::<i32>()
+        {
+            return AttrValue::Int(i);
         }
         AttrValue::Str(raw)
     }
@@ -117,7 +118,10 @@ impl<'a> Attr<'a> {
 
     /// The typed values in order (none for a keyword).
     pub fn values(&self) -> impl Iterator<Item = AttrValue<'a>> + Clone + use<'a> {
-        self.values.into_iter().flat_map(|v| v.split(',')).map(AttrValue::classify)
+        self.values
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .map(AttrValue::classify)
     }
 }
 
@@ -147,9 +151,14 @@ impl<'a> AttrList<'a> {
             }
             if b[i] == b'(' {
                 let open = i;
-                let close = text[open..].find(')').map(|c| open + c).ok_or(err("unclosed '('", open))?;
+                let close = text[open..]
+                    .find(')')
+                    .map(|c| open + c)
+                    .ok_or(err("unclosed '('", open))?;
                 let inner = &text[open + 1..close];
-                let eq = inner.find('=').ok_or(err("missing '=' in attribute", open + 1))?;
+                let eq = inner
+                    .find('=')
+                    .ok_or(err("missing '=' in attribute", open + 1))?;
                 check_tag(&inner[..eq], open + 1)?;
                 let vals = &inner[eq + 1..];
                 let mut at = open + 2 + eq;
@@ -164,7 +173,10 @@ impl<'a> AttrList<'a> {
                         let r = rest.trim().as_bytes();
                         // Escapes are already checked hex: only `\XX` triples may follow `\FF`.
                         if r.is_empty() || r.len() % 3 != 0 || !r.chunks(3).all(|c| c[0] == b'\\') {
-                            return Err(err("opaque value must be \\FF followed by \\XX escapes", at));
+                            return Err(err(
+                                "opaque value must be \\FF followed by \\XX escapes",
+                                at,
+                            ));
                         }
                     }
                     at += v.len() + 1;
@@ -206,10 +218,13 @@ impl<'a> AttrList<'a> {
     /// The first integer value of `tag`, e.g. `server-priority`.
     #[must_use]
     pub fn int(&self, tag: &str) -> Option<i32> {
-        self.iter().filter(|a| a.tag_is(tag)).flat_map(|a| a.values()).find_map(|v| match v {
-            AttrValue::Int(i) => Some(i),
-            _ => None,
-        })
+        self.iter()
+            .filter(|a| a.tag_is(tag))
+            .flat_map(|a| a.values())
+            .find_map(|v| match v {
+                AttrValue::Int(i) => Some(i),
+                _ => None,
+            })
     }
 }
 
@@ -246,7 +261,9 @@ impl<'a> Iterator for AttrIter<'a> {
     type Item = Attr<'a>;
 
     fn next(&mut self) -> Option<Attr<'a>> {
-        let s = self.rest.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == ',');
+        let s = self
+            .rest
+            .trim_start_matches(|c: char| c.is_ascii_whitespace() || c == ',');
         if s.is_empty() {
             self.rest = s;
             return None;
@@ -258,12 +275,20 @@ impl<'a> Iterator for AttrIter<'a> {
             let text = s.get(..close + 2).unwrap_or(s);
             self.rest = inner.get(close + 1..).unwrap_or("");
             let (tag, vals) = body.split_once('=').unwrap_or((body, ""));
-            Some(Attr { tag: tag.trim(), values: Some(vals), text })
+            Some(Attr {
+                tag: tag.trim(),
+                values: Some(vals),
+                text,
+            })
         } else {
             let end = s.find(',').unwrap_or(s.len());
             self.rest = &s[end..];
             let tag = s[..end].trim();
-            Some(Attr { tag, values: None, text: tag })
+            Some(Attr {
+                tag,
+                values: None,
+                text: tag,
+            })
         }
     }
 }
@@ -344,7 +369,8 @@ impl AttrListBuilder {
     #[must_use]
     pub fn opaque(mut self, tag: &str, value: &[u8]) -> Self {
         self.sep();
-        self.out.push_str(&format!("({}={})", escape(tag), escape_opaque(value)));
+        self.out
+            .push_str(&format!("({}={})", escape(tag), escape_opaque(value)));
         self
     }
 
@@ -374,7 +400,10 @@ mod tests {
     #[test]
     fn values_get_rfc_2608_types() {
         assert_eq!(AttrValue::classify("-42"), AttrValue::Int(-42));
-        assert_eq!(AttrValue::classify("2147483648"), AttrValue::Str("2147483648"));
+        assert_eq!(
+            AttrValue::classify("2147483648"),
+            AttrValue::Str("2147483648")
+        );
         assert_eq!(AttrValue::classify("TRUE"), AttrValue::Bool(true));
         assert_eq!(AttrValue::classify("\\FF\\00"), AttrValue::Opaque("\\00"));
         assert_eq!(AttrValue::classify("sue"), AttrValue::Str("sue"));
@@ -392,18 +421,30 @@ mod tests {
         // RFC 2608 §5 example.
         assert!(matches!(
             AttrList::parse("(x=4,true,sue,\\ff\\00\\00)"),
-            Err(DecodeError::AttrList { reason: "values of one attribute have mixed types", .. })
+            Err(DecodeError::AttrList {
+                reason: "values of one attribute have mixed types",
+                ..
+            })
         ));
     }
 
     #[test]
     fn rejects_malformed_lists_with_offsets() {
         assert_eq!(AttrList::parse("(a=1"), Err(err("unclosed '('", 0)));
-        assert_eq!(AttrList::parse("(a)"), Err(err("missing '=' in attribute", 1)));
-        assert_eq!(AttrList::parse("(a=1)x"), Err(err("expected ',' between attributes", 5)));
+        assert_eq!(
+            AttrList::parse("(a)"),
+            Err(err("missing '=' in attribute", 1))
+        );
+        assert_eq!(
+            AttrList::parse("(a=1)x"),
+            Err(err("expected ',' between attributes", 5))
+        );
         assert_eq!(AttrList::parse("(a=1,,2)"), Err(err("empty value", 5)));
         assert_eq!(AttrList::parse("(=1)"), Err(err("empty tag", 1)));
-        assert!(matches!(AttrList::parse("(a=\\zz)"), Err(DecodeError::Escape { at: 3, .. })));
+        assert!(matches!(
+            AttrList::parse("(a=\\zz)"),
+            Err(DecodeError::Escape { at: 3, .. })
+        ));
         assert_eq!(AttrList::parse(""), Ok(AttrList("")));
     }
 
@@ -423,7 +464,15 @@ mod tests {
         );
         let l = AttrList::parse(&s).unwrap();
         assert_eq!(l.iter().count(), 6);
-        let blob: Vec<u8> = l.get("x-blob").unwrap().values().next().unwrap().opaque_bytes().unwrap().collect();
+        let blob: Vec<u8> = l
+            .get("x-blob")
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .opaque_bytes()
+            .unwrap()
+            .collect();
         assert_eq!(blob, [0, 0x2c]);
     }
 }

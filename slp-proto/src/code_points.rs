@@ -176,7 +176,10 @@ mod tests {
     fn debug_prints_name_when_known_and_number_otherwise() {
         assert_eq!(format!("{:?}", FunctionId::SRV_RQST), "SrvRqst");
         assert_eq!(format!("{:?}", FunctionId(99)), "FunctionId(99)");
-        assert_eq!(format!("{}", ErrorCode::SCOPE_NOT_SUPPORTED), "SCOPE_NOT_SUPPORTED");
+        assert_eq!(
+            format!("{}", ErrorCode::SCOPE_NOT_SUPPORTED),
+            "SCOPE_NOT_SUPPORTED"
+        );
         assert_eq!(ErrorCode(8).name(), None);
     }
 

@@ -42,12 +42,18 @@ pub enum DriverError {
 }
 
 fn io_err(context: &'static str) -> impl FnOnce(io::Error) -> DriverError {
-    move |e| DriverError::Io { context, kind: e.kind(), message: e.to_string() }
+    move |e| DriverError::Io {
+        context,
+        kind: e.kind(),
+        message: e.to_string(),
+    }
 }
 
 fn seed() -> u16 {
     // Drivers may read clocks; the sans-IO agents only receive the result.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let mixed = nanos ^ std::process::id().rotate_left(16);
     u16::try_from(mixed & 0xFFFF).unwrap_or(1)
 }
@@ -118,21 +124,31 @@ pub async fn discover(opts: DiscoveryOptions) -> Result<DiscoveryReport, DriverE
         Some(socket2::Protocol::UDP),
     )
     .map_err(io_err("create UDP socket"))?;
-    if let (IpAddr::V4(_), IpAddr::V4(group)) = (opts.bind.ip(), opts.multicast_target.ip()) {
-        if group.is_multicast() {
-            sock.set_multicast_ttl_v4(opts.multicast_ttl).map_err(io_err("set multicast TTL"))?;
-            sock.set_multicast_loop_v4(true).map_err(io_err("set multicast loop"))?;
-            if let Some(ifa) = opts.multicast_interface {
-                sock.set_multicast_if_v4(&ifa).map_err(io_err("set multicast interface"))?;
-            }
+    if let (IpAddr::V4(_), IpAddr::V4(group)) = (opts.bind.ip(), opts.multicast_target.ip())
+        && group.is_multicast()
+    {
+        sock.set_multicast_ttl_v4(opts.multicast_ttl)
+            .map_err(io_err("set multicast TTL"))?;
+        sock.set_multicast_loop_v4(true)
+            .map_err(io_err("set multicast loop"))?;
+        if let Some(ifa) = opts.multicast_interface {
+            sock.set_multicast_if_v4(&ifa)
+                .map_err(io_err("set multicast interface"))?;
         }
     }
-    sock.bind(&opts.bind.into()).map_err(io_err("bind UDP socket"))?;
-    sock.set_nonblocking(true).map_err(io_err("set non-blocking"))?;
-    let udp = UdpSocket::from_std(std::net::UdpSocket::from(sock)).map_err(io_err("register UDP socket"))?;
+    sock.bind(&opts.bind.into())
+        .map_err(io_err("bind UDP socket"))?;
+    sock.set_nonblocking(true)
+        .map_err(io_err("set non-blocking"))?;
+    let udp = UdpSocket::from_std(std::net::UdpSocket::from(sock))
+        .map_err(io_err("register UDP socket"))?;
 
-    let mut ua = UserAgent::new(opts.ua.clone(), Instant::now(), opts.xid_seed.unwrap_or_else(seed))
-        .map_err(|e| DriverError::Config(e.to_string()))?;
+    let mut ua = UserAgent::new(
+        opts.ua.clone(),
+        Instant::now(),
+        opts.xid_seed.unwrap_or_else(seed),
+    )
+    .map_err(|e| DriverError::Config(e.to_string()))?;
     let (tcp_tx, mut tcp_rx) = mpsc::channel::<(SocketAddr, Vec<u8>)>(16);
     let mut events = Vec::new();
     let mut buf = vec![0u8; 65536];
@@ -140,7 +156,9 @@ pub async fn discover(opts: DiscoveryOptions) -> Result<DiscoveryReport, DriverE
         while let Some(t) = ua.poll_transmit() {
             match t.destination {
                 Destination::Multicast => {
-                    udp.send_to(&t.payload, opts.multicast_target).await.map_err(io_err("send multicast request"))?;
+                    udp.send_to(&t.payload, opts.multicast_target)
+                        .await
+                        .map_err(io_err("send multicast request"))?;
                 }
                 Destination::Unicast(a) => {
                     // A lost unicast datagram is retransmitted by the agent; a send error
@@ -151,7 +169,9 @@ pub async fn discover(opts: DiscoveryOptions) -> Result<DiscoveryReport, DriverE
                     let tx = tcp_tx.clone();
                     let timeout = opts.tcp_timeout;
                     tokio::spawn(async move {
-                        if let Ok(Ok(reply)) = tokio::time::timeout(timeout, tcp_exchange(a, &t.payload)).await {
+                        if let Ok(Ok(reply)) =
+                            tokio::time::timeout(timeout, tcp_exchange(a, &t.payload)).await
+                        {
                             let _ = tx.send((a, reply)).await;
                         }
                     });
@@ -162,7 +182,9 @@ pub async fn discover(opts: DiscoveryOptions) -> Result<DiscoveryReport, DriverE
         if ua.is_finished() {
             break;
         }
-        let deadline = ua.poll_timeout().map_or_else(|| Instant::now() + Duration::from_secs(1), |t| t);
+        let deadline = ua
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         tokio::select! {
             r = udp.recv_from(&mut buf) => {
                 let (n, from) = r.map_err(io_err("receive reply"))?;
@@ -177,7 +199,10 @@ pub async fn discover(opts: DiscoveryOptions) -> Result<DiscoveryReport, DriverE
         }
     }
     events.extend(std::iter::from_fn(|| ua.poll_event()));
-    Ok(DiscoveryReport { services: ua.results(Instant::now()), events })
+    Ok(DiscoveryReport {
+        services: ua.results(Instant::now()),
+        events,
+    })
 }
 
 /// Sends one request over TCP and reads one framed reply.
@@ -185,7 +210,12 @@ async fn tcp_exchange(to: SocketAddr, request: &[u8]) -> io::Result<Vec<u8>> {
     let mut s = TcpStream::connect(to).await?;
     s.write_all(request).await?;
     let reply = read_frame(&mut s).await?;
-    reply.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before a reply"))
+    reply.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed before a reply",
+        )
+    })
 }
 
 /// Reads one SLP message from a stream; `Ok(None)` on a clean end of stream.
@@ -195,7 +225,11 @@ async fn read_frame(s: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
     while got < head.len() {
         let n = s.read(&mut head[got..]).await?;
         if n == 0 {
-            return if got == 0 { Ok(None) } else { Err(io::ErrorKind::UnexpectedEof.into()) };
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
         }
         got += n;
     }
@@ -204,7 +238,10 @@ async fn read_frame(s: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
         .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
     // Bound the claimed length before reserving memory.
     if len > MAX_TCP_MESSAGE {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("SLP message of {len} bytes is too large")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("SLP message of {len} bytes is too large"),
+        ));
     }
     let mut msg = vec![0u8; len];
     msg[..5].copy_from_slice(&head);
@@ -274,14 +311,21 @@ impl SaHandle {
     /// # Errors
     /// [`DriverError::Config`] when the URL or attributes do not parse.
     pub fn register(&self, reg: Registration) -> Result<(), DriverError> {
-        let mut a = self.agent.lock().map_err(|_| DriverError::Config("service agent state poisoned".into()))?;
-        a.register(Instant::now(), reg).map_err(|e| DriverError::Config(e.to_string()))
+        let mut a = self
+            .agent
+            .lock()
+            .map_err(|_| DriverError::Config("service agent state poisoned".into()))?;
+        a.register(Instant::now(), reg)
+            .map_err(|e| DriverError::Config(e.to_string()))
     }
 
     /// Events so far (DA registrations).
     #[must_use]
     pub fn events(&self) -> Vec<crate::sa::SaEvent> {
-        self.agent.lock().map(|mut a| std::iter::from_fn(|| a.poll_event()).collect()).unwrap_or_default()
+        self.agent
+            .lock()
+            .map(|mut a| std::iter::from_fn(|| a.poll_event()).collect())
+            .unwrap_or_default()
     }
 
     /// Stops the agent and waits for its task.
@@ -304,14 +348,20 @@ impl Drop for SaHandle {
 }
 
 fn udp_socket(addr: SocketAddr, reuse: bool) -> Result<UdpSocket, DriverError> {
-    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))
-        .map_err(io_err("create UDP socket"))?;
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .map_err(io_err("create UDP socket"))?;
     if reuse {
         // Several agents on one host share the multicast port (RFC 2608 §6.1: port 427).
-        s.set_reuse_address(true).map_err(io_err("set SO_REUSEADDR"))?;
+        s.set_reuse_address(true)
+            .map_err(io_err("set SO_REUSEADDR"))?;
     }
     s.bind(&addr.into()).map_err(io_err("bind UDP socket"))?;
-    s.set_nonblocking(true).map_err(io_err("set non-blocking"))?;
+    s.set_nonblocking(true)
+        .map_err(io_err("set non-blocking"))?;
     UdpSocket::from_std(std::net::UdpSocket::from(s)).map_err(io_err("register UDP socket"))
 }
 
@@ -322,23 +372,33 @@ fn udp_socket(addr: SocketAddr, reuse: bool) -> Result<UdpSocket, DriverError> {
 pub async fn spawn_service_agent(opts: SaOptions) -> Result<SaHandle, DriverError> {
     let udp = udp_socket(opts.bind, opts.multicast.is_some())?;
     let local = udp.local_addr().map_err(io_err("local address"))?;
-    let tcp = TcpListener::bind(local).await.map_err(io_err("bind TCP listener"))?;
+    let tcp = TcpListener::bind(local)
+        .await
+        .map_err(io_err("bind TCP listener"))?;
     let mcast = match opts.multicast {
         Some(m) => {
             let s = udp_socket(SocketAddr::new(IpAddr::V4(m.group), m.port), true)?;
-            s.join_multicast_v4(m.group, m.interface).map_err(io_err("join multicast group"))?;
+            s.join_multicast_v4(m.group, m.interface)
+                .map_err(io_err("join multicast group"))?;
             Some(s)
         }
         None => None,
     };
     let mut agent = ServiceAgent::new(opts.sa, Instant::now(), opts.xid_seed.unwrap_or_else(seed));
     for r in opts.registrations {
-        agent.register(Instant::now(), r).map_err(|e| DriverError::Config(e.to_string()))?;
+        agent
+            .register(Instant::now(), r)
+            .map_err(|e| DriverError::Config(e.to_string()))?;
     }
     let agent = Arc::new(Mutex::new(agent));
     let (stop_tx, stop_rx) = oneshot::channel();
     let task = tokio::spawn(run_sa(Arc::clone(&agent), udp, mcast, tcp, stop_rx));
-    Ok(SaHandle { local, agent, stop: Some(stop_tx), task: Some(task) })
+    Ok(SaHandle {
+        local,
+        agent,
+        stop: Some(stop_tx),
+        task: Some(task),
+    })
 }
 
 async fn run_sa(
@@ -354,7 +414,10 @@ async fn run_sa(
         let (transmits, deadline) = match agent.lock() {
             Ok(mut a) => {
                 a.handle_timeout(Instant::now());
-                (std::iter::from_fn(|| a.poll_transmit()).collect::<Vec<_>>(), a.poll_timeout())
+                (
+                    std::iter::from_fn(|| a.poll_transmit()).collect::<Vec<_>>(),
+                    a.poll_timeout(),
+                )
             }
             Err(_) => return,
         };
@@ -396,14 +459,26 @@ async fn run_sa(
     }
 }
 
-fn answer(agent: &Mutex<ServiceAgent>, from: SocketAddr, bytes: &[u8], via: Via) -> Option<Vec<u8>> {
-    agent.lock().ok()?.handle_input(Instant::now(), from, bytes, via)
+fn answer(
+    agent: &Mutex<ServiceAgent>,
+    from: SocketAddr,
+    bytes: &[u8],
+    via: Via,
+) -> Option<Vec<u8>> {
+    agent
+        .lock()
+        .ok()?
+        .handle_input(Instant::now(), from, bytes, via)
 }
 
 async fn serve_tcp(agent: Arc<Mutex<ServiceAgent>>, mut s: TcpStream, from: SocketAddr) {
     // RFC 2608 §6.2: the requester closes; an idle peer is dropped after a while.
-    while let Ok(Ok(Some(msg))) = tokio::time::timeout(Duration::from_secs(30), read_frame(&mut s)).await {
-        let Some(reply) = answer(&agent, from, &msg, Via::Tcp) else { continue };
+    while let Ok(Ok(Some(msg))) =
+        tokio::time::timeout(Duration::from_secs(30), read_frame(&mut s)).await
+    {
+        let Some(reply) = answer(&agent, from, &msg, Via::Tcp) else {
+            continue;
+        };
         if s.write_all(&reply).await.is_err() {
             return;
         }

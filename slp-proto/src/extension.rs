@@ -82,10 +82,17 @@ fn step(message: &[u8], at: usize) -> Result<(usize, usize), DecodeError> {
         return Ok((len, 0));
     }
     if next < at + EXTENSION_HEADER_LEN {
-        return Err(DecodeError::ExtensionLoop { offset: next, at: field });
+        return Err(DecodeError::ExtensionLoop {
+            offset: next,
+            at: field,
+        });
     }
     if next + EXTENSION_HEADER_LEN > len {
-        return Err(DecodeError::ExtensionOffset { offset: next, len, at: field });
+        return Err(DecodeError::ExtensionOffset {
+            offset: next,
+            len,
+            at: field,
+        });
     }
     Ok((next, next))
 }
@@ -93,15 +100,26 @@ fn step(message: &[u8], at: usize) -> Result<(usize, usize), DecodeError> {
 impl<'a> Extensions<'a> {
     /// Validates the chain starting at `first` (0 = none) in `message`, whose body ends no
     /// later than `body_start`... `first` must not point into the header.
-    pub(crate) fn decode(message: &'a [u8], first: usize, header_len: usize) -> Result<Self, DecodeError> {
+    pub(crate) fn decode(
+        message: &'a [u8],
+        first: usize,
+        header_len: usize,
+    ) -> Result<Self, DecodeError> {
         if first == 0 {
             return Ok(Extensions::Wire { message, first: 0 });
         }
         if first < header_len {
-            return Err(DecodeError::ExtensionLoop { offset: first, at: 7 });
+            return Err(DecodeError::ExtensionLoop {
+                offset: first,
+                at: 7,
+            });
         }
         if first + EXTENSION_HEADER_LEN > message.len() {
-            return Err(DecodeError::ExtensionOffset { offset: first, len: message.len(), at: 7 });
+            return Err(DecodeError::ExtensionOffset {
+                offset: first,
+                len: message.len(),
+                at: 7,
+            });
         }
         let mut at = first;
         // Each step moves forward by at least 5 bytes, so this ends within len/5 steps.
@@ -133,8 +151,16 @@ impl<'a> Extensions<'a> {
     /// The extensions in chain order.
     pub fn iter(&self) -> ExtensionIter<'a> {
         match *self {
-            Extensions::Wire { message, first } => ExtensionIter { message, at: first, list: &[] },
-            Extensions::List(list) => ExtensionIter { message: &[], at: 0, list },
+            Extensions::Wire { message, first } => ExtensionIter {
+                message,
+                at: first,
+                list: &[],
+            },
+            Extensions::List(list) => ExtensionIter {
+                message: &[],
+                at: 0,
+                list,
+            },
         }
     }
 
@@ -147,7 +173,9 @@ impl<'a> Extensions<'a> {
     /// Encoded size of the whole chain.
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        self.iter().map(|e| EXTENSION_HEADER_LEN + e.data.len()).sum()
+        self.iter()
+            .map(|e| EXTENSION_HEADER_LEN + e.data.len())
+            .sum()
     }
 
     /// Writes the chain; the first extension starts at message offset `start`.
@@ -157,7 +185,11 @@ impl<'a> Extensions<'a> {
         while let Some(e) = it.next() {
             let end = at + EXTENSION_HEADER_LEN + e.data.len();
             buf.put_u16(e.id.0);
-            put_u24(buf, "next extension offset", if it.peek().is_some() { end } else { 0 })?;
+            put_u24(
+                buf,
+                "next extension offset",
+                if it.peek().is_some() { end } else { 0 },
+            )?;
             buf.put_slice(e.data);
             at = end;
         }
@@ -190,7 +222,10 @@ impl<'a> Iterator for ExtensionIter<'a> {
         let id = self.message.get(at..at + 2)?;
         let data = self.message.get(at + EXTENSION_HEADER_LEN..end)?;
         self.at = next;
-        Some(Extension { id: ExtensionId(u16::from_be_bytes([id[0], id[1]])), data })
+        Some(Extension {
+            id: ExtensionId(u16::from_be_bytes([id[0], id[1]])),
+            data,
+        })
     }
 }
 
@@ -282,8 +317,20 @@ mod tests {
         let e = Extensions::decode(&m, 15, 14).unwrap();
         let v: Vec<_> = e.iter().collect();
         assert_eq!(v.len(), 2);
-        assert_eq!(v[0], Extension { id: ExtensionId::ATTRIBUTE_LIST, data: b"abc" });
-        assert_eq!(v[1], Extension { id: ExtensionId(0x8123), data: b"zz" });
+        assert_eq!(
+            v[0],
+            Extension {
+                id: ExtensionId::ATTRIBUTE_LIST,
+                data: b"abc"
+            }
+        );
+        assert_eq!(
+            v[1],
+            Extension {
+                id: ExtensionId(0x8123),
+                data: b"zz"
+            }
+        );
     }
 
     #[test]
@@ -307,12 +354,19 @@ mod tests {
     #[test]
     fn rejects_offset_past_the_end() {
         let m = chain(&[(1, 400, b"")], 15);
-        assert!(matches!(Extensions::decode(&m, 15, 14), Err(DecodeError::ExtensionOffset { offset: 400, .. })));
+        assert!(matches!(
+            Extensions::decode(&m, 15, 14),
+            Err(DecodeError::ExtensionOffset { offset: 400, .. })
+        ));
     }
 
     #[test]
     fn attr_list_extension_round_trips() {
-        let a = AttrListExt { url: "service:iscsi:sms://h", attrs: "(protocols=isns)", auths: AuthBlocks::NONE };
+        let a = AttrListExt {
+            url: "service:iscsi:sms://h",
+            attrs: "(protocols=isns)",
+            auths: AuthBlocks::NONE,
+        };
         let d = a.to_data().unwrap();
         assert_eq!(AttrListExt::decode(&d).unwrap(), a);
         assert_eq!(AttrListExt::default().to_data().unwrap(), [0, 0, 0, 0, 0]);

@@ -55,7 +55,11 @@ impl<'a> Header<'a> {
     /// A header with no flags.
     #[must_use]
     pub const fn new(xid: u16, language_tag: &'a str) -> Self {
-        Header { flags: Flags::empty(), xid, language_tag }
+        Header {
+            flags: Flags::empty(),
+            xid,
+            language_tag,
+        }
     }
 
     /// Encoded size of this header.
@@ -94,14 +98,19 @@ impl<'a> RawHeader<'a> {
         let function = FunctionId(r.u8("function id")?);
         let length = usize::try_from(r.u24("length")?).unwrap_or(usize::MAX);
         let flags = Flags::from_bits_retain(r.u16("flags")?);
-        let next_ext_offset = usize::try_from(r.u24("next extension offset")?).unwrap_or(usize::MAX);
+        let next_ext_offset =
+            usize::try_from(r.u24("next extension offset")?).unwrap_or(usize::MAX);
         let xid = r.u16("xid")?;
         let language_tag = r.string("language tag")?;
         Ok(RawHeader {
             function,
             length,
             next_ext_offset,
-            header: Header { flags, xid, language_tag },
+            header: Header {
+                flags,
+                xid,
+                language_tag,
+            },
             header_len: r.at(),
         })
     }
@@ -115,7 +124,9 @@ impl<'a> RawHeader<'a> {
 /// [`DecodeError::Version`] when byte 0 is not 2, [`DecodeError::LengthMismatch`] when
 /// the length is smaller than a header.
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
-    let Some(&version) = buf.first() else { return Ok(None) };
+    let Some(&version) = buf.first() else {
+        return Ok(None);
+    };
     if version != VERSION {
         return Err(DecodeError::Version { version });
     }
@@ -124,7 +135,10 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
     }
     let len = usize::from(buf[2]) << 16 | usize::from(buf[3]) << 8 | usize::from(buf[4]);
     if len < FIXED_HEADER_LEN {
-        return Err(DecodeError::LengthMismatch { declared: len, actual: FIXED_HEADER_LEN });
+        return Err(DecodeError::LengthMismatch {
+            declared: len,
+            actual: FIXED_HEADER_LEN,
+        });
     }
     Ok(Some(len))
 }
@@ -135,8 +149,14 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
 /// [`EncodeError::LanguageTag`] when it is not one.
 pub fn check_language_tag(tag: &str) -> Result<(), EncodeError> {
     let ok = !tag.is_empty()
-        && tag.split('-').all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
-    if ok { Ok(()) } else { Err(EncodeError::LanguageTag(tag.to_owned())) }
+        && tag
+            .split('-')
+            .all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
+    if ok {
+        Ok(())
+    } else {
+        Err(EncodeError::LanguageTag(tag.to_owned()))
+    }
 }
 
 #[cfg(test)]
@@ -145,7 +165,9 @@ mod tests {
 
     #[test]
     fn parses_every_header_field() {
-        let b = [2, 1, 0, 0, 0x20, 0x20, 0, 0, 0, 0, 0x12, 0x34, 0, 2, b'e', b'n'];
+        let b = [
+            2, 1, 0, 0, 0x20, 0x20, 0, 0, 0, 0, 0x12, 0x34, 0, 2, b'e', b'n',
+        ];
         let h = RawHeader::parse(&b).unwrap();
         assert_eq!(h.function, FunctionId::SRV_RQST);
         assert_eq!(h.length, 0x20);
@@ -157,7 +179,10 @@ mod tests {
 
     #[test]
     fn rejects_slpv1() {
-        assert_eq!(RawHeader::parse(&[1, 1]), Err(DecodeError::Version { version: 1 }));
+        assert_eq!(
+            RawHeader::parse(&[1, 1]),
+            Err(DecodeError::Version { version: 1 })
+        );
     }
 
     #[test]

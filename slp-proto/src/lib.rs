@@ -22,7 +22,8 @@
 //! Layout: [`header`] and [`message`] (wire views and builders), [`msg`] (one struct per
 //! function), [`url_entry`], [`extension`], [`strings`] (escaping, string lists),
 //! [`service_url`], [`attr`] (attribute lists), [`predicate`] (RFC 2254 filters),
-//! [`ua`] and [`sa`] (sans-IO agents), and, with the `tokio` feature, [`driver`].
+//! [`ua`] and [`sa`] (sans-IO agents), and, with the `tokio` feature, `driver`
+//! (tokio UDP/TCP drivers: `driver::discover_isns_servers`, `driver::spawn_service_agent`).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -35,14 +36,14 @@ pub mod attr;
 pub mod code_points;
 #[cfg(feature = "tokio")]
 pub mod driver;
-pub mod predicate;
-pub mod sa;
-pub mod service_url;
 pub mod error;
 pub mod extension;
 pub mod header;
 pub mod message;
 pub mod msg;
+pub mod predicate;
+pub mod sa;
+pub mod service_url;
 pub mod strings;
 pub mod ua;
 pub mod url_entry;
@@ -53,6 +54,9 @@ pub use error::{DecodeError, EncodeError, ProtocolError};
 pub use extension::{AttrListExt, Extension, Extensions};
 pub use header::{Flags, Header, RawHeader, frame_len};
 pub use message::{Body, Message};
-pub use msg::{AttrRply, AttrRqst, DaAdvert, NamingAuthority, SaAdvert, SrvAck, SrvDeReg, SrvReg, SrvRply, SrvRqst, SrvTypeRply, SrvTypeRqst};
+pub use msg::{
+    AttrRply, AttrRqst, DaAdvert, NamingAuthority, SaAdvert, SrvAck, SrvDeReg, SrvReg, SrvRply,
+    SrvRqst, SrvTypeRply, SrvTypeRqst,
+};
 pub use strings::StringList;
 pub use url_entry::{AuthBlock, AuthBlocks, UrlEntries, UrlEntry};

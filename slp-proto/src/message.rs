@@ -5,8 +5,13 @@ use bytes::BufMut;
 use crate::code_points::FunctionId;
 use crate::error::{DecodeError, EncodeError};
 use crate::extension::Extensions;
-use crate::header::{FIXED_HEADER_LEN, Header, MAX_MESSAGE_LEN, RawHeader, VERSION, check_language_tag};
-use crate::msg::{AttrRply, AttrRqst, DaAdvert, SaAdvert, SrvAck, SrvDeReg, SrvReg, SrvRply, SrvRqst, SrvTypeRply, SrvTypeRqst};
+use crate::header::{
+    FIXED_HEADER_LEN, Header, MAX_MESSAGE_LEN, RawHeader, VERSION, check_language_tag,
+};
+use crate::msg::{
+    AttrRply, AttrRqst, DaAdvert, SaAdvert, SrvAck, SrvDeReg, SrvReg, SrvRply, SrvRqst,
+    SrvTypeRply, SrvTypeRqst,
+};
 use crate::wire::{Reader, put_string, put_u24};
 
 /// The body of a message, by function ID. Unknown functions pass through as bytes.
@@ -77,7 +82,10 @@ impl<'a> Body<'a> {
             FunctionId::SRV_TYPE_RQST => Body::SrvTypeRqst(SrvTypeRqst::decode(r)?),
             FunctionId::SRV_TYPE_RPLY => Body::SrvTypeRply(SrvTypeRply::decode(r)?),
             FunctionId::SA_ADVERT => Body::SaAdvert(SaAdvert::decode(r)?),
-            function => Body::Unknown { function, bytes: r.rest() },
+            function => Body::Unknown {
+                function,
+                bytes: r.rest(),
+            },
         })
     }
 
@@ -139,7 +147,11 @@ impl<'a> Message<'a> {
     /// A message with no extensions.
     #[must_use]
     pub fn new(header: Header<'a>, body: Body<'a>) -> Self {
-        Message { header, body, extensions: Extensions::default() }
+        Message {
+            header,
+            body,
+            extensions: Extensions::default(),
+        }
     }
 
     /// Parses exactly one message; `buf` must be exactly as long as the header says.
@@ -149,15 +161,26 @@ impl<'a> Message<'a> {
     pub fn parse(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let raw = RawHeader::parse(buf)?;
         if raw.length != buf.len() {
-            return Err(DecodeError::LengthMismatch { declared: raw.length, actual: buf.len() });
+            return Err(DecodeError::LengthMismatch {
+                declared: raw.length,
+                actual: buf.len(),
+            });
         }
         let extensions = Extensions::decode(buf, raw.next_ext_offset, raw.header_len)?;
-        let body_end = if raw.next_ext_offset == 0 { buf.len() } else { raw.next_ext_offset };
+        let body_end = if raw.next_ext_offset == 0 {
+            buf.len()
+        } else {
+            raw.next_ext_offset
+        };
         let body_bytes = buf.get(raw.header_len..body_end).unwrap_or(&[]);
         let mut r = Reader::new(body_bytes, raw.header_len);
         let body = Body::decode(raw.function, &mut r)?;
         r.finish("message body")?;
-        Ok(Message { header: raw.header, body, extensions })
+        Ok(Message {
+            header: raw.header,
+            body,
+            extensions,
+        })
     }
 
     /// The function ID.
@@ -181,7 +204,11 @@ impl<'a> Message<'a> {
         check_language_tag(self.header.language_tag)?;
         let len = self.encoded_len();
         if len > MAX_MESSAGE_LEN {
-            return Err(EncodeError::FieldTooLong { what: "message", len, max: MAX_MESSAGE_LEN });
+            return Err(EncodeError::FieldTooLong {
+                what: "message",
+                len,
+                max: MAX_MESSAGE_LEN,
+            });
         }
         let header_len = FIXED_HEADER_LEN + self.header.language_tag.len();
         let body_end = header_len + self.body.encoded_len();
@@ -189,7 +216,15 @@ impl<'a> Message<'a> {
         buf.put_u8(self.function().0);
         put_u24(buf, "message length", len)?;
         buf.put_u16(self.header.flags.bits());
-        put_u24(buf, "next extension offset", if self.extensions.is_empty() { 0 } else { body_end })?;
+        put_u24(
+            buf,
+            "next extension offset",
+            if self.extensions.is_empty() {
+                0
+            } else {
+                body_end
+            },
+        )?;
         buf.put_u16(self.header.xid);
         put_string(buf, "language tag", self.header.language_tag)?;
         self.body.encode(buf)?;

@@ -93,7 +93,12 @@ struct Parser<'s> {
 
 impl<'s> Parser<'s> {
     fn ws(&mut self) {
-        while self.s.as_bytes().get(self.pos).is_some_and(u8::is_ascii_whitespace) {
+        while self
+            .s
+            .as_bytes()
+            .get(self.pos)
+            .is_some_and(u8::is_ascii_whitespace)
+        {
             self.pos += 1;
         }
     }
@@ -136,7 +141,11 @@ impl<'s> Parser<'s> {
                 if list.is_empty() {
                     return Err(err("'&' or '|' needs at least one filter", self.pos));
                 }
-                Ok(if c == b'&' { Filter::And(list) } else { Filter::Or(list) })
+                Ok(if c == b'&' {
+                    Filter::And(list)
+                } else {
+                    Filter::Or(list)
+                })
             }
             Some(b'!') => {
                 self.pos += 1;
@@ -154,11 +163,16 @@ impl<'s> Parser<'s> {
         let text = &rest[..len];
         self.pos += len;
         let eq = text.find('=').ok_or(err("missing operator", start))?;
-        let (op, tag_end) = match text[..eq].as_bytes().last() {
+        let (op, tag_end) = match text.as_bytes()[..eq].last() {
             Some(b'~') => (CompareOp::Approx, eq - 1),
             Some(b'>') => (CompareOp::GreaterOrEqual, eq - 1),
             Some(b'<') => (CompareOp::LessOrEqual, eq - 1),
-            Some(b':') => return Err(err("extensible match is not supported in SLP", start + eq - 1)),
+            Some(b':') => {
+                return Err(err(
+                    "extensible match is not supported in SLP",
+                    start + eq - 1,
+                ));
+            }
             _ => (CompareOp::Equal, eq),
         };
         let tag = text[..tag_end].trim();
@@ -168,7 +182,8 @@ impl<'s> Parser<'s> {
         if let Some(p) = tag.find(['*', '<', '>', '~', '!', '&', '|', ':']) {
             return Err(err("reserved character in attribute tag", start + p));
         }
-        check_escapes(tag, "predicate tag").map_err(|_| err("bad escape in attribute tag", start))?;
+        check_escapes(tag, "predicate tag")
+            .map_err(|_| err("bad escape in attribute tag", start))?;
         let value = &text[eq + 1..];
         let value_at = start + eq + 1;
         check_escapes(value, "predicate value").map_err(|e| match e {
@@ -186,7 +201,10 @@ impl<'s> Parser<'s> {
                 // RFC 2608 §8.1: wildcards only with `=`, else PARSE_ERROR.
                 return Err(err("wildcard only allowed with '='", value_at));
             }
-            return Ok(Filter::Substring { tag: tag.to_owned(), pattern: value.to_owned() });
+            return Ok(Filter::Substring {
+                tag: tag.to_owned(),
+                pattern: value.to_owned(),
+            });
         }
         if value.trim().is_empty() {
             return Err(err("empty value", value_at));
@@ -197,7 +215,11 @@ impl<'s> Parser<'s> {
             AttrValue::Opaque(o) => Operand::Opaque(o.to_owned()),
             AttrValue::Str(s) => Operand::Str(s.to_owned()),
         };
-        Ok(Filter::Compare { tag: tag.to_owned(), op, value })
+        Ok(Filter::Compare {
+            tag: tag.to_owned(),
+            op,
+            value,
+        })
     }
 }
 
@@ -212,7 +234,11 @@ impl Predicate {
         if p.peek().is_none() {
             return Ok(Predicate(None));
         }
-        let f = if p.peek() == Some(b'(') { p.filter(0)? } else { p.filtercomp(0)? };
+        let f = if p.peek() == Some(b'(') {
+            p.filter(0)?
+        } else {
+            p.filtercomp(0)?
+        };
         p.ws();
         if p.pos != text.len() {
             return Err(err("unexpected text after filter", p.pos));
@@ -241,12 +267,14 @@ impl Filter {
                 .filter(|a| a.tag_is(tag))
                 .flat_map(|a| a.values())
                 .any(|v| compare(*op, value, &v)),
-            Filter::Substring { tag, pattern } => {
-                attrs.iter().filter(|a| a.tag_is(tag)).flat_map(|a| a.values()).any(|v| match v {
+            Filter::Substring { tag, pattern } => attrs
+                .iter()
+                .filter(|a| a.tag_is(tag))
+                .flat_map(|a| a.values())
+                .any(|v| match v {
                     AttrValue::Str(s) => wildcard_match(s, pattern),
                     _ => false,
-                })
-            }
+                }),
         }
     }
 }
@@ -332,7 +360,9 @@ mod tests {
     use super::*;
 
     fn m(pred: &str, attrs: &str) -> bool {
-        Predicate::parse(pred).unwrap().matches(&AttrList::parse(attrs).unwrap())
+        Predicate::parse(pred)
+            .unwrap()
+            .matches(&AttrList::parse(attrs).unwrap())
     }
 
     #[test]
@@ -421,7 +451,10 @@ mod tests {
         let e = |s: &str| Predicate::parse(s).unwrap_err();
         assert_eq!(e("(a=1"), err("expected ')'", 4));
         assert_eq!(e("(a>=1*)"), err("wildcard only allowed with '='", 4));
-        assert_eq!(e("(a:dn:=1)"), err("extensible match is not supported in SLP", 5));
+        assert_eq!(
+            e("(a:dn:=1)"),
+            err("extensible match is not supported in SLP", 5)
+        );
         assert_eq!(e("(&)"), err("'&' or '|' needs at least one filter", 2));
         assert_eq!(e("(a=1))"), err("unexpected text after filter", 5));
         assert_eq!(e("(=1)"), err("empty attribute tag", 1));
@@ -431,6 +464,9 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_not_overflowed() {
         let deep = "(!".repeat(10_000) + "(a=1)" + &")".repeat(10_000);
-        assert_eq!(Predicate::parse(&deep).unwrap_err(), err("filter nested too deeply", 65));
+        assert_eq!(
+            Predicate::parse(&deep).unwrap_err(),
+            err("filter nested too deeply", 65)
+        );
     }
 }

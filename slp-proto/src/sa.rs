@@ -261,11 +261,17 @@ impl ServiceAgent {
                 }
             } else if now >= p.next_send {
                 if now >= p.deadline {
-                    self.events.push_back(SaEvent::RegistrationTimedOut { da: p.da, url: p.url.clone() });
+                    self.events.push_back(SaEvent::RegistrationTimedOut {
+                        da: p.da,
+                        url: p.url.clone(),
+                    });
                     self.pending.remove(i);
                     continue;
                 }
-                self.transmits.push_back(Transmit { destination: Destination::Unicast(p.da), payload: p.payload.clone() });
+                self.transmits.push_back(Transmit {
+                    destination: Destination::Unicast(p.da),
+                    payload: p.payload.clone(),
+                });
                 p.next_send = now + p.wait;
                 p.wait *= 2;
             }
@@ -284,7 +290,16 @@ impl ServiceAgent {
     /// When [`ServiceAgent::handle_timeout`] must next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.iter().filter_map(|p| if p.acked { p.refresh_at } else { Some(p.next_send) }).min()
+        self.pending
+            .iter()
+            .filter_map(|p| {
+                if p.acked {
+                    p.refresh_at
+                } else {
+                    Some(p.next_send)
+                }
+            })
+            .min()
     }
 
     /// The next message to send (registrations with DAs).
@@ -299,10 +314,15 @@ impl ServiceAgent {
 
     /// Handles a received message and returns the reply to send back to `from` (over the
     /// same transport), if any. DAAdverts and SrvAcks update DA registration state.
-    pub fn handle_input(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], via: Via) -> Option<Vec<u8>> {
-        let msg = match Message::parse(bytes) {
-            Ok(m) => m,
-            Err(_) => return self.parse_error_reply(bytes, via),
+    pub fn handle_input(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+        via: Via,
+    ) -> Option<Vec<u8>> {
+        let Ok(msg) = Message::parse(bytes) else {
+            return self.parse_error_reply(bytes, via);
         };
         let mcast = via == Via::Multicast || msg.header.flags.contains(Flags::REQUEST_MCAST);
         match msg.body {
@@ -314,13 +334,25 @@ impl ServiceAgent {
                 return None;
             }
             Body::SrvAck(ack) => {
-                if let Some(p) = self.pending.iter_mut().find(|p| p.xid == msg.header.xid && p.da == from && !p.acked) {
+                if let Some(p) = self
+                    .pending
+                    .iter_mut()
+                    .find(|p| p.xid == msg.header.xid && p.da == from && !p.acked)
+                {
                     p.acked = true;
-                    let lifetime = self.regs.iter().find(|r| r.url == p.url).map_or(0, |r| r.lifetime);
+                    let lifetime = self
+                        .regs
+                        .iter()
+                        .find(|r| r.url == p.url)
+                        .map_or(0, |r| r.lifetime);
                     // Refresh at three quarters of the lifetime.
                     p.refresh_at = (ack.error == ErrorCode::OK && lifetime > 0)
                         .then(|| now + Duration::from_secs(u64::from(lifetime)) * 3 / 4);
-                    self.events.push_back(SaEvent::Registered { da: p.da, url: p.url.clone(), error: ack.error });
+                    self.events.push_back(SaEvent::Registered {
+                        da: p.da,
+                        url: p.url.clone(),
+                        error: ack.error,
+                    });
                 }
                 return None;
             }
@@ -337,7 +369,10 @@ impl ServiceAgent {
             _ => return None,
         };
         // RFC 2608 §6.3: a responder listed in the PRList stays silent.
-        if pr_list.iter().any(|a| a.parse::<IpAddr>().is_ok_and(|ip| self.cfg.addresses.contains(&ip))) {
+        if pr_list.iter().any(|a| {
+            a.parse::<IpAddr>()
+                .is_ok_and(|ip| self.cfg.addresses.contains(&ip))
+        }) {
             return None;
         }
         match msg.body {
@@ -355,11 +390,18 @@ impl ServiceAgent {
             return None;
         }
         let body = match raw.function {
-            crate::FunctionId::SRV_RQST => Body::SrvRply(SrvRply { error: ErrorCode::PARSE_ERROR, ..SrvRply::default() }),
-            crate::FunctionId::ATTR_RQST => Body::AttrRply(AttrRply { error: ErrorCode::PARSE_ERROR, ..AttrRply::default() }),
-            crate::FunctionId::SRV_TYPE_RQST => {
-                Body::SrvTypeRply(SrvTypeRply { error: ErrorCode::PARSE_ERROR, ..SrvTypeRply::default() })
-            }
+            crate::FunctionId::SRV_RQST => Body::SrvRply(SrvRply {
+                error: ErrorCode::PARSE_ERROR,
+                ..SrvRply::default()
+            }),
+            crate::FunctionId::ATTR_RQST => Body::AttrRply(AttrRply {
+                error: ErrorCode::PARSE_ERROR,
+                ..AttrRply::default()
+            }),
+            crate::FunctionId::SRV_TYPE_RQST => Body::SrvTypeRply(SrvTypeRply {
+                error: ErrorCode::PARSE_ERROR,
+                ..SrvTypeRply::default()
+            }),
             _ => return None,
         };
         reply(&raw.header, body, Extensions::default(), Flags::empty()).ok()
@@ -370,30 +412,56 @@ impl ServiceAgent {
             return None;
         }
         let body = match msg.body {
-            Body::SrvRqst(_) => Body::SrvRply(SrvRply { error, ..SrvRply::default() }),
-            Body::AttrRqst(_) => Body::AttrRply(AttrRply { error, ..AttrRply::default() }),
-            Body::SrvTypeRqst(_) => Body::SrvTypeRply(SrvTypeRply { error, ..SrvTypeRply::default() }),
+            Body::SrvRqst(_) => Body::SrvRply(SrvRply {
+                error,
+                ..SrvRply::default()
+            }),
+            Body::AttrRqst(_) => Body::AttrRply(AttrRply {
+                error,
+                ..AttrRply::default()
+            }),
+            Body::SrvTypeRqst(_) => Body::SrvTypeRply(SrvTypeRply {
+                error,
+                ..SrvTypeRply::default()
+            }),
             _ => return None,
         };
         reply(&msg.header, body, Extensions::default(), Flags::empty()).ok()
     }
 
     fn in_scope(&self, scopes: &StringList<'_>) -> bool {
-        scopes.iter().any(|s| self.cfg.scopes.iter().any(|mine| crate::strings::folded_eq(s, mine)))
+        scopes.iter().any(|s| {
+            self.cfg
+                .scopes
+                .iter()
+                .any(|mine| crate::strings::folded_eq(s, mine))
+        })
     }
 
-    fn srv_rqst(&self, msg: &Message<'_>, r: crate::msg::SrvRqst<'_>, mcast: bool, via: Via) -> Option<Vec<u8>> {
+    fn srv_rqst(
+        &self,
+        msg: &Message<'_>,
+        r: crate::msg::SrvRqst<'_>,
+        mcast: bool,
+        via: Via,
+    ) -> Option<Vec<u8>> {
         if r.service_type.is_empty() {
             return self.error_reply(msg, ErrorCode::PARSE_ERROR, mcast);
         }
         let st = ServiceType(r.service_type);
-        if st.matches(&ServiceType("service:service-agent")) && st.0.len() == "service:service-agent".len() {
+        if st.matches(&ServiceType("service:service-agent"))
+            && st.0.len() == "service:service-agent".len()
+        {
             // SA discovery (RFC 2608 §8.6); an empty scope list is allowed here (§11).
             if !r.scopes.is_empty() && !self.in_scope(&r.scopes) {
                 return self.error_reply(msg, ErrorCode::SCOPE_NOT_SUPPORTED, mcast);
             }
             let scopes = join_list(self.cfg.scopes.iter().map(String::as_str));
-            let body = Body::SaAdvert(SaAdvert { url: &self.cfg.sa_url, scopes: StringList(&scopes), ..SaAdvert::default() });
+            let body = Body::SaAdvert(SaAdvert {
+                url: &self.cfg.sa_url,
+                scopes: StringList(&scopes),
+                ..SaAdvert::default()
+            });
             return reply(&msg.header, body, Extensions::default(), Flags::empty()).ok();
         }
         if st.0.eq_ignore_ascii_case("service:directory-agent") {
@@ -416,22 +484,45 @@ impl ServiceAgent {
             return None;
         }
         let want_attrs = msg.extensions.find(ExtensionId::ATTRIBUTE_LIST).is_some();
-        let entries: Vec<UrlEntry<'_>> = hits.iter().map(|g| UrlEntry::new(&g.url, g.lifetime)).collect();
+        let entries: Vec<UrlEntry<'_>> = hits
+            .iter()
+            .map(|g| UrlEntry::new(&g.url, g.lifetime))
+            .collect();
         let ext_data: Vec<Vec<u8>> = if want_attrs {
             hits.iter()
-                .filter_map(|g| AttrListExt { url: &g.url, attrs: &g.attrs, ..AttrListExt::default() }.to_data().ok())
+                .filter_map(|g| {
+                    AttrListExt {
+                        url: &g.url,
+                        attrs: &g.attrs,
+                        ..AttrListExt::default()
+                    }
+                    .to_data()
+                    .ok()
+                })
                 .collect()
         } else {
             Vec::new()
         };
-        let exts: Vec<Extension<'_>> =
-            ext_data.iter().map(|d| Extension { id: ExtensionId::ATTRIBUTE_LIST, data: d }).collect();
+        let exts: Vec<Extension<'_>> = ext_data
+            .iter()
+            .map(|d| Extension {
+                id: ExtensionId::ATTRIBUTE_LIST,
+                data: d,
+            })
+            .collect();
         // RFC 2608 §6.1: over UDP, drop whole URL entries until the reply fits and set
         // OVERFLOW; over TCP there is no limit.
         let mut n = entries.len();
         loop {
-            let flags = if n < entries.len() { Flags::OVERFLOW } else { Flags::empty() };
-            let body = Body::SrvRply(SrvRply { error: ErrorCode::OK, urls: UrlEntries::List(&entries[..n]) });
+            let flags = if n < entries.len() {
+                Flags::OVERFLOW
+            } else {
+                Flags::empty()
+            };
+            let body = Body::SrvRply(SrvRply {
+                error: ErrorCode::OK,
+                urls: UrlEntries::List(&entries[..n]),
+            });
             let ext = Extensions::List(&exts[..n.min(exts.len())]);
             let bytes = reply(&msg.header, body, ext, flags).ok()?;
             if via == Via::Tcp || bytes.len() <= self.cfg.mtu || n == 0 {
@@ -441,7 +532,12 @@ impl ServiceAgent {
         }
     }
 
-    fn attr_rqst(&self, msg: &Message<'_>, r: crate::msg::AttrRqst<'_>, mcast: bool) -> Option<Vec<u8>> {
+    fn attr_rqst(
+        &self,
+        msg: &Message<'_>,
+        r: crate::msg::AttrRqst<'_>,
+        mcast: bool,
+    ) -> Option<Vec<u8>> {
         if !self.in_scope(&r.scopes) {
             return self.error_reply(msg, ErrorCode::SCOPE_NOT_SUPPORTED, mcast);
         }
@@ -450,14 +546,22 @@ impl ServiceAgent {
         let hits: Vec<&Registration> = self
             .regs
             .iter()
-            .filter(|g| if is_url { g.url == r.url } else { ServiceType(r.url).matches(&ServiceType(reg_type(g))) })
+            .filter(|g| {
+                if is_url {
+                    g.url == r.url
+                } else {
+                    ServiceType(r.url).matches(&ServiceType(reg_type(g)))
+                }
+            })
             .collect();
         if hits.is_empty() && mcast {
             return None;
         }
         let mut out: Vec<&str> = Vec::new();
         for g in &hits {
-            let Ok(list) = AttrList::parse(&g.attrs) else { continue };
+            let Ok(list) = AttrList::parse(&g.attrs) else {
+                continue;
+            };
             for a in list.iter() {
                 let wanted = r.tags.is_empty() || r.tags.iter().any(|t| wildcard_match(a.tag(), t));
                 if wanted {
@@ -466,11 +570,20 @@ impl ServiceAgent {
             }
         }
         let attrs = join_list(out);
-        let body = Body::AttrRply(AttrRply { error: ErrorCode::OK, attrs: &attrs, ..AttrRply::default() });
+        let body = Body::AttrRply(AttrRply {
+            error: ErrorCode::OK,
+            attrs: &attrs,
+            ..AttrRply::default()
+        });
         reply(&msg.header, body, Extensions::default(), Flags::empty()).ok()
     }
 
-    fn srv_type_rqst(&self, msg: &Message<'_>, r: crate::msg::SrvTypeRqst<'_>, mcast: bool) -> Option<Vec<u8>> {
+    fn srv_type_rqst(
+        &self,
+        msg: &Message<'_>,
+        r: crate::msg::SrvTypeRqst<'_>,
+        mcast: bool,
+    ) -> Option<Vec<u8>> {
         if !self.in_scope(&r.scopes) {
             return self.error_reply(msg, ErrorCode::SCOPE_NOT_SUPPORTED, mcast);
         }
@@ -491,13 +604,30 @@ impl ServiceAgent {
             return None;
         }
         let list = join_list(types);
-        let body = Body::SrvTypeRply(SrvTypeRply { error: ErrorCode::OK, types: StringList(&list) });
+        let body = Body::SrvTypeRply(SrvTypeRply {
+            error: ErrorCode::OK,
+            types: StringList(&list),
+        });
         reply(&msg.header, body, Extensions::default(), Flags::empty()).ok()
     }
 }
 
 /// A reply echoing the request's XID and language tag (RFC 2608 §8).
-fn reply(req: &Header<'_>, body: Body<'_>, extensions: Extensions<'_>, flags: Flags) -> Result<Vec<u8>, EncodeError> {
-    let header = Header { flags, xid: req.xid, language_tag: req.language_tag };
-    Message { header, body, extensions }.to_vec()
+fn reply(
+    req: &Header<'_>,
+    body: Body<'_>,
+    extensions: Extensions<'_>,
+    flags: Flags,
+) -> Result<Vec<u8>, EncodeError> {
+    let header = Header {
+        flags,
+        xid: req.xid,
+        language_tag: req.language_tag,
+    };
+    Message {
+        header,
+        body,
+        extensions,
+    }
+    .to_vec()
 }

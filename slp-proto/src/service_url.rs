@@ -90,13 +90,16 @@ impl<'a> ServiceType<'a> {
         !want.contains(':')
             && have.len() > want.len()
             && have.as_bytes().get(want.len()) == Some(&b':')
-            && have.get(..want.len()).is_some_and(|p| p.eq_ignore_ascii_case(want))
+            && have
+                .get(..want.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(want))
     }
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// A parsed service URL; every part borrows from the text.
@@ -131,13 +134,16 @@ impl<'a> ServiceUrl<'a> {
         if service_type.is_empty() || service_type.ends_with(':') {
             return Err(url_err("empty service type", 0));
         }
-        if let Some(i) = service_type.bytes().position(|b| !(valid_name_char(b) || b == b':' || b == b'+')) {
+        if let Some(i) = service_type
+            .bytes()
+            .position(|b| !(valid_name_char(b) || b == b':' || b == b'+'))
+        {
             return Err(url_err("bad character in service type", i));
         }
-        if let Some(rest) = strip_prefix_ci(service_type, "service:") {
-            if rest.is_empty() || rest.split(':').any(str::is_empty) {
-                return Err(url_err("empty service type component", 8));
-            }
+        if let Some(rest) = strip_prefix_ci(service_type, "service:")
+            && (rest.is_empty() || rest.split(':').any(str::is_empty))
+        {
+            return Err(url_err("empty service type component", 8));
         }
         let hp_start = sep + 3;
         let after = &text[hp_start..];
@@ -151,8 +157,12 @@ impl<'a> ServiceUrl<'a> {
         };
         let host_at = hp_start + user_len;
         let (host, port_text, port_at) = if let Some(v6) = hostport.strip_prefix('[') {
-            let close = v6.find(']').ok_or(url_err("unclosed IPv6 literal", host_at))?;
-            let addr: Ipv6Addr = v6[..close].parse().map_err(|_| url_err("bad IPv6 literal", host_at + 1))?;
+            let close = v6
+                .find(']')
+                .ok_or(url_err("unclosed IPv6 literal", host_at))?;
+            let addr: Ipv6Addr = v6[..close]
+                .parse()
+                .map_err(|_| url_err("bad IPv6 literal", host_at + 1))?;
             let tail = &v6[close + 1..];
             let port = match tail.strip_prefix(':') {
                 Some(p) => Some(p),
@@ -179,32 +189,51 @@ impl<'a> ServiceUrl<'a> {
         };
         let port = match port_text {
             None => None,
-            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-                Some(p.parse::<u16>().map_err(|_| url_err("port out of range", port_at))?)
-            }
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Some(
+                p.parse::<u16>()
+                    .map_err(|_| url_err("port out of range", port_at))?,
+            ),
             Some(_) => return Err(url_err("bad port", port_at)),
         };
-        Ok(ServiceUrl { service_type: ServiceType(service_type), host, port, path })
+        Ok(ServiceUrl {
+            service_type: ServiceType(service_type),
+            host,
+            port,
+            path,
+        })
     }
 
     /// A URL from parts, checked so that [`ServiceUrl::parse`] accepts its text.
     ///
     /// # Errors
     /// [`EncodeError::Invalid`] for a bad service type, host name or path.
-    pub fn new(service_type: &'a str, host: Host<'a>, port: Option<u16>, path: &'a str) -> Result<Self, EncodeError> {
-        let invalid = |reason| EncodeError::Invalid { what: "service URL", reason };
+    pub fn new(
+        service_type: &'a str,
+        host: Host<'a>,
+        port: Option<u16>,
+        path: &'a str,
+    ) -> Result<Self, EncodeError> {
+        let invalid = |reason| EncodeError::Invalid {
+            what: "service URL",
+            reason,
+        };
         if service_type.is_empty() || service_type.contains("://") {
             return Err(invalid("bad service type"));
         }
-        if let Host::Name(n) = host {
-            if n.is_empty() || !n.bytes().all(valid_name_char) {
-                return Err(invalid("bad host name"));
-            }
+        if let Host::Name(n) = host
+            && (n.is_empty() || !n.bytes().all(valid_name_char))
+        {
+            return Err(invalid("bad host name"));
         }
         if !(path.is_empty() || path.starts_with('/') || path.starts_with(';')) {
             return Err(invalid("path must start with '/' or ';'"));
         }
-        let url = ServiceUrl { service_type: ServiceType(service_type), host, port, path };
+        let url = ServiceUrl {
+            service_type: ServiceType(service_type),
+            host,
+            port,
+            path,
+        };
         // The parser is the authority on what is acceptable.
         ServiceUrl::parse(&url.to_string()).map_err(|_| invalid("not a parseable service URL"))?;
         Ok(url)
@@ -254,11 +283,26 @@ mod tests {
 
     #[test]
     fn rejects_bad_urls_with_offsets() {
-        assert_eq!(ServiceUrl::parse("service:x"), Err(url_err("missing \"://\"", 0)));
-        assert_eq!(ServiceUrl::parse("service:x://h:99999"), Err(url_err("port out of range", 14)));
-        assert_eq!(ServiceUrl::parse("service:x://[::1"), Err(url_err("unclosed IPv6 literal", 12)));
-        assert_eq!(ServiceUrl::parse("service:x://"), Err(url_err("empty host", 12)));
-        assert_eq!(ServiceUrl::parse("service:x://h:"), Err(url_err("bad port", 14)));
+        assert_eq!(
+            ServiceUrl::parse("service:x"),
+            Err(url_err("missing \"://\"", 0))
+        );
+        assert_eq!(
+            ServiceUrl::parse("service:x://h:99999"),
+            Err(url_err("port out of range", 14))
+        );
+        assert_eq!(
+            ServiceUrl::parse("service:x://[::1"),
+            Err(url_err("unclosed IPv6 literal", 12))
+        );
+        assert_eq!(
+            ServiceUrl::parse("service:x://"),
+            Err(url_err("empty host", 12))
+        );
+        assert_eq!(
+            ServiceUrl::parse("service:x://h:"),
+            Err(url_err("bad port", 14))
+        );
         assert!(ServiceUrl::parse("service:://h").is_err());
     }
 
@@ -270,12 +314,21 @@ mod tests {
         assert!(!ServiceType("service:iscsi:target").matches(&reg));
         assert!(!ServiceType("service:isc").matches(&reg));
         assert_eq!(reg.abstract_type(), "iscsi");
-        assert_eq!(ServiceType("service:x.acme:y").naming_authority(), Some("acme"));
+        assert_eq!(
+            ServiceType("service:x.acme:y").naming_authority(),
+            Some("acme")
+        );
     }
 
     #[test]
     fn builder_output_parses_back() {
-        let u = ServiceUrl::new("service:iscsi:sms", Host::V4(Ipv4Addr::LOCALHOST), Some(3205), "").unwrap();
+        let u = ServiceUrl::new(
+            "service:iscsi:sms",
+            Host::V4(Ipv4Addr::LOCALHOST),
+            Some(3205),
+            "",
+        )
+        .unwrap();
         assert_eq!(u.to_string(), "service:iscsi:sms://127.0.0.1:3205");
         assert!(ServiceUrl::new("service:iscsi:sms", Host::Name("bad host"), None, "").is_err());
     }

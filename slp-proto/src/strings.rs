@@ -98,7 +98,10 @@ impl<'a> Unescaped<'a> {
     /// Unescapes `s` lazily.
     #[must_use]
     pub fn new(s: &'a str) -> Self {
-        Unescaped { bytes: s.as_bytes(), pos: 0 }
+        Unescaped {
+            bytes: s.as_bytes(),
+            pos: 0,
+        }
     }
 }
 
@@ -136,7 +139,10 @@ impl<'a> Folded<'a> {
     /// Folds the escaped string `s` lazily.
     #[must_use]
     pub fn new(s: &'a str) -> Self {
-        Folded { inner: Unescaped::new(s).peekable(), started: false }
+        Folded {
+            inner: Unescaped::new(s).peekable(),
+            started: false,
+        }
     }
 }
 
@@ -257,8 +263,14 @@ mod tests {
 
     #[test]
     fn rejects_backslash_without_two_hex_digits() {
-        assert_eq!(check_escapes("ab\\2", "v"), Err(DecodeError::Escape { what: "v", at: 2 }));
-        assert_eq!(check_escapes("\\zz", "v"), Err(DecodeError::Escape { what: "v", at: 0 }));
+        assert_eq!(
+            check_escapes("ab\\2", "v"),
+            Err(DecodeError::Escape { what: "v", at: 2 })
+        );
+        assert_eq!(
+            check_escapes("\\zz", "v"),
+            Err(DecodeError::Escape { what: "v", at: 0 })
+        );
         assert!(check_escapes("\\2c\\FF", "v").is_ok());
     }
 

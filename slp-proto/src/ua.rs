@@ -109,7 +109,10 @@ impl Discovered {
     /// The socket address, when the host is an IP literal.
     #[must_use]
     pub fn socket_addr(&self) -> Option<SocketAddr> {
-        self.host.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, self.port))
+        self.host
+            .parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, self.port))
     }
 }
 
@@ -273,9 +276,17 @@ impl UserAgent {
         }));
     }
 
-    fn start_unicast(&mut self, now: Instant, dest: Destination, purpose: Purpose, xid: Option<u16>) {
+    fn start_unicast(
+        &mut self,
+        now: Instant,
+        dest: Destination,
+        purpose: Purpose,
+        xid: Option<u16>,
+    ) {
         let xid = xid.unwrap_or_else(|| self.next_xid());
-        let Some(payload) = self.request_bytes(&purpose, xid, "", false) else { return };
+        let Some(payload) = self.request_bytes(&purpose, xid, "", false) else {
+            return;
+        };
         self.ops.push(Op::Unicast(UnicastOp {
             xid,
             purpose,
@@ -289,16 +300,30 @@ impl UserAgent {
 
     fn ask_da(&mut self, now: Instant, da: SocketAddr) {
         for scope in self.cfg.scopes.clone() {
-            self.start_unicast(now, Destination::Unicast(da), Purpose::Services { scope }, None);
+            self.start_unicast(
+                now,
+                Destination::Unicast(da),
+                Purpose::Services { scope },
+                None,
+            );
         }
     }
 
-    fn request_bytes(&self, purpose: &Purpose, xid: u16, pr_list: &str, mcast: bool) -> Option<Vec<u8>> {
+    fn request_bytes(
+        &self,
+        purpose: &Purpose,
+        xid: u16,
+        pr_list: &str,
+        mcast: bool,
+    ) -> Option<Vec<u8>> {
         let mut header = Header::new(xid, &self.cfg.language);
         if mcast {
             header.flags |= Flags::REQUEST_MCAST;
         }
-        let want_ext = [Extension { id: ExtensionId::ATTRIBUTE_LIST, data: &[0, 0, 0, 0, 0] }];
+        let want_ext = [Extension {
+            id: ExtensionId::ATTRIBUTE_LIST,
+            data: &[0, 0, 0, 0, 0],
+        }];
         let scope_text;
         let msg = match purpose {
             Purpose::Services { scope } => {
@@ -332,7 +357,11 @@ impl UserAgent {
             }
             Purpose::Attributes { url, scope } => Message::new(
                 header,
-                Body::AttrRqst(AttrRqst { url, scopes: StringList(scope), ..AttrRqst::default() }),
+                Body::AttrRqst(AttrRqst {
+                    url,
+                    scopes: StringList(scope),
+                    ..AttrRqst::default()
+                }),
             ),
         };
         msg.to_vec().ok()
@@ -351,11 +380,19 @@ impl UserAgent {
                         continue;
                     }
                     let pr: Vec<String> = m.responders.iter().map(IpAddr::to_string).collect();
-                    let bytes = self.request_bytes(&m.purpose, m.xid, &join_list(pr.iter().map(String::as_str)), true);
+                    let bytes = self.request_bytes(
+                        &m.purpose,
+                        m.xid,
+                        &join_list(pr.iter().map(String::as_str)),
+                        true,
+                    );
                     match bytes {
                         // RFC 2608 §6.3: stop once the PRList makes the request too big.
                         Some(b) if b.len() <= self.cfg.mtu => {
-                            self.transmits.push_back(Transmit { destination: Destination::Multicast, payload: b });
+                            self.transmits.push_back(Transmit {
+                                destination: Destination::Multicast,
+                                payload: b,
+                            });
                             if let Op::Mcast(m) = &mut self.ops[i] {
                                 m.rounds += 1;
                                 m.new_this_round = false;
@@ -376,7 +413,10 @@ impl UserAgent {
                         remove.push(i);
                         continue;
                     }
-                    self.transmits.push_back(Transmit { destination: u.dest, payload: u.payload.clone() });
+                    self.transmits.push_back(Transmit {
+                        destination: u.dest,
+                        payload: u.payload.clone(),
+                    });
                     if let Op::Unicast(u) = &mut self.ops[i] {
                         u.next_send = now + u.wait;
                         u.wait *= 2;
@@ -405,7 +445,12 @@ impl UserAgent {
                     .map(|f| (f.url.clone(), f.scope.clone(), f.responder))
                     .collect();
                 for (url, scope, responder) in wanted {
-                    self.start_unicast(now, Destination::Unicast(responder), Purpose::Attributes { url, scope }, None);
+                    self.start_unicast(
+                        now,
+                        Destination::Unicast(responder),
+                        Purpose::Attributes { url, scope },
+                        None,
+                    );
                 }
                 if !self.ops.is_empty() {
                     self.handle_timeout(now);
@@ -425,26 +470,32 @@ impl UserAgent {
         self.check_finished(now);
     }
 
-    fn input(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], via: Via) -> Result<(), String> {
+    fn input(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+        via: Via,
+    ) -> Result<(), String> {
         let msg = Message::parse(bytes).map_err(|e| e.to_string())?;
         if let Some(e) = msg.extensions.iter().find(|e| e.id.is_mandatory()) {
             // RFC 2608 §9.1: a reply with an unknown mandatory extension is discarded.
             return Err(ProtocolError::MandatoryExtension { id: e.id.0 }.to_string());
         }
         let xid = msg.header.xid;
-        if let Body::DaAdvert(da) = msg.body {
-            if xid == 0 || self.ops.iter().any(|o| o.xid() == xid) {
-                if da.error == ErrorCode::OK && da.boot_timestamp != 0 {
-                    self.note_da(now, from, da.url);
-                }
-                if let Some(Op::Mcast(m)) = self.ops.iter_mut().find(|o| o.xid() == xid) {
-                    if !m.responders.contains(&from.ip()) {
-                        m.responders.push(from.ip());
-                        m.new_this_round = true;
-                    }
-                }
-                return Ok(());
+        if let Body::DaAdvert(da) = msg.body
+            && (xid == 0 || self.ops.iter().any(|o| o.xid() == xid))
+        {
+            if da.error == ErrorCode::OK && da.boot_timestamp != 0 {
+                self.note_da(now, from);
             }
+            if let Some(Op::Mcast(m)) = self.ops.iter_mut().find(|o| o.xid() == xid)
+                && !m.responders.contains(&from.ip())
+            {
+                m.responders.push(from.ip());
+                m.new_this_round = true;
+            }
+            return Ok(());
         }
         let idx = self
             .ops
@@ -454,7 +505,10 @@ impl UserAgent {
         match (&mut self.ops[idx], msg.body) {
             (Op::Mcast(m), Body::SrvRply(r)) => {
                 let Purpose::Services { scope } = m.purpose.clone() else {
-                    return Err(ProtocolError::Unexpected { function: "SrvRply" }.to_string());
+                    return Err(ProtocolError::Unexpected {
+                        function: "SrvRply",
+                    }
+                    .to_string());
                 };
                 if !m.responders.contains(&from.ip()) {
                     m.responders.push(from.ip());
@@ -466,33 +520,59 @@ impl UserAgent {
                 if msg.header.flags.contains(Flags::OVERFLOW) && via != Via::Tcp {
                     // RFC 2608 §6.1: retry over TCP with the same XID... as a new unicast op
                     // with a fresh XID, since the multicast op keeps its own.
-                    self.start_unicast(now, Destination::Tcp(from), Purpose::Services { scope: scope.clone() }, None);
+                    self.start_unicast(
+                        now,
+                        Destination::Tcp(from),
+                        Purpose::Services {
+                            scope: scope.clone(),
+                        },
+                        None,
+                    );
                 }
                 self.record(now, from, &scope, &msg, &r);
             }
             (Op::Unicast(u), Body::SrvRply(r)) => {
                 let Purpose::Services { scope } = u.purpose.clone() else {
-                    return Err(ProtocolError::Unexpected { function: "SrvRply" }.to_string());
+                    return Err(ProtocolError::Unexpected {
+                        function: "SrvRply",
+                    }
+                    .to_string());
                 };
                 let xid = u.xid;
                 self.ops.remove(idx);
                 if r.error != ErrorCode::OK {
-                    self.events.push_back(UaEvent::ErrorReply { from, error: r.error });
+                    self.events.push_back(UaEvent::ErrorReply {
+                        from,
+                        error: r.error,
+                    });
                     return Ok(());
                 }
                 if msg.header.flags.contains(Flags::OVERFLOW) && via != Via::Tcp {
                     // RFC 2608 §6.1: same XID over TCP.
-                    self.start_unicast(now, Destination::Tcp(from), Purpose::Services { scope: scope.clone() }, Some(xid));
+                    self.start_unicast(
+                        now,
+                        Destination::Tcp(from),
+                        Purpose::Services {
+                            scope: scope.clone(),
+                        },
+                        Some(xid),
+                    );
                 }
                 self.record(now, from, &scope, &msg, &r);
             }
             (Op::Unicast(u), Body::AttrRply(r)) => {
                 let Purpose::Attributes { url, .. } = u.purpose.clone() else {
-                    return Err(ProtocolError::Unexpected { function: "AttrRply" }.to_string());
+                    return Err(ProtocolError::Unexpected {
+                        function: "AttrRply",
+                    }
+                    .to_string());
                 };
                 self.ops.remove(idx);
                 if r.error != ErrorCode::OK {
-                    self.events.push_back(UaEvent::ErrorReply { from, error: r.error });
+                    self.events.push_back(UaEvent::ErrorReply {
+                        from,
+                        error: r.error,
+                    });
                     return Ok(());
                 }
                 if AttrList::parse(r.attrs).is_ok() {
@@ -502,16 +582,18 @@ impl UserAgent {
                 }
             }
             _ => {
-                return Err(ProtocolError::Unexpected { function: msg.function().name().unwrap_or("unknown") }.to_string());
+                return Err(ProtocolError::Unexpected {
+                    function: msg.function().name().unwrap_or("unknown"),
+                }
+                .to_string());
             }
         }
         Ok(())
     }
 
-    fn note_da(&mut self, now: Instant, from: SocketAddr, url: &str) {
-        // The DA's address is the one it answered from (its URL may name a host we
-        // cannot resolve here).
-        let _ = ServiceUrl::parse(url);
+    fn note_da(&mut self, now: Instant, from: SocketAddr) {
+        // The DA is asked at the address it answered from (its URL may name a host that
+        // cannot be resolved here).
         if !self.das.contains(&from) {
             self.das.push(from);
             self.events.push_back(UaEvent::DirectoryAgent(from));
@@ -520,10 +602,20 @@ impl UserAgent {
         }
     }
 
-    fn record(&mut self, now: Instant, from: SocketAddr, scope: &str, msg: &Message<'_>, r: &crate::msg::SrvRply<'_>) {
+    fn record(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        scope: &str,
+        msg: &Message<'_>,
+        r: &crate::msg::SrvRply<'_>,
+    ) {
         for e in r.urls.iter() {
             if ServiceUrl::parse(e.url).is_err() {
-                self.events.push_back(UaEvent::Dropped { from, reason: format!("bad URL {:?}", e.url) });
+                self.events.push_back(UaEvent::Dropped {
+                    from,
+                    reason: format!("bad URL {:?}", e.url),
+                });
                 continue;
             }
             let attrs = msg
@@ -604,7 +696,10 @@ impl UserAgent {
                     Host::V4(a) => a.to_string(),
                     Host::V6(a) => a.to_string(),
                 };
-                let priority = f.attrs.as_deref().and_then(|a| AttrList::parse(a).ok()?.int("server-priority"));
+                let priority = f
+                    .attrs
+                    .as_deref()
+                    .and_then(|a| AttrList::parse(a).ok()?.int("server-priority"));
                 Some(Discovered {
                     url: f.url.clone(),
                     host,
@@ -619,7 +714,11 @@ impl UserAgent {
             })
             .collect();
         out.sort_by(|a, b| {
-            (a.priority.is_none(), a.priority, &a.url).cmp(&(b.priority.is_none(), b.priority, &b.url))
+            (a.priority.is_none(), a.priority, &a.url).cmp(&(
+                b.priority.is_none(),
+                b.priority,
+                &b.url,
+            ))
         });
         out
     }

@@ -59,9 +59,16 @@ impl<'a> AuthBlock<'a> {
         let timestamp = r.u32("auth block timestamp")?;
         let spi = r.string("auth block SPI")?;
         let used = AUTH_FIXED + spi.len();
-        let rest = declared.checked_sub(used).ok_or(DecodeError::AuthBlockLength { declared, at })?;
+        let rest = declared
+            .checked_sub(used)
+            .ok_or(DecodeError::AuthBlockLength { declared, at })?;
         let data = r.take(rest, "auth block data")?;
-        Ok(AuthBlock { bsd, timestamp, spi, data })
+        Ok(AuthBlock {
+            bsd,
+            timestamp,
+            spi,
+            data,
+        })
     }
 
     /// Encoded size.
@@ -122,7 +129,10 @@ impl<'a> AuthBlocks<'a> {
         }
         let len = r.at() - start.at();
         let mut s = start;
-        Ok(AuthBlocks::Wire { bytes: s.take(len, "auth blocks")?, count })
+        Ok(AuthBlocks::Wire {
+            bytes: s.take(len, "auth blocks")?,
+            count,
+        })
     }
 
     /// Number of blocks.
@@ -143,10 +153,16 @@ impl<'a> AuthBlocks<'a> {
     /// The blocks in order.
     pub fn iter(&self) -> AuthBlockIter<'a> {
         match *self {
-            AuthBlocks::Wire { bytes, count } => {
-                AuthBlockIter { wire: Reader::new(bytes, 0), left: usize::from(count), list: &[] }
-            }
-            AuthBlocks::List(l) => AuthBlockIter { wire: Reader::new(&[], 0), left: l.len(), list: l },
+            AuthBlocks::Wire { bytes, count } => AuthBlockIter {
+                wire: Reader::new(bytes, 0),
+                left: usize::from(count),
+                list: &[],
+            },
+            AuthBlocks::List(l) => AuthBlockIter {
+                wire: Reader::new(&[], 0),
+                left: l.len(),
+                list: l,
+            },
         }
     }
 
@@ -241,7 +257,11 @@ impl<'a> UrlEntry<'a> {
     /// An entry with no authentication blocks.
     #[must_use]
     pub const fn new(url: &'a str, lifetime: u16) -> Self {
-        UrlEntry { lifetime, url, auths: AuthBlocks::List(&[]) }
+        UrlEntry {
+            lifetime,
+            url,
+            auths: AuthBlocks::List(&[]),
+        }
     }
 
     pub(crate) fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
@@ -250,7 +270,11 @@ impl<'a> UrlEntry<'a> {
         let lifetime = r.u16("URL entry lifetime")?;
         let url = r.string("URL")?;
         let auths = AuthBlocks::decode(r)?;
-        Ok(UrlEntry { lifetime, url, auths })
+        Ok(UrlEntry {
+            lifetime,
+            url,
+            auths,
+        })
     }
 
     /// Encoded size.
@@ -300,16 +324,27 @@ impl<'a> UrlEntries<'a> {
             // Each entry needs at least 6 bytes: a count larger than the body is caught here
             // without walking into garbage.
             if r.remaining() < 6 {
-                return Err(DecodeError::UrlCount { declared: count, index, at });
+                return Err(DecodeError::UrlCount {
+                    declared: count,
+                    index,
+                    at,
+                });
             }
             UrlEntry::decode(r).map_err(|e| match e {
-                DecodeError::Truncated { .. } => DecodeError::UrlCount { declared: count, index, at },
+                DecodeError::Truncated { .. } => DecodeError::UrlCount {
+                    declared: count,
+                    index,
+                    at,
+                },
                 e => e,
             })?;
         }
         let len = r.at() - start.at();
         let mut s = start;
-        Ok(UrlEntries::Wire { bytes: s.take(len, "URL entries")?, count })
+        Ok(UrlEntries::Wire {
+            bytes: s.take(len, "URL entries")?,
+            count,
+        })
     }
 
     /// Number of entries.
@@ -330,10 +365,16 @@ impl<'a> UrlEntries<'a> {
     /// The entries in order.
     pub fn iter(&self) -> UrlEntryIter<'a> {
         match *self {
-            UrlEntries::Wire { bytes, count } => {
-                UrlEntryIter { wire: Reader::new(bytes, 0), left: usize::from(count), list: &[] }
-            }
-            UrlEntries::List(l) => UrlEntryIter { wire: Reader::new(&[], 0), left: l.len(), list: l },
+            UrlEntries::Wire { bytes, count } => UrlEntryIter {
+                wire: Reader::new(bytes, 0),
+                left: usize::from(count),
+                list: &[],
+            },
+            UrlEntries::List(l) => UrlEntryIter {
+                wire: Reader::new(&[], 0),
+                left: l.len(),
+                list: l,
+            },
         }
     }
 
@@ -422,8 +463,17 @@ mod tests {
 
     #[test]
     fn url_entry_round_trips_with_an_auth_block() {
-        let blocks = [AuthBlock { bsd: BlockStructureDescriptor::DSA_SHA1, timestamp: 7, spi: "spi", data: b"sig" }];
-        let e = UrlEntry { lifetime: 300, url: "service:x://h", auths: AuthBlocks::List(&blocks) };
+        let blocks = [AuthBlock {
+            bsd: BlockStructureDescriptor::DSA_SHA1,
+            timestamp: 7,
+            spi: "spi",
+            data: b"sig",
+        }];
+        let e = UrlEntry {
+            lifetime: 300,
+            url: "service:x://h",
+            auths: AuthBlocks::List(&blocks),
+        };
         let mut v = Vec::new();
         e.encode(&mut v).unwrap();
         assert_eq!(v.len(), e.encoded_len());
@@ -439,7 +489,10 @@ mod tests {
         let mut r = Reader::new(&v, 40);
         assert_eq!(
             AuthBlocks::decode(&mut r),
-            Err(DecodeError::AuthBlockLength { declared: 9, at: 41 })
+            Err(DecodeError::AuthBlockLength {
+                declared: 9,
+                at: 41
+            })
         );
     }
 
@@ -450,7 +503,11 @@ mod tests {
         let mut r = Reader::new(&v, 20);
         assert_eq!(
             UrlEntries::decode(&mut r, 3),
-            Err(DecodeError::UrlCount { declared: 3, index: 1, at: 20 + v.len() })
+            Err(DecodeError::UrlCount {
+                declared: 3,
+                index: 1,
+                at: 20 + v.len()
+            })
         );
     }
 }

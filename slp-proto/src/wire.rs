@@ -35,7 +35,12 @@ impl<'a> Reader<'a> {
     pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
         let available = self.remaining();
         if n > available {
-            return Err(DecodeError::Truncated { what, at: self.at(), needed: n, available });
+            return Err(DecodeError::Truncated {
+                what,
+                at: self.at(),
+                needed: n,
+                available,
+            });
         }
         let out = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -80,7 +85,11 @@ impl<'a> Reader<'a> {
     pub(crate) fn finish(&self, what: &'static str) -> Result<(), DecodeError> {
         match self.remaining() {
             0 => Ok(()),
-            count => Err(DecodeError::TrailingBytes { what, at: self.at(), count }),
+            count => Err(DecodeError::TrailingBytes {
+                what,
+                at: self.at(),
+                count,
+            }),
         }
     }
 }
@@ -102,23 +111,40 @@ pub(crate) fn put_string(
 }
 
 /// Writes a 24-bit big-endian value.
-pub(crate) fn put_u24(buf: &mut impl BufMut, what: &'static str, v: usize) -> Result<(), EncodeError> {
-    let v32 = u32::try_from(v)
-        .ok()
-        .filter(|v| *v <= 0x00FF_FFFF)
-        .ok_or(EncodeError::FieldTooLong { what, len: v, max: 0x00FF_FFFF })?;
+pub(crate) fn put_u24(
+    buf: &mut impl BufMut,
+    what: &'static str,
+    v: usize,
+) -> Result<(), EncodeError> {
+    let v32 =
+        u32::try_from(v)
+            .ok()
+            .filter(|v| *v <= 0x00FF_FFFF)
+            .ok_or(EncodeError::FieldTooLong {
+                what,
+                len: v,
+                max: 0x00FF_FFFF,
+            })?;
     buf.put_slice(&v32.to_be_bytes()[1..]);
     Ok(())
 }
 
 /// Converts a count to `u8`.
 pub(crate) fn count_u8(what: &'static str, n: usize) -> Result<u8, EncodeError> {
-    u8::try_from(n).map_err(|_| EncodeError::TooMany { what, count: n, max: usize::from(u8::MAX) })
+    u8::try_from(n).map_err(|_| EncodeError::TooMany {
+        what,
+        count: n,
+        max: usize::from(u8::MAX),
+    })
 }
 
 /// Converts a count to `u16`.
 pub(crate) fn count_u16(what: &'static str, n: usize) -> Result<u16, EncodeError> {
-    u16::try_from(n).map_err(|_| EncodeError::TooMany { what, count: n, max: usize::from(u16::MAX) })
+    u16::try_from(n).map_err(|_| EncodeError::TooMany {
+        what,
+        count: n,
+        max: usize::from(u16::MAX),
+    })
 }
 
 /// Encoded size of a length-prefixed string.
@@ -136,7 +162,12 @@ mod tests {
         let e = r.string("scope list").unwrap_err();
         assert_eq!(
             e,
-            DecodeError::Truncated { what: "scope list", at: 102, needed: 5, available: 1 }
+            DecodeError::Truncated {
+                what: "scope list",
+                at: 102,
+                needed: 5,
+                available: 1
+            }
         );
     }
 

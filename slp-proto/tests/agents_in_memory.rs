@@ -14,10 +14,19 @@ fn addr(last: u8) -> SocketAddr {
 }
 
 fn timing() -> Timing {
-    Timing { retry: Duration::from_millis(500), mc_max: Duration::from_secs(15), retry_max: Duration::from_secs(4) }
+    Timing {
+        retry: Duration::from_millis(500),
+        mc_max: Duration::from_secs(15),
+        retry_max: Duration::from_secs(4),
+    }
 }
 
-fn sa(last: u8, now: Instant, scopes: &[&str], regs: &[Registration]) -> (SocketAddr, ServiceAgent) {
+fn sa(
+    last: u8,
+    now: Instant,
+    scopes: &[&str],
+    regs: &[Registration],
+) -> (SocketAddr, ServiceAgent) {
     let mut cfg = SaConfig::new(addr(last).ip());
     cfg.scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
     let mut sa = ServiceAgent::new(cfg, now, u16::from(last) * 1000);
@@ -51,7 +60,14 @@ struct Net {
 impl Net {
     fn new(sas: Vec<(SocketAddr, ServiceAgent)>, knobs: Knobs) -> Self {
         let n = sas.len();
-        Net { sas, knobs, sent: 0, multicast_sends: 0, replies_by_sa: vec![0; n], tcp_requests: 0 }
+        Net {
+            sas,
+            knobs,
+            sent: 0,
+            multicast_sends: 0,
+            replies_by_sa: vec![0; n],
+            tcp_requests: 0,
+        }
     }
 
     fn lost(&mut self, tcp: bool) -> bool {
@@ -71,10 +87,21 @@ impl Net {
                         self.multicast_sends += 1;
                         (0..self.sas.len()).map(|i| (i, Via::Multicast)).collect()
                     }
-                    Destination::Unicast(a) => self.sas.iter().position(|s| s.0 == a).map(|i| (i, Via::Unicast)).into_iter().collect(),
+                    Destination::Unicast(a) => self
+                        .sas
+                        .iter()
+                        .position(|s| s.0 == a)
+                        .map(|i| (i, Via::Unicast))
+                        .into_iter()
+                        .collect(),
                     Destination::Tcp(a) => {
                         self.tcp_requests += 1;
-                        self.sas.iter().position(|s| s.0 == a).map(|i| (i, Via::Tcp)).into_iter().collect()
+                        self.sas
+                            .iter()
+                            .position(|s| s.0 == a)
+                            .map(|i| (i, Via::Tcp))
+                            .into_iter()
+                            .collect()
                     }
                 };
                 for (i, via) in targets {
@@ -86,7 +113,11 @@ impl Net {
                         let sa_addr = *sa_addr;
                         if let Some(reply) = sa.handle_input(now, ua_addr, &t.payload, via) {
                             self.replies_by_sa[i] += 1;
-                            let back = if via == Via::Tcp { Via::Tcp } else { Via::Unicast };
+                            let back = if via == Via::Tcp {
+                                Via::Tcp
+                            } else {
+                                Via::Unicast
+                            };
                             for _ in 0..copies {
                                 if !self.lost(via == Via::Tcp) {
                                     ua.handle_input(now, sa_addr, &reply, back);
@@ -99,7 +130,9 @@ impl Net {
             if ua.is_finished() {
                 return now;
             }
-            now = ua.poll_timeout().expect("an unfinished user agent has a timer");
+            now = ua
+                .poll_timeout()
+                .expect("an unfinished user agent has a timer");
             ua.handle_timeout(now);
         }
         panic!("user agent did not finish");
@@ -107,7 +140,10 @@ impl Net {
 }
 
 fn ua_cfg() -> UaConfig {
-    UaConfig { timing: timing(), ..UaConfig::isns() }
+    UaConfig {
+        timing: timing(),
+        ..UaConfig::isns()
+    }
 }
 
 #[test]
@@ -120,7 +156,11 @@ fn finds_isns_servers_from_three_sas_ordered_by_priority() {
         lifetime: 600,
     };
     let mut net = Net::new(
-        vec![sa(1, t0, &["DEFAULT"], &[isns(1, 2), other]), sa(2, t0, &["DEFAULT"], &[isns(2, 0)]), sa(3, t0, &["DEFAULT"], &[isns(3, 1)])],
+        vec![
+            sa(1, t0, &["DEFAULT"], &[isns(1, 2), other]),
+            sa(2, t0, &["DEFAULT"], &[isns(2, 0)]),
+            sa(3, t0, &["DEFAULT"], &[isns(3, 1)]),
+        ],
         Knobs::default(),
     );
     let mut ua = UserAgent::new(ua_cfg(), t0, 7).unwrap();
@@ -129,7 +169,11 @@ fn finds_isns_servers_from_three_sas_ordered_by_priority() {
     let urls: Vec<&str> = r.iter().map(|d| d.url.as_str()).collect();
     assert_eq!(
         urls,
-        ["service:iscsi:sms://10.0.0.2:3205", "service:iscsi:sms://10.0.0.3:3205", "service:iscsi:sms://10.0.0.1:3205"]
+        [
+            "service:iscsi:sms://10.0.0.2:3205",
+            "service:iscsi:sms://10.0.0.3:3205",
+            "service:iscsi:sms://10.0.0.1:3205"
+        ]
     );
     assert_eq!(r[0].priority, Some(0));
     assert_eq!(r[0].socket_addr(), Some("10.0.0.2:3205".parse().unwrap()));
@@ -140,7 +184,13 @@ fn finds_isns_servers_from_three_sas_ordered_by_priority() {
 #[test]
 fn answered_sas_stay_silent_once_in_the_previous_responder_list() {
     let t0 = Instant::now();
-    let mut net = Net::new(vec![sa(1, t0, &["DEFAULT"], &[isns(1, 0)]), sa(2, t0, &["DEFAULT"], &[isns(2, 1)])], Knobs::default());
+    let mut net = Net::new(
+        vec![
+            sa(1, t0, &["DEFAULT"], &[isns(1, 0)]),
+            sa(2, t0, &["DEFAULT"], &[isns(2, 1)]),
+        ],
+        Knobs::default(),
+    );
     let mut cfg = ua_cfg();
     cfg.scopes = vec!["DEFAULT".into()];
     let mut ua = UserAgent::new(cfg, t0, 1).unwrap();
@@ -182,7 +232,9 @@ fn convergence_is_capped_by_config_mc_max() {
             assert_eq!(t.destination, Destination::Multicast);
             sends += 1;
             let (a, mut s) = sa(sends, now, &["DEFAULT"], &[isns(sends, 0)]);
-            let reply = s.handle_input(now, addr(200), &t.payload, Via::Multicast).unwrap();
+            let reply = s
+                .handle_input(now, addr(200), &t.payload, Via::Multicast)
+                .unwrap();
             ua.handle_input(now, a, &reply, Via::Unicast);
         }
         if ua.is_finished() {
@@ -199,7 +251,13 @@ fn convergence_is_capped_by_config_mc_max() {
 #[test]
 fn a_dropped_first_request_is_recovered_by_retransmission() {
     let t0 = Instant::now();
-    let mut net = Net::new(vec![sa(1, t0, &["DEFAULT"], &[isns(1, 0)])], Knobs { drop: vec![0], ..Knobs::default() });
+    let mut net = Net::new(
+        vec![sa(1, t0, &["DEFAULT"], &[isns(1, 0)])],
+        Knobs {
+            drop: vec![0],
+            ..Knobs::default()
+        },
+    );
     let mut cfg = ua_cfg();
     cfg.scopes = vec!["DEFAULT".into()];
     let mut ua = UserAgent::new(cfg, t0, 1).unwrap();
@@ -212,8 +270,14 @@ fn a_dropped_first_request_is_recovered_by_retransmission() {
 fn duplicated_datagrams_give_one_result_per_url() {
     let t0 = Instant::now();
     let mut net = Net::new(
-        vec![sa(1, t0, &["DEFAULT"], &[isns(1, 0)]), sa(2, t0, &["DEFAULT"], &[isns(1, 0)])],
-        Knobs { duplicate: true, ..Knobs::default() },
+        vec![
+            sa(1, t0, &["DEFAULT"], &[isns(1, 0)]),
+            sa(2, t0, &["DEFAULT"], &[isns(1, 0)]),
+        ],
+        Knobs {
+            duplicate: true,
+            ..Knobs::default()
+        },
     );
     let mut ua = UserAgent::new(ua_cfg(), t0, 1).unwrap();
     let end = net.run(&mut ua, t0);
@@ -225,7 +289,12 @@ fn duplicated_datagrams_give_one_result_per_url() {
 #[test]
 fn finds_open_isns_registration_in_its_literal_scope_only_when_configured() {
     let t0 = Instant::now();
-    let mk = || Net::new(vec![sa(1, t0, &["initiator-scope-list"], &[isns(1, 0)])], Knobs::default());
+    let mk = || {
+        Net::new(
+            vec![sa(1, t0, &["initiator-scope-list"], &[isns(1, 0)])],
+            Knobs::default(),
+        )
+    };
     let mut ua = UserAgent::new(ua_cfg(), t0, 1).unwrap();
     let end = mk().run(&mut ua, t0);
     assert_eq!(ua.results(end).len(), 1);
@@ -263,7 +332,10 @@ fn an_overflowing_reply_is_retried_over_tcp() {
 #[test]
 fn attributes_are_fetched_by_attr_rqst_when_the_extension_is_not_used() {
     let t0 = Instant::now();
-    let mut net = Net::new(vec![sa(1, t0, &["DEFAULT"], &[isns(1, 5)])], Knobs::default());
+    let mut net = Net::new(
+        vec![sa(1, t0, &["DEFAULT"], &[isns(1, 5)])],
+        Knobs::default(),
+    );
     let mut cfg = ua_cfg();
     cfg.attr_list_extension = false;
     cfg.scopes = vec!["DEFAULT".into()];
@@ -271,13 +343,19 @@ fn attributes_are_fetched_by_attr_rqst_when_the_extension_is_not_used() {
     let end = net.run(&mut ua, t0);
     let r = ua.results(end);
     assert_eq!(r[0].priority, Some(5));
-    assert_eq!(r[0].attrs.as_deref(), Some("(protocols=isns),(server-priority=5)"));
+    assert_eq!(
+        r[0].attrs.as_deref(),
+        Some("(protocols=isns),(server-priority=5)")
+    );
 }
 
 #[test]
 fn results_expire_with_their_lifetime() {
     let t0 = Instant::now();
-    let mut net = Net::new(vec![sa(1, t0, &["DEFAULT"], &[isns(1, 0)])], Knobs::default());
+    let mut net = Net::new(
+        vec![sa(1, t0, &["DEFAULT"], &[isns(1, 0)])],
+        Knobs::default(),
+    );
     let mut ua = UserAgent::new(ua_cfg(), t0, 1).unwrap();
     let end = net.run(&mut ua, t0);
     assert_eq!(ua.results(end).len(), 1);
@@ -312,7 +390,13 @@ fn unicast_to_a_directory_agent_retransmits_with_doubling_then_gives_up() {
 #[test]
 fn unicast_to_a_directory_agent_finds_its_urls() {
     let t0 = Instant::now();
-    let mut net = Net::new(vec![sa(50, t0, &["DEFAULT"], &[isns(7, 0)])], Knobs { drop: vec![0], ..Knobs::default() });
+    let mut net = Net::new(
+        vec![sa(50, t0, &["DEFAULT"], &[isns(7, 0)])],
+        Knobs {
+            drop: vec![0],
+            ..Knobs::default()
+        },
+    );
     let mut cfg = ua_cfg();
     cfg.multicast = false;
     cfg.scopes = vec!["DEFAULT".into()];
@@ -345,7 +429,9 @@ fn service_agent_registers_with_a_directory_agent_it_hears_of_and_refreshes() {
     assert_eq!(t.destination, Destination::Unicast(da));
     let m = Message::parse(&t.payload).unwrap();
     assert!(m.header.flags.contains(Flags::FRESH));
-    let Body::SrvReg(reg) = m.body else { panic!("expected SrvReg, got {m:?}") };
+    let Body::SrvReg(reg) = m.body else {
+        panic!("expected SrvReg, got {m:?}")
+    };
     assert_eq!(reg.url.url, "service:iscsi:sms://10.0.0.1:3205");
     assert_eq!(reg.url.lifetime, 600);
     assert_eq!(reg.attrs, "(protocols=isns),(server-priority=0)");
@@ -355,12 +441,26 @@ fn service_agent_registers_with_a_directory_agent_it_hears_of_and_refreshes() {
     s.handle_timeout(t0 + Duration::from_secs(2));
     let again = s.poll_transmit().expect("a retransmission");
     assert_eq!(again.payload, t.payload);
-    let ack = Message::new(Header::new(m.header.xid, "en"), Body::SrvAck(SrvAck { error: ErrorCode::OK })).to_vec().unwrap();
+    let ack = Message::new(
+        Header::new(m.header.xid, "en"),
+        Body::SrvAck(SrvAck {
+            error: ErrorCode::OK,
+        }),
+    )
+    .to_vec()
+    .unwrap();
     s.handle_input(t0 + Duration::from_millis(2100), da, &ack, Via::Unicast);
     let events: Vec<SaEvent> = std::iter::from_fn(|| s.poll_event()).collect();
-    assert!(events.contains(&SaEvent::Registered { da, url: reg.url.url.to_owned(), error: ErrorCode::OK }));
+    assert!(events.contains(&SaEvent::Registered {
+        da,
+        url: reg.url.url.to_owned(),
+        error: ErrorCode::OK
+    }));
     // Refresh at 3/4 of the 600 s lifetime.
-    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(2100) + Duration::from_secs(450)));
+    assert_eq!(
+        s.poll_timeout(),
+        Some(t0 + Duration::from_millis(2100) + Duration::from_secs(450))
+    );
     s.handle_timeout(t0 + Duration::from_secs(453));
     assert!(s.poll_transmit().is_some());
 }

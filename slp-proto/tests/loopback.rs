@@ -4,11 +4,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use slp_proto::agent::Timing;
-use slp_proto::driver::{DiscoveryOptions, SaOptions, discover, discover_isns_servers, spawn_service_agent};
+use slp_proto::driver::{
+    DiscoveryOptions, SaOptions, discover, discover_isns_servers, spawn_service_agent,
+};
 use slp_proto::sa::Registration;
 
 fn fast() -> Timing {
-    Timing { retry: Duration::from_millis(100), mc_max: Duration::from_secs(3), retry_max: Duration::from_secs(2) }
+    Timing {
+        retry: Duration::from_millis(100),
+        mc_max: Duration::from_secs(3),
+        retry_max: Duration::from_secs(2),
+    }
 }
 
 fn ua_to(target: SocketAddr) -> DiscoveryOptions {
@@ -37,9 +43,18 @@ async fn user_agent_finds_the_isns_server_a_service_agent_advertises() {
 
 #[tokio::test]
 async fn a_reply_too_big_for_one_datagram_is_fetched_again_over_tcp() {
-    let mut opts = SaOptions::isns_server("127.0.0.1:3205".parse().unwrap(), "127.0.0.1:0".parse().unwrap());
+    let mut opts = SaOptions::isns_server(
+        "127.0.0.1:3205".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    );
     opts.registrations = (0..50u16)
-        .map(|i| Registration::isns_server(SocketAddr::from(([127, 0, 1, 1], 4000 + i)), Some(i32::from(i)), 300))
+        .map(|i| {
+            Registration::isns_server(
+                SocketAddr::from(([127, 0, 1, 1], 4000 + i)),
+                Some(i32::from(i)),
+                300,
+            )
+        })
         .collect();
     let sa = spawn_service_agent(opts).await.unwrap();
     let mut ua = ua_to(sa.local_addr());
@@ -54,7 +69,9 @@ async fn a_reply_too_big_for_one_datagram_is_fetched_again_over_tcp() {
 #[tokio::test]
 async fn user_agent_asks_a_configured_directory_agent_by_unicast() {
     let isns: SocketAddr = "127.0.0.1:3205".parse().unwrap();
-    let sa = spawn_service_agent(SaOptions::isns_server(isns, "127.0.0.1:0".parse().unwrap())).await.unwrap();
+    let sa = spawn_service_agent(SaOptions::isns_server(isns, "127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
     let mut ua = ua_to("127.0.0.1:9".parse().unwrap());
     ua.ua.multicast = false;
     ua.ua.directory_agents = vec![sa.local_addr()];
@@ -69,7 +86,9 @@ async fn nobody_listening_gives_an_empty_answer_after_convergence() {
     // A bound but silent socket stands in for an empty network.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let started = std::time::Instant::now();
-    let found = discover_isns_servers(ua_to(silent.local_addr().unwrap())).await.unwrap();
+    let found = discover_isns_servers(ua_to(silent.local_addr().unwrap()))
+        .await
+        .unwrap();
     assert!(found.is_empty());
     // Two sends (0, 100 ms) then silence until 300 ms.
     assert!(started.elapsed() >= Duration::from_millis(300));

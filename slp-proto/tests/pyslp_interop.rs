@@ -21,7 +21,10 @@ fn pyslp(port: u16, register: &str) -> harness::Peer {
     harness::require_program("python3");
     harness::Peer::start(
         "slp-peer",
-        &[("SLP_PEER_PORT", port.to_string()), ("SLP_PEER_REGISTER", register.to_owned())],
+        &[
+            ("SLP_PEER_PORT", port.to_string()),
+            ("SLP_PEER_REGISTER", register.to_owned()),
+        ],
     )
 }
 
@@ -29,7 +32,11 @@ fn ua_to(target: SocketAddr) -> DiscoveryOptions {
     let mut o = DiscoveryOptions::isns();
     o.bind = "127.0.0.1:0".parse().unwrap();
     o.multicast_target = target;
-    o.ua.timing = Timing { retry: Duration::from_millis(200), mc_max: Duration::from_secs(5), retry_max: Duration::from_secs(3) };
+    o.ua.timing = Timing {
+        retry: Duration::from_millis(200),
+        mc_max: Duration::from_secs(5),
+        retry_max: Duration::from_secs(3),
+    };
     o
 }
 
@@ -43,15 +50,33 @@ async fn our_user_agent_finds_isns_servers_pyslp_serves_and_filters_by_fetched_a
     let urls: Vec<&str> = report.services.iter().map(|d| d.url.as_str()).collect();
     // pyslp ignores predicates: the snmp entry comes back, and is dropped once the
     // AttrRqst our UA sends shows protocols=snmp.
-    assert_eq!(urls, ["service:iscsi:sms://192.0.2.10:3205", "service:iscsi:sms://127.0.0.1:3205"], "{:?}", report.events);
+    assert_eq!(
+        urls,
+        [
+            "service:iscsi:sms://192.0.2.10:3205",
+            "service:iscsi:sms://127.0.0.1:3205"
+        ],
+        "{:?}",
+        report.events
+    );
     assert_eq!(report.services[0].priority, Some(0));
     assert_eq!(report.services[0].lifetime, 600);
-    assert_eq!(report.services[1].attrs.as_deref(), Some("(protocols=isns),(server-priority=1)"));
+    assert_eq!(
+        report.services[1].attrs.as_deref(),
+        Some("(protocols=isns),(server-priority=1)")
+    );
     let log = std::fs::read_to_string(peer.var("SLP_PEER_LOG")).unwrap();
-    assert!(!log.contains("HANDLER-ERROR"), "pyslp failed on our messages:\n{log}");
+    assert!(
+        !log.contains("HANDLER-ERROR"),
+        "pyslp failed on our messages:\n{log}"
+    );
     // pyslp saw our SrvRqst (function 1) and our AttrRqsts (function 6).
-    assert!(log.lines().any(|l| l.starts_with("IN ") && l.split(' ').nth(2).is_some_and(|h| h.starts_with("0201"))));
-    assert!(log.lines().any(|l| l.starts_with("IN ") && l.split(' ').nth(2).is_some_and(|h| h.starts_with("0206"))));
+    assert!(log.lines().any(
+        |l| l.starts_with("IN ") && l.split(' ').nth(2).is_some_and(|h| h.starts_with("0201"))
+    ));
+    assert!(log.lines().any(
+        |l| l.starts_with("IN ") && l.split(' ').nth(2).is_some_and(|h| h.starts_with("0206"))
+    ));
 }
 
 #[tokio::test]
@@ -80,7 +105,10 @@ async fn pyslp_stores_our_service_agents_registration_and_serves_it_back() {
     let mut acked = Vec::new();
     for _ in 0..50 {
         acked.extend(sa.events());
-        if acked.iter().any(|e| matches!(e, SaEvent::Registered { .. })) {
+        if acked
+            .iter()
+            .any(|e| matches!(e, SaEvent::Registered { .. }))
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -117,7 +145,18 @@ async fn pyslp_as_a_user_agent_finds_what_our_service_agent_advertises() {
     let port = sa.local_addr().port().to_string();
     let script = harness::peers_dir().join("slp-peer.py");
     let out = tokio::task::spawn_blocking(move || {
-        harness::run("python3", &[script.to_str().unwrap(), "query", "--port", &port, "--type", "service:iscsi:sms"], &[])
+        harness::run(
+            "python3",
+            &[
+                script.to_str().unwrap(),
+                "query",
+                "--port",
+                &port,
+                "--type",
+                "service:iscsi:sms",
+            ],
+            &[],
+        )
     })
     .await
     .unwrap();

@@ -49,7 +49,10 @@ impl<'a> DaAdvert<'a> {
     pub(crate) fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let error = ErrorCode(r.u16("error code")?);
         if error != ErrorCode::OK && r.remaining() == 0 {
-            return Ok(DaAdvert { error, ..DaAdvert::default() });
+            return Ok(DaAdvert {
+                error,
+                ..DaAdvert::default()
+            });
         }
         Ok(DaAdvert {
             error,
@@ -125,7 +128,10 @@ impl<'a> SaAdvert<'a> {
     /// Encoded body size.
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        string_len(self.url) + string_len(self.scopes.0) + string_len(self.attrs) + self.auths.encoded_len()
+        string_len(self.url)
+            + string_len(self.scopes.0)
+            + string_len(self.attrs)
+            + self.auths.encoded_len()
     }
 
     /// Writes the body.

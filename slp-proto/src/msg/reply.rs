@@ -36,10 +36,16 @@ impl<'a> SrvRply<'a> {
     pub(crate) fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let error = ErrorCode(r.u16("error code")?);
         if truncated_error_reply(r, error) {
-            return Ok(SrvRply { error, urls: UrlEntries::default() });
+            return Ok(SrvRply {
+                error,
+                urls: UrlEntries::default(),
+            });
         }
         let count = r.u16("URL entry count")?;
-        Ok(SrvRply { error, urls: UrlEntries::decode(r, count)? })
+        Ok(SrvRply {
+            error,
+            urls: UrlEntries::decode(r, count)?,
+        })
     }
 
     /// Encoded body size.
@@ -73,7 +79,9 @@ pub struct SrvAck {
 
 impl SrvAck {
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(SrvAck { error: ErrorCode(r.u16("error code")?) })
+        Ok(SrvAck {
+            error: ErrorCode(r.u16("error code")?),
+        })
     }
 
     /// Encoded body size.
@@ -117,9 +125,16 @@ impl<'a> AttrRply<'a> {
     pub(crate) fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let error = ErrorCode(r.u16("error code")?);
         if truncated_error_reply(r, error) {
-            return Ok(AttrRply { error, ..AttrRply::default() });
+            return Ok(AttrRply {
+                error,
+                ..AttrRply::default()
+            });
         }
-        Ok(AttrRply { error, attrs: r.string("attribute list")?, auths: AuthBlocks::decode(r)? })
+        Ok(AttrRply {
+            error,
+            attrs: r.string("attribute list")?,
+            auths: AuthBlocks::decode(r)?,
+        })
     }
 
     /// Encoded body size.
@@ -160,9 +175,15 @@ impl<'a> SrvTypeRply<'a> {
     pub(crate) fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let error = ErrorCode(r.u16("error code")?);
         if truncated_error_reply(r, error) {
-            return Ok(SrvTypeRply { error, types: StringList::default() });
+            return Ok(SrvTypeRply {
+                error,
+                types: StringList::default(),
+            });
         }
-        Ok(SrvTypeRply { error, types: StringList(r.string("service type list")?) })
+        Ok(SrvTypeRply {
+            error,
+            types: StringList(r.string("service type list")?),
+        })
     }
 
     /// Encoded body size.

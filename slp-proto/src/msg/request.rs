@@ -175,12 +175,18 @@ impl<'a> SrvTypeRqst<'a> {
             n => {
                 let at = r.at();
                 let b = r.take(usize::from(n), "naming authority")?;
-                let s = core::str::from_utf8(b)
-                    .map_err(|_| DecodeError::Utf8 { what: "naming authority", at })?;
+                let s = core::str::from_utf8(b).map_err(|_| DecodeError::Utf8 {
+                    what: "naming authority",
+                    at,
+                })?;
                 NamingAuthority::Named(s)
             }
         };
-        Ok(SrvTypeRqst { pr_list, naming_authority, scopes: StringList(r.string("scope list")?) })
+        Ok(SrvTypeRqst {
+            pr_list,
+            naming_authority,
+            scopes: StringList(r.string("scope list")?),
+        })
     }
 
     /// Encoded body size.
