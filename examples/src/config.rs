@@ -1,0 +1,512 @@
+//! The manager's configuration: a TOML file, overridable by environment and flags.
+//!
+//! Secrets (BMC passwords) are never written in the clear by [`Config`]'s `Debug`; in the
+//! file they are given as a [`SecretSource`] — an environment variable, a file, or (for
+//! tests and demos only) an inline value:
+//!
+//! ```toml
+//! [bmc]
+//! user = "admin"
+//! password = { env = "BCM_BMC_PASSWORD" }   # or { file = "/etc/bcm/bmc.pw" }
+//! ```
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Why the configuration cannot be used. Messages name the file, key and fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said (with line and column).
+        message: String,
+    },
+    /// A secret could not be resolved.
+    #[error("secret for {what}: {reason}")]
+    Secret {
+        /// Which setting.
+        what: String,
+        /// Why (variable unset, file unreadable, empty).
+        reason: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+/// Where a secret comes from. `Debug` never shows an inline value.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum SecretSource {
+    /// An environment variable.
+    Env {
+        /// Variable name.
+        env: String,
+    },
+    /// The first line of a file (trailing newline stripped).
+    File {
+        /// Path of the file.
+        file: PathBuf,
+    },
+    /// Inline (tests and demos; prefer `env` or `file`).
+    Value {
+        /// The secret.
+        value: String,
+    },
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env { env } => write!(f, "env:{env}"),
+            Self::File { file } => write!(f, "file:{}", file.display()),
+            Self::Value { .. } => f.write_str("value:***"),
+        }
+    }
+}
+
+impl SecretSource {
+    /// Reads the secret. The caller wraps it in its redacting type at once.
+    ///
+    /// # Errors
+    /// [`ConfigError::Secret`] when the variable is unset, the file unreadable, or the
+    /// secret empty.
+    pub fn resolve(&self, what: &str) -> Result<String, ConfigError> {
+        let fail = |reason: String| ConfigError::Secret {
+            what: what.to_owned(),
+            reason,
+        };
+        let value = match self {
+            Self::Env { env } => std::env::var(env)
+                .map_err(|_| fail(format!("environment variable {env} is not set")))?,
+            Self::File { file } => std::fs::read_to_string(file)
+                .map_err(|e| fail(format!("cannot read {}: {e}", file.display())))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            Self::Value { value } => value.clone(),
+        };
+        if value.is_empty() {
+            return Err(fail("it is empty".to_owned()));
+        }
+        Ok(value)
+    }
+}
+
+/// A duration written as `250ms`, `5s`, `10m`, `1h` or `2d`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 5s"))?;
+    let secs = |mult: u64| {
+        n.checked_mul(mult)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{text:?} is too long"))
+    };
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3600),
+        "d" => secs(86_400),
+        _ => Err(format!(
+            "{text:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
+        )),
+    }
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Manager-wide settings.
+    #[serde(default)]
+    pub manager: ManagerConfig,
+    /// The iSNS server and the manager's control node.
+    #[serde(default)]
+    pub isns: IsnsConfig,
+    /// SLP discovery of the iSNS server.
+    #[serde(default)]
+    pub slp: SlpConfig,
+    /// The inventory's iSCSI probe.
+    #[serde(default)]
+    pub probe: ProbeConfig,
+    /// BMC defaults.
+    #[serde(default)]
+    pub bmc: BmcConfig,
+    /// HTTP API of `bcm serve`.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// Known servers (name, BMC, network).
+    #[serde(default, rename = "server")]
+    pub servers: Vec<ServerConfig>,
+}
+
+/// `[manager]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManagerConfig {
+    /// SQLite store path.
+    pub store: PathBuf,
+    /// Naming authority for generated initiator IQNs, as a domain (`example.com`).
+    pub domain: String,
+    /// Year and month of the IQN date (`2026-11`): when the domain was owned.
+    pub iqn_date: String,
+    /// How long a reservation may stay uncommitted.
+    #[serde(deserialize_with = "de_duration")]
+    pub reservation_ttl: Duration,
+    /// Generate a CHAP secret for each server (default on).
+    pub chap: bool,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        Self {
+            store: PathBuf::from("/var/lib/bcm/bcm.sqlite"),
+            domain: "example.com".to_owned(),
+            iqn_date: "2026-01".to_owned(),
+            reservation_ttl: Duration::from_secs(600),
+            chap: true,
+        }
+    }
+}
+
+/// `[isns]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IsnsConfig {
+    /// The server; when absent it is discovered with SLP.
+    pub server: Option<SocketAddr>,
+    /// iSCSI name of the manager's control node.
+    pub control_node: String,
+    /// Where isnsd connects to deliver SCNs and ESIs (port 0 = any free port).
+    pub listen: SocketAddr,
+    /// Address registered for the control node's portal (what isnsd connects to).
+    pub advertise: Option<IpAddr>,
+    /// Per-request timeout (isnsd silently drops some requests).
+    #[serde(deserialize_with = "de_duration")]
+    pub request_timeout: Duration,
+    /// Period of the full reconciliation walk that repairs missed SCNs.
+    #[serde(deserialize_with = "de_duration")]
+    pub reconcile_interval: Duration,
+}
+
+impl Default for IsnsConfig {
+    fn default() -> Self {
+        Self {
+            server: None,
+            control_node: "iqn.2026-01.com.example:bcm".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise: None,
+            request_timeout: Duration::from_secs(5),
+            reconcile_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `[slp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlpConfig {
+    /// Scopes queried (open-isns registers under the literal `initiator-scope-list`).
+    pub scopes: Vec<String>,
+    /// A directory agent to ask by unicast instead of multicast.
+    pub da: Option<SocketAddr>,
+    /// Upper bound of one discovery (RFC 2608 CONFIG_MC_MAX is 15 s).
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for SlpConfig {
+    fn default() -> Self {
+        Self {
+            scopes: vec!["DEFAULT".to_owned(), "initiator-scope-list".to_owned()],
+            da: None,
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// `[probe]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// Initiator name the inventory logs in with (put in a management DD with the targets).
+    pub initiator: String,
+    /// Targets probed at once.
+    pub concurrency: usize,
+    /// Time limit per target.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            initiator: "iqn.2026-01.com.example:bcm-inventory".to_owned(),
+            concurrency: 8,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[bmc]`: defaults for every server's BMC.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BmcConfig {
+    /// IPMI user name.
+    pub user: String,
+    /// IPMI password source.
+    pub password: Option<SecretSource>,
+    /// Overall bound for one BMC operation.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// Power-cycle the server after configuring it.
+    pub power_cycle: bool,
+}
+
+impl Default for BmcConfig {
+    fn default() -> Self {
+        Self {
+            user: "admin".to_owned(),
+            password: Some(SecretSource::Env {
+                env: "BCM_BMC_PASSWORD".to_owned(),
+            }),
+            timeout: Duration::from_secs(10),
+            power_cycle: false,
+        }
+    }
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Listen address of `bcm serve`'s HTTP API.
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// One `[[server]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Server name (used in its initiator IQN and DD name).
+    pub name: String,
+    /// BMC address (`host:port`; IPMI's port is 623).
+    pub bmc: SocketAddr,
+    /// Per-server BMC user, overriding `[bmc].user`.
+    pub bmc_user: Option<String>,
+    /// Per-server BMC password, overriding `[bmc].password`.
+    pub bmc_password: Option<SecretSource>,
+    /// Address the server uses to reach the storage portals, when it differs from what
+    /// iSNS registered (NAT, or a VM behind user-mode networking).
+    pub portal_address: Option<IpAddr>,
+}
+
+impl Config {
+    /// Reads and checks a TOML config file.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`], [`ConfigError::Parse`] or [`ConfigError::Invalid`].
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks TOML text (`path` is only used in messages).
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] or [`ConfigError::Invalid`].
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let date = self.manager.iqn_date.as_bytes();
+        let date_ok = date.len() == 7
+            && date[4] == b'-'
+            && date[..4].iter().chain(&date[5..]).all(u8::is_ascii_digit);
+        if !date_ok {
+            return Err(ConfigError::Invalid(format!(
+                "[manager] iqn_date {:?} must be yyyy-mm (a month the domain was owned)",
+                self.manager.iqn_date
+            )));
+        }
+        if self.probe.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "[probe] concurrency must be at least 1".to_owned(),
+            ));
+        }
+        let mut names: Vec<&str> = self.servers.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ConfigError::Invalid(format!(
+                "[[server]] {:?} is listed twice",
+                pair[0]
+            )));
+        }
+        Ok(())
+    }
+
+    /// The `[[server]]` entry named `name`.
+    #[must_use]
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+        [manager]
+        store = "/tmp/bcm.sqlite"
+        domain = "example.org"
+        iqn_date = "2026-11"
+        reservation_ttl = "2m"
+
+        [isns]
+        server = "127.0.0.1:3205"
+        request_timeout = "1500ms"
+
+        [bmc]
+        user = "root"
+        password = { value = "hunter2hunter2" }
+
+        [[server]]
+        name = "server-a"
+        bmc = "127.0.0.1:9001"
+        portal_address = "10.0.2.2"
+
+        [[server]]
+        name = "server-b"
+        bmc = "127.0.0.1:9002"
+        bmc_password = { env = "SERVER_B_PW" }
+    "#;
+
+    #[test]
+    fn parses_every_section_with_durations() {
+        let c = Config::parse(EXAMPLE, Path::new("t.toml")).unwrap();
+        assert_eq!(c.manager.reservation_ttl, Duration::from_secs(120));
+        assert_eq!(c.isns.request_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            c.isns.server,
+            Some(SocketAddr::from(([127, 0, 0, 1], 3205)))
+        );
+        assert_eq!(
+            c.server("server-a").unwrap().portal_address,
+            Some([10, 0, 2, 2].into())
+        );
+        assert_eq!(c.servers.len(), 2);
+        assert_eq!(
+            c.slp.scopes,
+            ["DEFAULT", "initiator-scope-list"],
+            "defaults fill gaps"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_inline_secrets() {
+        let c = Config::parse(EXAMPLE, Path::new("t.toml")).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("value:***"));
+        assert!(shown.contains("env:SERVER_B_PW"));
+    }
+
+    #[test]
+    fn resolves_secrets_from_env_file_and_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "from-file\nignored\n").unwrap();
+        let src = SecretSource::File { file };
+        assert_eq!(src.resolve("bmc").unwrap(), "from-file");
+        let src = SecretSource::Value {
+            value: "inline".to_owned(),
+        };
+        assert_eq!(src.resolve("bmc").unwrap(), "inline");
+        let src = SecretSource::Env {
+            env: "BCM_TEST_SURELY_UNSET_VARIABLE".to_owned(),
+        };
+        let err = src.resolve("server-a bmc").unwrap_err().to_string();
+        assert!(
+            err.contains("BCM_TEST_SURELY_UNSET_VARIABLE is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_keys_with_their_location() {
+        let err = Config::parse("[manager]\nstroe = \"x\"\n", Path::new("c.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("c.toml") && msg.contains("stroe"), "{msg}");
+    }
+
+    #[test]
+    fn rejects_bad_durations_and_dates_and_duplicate_servers() {
+        let bad = Config::parse("[isns]\nrequest_timeout = \"5 parsecs\"\n", Path::new("c"));
+        assert!(bad.unwrap_err().to_string().contains("unknown unit"));
+        let bad = Config::parse("[manager]\niqn_date = \"2026-1\"\n", Path::new("c"));
+        assert!(bad.unwrap_err().to_string().contains("yyyy-mm"));
+        let twice = "[[server]]\nname=\"a\"\nbmc=\"127.0.0.1:1\"\n[[server]]\nname=\"a\"\nbmc=\"127.0.0.1:2\"\n";
+        assert!(
+            Config::parse(twice, Path::new("c"))
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+    }
+
+    #[test]
+    fn parses_duration_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+    }
+}
