@@ -41,6 +41,7 @@ mod code_point;
 
 mod attr;
 mod builder;
+pub mod client;
 #[cfg(feature = "codec")]
 mod codec;
 mod error;
