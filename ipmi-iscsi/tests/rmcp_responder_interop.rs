@@ -268,3 +268,75 @@ fn our_client_reports_wrong_password_and_unreachable_bmc() {
         );
     });
 }
+
+#[test]
+fn ipmitool_lists_our_cipher_suites_and_picks_one_without_c() {
+    let bmc = start_bmc(&[CipherSuite::SUITE_17, CipherSuite::SUITE_3]);
+    let (ok, out, err) = ipmitool(&bmc, 17, "password", &["channel", "getciphers", "ipmi"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("17 ")
+            && l.contains("hmac_sha256")
+            && l.contains("aes_cbc_128")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("3 ") && l.contains("hmac_sha1_96")),
+        "{out}"
+    );
+    // Without -C ipmitool asks Get Channel Cipher Suites and chooses on its own.
+    harness::require_program("ipmitool");
+    let port = bmc.addr.port().to_string();
+    let (ok, out, err) = harness::run(
+        "ipmitool",
+        &[
+            "-I",
+            "lanplus",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "admin",
+            "-P",
+            "password",
+            "chassis",
+            "power",
+            "status",
+        ],
+        &[],
+    );
+    assert!(ok && out.contains("Chassis Power is on"), "{out}\n{err}");
+}
+
+#[test]
+fn freeipmi_chassis_reads_boot_flags_over_suite_17() {
+    harness::require_program("ipmi-chassis");
+    let bmc = start_bmc(&[CipherSuite::SUITE_17]);
+    bmc.store
+        .lock()
+        .unwrap()
+        .insert((5, 0), vec![0xa0, 0x04, 0x00, 0x00, 0x00]);
+    let host = format!("127.0.0.1:{}", bmc.addr.port());
+    let (ok, out, err) = harness::run(
+        "ipmi-chassis",
+        &[
+            "-h",
+            &host,
+            "-u",
+            "admin",
+            "-p",
+            "password",
+            "-D",
+            "LAN_2_0",
+            "-I",
+            "17",
+            "--get-boot-flags",
+        ],
+        &[],
+    );
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("PXE"), "{out}");
+    assert!(out.contains("Extensible firmware Interface boot"), "{out}");
+}
