@@ -3,6 +3,25 @@
 //! [`Client`] runs one [`ClientSession`] over a connected UDP socket, with an overall
 //! time bound per operation; [`serve`] runs one [`Responder`] (one emulated BMC) on a UDP
 //! socket. Randomness comes from `rand`'s thread-local CSPRNG.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use ipmi_iscsi::driver::{Client, SuiteMemory};
+//! use ipmi_iscsi::ipmi::{NetFn, Request, chassis};
+//! use ipmi_iscsi::rmcp::{ClientConfig, Password};
+//!
+//! let mut memory = SuiteMemory::new(); // keep per BMC: the suite that worked is tried first
+//! let config = ClientConfig::new("admin", Password::new("password")?); // suites 17, then 3
+//! let bmc = "192.0.2.10:623".parse()?;
+//! let mut client = Client::connect_remembering(bmc, config, Duration::from_secs(10), &mut memory).await?;
+//! let flags = client
+//!     .execute(Request::new(NetFn::CHASSIS, chassis::GET_SYSTEM_BOOT_OPTIONS, [5, 0, 0]))
+//!     .await?;
+//! println!("{:?} {:02x?}", flags.completion, flags.data);
+//! client.close().await?;
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
