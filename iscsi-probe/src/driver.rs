@@ -108,15 +108,32 @@ fn io_err(portal: SocketAddr, e: &io::Error) -> ProbeError {
     }
 }
 
-/// Runs one session over one TCP connection until it ends.
-async fn run(portal: SocketAddr, config: SessionConfig) -> Result<Outcome, ProbeError> {
-    let mut stream = TcpStream::connect(portal)
-        .await
-        .map_err(|e| ProbeError::Connect {
-            portal,
-            kind: e.kind(),
-            message: e.to_string(),
-        })?;
+/// Runs one session over one TCP connection until it ends or `limit` passes.
+///
+/// The time limit covers connect, login, the walk and logout; a result already learnt when the
+/// limit (or a failure) hits during logout is still returned.
+async fn run(
+    portal: SocketAddr,
+    config: SessionConfig,
+    limit: Duration,
+) -> Result<Outcome, ProbeError> {
+    let started = Instant::now();
+    let deadline = started.checked_add(limit).unwrap_or(started);
+    let timed_out = ProbeError::Timeout {
+        portal,
+        after: limit,
+    };
+    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect(portal)).await {
+        Err(_) => return Err(timed_out),
+        Ok(Err(e)) => {
+            return Err(ProbeError::Connect {
+                portal,
+                kind: e.kind(),
+                message: e.to_string(),
+            });
+        }
+        Ok(Ok(s)) => s,
+    };
     // Small request/response PDUs: do not let Nagle hold them back.
     stream.set_nodelay(true).map_err(|e| io_err(portal, &e))?;
     let mut session =
@@ -128,10 +145,11 @@ async fn run(portal: SocketAddr, config: SessionConfig) -> Result<Outcome, Probe
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         while let Some(pdu) = session.poll_transmit() {
-            stream
-                .write_all(&pdu)
-                .await
-                .map_err(|e| io_err(portal, &e))?;
+            match tokio::time::timeout_at(deadline, stream.write_all(&pdu)).await {
+                Err(_) => return outcome.ok_or(timed_out),
+                Ok(Err(e)) => return outcome.ok_or_else(|| io_err(portal, &e)),
+                Ok(Ok(())) => {}
+            }
         }
         while let Some(ev) = session.poll_event() {
             match ev {
@@ -147,17 +165,15 @@ async fn run(portal: SocketAddr, config: SessionConfig) -> Result<Outcome, Probe
         if session.is_closed() {
             return outcome.ok_or(ProbeError::NoResult { portal });
         }
-        let deadline = session.poll_timeout().map(Instant::from_std);
+        let wake = session.poll_timeout().map(Instant::from_std);
         tokio::select! {
-            r = stream.read(&mut buf) => {
-                let n = r.map_err(|e| io_err(portal, &e))?;
-                if n == 0 {
-                    session.handle_close();
-                } else {
-                    session.handle_input(Instant::now().into_std(), &buf[..n]);
-                }
-            }
-            () = sleep_until(deadline) => session.handle_timeout(Instant::now().into_std()),
+            r = stream.read(&mut buf) => match r {
+                Ok(0) => session.handle_close(),
+                Ok(n) => session.handle_input(Instant::now().into_std(), &buf[..n]),
+                Err(e) => return outcome.ok_or_else(|| io_err(portal, &e)),
+            },
+            () = sleep_until(wake) => session.handle_timeout(Instant::now().into_std()),
+            () = tokio::time::sleep_until(deadline) => return outcome.ok_or(timed_out),
         }
     }
 }
@@ -173,19 +189,6 @@ fn configure(mut config: SessionConfig, auth: &Auth, timeout: Duration) -> Sessi
     config.auth = auth.clone();
     config.response_timeout = timeout;
     config.with_random(rand::random::<[u8; 24]>())
-}
-
-async fn run_limited(
-    portal: SocketAddr,
-    config: SessionConfig,
-    timeout: Duration,
-) -> Result<Outcome, ProbeError> {
-    tokio::time::timeout(timeout, run(portal, config))
-        .await
-        .unwrap_or(Err(ProbeError::Timeout {
-            portal,
-            after: timeout,
-        }))
 }
 
 /// Logs in to `target_iqn` at `portal` as `initiator_iqn`, walks every LUN and logs out, all
@@ -207,7 +210,7 @@ pub async fn probe(
         auth,
         timeout,
     );
-    match run_limited(portal, config, timeout).await? {
+    match run(portal, config, timeout).await? {
         Outcome::Report(r) => Ok(r),
         Outcome::Targets(_) => Err(ProbeError::NoResult { portal }),
     }
@@ -224,7 +227,7 @@ pub async fn discover(
     timeout: Duration,
 ) -> Result<Vec<DiscoveredTarget>, ProbeError> {
     let config = configure(SessionConfig::discovery(initiator_iqn), auth, timeout);
-    match run_limited(portal, config, timeout).await? {
+    match run(portal, config, timeout).await? {
         Outcome::Targets(t) => Ok(t),
         Outcome::Report(_) => Err(ProbeError::NoResult { portal }),
     }
