@@ -306,7 +306,8 @@ impl Session {
             cmd_sn,
             exp_stat_sn: 0,
             exp_cmd_sn: cmd_sn,
-            max_cmd_sn: cmd_sn,
+            // Nothing is granted before the first Login Response (login requests are immediate).
+            max_cmd_sn: cmd_sn.wrapping_sub(1),
             tsih: 0,
             alias: None,
             luns: Vec::new(),

@@ -52,6 +52,14 @@ struct FakeTarget {
     pinged: bool,
     ping_answered: bool,
     challenge: [u8; 16],
+    /// Every PDU received: (opcode, immediate, CmdSN, ExpStatSN).
+    seen: Vec<(u8, bool, u32, u32)>,
+    /// Grant a zero command window at login (MaxCmdSN = ExpCmdSN - 1); `open_after` says
+    /// whether a NOP-In then opens it.
+    close_window: bool,
+    open_after: bool,
+    /// The last StatSN sent.
+    last_stat_sn: u32,
 }
 
 impl FakeTarget {
@@ -90,12 +98,17 @@ impl FakeTarget {
             pinged: false,
             ping_answered: false,
             challenge: [0x5a; 16],
+            seen: Vec::new(),
+            close_window: false,
+            open_after: true,
+            last_stat_sn: 0,
         }
     }
 
     fn next_stat_sn(&mut self) -> u32 {
         self.stat_sn += 1;
-        self.stat_sn - 1
+        self.last_stat_sn = self.stat_sn - 1;
+        self.last_stat_sn
     }
 
     fn login(&mut self, out: &mut Vec<Vec<u8>>, req: &iscsi_probe::message::LoginRequest<'_>) {
@@ -160,6 +173,12 @@ impl FakeTarget {
         }
         let stat_sn = self.next_stat_sn();
         let data = t.into_bytes();
+        let last = transit && nsg == Stage::FULL_FEATURE;
+        let window = if self.close_window {
+            0u32.wrapping_sub(1)
+        } else {
+            16
+        };
         let r = LoginResponse {
             transit,
             cont: false,
@@ -176,11 +195,23 @@ impl FakeTarget {
             itt: req.itt,
             stat_sn,
             exp_cmd_sn: self.exp_cmd_sn,
-            max_cmd_sn: self.exp_cmd_sn.wrapping_add(16),
+            max_cmd_sn: self.exp_cmd_sn.wrapping_add(window),
             status,
             data: &data,
         };
         out.push(enc(&Message::LoginResponse(r)));
+        if last && self.close_window && self.open_after {
+            let n = NopIn {
+                lun: [0; 8],
+                itt: RESERVED_TAG,
+                ttt: RESERVED_TAG,
+                stat_sn: self.stat_sn,
+                exp_cmd_sn: self.exp_cmd_sn,
+                max_cmd_sn: self.exp_cmd_sn + 16,
+                data: &[],
+            };
+            out.push(enc(&Message::NopIn(n)));
+        }
     }
 
     fn scsi_data(&mut self, lun: u16, cdb: &[u8; 16]) -> Result<Vec<u8>, (u8, u8, u8)> {
@@ -235,6 +266,10 @@ impl FakeTarget {
 
     fn handle(&mut self, pdu: Pdu<'_>) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
+        let b = pdu.bhs();
+        let word = |at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        self.seen
+            .push((pdu.opcode().0, pdu.immediate(), word(24), word(28)));
         match Message::from_pdu(pdu) {
             Message::LoginRequest(r) => self.login(&mut out, &r),
             Message::NopOut(n) => {
@@ -757,4 +792,73 @@ fn secrets_do_not_appear_in_session_debug_output() {
     let s = Session::new(cfg.clone(), Instant::now()).unwrap();
     let dbg = format!("{s:?} {cfg:?}");
     assert!(!dbg.contains("hunter2-secret"));
+}
+
+#[test]
+fn cmd_sn_advances_per_command_and_exp_stat_sn_follows_the_target() {
+    let mut t = FakeTarget::new();
+    let mut cfg = normal();
+    cfg.initial_cmd_sn = 500;
+    let events = drive(cfg, &mut t, 4096);
+    assert_eq!(report(&events).luns.len(), 4);
+    // Login requests: immediate, CmdSN fixed at the initial value.
+    let logins: Vec<_> = t.seen.iter().filter(|p| p.0 == 0x03).collect();
+    assert!(logins.iter().all(|p| p.1 && p.2 == 500), "{logins:?}");
+    // SCSI commands: not immediate, CmdSN 500, 501, ... in order.
+    let cmds: Vec<_> = t.seen.iter().filter(|p| p.0 == 0x01).collect();
+    assert_eq!(
+        cmds.len(),
+        1 + 4 + 3,
+        "REPORT LUNS, 4 INQUIRY, 3 READ CAPACITY"
+    );
+    for (i, c) in cmds.iter().enumerate() {
+        assert!(!c.1);
+        assert_eq!(c.2, 500 + u32::try_from(i).unwrap());
+    }
+    // Logout: immediate, carries the next CmdSN without consuming it, and acknowledges every
+    // status so far (ExpStatSN = last StatSN + 1).
+    let logout = t.seen.iter().find(|p| p.0 == 0x06).unwrap();
+    assert!(logout.1);
+    assert_eq!(logout.2, 500 + 8);
+    // The Logout Response got the StatSN the Logout Request said it expected.
+    assert_eq!(logout.3, t.last_stat_sn);
+    // Every request acknowledges the StatSN of the response before it.
+    let mut prev = 0;
+    for p in &t.seen {
+        assert!(p.3 >= prev, "ExpStatSN went backwards: {:?}", t.seen);
+        prev = p.3;
+    }
+}
+
+#[test]
+fn waits_for_a_closed_command_window_to_open() {
+    let mut t = FakeTarget::new();
+    t.close_window = true;
+    let events = drive(normal(), &mut t, 4096);
+    assert_eq!(report(&events).luns.len(), 4);
+}
+
+#[test]
+fn a_command_window_that_never_opens_times_out() {
+    let now = Instant::now();
+    let mut t = FakeTarget::new();
+    t.close_window = true;
+    t.open_after = false;
+    let mut cfg = normal();
+    cfg.response_timeout = Duration::from_secs(5);
+    let mut s = Session::new(cfg, now).unwrap();
+    while let Some(wire) = s.poll_transmit() {
+        for r in t.handle(Pdu::new_checked(&wire).unwrap()) {
+            s.handle_input(now, &r);
+        }
+    }
+    assert!(!s.is_closed());
+    let deadline = s.poll_timeout().unwrap();
+    s.handle_timeout(deadline);
+    assert_eq!(
+        last_failure(&mut s),
+        Some(SessionError::Timeout {
+            phase: Phase::CommandWindow
+        })
+    );
 }
