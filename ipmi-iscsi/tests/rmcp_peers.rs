@@ -278,3 +278,50 @@ fn wrong_password_on_ipmi_sim_is_an_authentication_error() {
         );
     });
 }
+
+#[test]
+fn write_exchange_runs_over_our_client_against_bmc_sim_and_ipmitool_sees_the_flags() {
+    use ipmi_iscsi::bootopt::{Dialect, Pen, ReadExchange, WriteExchange, WritePlan};
+    use ipmi_iscsi::params::{IscsiBootParams, IscsiName, IscsiTarget, Lun};
+
+    let (peer, addr) = start_bmc_sim();
+    let params = IscsiBootParams::new(
+        IscsiName::new("iqn.2026-11.test:n1").unwrap(),
+        IscsiTarget {
+            name: IscsiName::new("iqn.2026-11.test:t").unwrap(),
+            address: "127.0.0.1".parse().unwrap(),
+            port: 3260,
+            lun: Lun::new(0).unwrap(),
+        },
+    );
+    let dialect = Dialect::Mailbox { pen: Pen::EXAMPLE };
+    let plan = WritePlan::new(params.clone(), dialect);
+    let (report, configured) = rt().block_on(async {
+        let mut c = Client::connect(addr, admin(), BOUND).await.unwrap();
+        let mut write = WriteExchange::new(&plan).unwrap();
+        let sent = c.run_exchange(&mut write).await.unwrap();
+        assert!(sent >= 5, "only {sent} requests");
+        let report = write
+            .into_outcome()
+            .expect("write finished")
+            .expect("write succeeded");
+        let mut read = ReadExchange::new(dialect);
+        c.run_exchange(&mut read).await.unwrap();
+        c.close().await.unwrap();
+        (report, read.outcome().expect("read finished"))
+    });
+    assert!(report.read_back.is_some(), "{report:?}");
+    assert_eq!(configured.boot_flags, plan.boot_flags);
+    // The simulator's own record of what arrived, and an independent client's view.
+    let state = sim_state(&peer);
+    let flags = plan.boot_flags.unwrap().encode();
+    assert_eq!(state.param(5), hex(&flags));
+    assert!(state.block(0).starts_with(&hex(&Pen::EXAMPLE.to_bytes())));
+    let (ok, out, err) = ipmitool(addr, "3", &["chassis", "bootparam", "get", "5"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!("Boot parameter data: {}", hex(&flags))),
+        "{out}"
+    );
+    assert!(out.contains("Force PXE"), "{out}");
+}

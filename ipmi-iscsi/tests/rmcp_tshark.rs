@@ -10,8 +10,11 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ipmi_iscsi::bootopt::{
+    BootFlags, BootInfoAck, BootParam, Pen, SetInProgress, get_request, set_request,
+};
 use ipmi_iscsi::driver::Client;
-use ipmi_iscsi::ipmi::{Addressing, NetFn, Request, RequestFrame, chassis};
+use ipmi_iscsi::ipmi::{Addressing, NetFn, Request, RequestFrame};
 use ipmi_iscsi::rmcp::{CipherSuite, ClientConfig, Password};
 
 struct Capture {
@@ -160,39 +163,29 @@ fn boot_option_requests_equal_ipmitools_bytes_in_a_tshark_capture() {
     tool(&["chassis", "bootmbox", "set", "text", "343", "hello"]);
 
     // Our client, same requests, suite 2 so the capture shows plaintext.
+    // The same requests built with the crate's boot-option encoders.
+    let mut mailbox_block0 = vec![0x00];
+    mailbox_block0.extend_from_slice(&Pen::new(343).unwrap().to_bytes());
+    mailbox_block0.extend_from_slice(b"hello\0");
     let ours: Vec<Request> = vec![
-        Request::new(
-            NetFn::CHASSIS,
-            chassis::GET_SYSTEM_BOOT_OPTIONS,
-            [0x05, 0x00, 0x00],
+        get_request(BootParam::BOOT_FLAGS, 0, 0),
+        set_request(
+            BootParam::SET_IN_PROGRESS,
+            &SetInProgress::InProgress.encode(),
         ),
-        Request::new(
-            NetFn::CHASSIS,
-            chassis::SET_SYSTEM_BOOT_OPTIONS,
-            [0x00, 0x01],
+        set_request(
+            BootParam::BOOT_INFO_ACK,
+            &BootInfoAck::IPMITOOL_CLEAR_BIOS.encode(),
         ),
-        Request::new(
-            NetFn::CHASSIS,
-            chassis::SET_SYSTEM_BOOT_OPTIONS,
-            [0x04, 0x01, 0x01],
+        set_request(
+            BootParam::BOOT_FLAGS,
+            &BootFlags::network_boot(false, true).encode(),
         ),
-        Request::new(
-            NetFn::CHASSIS,
-            chassis::SET_SYSTEM_BOOT_OPTIONS,
-            [0x05, 0xa0, 0x04, 0x00, 0x00, 0x00],
+        set_request(
+            BootParam::SET_IN_PROGRESS,
+            &SetInProgress::InProgress.encode(),
         ),
-        Request::new(
-            NetFn::CHASSIS,
-            chassis::SET_SYSTEM_BOOT_OPTIONS,
-            [0x00, 0x01],
-        ),
-        Request::new(
-            NetFn::CHASSIS,
-            chassis::SET_SYSTEM_BOOT_OPTIONS,
-            [
-                0x07, 0x00, 0x57, 0x01, 0x00, b'h', b'e', b'l', b'l', b'o', 0x00,
-            ],
-        ),
+        set_request(BootParam::BOOT_INITIATOR_MAILBOX, &mailbox_block0),
     ];
     let our_port = tokio::runtime::Builder::new_current_thread()
         .enable_all()
