@@ -152,6 +152,22 @@ impl<'a> Packet<'a> {
         if bytes[0] != RMCP_VERSION {
             return Err(DecodeError::NotRmcp { version: bytes[0] });
         }
+        // ASF 2.0 §3.2.2.1: reserved is 0; IPMI v2.0 §13.1.3: IPMI messages carry RMCP
+        // sequence 0xFF (no RMCP ACK). Anything else is not a datagram we would send back.
+        if bytes[1] != 0 {
+            return Err(DecodeError::InvalidField {
+                what: "rmcp reserved byte",
+                value: bytes[1],
+                at: 1,
+            });
+        }
+        if bytes[2] != RMCP_SEQ_NO_ACK {
+            return Err(DecodeError::InvalidField {
+                what: "rmcp sequence",
+                value: bytes[2],
+                at: 2,
+            });
+        }
         if bytes[3] != RMCP_CLASS_IPMI {
             return Err(DecodeError::UnsupportedClass { class: bytes[3] });
         }
@@ -516,6 +532,30 @@ mod tests {
                 assert!(p.open(Some(&k)).is_err(), "prefix {n} opened");
             }
         }
+    }
+
+    /// Found by fuzz target rmcp_packet: a non-zero reserved byte decoded, so the packet
+    /// did not re-encode to the same bytes.
+    #[test]
+    fn rejects_nonzero_rmcp_reserved_byte_and_acked_sequence() {
+        let b = [
+            0x06, 0xff, 0xff, 0x07, 0x06, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(
+            Packet::decode(&b),
+            Err(DecodeError::InvalidField {
+                what: "rmcp reserved byte",
+                value: 0xff,
+                at: 1
+            })
+        );
+        let b = [
+            0x06, 0x00, 0x05, 0x07, 0x06, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert!(matches!(
+            Packet::decode(&b),
+            Err(DecodeError::InvalidField { at: 2, .. })
+        ));
     }
 
     #[test]
