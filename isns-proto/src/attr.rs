@@ -55,40 +55,47 @@ pub enum Value<'a> {
 impl<'a> Attr<'a> {
     /// The attribute tag.
     #[must_use]
+    #[inline]
     pub fn tag(&self) -> Tag {
         self.tag
     }
 
     /// The raw value bytes (padding included).
     #[must_use]
+    #[inline]
     pub fn value(&self) -> &'a [u8] {
         self.value
     }
 
     /// Offset of this attribute's tag field inside the PDU or message.
     #[must_use]
+    #[inline]
     pub fn offset(&self) -> usize {
         self.at
     }
 
     /// True for a zero-length attribute.
     #[must_use]
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.value.is_empty()
     }
 
     /// True for the delimiter (tag 0).
     #[must_use]
+    #[inline]
     pub fn is_delimiter(&self) -> bool {
         self.tag == Tag::DELIMITER
     }
 
     /// Encoded size: header plus value.
     #[must_use]
+    #[inline]
     pub fn encoded_len(&self) -> usize {
         ATTR_HEADER_LEN + self.value.len()
     }
 
+    #[inline]
     fn fixed<const N: usize>(&self, kind: ValueKind) -> Result<[u8; N], DecodeError> {
         <[u8; N]>::try_from(self.value).map_err(|_| DecodeError::ValueLength {
             tag: self.tag.0,
@@ -103,6 +110,7 @@ impl<'a> Attr<'a> {
     ///
     /// # Errors
     /// [`DecodeError::ValueLength`] when the value is not 4 bytes.
+    #[inline]
     pub fn as_u32(&self) -> Result<u32, DecodeError> {
         self.fixed::<4>(ValueKind::U32).map(u32::from_be_bytes)
     }
@@ -111,6 +119,7 @@ impl<'a> Attr<'a> {
     ///
     /// # Errors
     /// [`DecodeError::ValueLength`] when the value is not 8 bytes.
+    #[inline]
     pub fn as_u64(&self) -> Result<u64, DecodeError> {
         self.fixed::<8>(ValueKind::U64).map(u64::from_be_bytes)
     }
@@ -119,6 +128,7 @@ impl<'a> Attr<'a> {
     ///
     /// # Errors
     /// [`DecodeError::ValueLength`] when the value is not 4 bytes.
+    #[inline]
     pub fn as_port(&self) -> Result<Port, DecodeError> {
         self.fixed::<4>(ValueKind::Port)
             .map(|b| Port::from_wire(u32::from_be_bytes(b)))
@@ -130,6 +140,7 @@ impl<'a> Attr<'a> {
     ///
     /// # Errors
     /// [`DecodeError::ValueLength`] when the value is not 16 bytes.
+    #[inline]
     pub fn as_ip(&self) -> Result<IpAddr, DecodeError> {
         let b = self.fixed::<16>(ValueKind::Ip)?;
         let v6 = Ipv6Addr::from(b);
@@ -150,19 +161,40 @@ impl<'a> Attr<'a> {
     /// # Errors
     /// [`DecodeError::StringNotTerminated`], [`DecodeError::StringBadPadding`] or
     /// [`DecodeError::StringNotUtf8`].
+    #[inline]
     pub fn as_str(&self) -> Result<&'a str, DecodeError> {
         let tag = self.tag.0;
-        let Some(nul) = self.value.iter().position(|&b| b == 0) else {
-            return Err(DecodeError::StringNotTerminated { tag, at: self.at });
-        };
-        let (text, pad) = self.value.split_at(nul);
-        if let Some(bad) = pad.iter().position(|&b| b != 0) {
-            return Err(DecodeError::StringBadPadding {
-                tag,
-                at: self.at + ATTR_HEADER_LEN + nul + bad,
-            });
+        // Fast path: the padding is the trailing run of NULs (at most 4 bytes when the
+        // sender pads minimally), and the text before it must hold no NUL at all.
+        let text_len = self
+            .value
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |i| i + 1);
+        let text = self.value.get(..text_len).unwrap_or_default();
+        if text.contains(&0) || text_len == self.value.len() {
+            return Err(self.string_fault());
         }
         core::str::from_utf8(text).map_err(|_| DecodeError::StringNotUtf8 { tag, at: self.at })
+    }
+
+    /// Slow path: names the first NUL-termination fault.
+    #[cold]
+    fn string_fault(&self) -> DecodeError {
+        let tag = self.tag.0;
+        let Some(nul) = self.value.iter().position(|&b| b == 0) else {
+            return DecodeError::StringNotTerminated { tag, at: self.at };
+        };
+        let bad = self
+            .value
+            .iter()
+            .skip(nul)
+            .position(|&b| b != 0)
+            .map_or(nul, |i| nul + i);
+        DecodeError::StringBadPadding {
+            tag,
+            at: self.at + ATTR_HEADER_LEN + bad,
+        }
     }
 
     /// The raw value bytes, for opaque attributes.
@@ -176,6 +208,7 @@ impl<'a> Attr<'a> {
     ///
     /// # Errors
     /// Any error of the typed accessor the table selects.
+    #[inline]
     pub fn typed(&self) -> Result<Value<'a>, DecodeError> {
         if self.value.is_empty() {
             return Ok(Value::Empty);
@@ -252,6 +285,7 @@ impl<'a> Attrs<'a> {
     /// Iterates the TLVs in `buf`; `base` is the offset of `buf[0]` in the PDU or message,
     /// used in error offsets.
     #[must_use]
+    #[inline]
     pub fn new(buf: &'a [u8], base: usize) -> Attrs<'a> {
         Attrs {
             buf,
@@ -269,6 +303,7 @@ impl<'a> Attrs<'a> {
 
     /// The bytes not yet iterated.
     #[must_use]
+    #[inline]
     pub fn remaining(&self) -> &'a [u8] {
         self.buf.get(self.pos..).unwrap_or(&[])
     }
@@ -298,6 +333,7 @@ impl<'a> Attrs<'a> {
         Ok(n)
     }
 
+    #[inline]
     fn step(&mut self) -> Result<Attr<'a>, DecodeError> {
         let at = self.base + self.pos;
         let rest = self.remaining();
@@ -346,6 +382,7 @@ impl<'a> Attrs<'a> {
 impl<'a> Iterator for Attrs<'a> {
     type Item = Result<Attr<'a>, DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.pos >= self.buf.len() {
             return None;

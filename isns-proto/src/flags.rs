@@ -155,17 +155,19 @@ impl Port {
 
     /// Splits a wire value; reserved bits are kept so the value re-encodes unchanged.
     #[must_use]
-    pub const fn from_wire(v: u32) -> Port {
+    #[inline]
+    pub fn from_wire(v: u32) -> Port {
+        let [_, _, hi, lo] = v.to_be_bytes();
         Port {
-            number: (v & 0xFFFF) as u16,
+            number: u16::from_be_bytes([hi, lo]),
             flags: PortFlags::from_bits_retain(v & 0xFFFF_0000),
         }
     }
 
     /// The wire value.
     #[must_use]
-    pub const fn to_wire(self) -> u32 {
-        (self.flags.bits() & 0xFFFF_0000) | self.number as u32
+    pub fn to_wire(self) -> u32 {
+        (self.flags.bits() & 0xFFFF_0000) | u32::from(self.number)
     }
 }
 

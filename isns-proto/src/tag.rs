@@ -66,6 +66,33 @@ const STR_MAX: u32 = 256;
 // An opaque value can never exceed what one PDU payload can carry.
 const OPAQUE_MAX: u32 = 65532;
 
+const NO_ROW: u8 = u8::MAX;
+const LOW_SPAN: u32 = 257;
+const DD_BASE: u32 = 2049;
+const DD_SPAN: u32 = 31;
+
+/// Builds a dense `tag - base -> row` index over `N` tags at compile time.
+// Const evaluation has no `try_from`; the table has fewer than 255 rows (asserted below)
+// and `N` is at most 257, so neither cast can truncate.
+#[allow(clippy::cast_possible_truncation)]
+const fn index<const N: usize>(tags: &[u32], base: u32) -> [u8; N] {
+    let mut out = [NO_ROW; N];
+    let mut i = 0;
+    while i < tags.len() {
+        let t = tags[i];
+        if t >= base && t - base < N as u32 {
+            out[(t - base) as usize] = i as u8;
+        }
+        i += 1;
+    }
+    out
+}
+
+const _: () = assert!(ROWS.len() < NO_ROW as usize && ROWS.len() == ROW_TAGS.len());
+
+static LOW_INDEX: [u8; LOW_SPAN as usize] = index::<{ LOW_SPAN as usize }>(ROW_TAGS, 0);
+static DD_INDEX: [u8; DD_SPAN as usize] = index::<{ DD_SPAN as usize }>(ROW_TAGS, DD_BASE);
+
 macro_rules! tags {
     ($( $(#[$cmeta:meta])* $konst:ident = $val:expr, $name:literal, $kind:ident, $min:expr, $max:expr; )*) => {
         /// An attribute tag (RFC 4171 §6.1). Open newtype: unknown tags decode as opaque and
@@ -80,19 +107,33 @@ macro_rules! tags {
             pub const ALL: &'static [Tag] = &[$(Tag::$konst),*];
 
             /// The table row for this tag, when it is a standard tag.
+            #[inline]
             #[must_use]
-            pub const fn info(self) -> Option<&'static TagInfo> {
-                match self.0 {
-                    $( $val => Some(&TagInfo {
-                        name: $name,
-                        kind: ValueKind::$kind,
-                        min_len: $min,
-                        max_len: $max,
-                    }), )*
+            pub fn info(self) -> Option<&'static TagInfo> {
+                // Two dense index tables cover every standard tag (0..=256 and the DD/DDS
+                // block 2049..=2079), so a lookup is one bounds check and two loads.
+                let t = self.0;
+                let slot = if t < LOW_SPAN {
+                    LOW_INDEX.get(usize::try_from(t).ok()?)
+                } else if (DD_BASE..DD_BASE + DD_SPAN).contains(&t) {
+                    DD_INDEX.get(usize::try_from(t - DD_BASE).ok()?)
+                } else {
+                    None
+                };
+                match slot {
+                    Some(&i) if i != NO_ROW => ROWS.get(usize::from(i)),
                     _ => None,
                 }
             }
         }
+
+        const ROW_TAGS: &[u32] = &[$($val),*];
+        const ROWS: &[TagInfo] = &[$(TagInfo {
+            name: $name,
+            kind: ValueKind::$kind,
+            min_len: $min,
+            max_len: $max,
+        }),*];
     };
 }
 
@@ -254,20 +295,15 @@ tags! {
 impl Tag {
     /// The display name when the tag is in the table.
     #[must_use]
-    pub const fn name(self) -> Option<&'static str> {
-        match self.info() {
-            Some(i) => Some(i.name),
-            None => None,
-        }
+    pub fn name(self) -> Option<&'static str> {
+        self.info().map(|i| i.name)
     }
 
     /// The value type: the table's, or [`ValueKind::Opaque`] for unknown and vendor tags.
+    #[inline]
     #[must_use]
-    pub const fn kind(self) -> ValueKind {
-        match self.info() {
-            Some(i) => i.kind,
-            None => ValueKind::Opaque,
-        }
+    pub fn kind(self) -> ValueKind {
+        self.info().map_or(ValueKind::Opaque, |i| i.kind)
     }
 
     /// The raw wire number.
@@ -296,18 +332,17 @@ impl Tag {
 
     /// True when `len` is legal for this tag: zero ("tag only"), or a multiple of 4 inside
     /// the table's range; any multiple of 4 for tags outside the table.
+    #[inline]
     #[must_use]
-    pub const fn len_is_legal(self, len: u32) -> bool {
+    pub fn len_is_legal(self, len: u32) -> bool {
         if len == 0 {
             return true;
         }
         if !len.is_multiple_of(4) {
             return false;
         }
-        match self.info() {
-            Some(i) => len >= i.min_len && len <= i.max_len,
-            None => true,
-        }
+        self.info()
+            .is_none_or(|i| len >= i.min_len && len <= i.max_len)
     }
 }
 
