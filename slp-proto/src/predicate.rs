@@ -260,7 +260,16 @@ impl Filter {
         match self {
             Filter::And(l) => l.iter().all(|f| f.matches(attrs)),
             Filter::Or(l) => l.iter().any(|f| f.matches(attrs)),
-            Filter::Not(f) => !f.matches(attrs),
+            // RFC 2608 §8.1: "(!(Y=0))" matches (y=0,1) "since Y can be nonzero": a negated
+            // comparison holds when some value fails the comparison.
+            Filter::Not(f) => match &**f {
+                Filter::Compare { tag, op, value } => values_of(attrs, tag).any(|v| !compare(*op, value, &v)),
+                Filter::Substring { tag, pattern } => values_of(attrs, tag).any(|v| match v {
+                    AttrValue::Str(s) => !wildcard_match(s, pattern),
+                    _ => true,
+                }),
+                other => !other.matches(attrs),
+            },
             Filter::Present(tag) => attrs.iter().any(|a| a.tag_is(tag)),
             Filter::Compare { tag, op, value } => attrs
                 .iter()
@@ -277,6 +286,10 @@ impl Filter {
                 }),
         }
     }
+}
+
+fn values_of<'a>(attrs: &AttrList<'a>, tag: &'a str) -> impl Iterator<Item = AttrValue<'a>> {
+    attrs.iter().filter(move |a| a.tag_is(tag)).flat_map(|a| a.values())
 }
 
 fn ordered(op: CompareOp, ord: Ordering) -> bool {
@@ -435,6 +448,8 @@ mod tests {
         assert!(m("(|(protocols=x)(server-priority=1))", a));
         assert!(m("(!(protocols=x))", a));
         assert!(!m("(!(protocols=isns))", a));
+        assert!(!m("(!(missing=1))", a));
+        assert!(m("(!(missing=*))", a));
         // RFC 4018's example omits the outer parentheses.
         assert!(m("&(protocols=isns)(server-priority=1)", a));
     }
