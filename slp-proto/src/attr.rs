@@ -47,7 +47,8 @@ impl<'a> AttrValue<'a> {
     #[must_use]
     pub fn classify(raw: &'a str) -> Self {
         let t = raw.trim();
-        if t.len() >= 3 && t[..3].eq_ignore_ascii_case("\\ff") {
+        // `get`, not `[..3]`: the text may hold multi-byte characters (found by proptest).
+        if t.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("\\ff")) {
             return AttrValue::Opaque(&t[3..]);
         }
         if t.eq_ignore_ascii_case("true") {
@@ -407,6 +408,8 @@ mod tests {
         assert_eq!(AttrValue::classify("TRUE"), AttrValue::Bool(true));
         assert_eq!(AttrValue::classify("\\FF\\00"), AttrValue::Opaque("\\00"));
         assert_eq!(AttrValue::classify("sue"), AttrValue::Str("sue"));
+        // Regression (proptest): a multi-byte character across byte 3 is a string.
+        assert_eq!(AttrValue::classify("?.¥H"), AttrValue::Str("?.¥H"));
     }
 
     #[test]

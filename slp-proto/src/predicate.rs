@@ -263,7 +263,9 @@ impl Filter {
             // RFC 2608 §8.1: "(!(Y=0))" matches (y=0,1) "since Y can be nonzero": a negated
             // comparison holds when some value fails the comparison.
             Filter::Not(f) => match &**f {
-                Filter::Compare { tag, op, value } => values_of(attrs, tag).any(|v| !compare(*op, value, &v)),
+                Filter::Compare { tag, op, value } => {
+                    values_of(attrs, tag).any(|v| !compare(*op, value, &v))
+                }
                 Filter::Substring { tag, pattern } => values_of(attrs, tag).any(|v| match v {
                     AttrValue::Str(s) => !wildcard_match(s, pattern),
                     _ => true,
@@ -289,7 +291,10 @@ impl Filter {
 }
 
 fn values_of<'a>(attrs: &AttrList<'a>, tag: &'a str) -> impl Iterator<Item = AttrValue<'a>> {
-    attrs.iter().filter(move |a| a.tag_is(tag)).flat_map(|a| a.values())
+    attrs
+        .iter()
+        .filter(move |a| a.tag_is(tag))
+        .flat_map(|a| a.values())
 }
 
 fn ordered(op: CompareOp, ord: Ordering) -> bool {

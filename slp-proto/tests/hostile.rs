@@ -10,9 +10,15 @@ use slp_proto::ua::{UaConfig, UaEvent, UserAgent};
 use slp_proto::{Body, DecodeError, Header, Message, SrvRply, UrlEntries, UrlEntry};
 
 fn srv_rply(xid: u16, urls: &[UrlEntry<'_>]) -> Vec<u8> {
-    Message::new(Header::new(xid, "en"), Body::SrvRply(SrvRply { urls: UrlEntries::List(urls), ..SrvRply::default() }))
-        .to_vec()
-        .unwrap()
+    Message::new(
+        Header::new(xid, "en"),
+        Body::SrvRply(SrvRply {
+            urls: UrlEntries::List(urls),
+            ..SrvRply::default()
+        }),
+    )
+    .to_vec()
+    .unwrap()
 }
 
 fn set_u24(b: &mut [u8], at: usize, v: usize) {
@@ -24,7 +30,13 @@ fn set_u24(b: &mut [u8], at: usize, v: usize) {
 fn header_length_larger_than_the_datagram_is_a_length_mismatch() {
     let mut b = srv_rply(1, &[UrlEntry::new("service:x://h", 1)]);
     set_u24(&mut b, 2, 0xFF_FFFF);
-    assert_eq!(Message::parse(&b), Err(DecodeError::LengthMismatch { declared: 0xFF_FFFF, actual: b.len() }));
+    assert_eq!(
+        Message::parse(&b),
+        Err(DecodeError::LengthMismatch {
+            declared: 0xFF_FFFF,
+            actual: b.len()
+        })
+    );
 }
 
 #[test]
@@ -33,7 +45,14 @@ fn string_length_past_the_end_is_truncated_with_its_offset() {
     // URL length field of the first entry: header 16 + error 2 + count 2 + reserved 1 + lifetime 2.
     b[23] = 0xFF;
     b[24] = 0xFF;
-    assert!(matches!(Message::parse(&b), Err(DecodeError::UrlCount { declared: 1, index: 0, at: 20 })));
+    assert!(matches!(
+        Message::parse(&b),
+        Err(DecodeError::UrlCount {
+            declared: 1,
+            index: 0,
+            at: 20
+        })
+    ));
 }
 
 #[test]
@@ -42,8 +61,21 @@ fn bogus_url_count_is_reported_not_followed() {
     b[18] = 0xFF;
     b[19] = 0xFF;
     let e = Message::parse(&b).unwrap_err();
-    assert_eq!(e, DecodeError::UrlCount { declared: 0xFFFF, index: 1, at: b.len() });
-    assert_eq!(e.to_string(), format!("URL count 65535 but entry 1 is missing or cut short (at byte {})", b.len()));
+    assert_eq!(
+        e,
+        DecodeError::UrlCount {
+            declared: 0xFFFF,
+            index: 1,
+            at: b.len()
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "URL count 65535 but entry 1 is missing or cut short (at byte {})",
+            b.len()
+        )
+    );
 }
 
 #[test]
@@ -57,13 +89,28 @@ fn extension_chain_that_loops_is_detected() {
     let len = b.len();
     set_u24(&mut b, 2, len);
     set_u24(&mut b, 7, first);
-    assert_eq!(Message::parse(&b), Err(DecodeError::ExtensionLoop { offset: first, at: first + 7 }));
+    assert_eq!(
+        Message::parse(&b),
+        Err(DecodeError::ExtensionLoop {
+            offset: first,
+            at: first + 7
+        })
+    );
     // An extension pointing at itself.
     set_u24(&mut b, first + 2, first);
-    assert_eq!(Message::parse(&b), Err(DecodeError::ExtensionLoop { offset: first, at: first + 2 }));
+    assert_eq!(
+        Message::parse(&b),
+        Err(DecodeError::ExtensionLoop {
+            offset: first,
+            at: first + 2
+        })
+    );
     // The header pointing back into the header.
     set_u24(&mut b, 7, 3);
-    assert_eq!(Message::parse(&b), Err(DecodeError::ExtensionLoop { offset: 3, at: 7 }));
+    assert_eq!(
+        Message::parse(&b),
+        Err(DecodeError::ExtensionLoop { offset: 3, at: 7 })
+    );
 }
 
 #[test]
@@ -71,7 +118,10 @@ fn auth_block_count_without_blocks_is_truncated() {
     let mut b = srv_rply(1, &[UrlEntry::new("service:x://h", 1)]);
     let last = b.len() - 1;
     b[last] = 200;
-    assert!(matches!(Message::parse(&b), Err(DecodeError::UrlCount { .. } | DecodeError::Truncated { .. })));
+    assert!(matches!(
+        Message::parse(&b),
+        Err(DecodeError::UrlCount { .. } | DecodeError::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -99,7 +149,10 @@ fn user_agent_drops_hostile_replies_and_keeps_the_honest_one() {
     let t0 = Instant::now();
     let mut cfg = UaConfig::isns();
     cfg.scopes = vec!["DEFAULT".into()];
-    cfg.timing = Timing { retry: Duration::from_millis(100), ..Timing::default() };
+    cfg.timing = Timing {
+        retry: Duration::from_millis(100),
+        ..Timing::default()
+    };
     let mut ua = UserAgent::new(cfg, t0, 9).unwrap();
     let rq = ua.poll_transmit().unwrap();
     assert_eq!(rq.destination, Destination::Multicast);
@@ -114,7 +167,10 @@ fn user_agent_drops_hostile_replies_and_keeps_the_honest_one() {
     set_u24(&mut looped, n + 2, n);
     set_u24(&mut looped, 2, n + 5);
     set_u24(&mut looped, 7, n);
-    let wrong_xid = srv_rply(xid.wrapping_add(77), &[UrlEntry::new("service:iscsi:sms://10.9.9.9", 1)]);
+    let wrong_xid = srv_rply(
+        xid.wrapping_add(77),
+        &[UrlEntry::new("service:iscsi:sms://10.9.9.9", 1)],
+    );
     let bad_url = srv_rply(xid, &[UrlEntry::new("not a url", 100)]);
     for b in [bogus_count, looped, wrong_xid, bad_url, vec![2; 3], vec![]] {
         ua.handle_input(t0, evil, &b, Via::Unicast);
@@ -122,11 +178,29 @@ fn user_agent_drops_hostile_replies_and_keeps_the_honest_one() {
     let mut sa_cfg = SaConfig::new("10.0.0.1".parse().unwrap());
     sa_cfg.scopes = vec!["DEFAULT".into()];
     let mut sa = ServiceAgent::new(sa_cfg, t0, 1);
-    sa.register(t0, Registration::isns_server("10.0.0.1:3205".parse().unwrap(), Some(0), 60)).unwrap();
-    let reply = sa.handle_input(t0, "10.0.0.200:5000".parse().unwrap(), &rq.payload, Via::Multicast).unwrap();
+    sa.register(
+        t0,
+        Registration::isns_server("10.0.0.1:3205".parse().unwrap(), Some(0), 60),
+    )
+    .unwrap();
+    let reply = sa
+        .handle_input(
+            t0,
+            "10.0.0.200:5000".parse().unwrap(),
+            &rq.payload,
+            Via::Multicast,
+        )
+        .unwrap();
     ua.handle_input(t0, "10.0.0.1:427".parse().unwrap(), &reply, Via::Unicast);
     let events: Vec<UaEvent> = std::iter::from_fn(|| ua.poll_event()).collect();
-    assert_eq!(events.iter().filter(|e| matches!(e, UaEvent::Dropped { .. })).count(), 6, "{events:?}");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, UaEvent::Dropped { .. }))
+            .count(),
+        6,
+        "{events:?}"
+    );
     let r = ua.results(t0);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].url, "service:iscsi:sms://10.0.0.1:3205");
@@ -144,6 +218,12 @@ fn service_agent_answers_a_malformed_unicast_request_with_parse_error_and_ignore
     let reply = sa.handle_input(t0, from, &b, Via::Unicast).unwrap();
     let m = Message::parse(&reply).unwrap();
     assert_eq!(m.header.xid, 5);
-    assert_eq!(m.body, Body::SrvRply(SrvRply { error: slp_proto::ErrorCode::PARSE_ERROR, ..SrvRply::default() }));
+    assert_eq!(
+        m.body,
+        Body::SrvRply(SrvRply {
+            error: slp_proto::ErrorCode::PARSE_ERROR,
+            ..SrvRply::default()
+        })
+    );
     assert_eq!(sa.handle_input(t0, from, &b, Via::Multicast), None);
 }

@@ -13,7 +13,9 @@ use slp_proto::service_url::{Host, ServiceUrl};
 use slp_proto::{AttrRqst, Body, ErrorCode, Flags, FunctionId, Header, Message, StringList};
 
 fn dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("vectors")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("vectors")
 }
 
 fn hex_vectors() -> Vec<(String, Vec<u8>)> {
@@ -22,8 +24,16 @@ fn hex_vectors() -> Vec<(String, Vec<u8>)> {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "hex") {
             let text = std::fs::read_to_string(&p).unwrap();
-            let hex: String = text.lines().filter(|l| !l.starts_with('#')).collect::<String>().split_whitespace().collect();
-            out.push((p.file_name().unwrap().to_string_lossy().into_owned(), hex::decode(hex).unwrap()));
+            let hex: String = text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<String>()
+                .split_whitespace()
+                .collect();
+            out.push((
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                hex::decode(hex).unwrap(),
+            ));
         }
     }
     out.sort();
@@ -64,7 +74,10 @@ fn every_captured_message_re_encodes_byte_for_byte() {
 fn every_proper_prefix_of_every_vector_is_rejected() {
     for (name, bytes) in hex_vectors() {
         for n in 0..bytes.len() {
-            assert!(Message::parse(&bytes[..n]).is_err(), "{name}: prefix of {n} bytes accepted");
+            assert!(
+                Message::parse(&bytes[..n]).is_err(),
+                "{name}: prefix of {n} bytes accepted"
+            );
         }
     }
 }
@@ -76,7 +89,10 @@ fn pyslp_vectors_carry_the_fields_pyslp_put_there() {
     assert_eq!(m.header.flags, Flags::FRESH);
     assert_eq!(m.header.language_tag, "en");
     let Body::SrvRqst(r) = m.body else { panic!() };
-    assert_eq!((r.service_type, r.scopes.as_str(), r.predicate), ("service:iscsi:sms", "DEFAULT", ""));
+    assert_eq!(
+        (r.service_type, r.scopes.as_str(), r.predicate),
+        ("service:iscsi:sms", "DEFAULT", "")
+    );
 
     let m = Message::parse(&v["pyslp-srvrply.hex"]).unwrap();
     let Body::SrvRply(r) = m.body else { panic!() };
@@ -90,18 +106,33 @@ fn pyslp_vectors_carry_the_fields_pyslp_put_there() {
 
     let m = Message::parse(&v["pyslp-attrrply.hex"]).unwrap();
     let Body::AttrRply(r) = m.body else { panic!() };
-    assert_eq!(AttrList::parse(r.attrs).unwrap().int("server-priority"), Some(1));
+    assert_eq!(
+        AttrList::parse(r.attrs).unwrap().int("server-priority"),
+        Some(1)
+    );
 
     let m = Message::parse(&v["pyslp-srvreg.hex"]).unwrap();
     let Body::SrvReg(r) = m.body else { panic!() };
-    assert_eq!((r.url.lifetime, r.service_type, r.attrs), (300, "service:iscsi:sms", "(protocols=isns),(server-priority=1)"));
+    assert_eq!(
+        (r.url.lifetime, r.service_type, r.attrs),
+        (
+            300,
+            "service:iscsi:sms",
+            "(protocols=isns),(server-priority=1)"
+        )
+    );
 
     let m = Message::parse(&v["pyslp-srvdereg.hex"]).unwrap();
     let Body::SrvDeReg(r) = m.body else { panic!() };
     assert!(r.tags.is_empty());
 
     let m = Message::parse(&v["pyslp-srvack.hex"]).unwrap();
-    assert_eq!(m.body, Body::SrvAck(slp_proto::SrvAck { error: ErrorCode::OK }));
+    assert_eq!(
+        m.body,
+        Body::SrvAck(slp_proto::SrvAck {
+            error: ErrorCode::OK
+        })
+    );
 }
 
 #[test]
@@ -109,8 +140,12 @@ fn rfc_2608_predicate_examples_match_as_the_rfc_says() {
     let rows = text_rows("rfc2608-predicates.txt");
     assert!(rows.len() >= 10);
     for row in rows {
-        let [pred, attrs, want] = &row[..] else { panic!("bad row {row:?}") };
-        let got = Predicate::parse(pred).unwrap().matches(&AttrList::parse(attrs).unwrap());
+        let [pred, attrs, want] = &row[..] else {
+            panic!("bad row {row:?}")
+        };
+        let got = Predicate::parse(pred)
+            .unwrap()
+            .matches(&AttrList::parse(attrs).unwrap());
         assert_eq!(got, want == "match", "{pred} against {attrs}");
     }
 }
@@ -118,7 +153,9 @@ fn rfc_2608_predicate_examples_match_as_the_rfc_says() {
 #[test]
 fn rfc_service_urls_parse_into_their_parts_and_print_back() {
     for row in text_rows("rfc-urls.txt") {
-        let [url, stype, host, port, path] = &row[..] else { panic!("bad row {row:?}") };
+        let [url, stype, host, port, path] = &row[..] else {
+            panic!("bad row {row:?}")
+        };
         let u = ServiceUrl::parse(url).unwrap();
         assert_eq!(u.service_type.0, stype);
         let h = match u.host {
@@ -141,16 +178,36 @@ fn rfc_2608_section_10_5_attribute_request_examples() {
     cfg.scopes = vec!["Development".into()];
     let mut sa = ServiceAgent::new(cfg, now, 1);
     for (url, attrs) in [
-        ("service:printer:lpr://igore.wco.ftp.com/draft", &lists[0][0]),
-        ("service:printer:http://not.wco.ftp.com/cgi-bin/pub-prn", &lists[1][0]),
+        (
+            "service:printer:lpr://igore.wco.ftp.com/draft",
+            &lists[0][0],
+        ),
+        (
+            "service:printer:http://not.wco.ftp.com/cgi-bin/pub-prn",
+            &lists[1][0],
+        ),
     ] {
         AttrList::parse(attrs).unwrap();
-        sa.register(now, Registration { url: url.into(), service_type: String::new(), attrs: attrs.clone(), lifetime: 300 }).unwrap();
+        sa.register(
+            now,
+            Registration {
+                url: url.into(),
+                service_type: String::new(),
+                attrs: attrs.clone(),
+                lifetime: 300,
+            },
+        )
+        .unwrap();
     }
     let ask = |sa: &mut ServiceAgent, url: &str, tags: &str| {
         let rq = Message::new(
             Header::new(42, "en"),
-            Body::AttrRqst(AttrRqst { url, scopes: StringList("Development"), tags: StringList(tags), ..AttrRqst::default() }),
+            Body::AttrRqst(AttrRqst {
+                url,
+                scopes: StringList("Development"),
+                tags: StringList(tags),
+                ..AttrRqst::default()
+            }),
         )
         .to_vec()
         .unwrap();
@@ -163,12 +220,26 @@ fn rfc_2608_section_10_5_attribute_request_examples() {
     };
     // By instance with tag-list "resolution,loc*" (the RFC shows the German registration).
     assert_eq!(
-        ask(&mut sa, "service:printer:lpr://igore.wco.ftp.com/draft", "resolution,loc*"),
+        ask(
+            &mut sa,
+            "service:printer:lpr://igore.wco.ftp.com/draft",
+            "resolution,loc*"
+        ),
         "(location-description=12th floor),(resolution=res-600)"
     );
     // By abstract type: values from both printers.
     let both = ask(&mut sa, "service:printer", "x-*,resolution,protocol");
     let list = AttrList::parse(&both).unwrap();
     let tags: Vec<&str> = list.iter().map(|a| a.tag()).collect();
-    assert_eq!(tags, ["Protocol", "resolution", "x-OK", "Protocol", "resolution", "x-BUSY"]);
+    assert_eq!(
+        tags,
+        [
+            "Protocol",
+            "resolution",
+            "x-OK",
+            "Protocol",
+            "resolution",
+            "x-BUSY"
+        ]
+    );
 }
