@@ -40,7 +40,9 @@ impl Capture {
         let cap = Capture { child };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("tshark did not start capturing");
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("tshark did not start capturing");
             if line.contains("Capturing on") {
                 break;
             }
@@ -51,7 +53,9 @@ impl Capture {
     }
 
     fn stop(&mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -70,7 +74,11 @@ fn tshark_read(file: &std::path::Path, ports: &[u16], extra: &[&str]) -> String 
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let out = Command::new("tshark").args(&args).output().unwrap();
-    assert!(out.status.success(), "tshark {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tshark {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -92,7 +100,10 @@ async fn tshark_decodes_our_slp_traffic_without_warnings() {
     let sa = spawn_service_agent(opts).await.unwrap();
     let mut registered = false;
     for _ in 0..100 {
-        registered |= sa.events().iter().any(|e| matches!(e, SaEvent::Registered { .. }));
+        registered |= sa
+            .events()
+            .iter()
+            .any(|e| matches!(e, SaEvent::Registered { .. }));
         if registered {
             break;
         }
@@ -105,7 +116,11 @@ async fn tshark_decodes_our_slp_traffic_without_warnings() {
         ua.multicast_target = sa.local_addr();
         ua.ua.scopes = vec!["DEFAULT".into()];
         ua.ua.attr_list_extension = extension;
-        ua.ua.timing = Timing { retry: Duration::from_millis(100), mc_max: Duration::from_secs(3), retry_max: Duration::from_secs(2) };
+        ua.ua.timing = Timing {
+            retry: Duration::from_millis(100),
+            mc_max: Duration::from_secs(3),
+            retry_max: Duration::from_secs(2),
+        };
         assert_eq!(discover(ua).await.unwrap().services.len(), 1);
     }
     sa.shutdown().await;
@@ -115,15 +130,25 @@ async fn tshark_decodes_our_slp_traffic_without_warnings() {
 
     let ports = [da_port, sa_port];
     let functions = tshark_read(&file, &ports, &["-T", "fields", "-e", "srvloc.function"]);
-    let seen: std::collections::BTreeSet<&str> = functions.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let seen: std::collections::BTreeSet<&str> = functions
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     for f in ["1", "2", "3", "5", "6", "7"] {
         assert!(seen.contains(f), "function {f} not decoded; saw {seen:?}");
     }
     let verbose = tshark_read(&file, &ports, &["-V"]);
-    assert!(!verbose.contains("Malformed"), "malformed packet:\n{verbose}");
+    assert!(
+        !verbose.contains("Malformed"),
+        "malformed packet:\n{verbose}"
+    );
     assert!(verbose.contains("service:iscsi:sms://127.0.0.1:3205"));
     assert!(verbose.contains("(protocols=isns),(server-priority=0)"));
     let expert = tshark_read(&file, &ports, &["-q", "-z", "expert,warn"]);
-    assert!(!expert.contains("Warns") && !expert.contains("Errors"), "expert infos:\n{expert}");
+    assert!(
+        !expert.contains("Warns") && !expert.contains("Errors"),
+        "expert infos:\n{expert}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
