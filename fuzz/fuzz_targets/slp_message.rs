@@ -18,10 +18,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = e.attr_list();
     }
     assert_eq!(m.encoded_len(), data.len());
-    // Encoding may refuse (e.g. a language tag that is not RFC 1766); what it writes must
-    // be exactly the input and parse to the same message.
+    // Encoding may refuse (e.g. a language tag that is not RFC 1766). What it writes has
+    // the input's length and parses to the same message; bytes may differ only where the
+    // encoder is canonical (the reserved byte of a URL entry is written as 0).
     if let Ok(bytes) = m.to_vec() {
-        assert_eq!(bytes, data);
+        assert_eq!(bytes.len(), data.len());
         assert_eq!(Message::parse(&bytes).unwrap(), m);
     }
 });

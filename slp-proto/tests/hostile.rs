@@ -227,3 +227,28 @@ fn service_agent_answers_a_malformed_unicast_request_with_parse_error_and_ignore
     );
     assert_eq!(sa.handle_input(t0, from, &b, Via::Multicast), None);
 }
+
+#[test]
+fn url_entry_reserved_byte_is_ignored_on_receipt_and_written_as_zero() {
+    // Found by the slp_message fuzz target: a SrvDeReg whose URL entry's reserved byte is
+    // 'T' (0x54). RFC 2608 §4.3 says reserved is 0; receivers ignore it.
+    let b = hex::decode(
+        "0204000043000000000 0b72d0002656e000744454600 4c5541540000002273657276696365\
+         3a69736373693a736d733a2f2f3132372e302e302e313a33323035000000"
+            .replace([' ', '\\', '\n'], ""),
+    )
+    .unwrap();
+    let m = Message::parse(&b).unwrap();
+    let Body::SrvDeReg(d) = m.body else {
+        panic!("{m:?}")
+    };
+    assert_eq!(d.scopes.as_str(), "DEF\0LUA");
+    assert_eq!(d.url.url, "service:iscsi:sms://127.0.0.1:3205");
+    let again = m.to_vec().unwrap();
+    assert_eq!(again.len(), b.len());
+    // Header 16 bytes, scope list 2 + 7: the URL entry starts at byte 25.
+    assert_eq!((b[25], again[25]), (b'T', 0), "reserved byte written as 0");
+    assert_eq!(again[..25], b[..25]);
+    assert_eq!(again[26..], b[26..]);
+    assert_eq!(Message::parse(&again).unwrap(), m);
+}
