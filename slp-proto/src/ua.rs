@@ -497,10 +497,17 @@ impl UserAgent {
             }
             return Ok(());
         }
+        // A TCP retry shares its XID with the request that overflowed (RFC 2608 §6.1), so
+        // a reply is matched by XID and by transport.
         let idx = self
             .ops
             .iter()
-            .position(|o| o.xid() == xid)
+            .position(|o| match o {
+                Op::Unicast(u) if u.dest == Destination::Tcp(from) => {
+                    via == Via::Tcp && u.xid == xid
+                }
+                _ => via != Via::Tcp && o.xid() == xid,
+            })
             .ok_or_else(|| ProtocolError::UnknownXid { xid }.to_string())?;
         match (&mut self.ops[idx], msg.body) {
             (Op::Mcast(m), Body::SrvRply(r)) => {
@@ -517,16 +524,20 @@ impl UserAgent {
                 if r.error != ErrorCode::OK {
                     return Ok(());
                 }
-                if msg.header.flags.contains(Flags::OVERFLOW) && via != Via::Tcp {
-                    // RFC 2608 §6.1: retry over TCP with the same XID... as a new unicast op
-                    // with a fresh XID, since the multicast op keeps its own.
+                let mcast_xid = m.xid;
+                let already = self
+                    .ops
+                    .iter()
+                    .any(|o| matches!(o, Op::Unicast(u) if u.dest == Destination::Tcp(from)));
+                if msg.header.flags.contains(Flags::OVERFLOW) && via != Via::Tcp && !already {
+                    // RFC 2608 §6.1: retry over TCP with the same XID.
                     self.start_unicast(
                         now,
                         Destination::Tcp(from),
                         Purpose::Services {
                             scope: scope.clone(),
                         },
-                        None,
+                        Some(mcast_xid),
                     );
                 }
                 self.record(now, from, &scope, &msg, &r);

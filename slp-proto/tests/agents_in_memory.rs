@@ -55,6 +55,7 @@ struct Net {
     multicast_sends: usize,
     replies_by_sa: Vec<usize>,
     tcp_requests: usize,
+    xids: Vec<(Destination, u16)>,
 }
 
 impl Net {
@@ -67,6 +68,7 @@ impl Net {
             multicast_sends: 0,
             replies_by_sa: vec![0; n],
             tcp_requests: 0,
+            xids: Vec::new(),
         }
     }
 
@@ -81,6 +83,10 @@ impl Net {
         let ua_addr = SocketAddr::from(([10, 0, 0, 200], 50000));
         for _ in 0..10_000 {
             while let Some(t) = ua.poll_transmit() {
+                self.xids.push((
+                    t.destination,
+                    Message::parse(&t.payload).unwrap().header.xid,
+                ));
                 let copies = if self.knobs.duplicate { 2 } else { 1 };
                 let targets: Vec<(usize, Via)> = match t.destination {
                     Destination::Multicast => {
@@ -324,6 +330,20 @@ fn an_overflowing_reply_is_retried_over_tcp() {
     let mut ua = UserAgent::new(cfg, t0, 1).unwrap();
     let end = net.run(&mut ua, t0);
     assert_eq!(net.tcp_requests, 1);
+    // RFC 2608 §6.1: the TCP retry carries the XID of the request that overflowed.
+    let mcast_xid = net
+        .xids
+        .iter()
+        .find(|(d, _)| *d == Destination::Multicast)
+        .unwrap()
+        .1;
+    let tcp_xid = net
+        .xids
+        .iter()
+        .find(|(d, _)| matches!(d, Destination::Tcp(_)))
+        .unwrap()
+        .1;
+    assert_eq!(tcp_xid, mcast_xid);
     let r = ua.results(end);
     assert_eq!(r.len(), 60);
     assert!(r.windows(2).all(|w| w[0].priority < w[1].priority));
@@ -463,4 +483,151 @@ fn service_agent_registers_with_a_directory_agent_it_hears_of_and_refreshes() {
     );
     s.handle_timeout(t0 + Duration::from_secs(453));
     assert!(s.poll_transmit().is_some());
+}
+
+#[test]
+fn directory_agents_found_by_multicast_are_asked_by_unicast() {
+    let t0 = Instant::now();
+    let mut cfg = ua_cfg();
+    cfg.multicast = false;
+    cfg.discover_das = true;
+    cfg.scopes = vec!["DEFAULT".into()];
+    let mut ua = UserAgent::new(cfg, t0, 1).unwrap();
+    let t = ua.poll_transmit().unwrap();
+    assert_eq!(t.destination, Destination::Multicast);
+    let m = Message::parse(&t.payload).unwrap();
+    let Body::SrvRqst(r) = m.body else { panic!() };
+    assert_eq!(r.service_type, "service:directory-agent");
+    let da = addr(50);
+    let adv = Message::new(
+        Header::new(m.header.xid, "en"),
+        Body::DaAdvert(slp_proto::DaAdvert {
+            boot_timestamp: 1,
+            url: "service:directory-agent://10.0.0.50",
+            scopes: StringList("DEFAULT"),
+            ..Default::default()
+        }),
+    )
+    .to_vec()
+    .unwrap();
+    ua.handle_input(t0, da, &adv, Via::Unicast);
+    assert_eq!(ua.directory_agents(), [da]);
+    let q = ua.poll_transmit().unwrap();
+    assert_eq!(q.destination, Destination::Unicast(da));
+    // The DA (an SA here) answers; the registration shows up in the result.
+    let (_, mut dir) = sa(50, t0, &["DEFAULT"], &[isns(9, 0)]);
+    let reply = dir
+        .handle_input(t0, addr(200), &q.payload, Via::Unicast)
+        .unwrap();
+    ua.handle_input(t0, da, &reply, Via::Unicast);
+    let mut now = t0;
+    while !ua.is_finished() {
+        while ua.poll_transmit().is_some() {}
+        now = ua.poll_timeout().unwrap();
+        ua.handle_timeout(now);
+    }
+    assert_eq!(ua.results(now)[0].url, "service:iscsi:sms://10.0.0.9:3205");
+    let events: Vec<UaEvent> = std::iter::from_fn(|| ua.poll_event()).collect();
+    assert!(events.contains(&UaEvent::DirectoryAgent(da)));
+}
+
+fn ask(s: &mut ServiceAgent, body: Body<'_>, via: Via) -> Option<Vec<u8>> {
+    let rq = Message::new(Header::new(77, "en"), body).to_vec().unwrap();
+    s.handle_input(Instant::now(), addr(200), &rq, via)
+}
+
+#[test]
+fn service_agent_answers_sa_discovery_type_requests_and_scope_errors() {
+    let t0 = Instant::now();
+    let (_, mut s) = sa(1, t0, &["DEFAULT"], &[isns(1, 0)]);
+    let r = ask(
+        &mut s,
+        Body::SrvRqst(slp_proto::SrvRqst {
+            service_type: "service:service-agent",
+            ..Default::default()
+        }),
+        Via::Multicast,
+    )
+    .unwrap();
+    let Body::SaAdvert(a) = Message::parse(&r).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(
+        (a.url, a.scopes.as_str()),
+        ("service:service-agent://10.0.0.1", "DEFAULT")
+    );
+
+    let r = ask(
+        &mut s,
+        Body::SrvTypeRqst(slp_proto::SrvTypeRqst {
+            scopes: StringList("default"),
+            ..Default::default()
+        }),
+        Via::Unicast,
+    )
+    .unwrap();
+    let Body::SrvTypeRply(t) = Message::parse(&r).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(t.types.as_str(), "service:iscsi:sms");
+
+    let other_scope = slp_proto::SrvRqst {
+        service_type: "service:iscsi:sms",
+        scopes: StringList("nowhere"),
+        ..Default::default()
+    };
+    assert_eq!(
+        ask(&mut s, Body::SrvRqst(other_scope), Via::Multicast),
+        None
+    );
+    let r = ask(&mut s, Body::SrvRqst(other_scope), Via::Unicast).unwrap();
+    let Body::SrvRply(e) = Message::parse(&r).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(e.error, ErrorCode::SCOPE_NOT_SUPPORTED);
+
+    // Abstract type, case-insensitive scope, no match by predicate: empty unicast reply.
+    let miss = slp_proto::SrvRqst {
+        service_type: "service:iscsi",
+        scopes: StringList("DEFAULT"),
+        predicate: "(protocols=snmp)",
+        ..Default::default()
+    };
+    let r = ask(&mut s, Body::SrvRqst(miss), Via::Unicast).unwrap();
+    let Body::SrvRply(e) = Message::parse(&r).unwrap().body else {
+        panic!()
+    };
+    assert_eq!((e.error, e.urls.len()), (ErrorCode::OK, 0));
+    assert_eq!(ask(&mut s, Body::SrvRqst(miss), Via::Multicast), None);
+
+    // A PRList naming this SA silences it.
+    let listed = slp_proto::SrvRqst {
+        pr_list: StringList("10.0.0.7,10.0.0.1"),
+        service_type: "service:iscsi:sms",
+        scopes: StringList("DEFAULT"),
+        ..Default::default()
+    };
+    assert_eq!(ask(&mut s, Body::SrvRqst(listed), Via::Multicast), None);
+
+    // An unknown mandatory extension in a unicast request: OPTION_NOT_UNDERSTOOD.
+    let ext = [slp_proto::Extension {
+        id: slp_proto::ExtensionId(0x4999),
+        data: b"",
+    }];
+    let mut m = Message::new(
+        Header::new(5, "en"),
+        Body::SrvRqst(slp_proto::SrvRqst {
+            service_type: "service:iscsi:sms",
+            scopes: StringList("DEFAULT"),
+            ..Default::default()
+        }),
+    );
+    m.extensions = slp_proto::Extensions::List(&ext);
+    let r = s
+        .handle_input(t0, addr(200), &m.to_vec().unwrap(), Via::Unicast)
+        .unwrap();
+    let Body::SrvRply(e) = Message::parse(&r).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(e.error, ErrorCode::OPTION_NOT_UNDERSTOOD);
 }
