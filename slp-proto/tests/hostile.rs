@@ -252,3 +252,24 @@ fn url_entry_reserved_byte_is_ignored_on_receipt_and_written_as_zero() {
     assert_eq!(again[26..], b[26..]);
     assert_eq!(Message::parse(&again).unwrap(), m);
 }
+
+#[test]
+fn error_reply_cut_short_after_its_code_decodes_and_re_encodes_in_full() {
+    // Found by the slp_message fuzz target: an AttrRply ending after error code 2.
+    let b = hex::decode("020700001200000000 00986d0002654e0002".replace(' ', "")).unwrap();
+    let m = Message::parse(&b).unwrap();
+    assert_eq!(
+        m.body,
+        Body::AttrRply(slp_proto::AttrRply {
+            error: slp_proto::ErrorCode::PARSE_ERROR,
+            ..Default::default()
+        })
+    );
+    let full = m.to_vec().unwrap();
+    assert_eq!(
+        full.len(),
+        b.len() + 3,
+        "attribute list length and auth count added"
+    );
+    assert_eq!(Message::parse(&full).unwrap(), m);
+}
