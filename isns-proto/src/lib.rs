@@ -42,6 +42,8 @@ mod code_point;
 mod attr;
 mod builder;
 pub mod client;
+#[cfg(feature = "tokio")]
+pub mod client_tokio;
 #[cfg(feature = "codec")]
 mod codec;
 mod error;
