@@ -312,8 +312,8 @@ impl<'a> Pdu<'a> {
 }
 
 fn parse_auth(buf: &[u8], start: usize) -> Result<AuthBlock<'_>, DecodeError> {
+    // `frame_len` already bounded the block by its own length field; `buf` ends there.
     let block = buf.get(start..).unwrap_or(&[]);
-    let len = be32_at(block, 4).unwrap_or(0);
     let field = |at: usize| be32_at(block, at).unwrap_or(0);
     let bsd = field(0);
     let timestamp = (u64::from(field(8)) << 32) | u64::from(field(12));
@@ -326,7 +326,6 @@ fn parse_auth(buf: &[u8], start: usize) -> Result<AuthBlock<'_>, DecodeError> {
             at: start + 16,
         })?;
     let authenticator = block.get(AUTH_BLOCK_MIN_LEN + spi.len()..).unwrap_or(&[]);
-    debug_assert_eq!(usize::try_from(len).ok(), Some(block.len()));
     Ok(AuthBlock {
         bsd,
         timestamp,
