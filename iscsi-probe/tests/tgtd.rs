@@ -8,13 +8,14 @@
 mod harness;
 
 use std::collections::BTreeMap;
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use iscsi_probe::codes::DeviceType;
 use iscsi_probe::{
-    Auth, AuthError, ChapCredentials, LunState, ProbeLimits, ProbeRequest, SessionError,
-    TargetReport, discover, probe, probe_many,
+    Auth, AuthError, ChapCredentials, LunState, ProbeError, ProbeLimits, ProbeRequest,
+    SessionError, TargetReport, discover, probe, probe_many,
 };
 
 const INITIATOR: &str = "iqn.2026-01.test.bcm:prober";
@@ -379,8 +380,14 @@ async fn silent_target_times_out_within_the_bound_while_others_complete() {
         auth: Auth::None,
     };
     let bound = Duration::from_secs(2);
+    // A port nobody listens on: refused at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let requests = vec![
         req(silent_addr, "iqn.2026-01.test.tgt:silent"),
+        req(closed, "iqn.2026-01.test.tgt:closed"),
         req(t.portal(), "iqn.2026-01.test.tgt:s1"),
         req(t.portal(), "iqn.2026-01.test.tgt:s2"),
     ];
@@ -398,7 +405,18 @@ async fn silent_target_times_out_within_the_bound_while_others_complete() {
 
     let err = outcomes[0].result.as_ref().unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
-    for o in &outcomes[1..] {
+    let refused = outcomes[1].result.as_ref().unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            ProbeError::Connect {
+                kind: ErrorKind::ConnectionRefused,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    for o in &outcomes[2..] {
         let r = o.result.as_ref().unwrap();
         assert_eq!(
             r.luns
@@ -508,6 +526,13 @@ async fn isns_access_control_refuses_an_initiator_until_it_shares_a_dd_with_the_
             }
         }
     };
+    // libiscsi, as the same initiator, is admitted too.
+    let (ok, out, err) = harness::run(
+        "iscsi-inq",
+        &["-i", initiator, &url(t.port, target, 1)],
+        &[],
+    );
+    assert!(ok, "iscsi-inq as the DD member was refused: {out} {err}");
     let sizes: Vec<_> = report
         .luns
         .iter()
@@ -523,4 +548,6 @@ async fn isns_access_control_refuses_an_initiator_until_it_shares_a_dd_with_the_
         .await
         .unwrap_err();
     assert_eq!(err.session_error(), Some(&SessionError::TargetNotFound));
+    let (ok, _, _) = harness::run("iscsi-inq", &["-i", other, &url(t.port, target, 1)], &[]);
+    assert!(!ok, "iscsi-inq as a stranger was admitted");
 }
