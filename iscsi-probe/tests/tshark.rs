@@ -1,6 +1,7 @@
 //! Wireshark's iSCSI dissector (tshark) reads every PDU a probe and a discovery exchange with
 //! real tgtd: our requests decode as the opcodes and SCSI commands we meant, and no frame
-//! carries a warning or error from the dissectors.
+//! carries a warning or error from the dissectors. The capture also shows tgtd's UNIT ATTENTION
+//! on the first READ CAPACITY per LUN, which the probe retries.
 
 #[rustfmt::skip]
 #[path = "../../scripts/peers/harness.rs"]
@@ -105,6 +106,17 @@ async fn tshark_decodes_every_pdu_of_a_probe_and_a_discovery_without_warnings() 
     assert!(
         has("0xa0") && has("0x12") && has("0x9e"),
         "CDB opcodes seen: {cdbs:?}"
+    );
+    // tgtd answers the first READ CAPACITY on each LUN of a new I_T nexus with UNIT ATTENTION
+    // (POWER ON, RESET: 29h/00h); the probe retried and still learnt every size.
+    let ua = tshark_fields(&file, port, "scsi.sns.key == 0x06", "scsi.sns.asc");
+    assert!(
+        ua.iter().all(|asc| asc == "0x29") && !ua.is_empty(),
+        "UA sense seen: {ua:?}"
+    );
+    assert!(
+        report.luns[1..].iter().all(|l| l.size_bytes().is_some()),
+        "{report:?}"
     );
     let warnings = tshark_fields(
         &file,
