@@ -115,6 +115,12 @@ pub enum EncodeError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A name is not an iSCSI name (`iqn.`, `eui.` or `naa.` format, RFC 7143 §4.2.7).
+    #[error("{what} is not an iSCSI name (iqn., eui. or naa. format)")]
+    BadName {
+        /// Which name.
+        what: &'static str,
+    },
     /// A text value contains a NUL byte.
     #[error("text value for key {key} contains a NUL byte")]
     NulInValue {

@@ -86,7 +86,7 @@ fn stage_bits(what: &'static str, s: Stage) -> Result<u8, EncodeError> {
     Ok(s.0)
 }
 
-fn expect(pdu: &Pdu<'_>, opcode: Opcode, expected: &'static str) -> Result<(), DecodeError> {
+fn check_opcode(pdu: &Pdu<'_>, opcode: Opcode, expected: &'static str) -> Result<(), DecodeError> {
     if pdu.opcode() == opcode {
         Ok(())
     } else {
@@ -162,7 +162,7 @@ impl<'a> LoginRequest<'a> {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'a>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::LOGIN_REQUEST, "Login Request")?;
+        check_opcode(p, Opcode::LOGIN_REQUEST, "Login Request")?;
         let f = p.flags();
         Ok(Self {
             transit: f & 0x80 != 0,
@@ -276,7 +276,7 @@ impl<'a> LoginResponse<'a> {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'a>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::LOGIN_RESPONSE, "Login Response")?;
+        check_opcode(p, Opcode::LOGIN_RESPONSE, "Login Response")?;
         let f = p.flags();
         Ok(Self {
             transit: f & 0x80 != 0,
@@ -378,7 +378,7 @@ impl<'a> TextRequest<'a> {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'a>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::TEXT_REQUEST, "Text Request")?;
+        check_opcode(p, Opcode::TEXT_REQUEST, "Text Request")?;
         Ok(Self {
             immediate: p.immediate(),
             final_: p.final_bit(),
@@ -469,7 +469,7 @@ impl<'a> TextResponse<'a> {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'a>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::TEXT_RESPONSE, "Text Response")?;
+        check_opcode(p, Opcode::TEXT_RESPONSE, "Text Response")?;
         Ok(Self {
             final_: p.final_bit(),
             cont: p.flags() & 0x40 != 0,
@@ -566,7 +566,7 @@ impl<'a> ScsiCommand<'a> {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'a>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::SCSI_COMMAND, "SCSI Command")?;
+        check_opcode(p, Opcode::SCSI_COMMAND, "SCSI Command")?;
         let f = p.flags();
         Ok(Self {
             immediate: p.immediate(),
@@ -682,7 +682,7 @@ impl<'a> ScsiResponse<'a> {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'a>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::SCSI_RESPONSE, "SCSI Response")?;
+        check_opcode(p, Opcode::SCSI_RESPONSE, "SCSI Response")?;
         Ok(Self {
             residual_flags: ResidualFlags::from_bits_truncate(p.flags()),
             response: ServiceResponse(p.u8_at(2)),
@@ -828,7 +828,7 @@ impl<'a> DataIn<'a> {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'a>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::DATA_IN, "SCSI Data-In")?;
+        check_opcode(p, Opcode::DATA_IN, "SCSI Data-In")?;
         let f = p.flags();
         Ok(Self {
             final_: f & 0x80 != 0,
@@ -921,7 +921,7 @@ impl LogoutRequest {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'_>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::LOGOUT_REQUEST, "Logout Request")?;
+        check_opcode(p, Opcode::LOGOUT_REQUEST, "Logout Request")?;
         Ok(Self {
             immediate: p.immediate(),
             reason: LogoutReason(p.flags() & 0x7f),
@@ -1010,7 +1010,7 @@ impl LogoutResponse {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'_>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::LOGOUT_RESPONSE, "Logout Response")?;
+        check_opcode(p, Opcode::LOGOUT_RESPONSE, "Logout Response")?;
         Ok(Self {
             response: LogoutResponseCode(p.u8_at(2)),
             itt: p.itt(),
@@ -1094,7 +1094,7 @@ impl<'a> NopOut<'a> {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'a>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::NOP_OUT, "NOP-Out")?;
+        check_opcode(p, Opcode::NOP_OUT, "NOP-Out")?;
         Ok(Self {
             immediate: p.immediate(),
             lun: p.lun(),
@@ -1178,7 +1178,7 @@ impl<'a> NopIn<'a> {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'a>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::NOP_IN, "NOP-In")?;
+        check_opcode(p, Opcode::NOP_IN, "NOP-In")?;
         Ok(Self {
             lun: p.lun(),
             itt: p.itt(),
@@ -1261,7 +1261,7 @@ impl<'a> Reject<'a> {
     /// # Errors
     /// [`DecodeError::WrongOpcode`] for another opcode.
     pub fn from_pdu(p: &Pdu<'a>) -> Result<Self, DecodeError> {
-        expect(p, Opcode::REJECT, "Reject")?;
+        check_opcode(p, Opcode::REJECT, "Reject")?;
         Ok(Self {
             reason: RejectReason(p.u8_at(2)),
             stat_sn: p.u32_at(24),

@@ -257,6 +257,8 @@ pub struct Session {
     luns: Vec<LunReport>,
 }
 
+/// RFC 7143 §4.2.7: at most 223 bytes, one of the `iqn.`, `eui.` or `naa.` formats, no
+/// whitespace or control characters (any target would refuse the login).
 fn check_name(what: &'static str, name: &str) -> Result<(), EncodeError> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(EncodeError::TooLong {
@@ -264,6 +266,12 @@ fn check_name(what: &'static str, name: &str) -> Result<(), EncodeError> {
             len: name.len(),
             limit: MAX_NAME_LEN,
         });
+    }
+    let prefix = name.get(..4).map(str::to_ascii_lowercase);
+    if !matches!(prefix.as_deref(), Some("iqn." | "eui." | "naa."))
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(EncodeError::BadName { what });
     }
     Ok(())
 }
@@ -1326,4 +1334,47 @@ pub fn parse_send_targets(data: &[u8]) -> Result<Vec<DiscoveredTarget>, SessionE
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_comparison_wraps_around() {
+        assert!(sn_le(5, 5));
+        assert!(sn_le(5, 6));
+        assert!(!sn_le(6, 5));
+        assert!(sn_le(u32::MAX, 0));
+        assert!(!sn_le(0, u32::MAX));
+    }
+
+    #[test]
+    fn rejects_names_that_are_not_iscsi_names() {
+        let now = Instant::now();
+        let long = "iqn.".repeat(60);
+        for bad in ["", "target1", "iqn.2026-01.x:a b", long.as_str()] {
+            let cfg = SessionConfig::normal("iqn.2026-01.test:i", bad);
+            assert!(Session::new(cfg, now).is_err(), "{bad:?} accepted");
+        }
+        for good in [
+            "iqn.2026-01.test:t",
+            "eui.02004567A425678D",
+            "naa.52004567BA64678D",
+        ] {
+            let cfg = SessionConfig::normal("iqn.2026-01.test:i", good);
+            assert!(Session::new(cfg, now).is_ok(), "{good:?} refused");
+        }
+    }
+
+    #[test]
+    fn send_targets_groups_addresses_under_their_target() {
+        let text = b"TargetAddress=ignored:1,1\0TargetName=iqn.a:1\0\
+TargetAddress=10.0.0.1:3260,1\0TargetAddress=[::1]:3261,2\0TargetName=iqn.a:2\0";
+        let t = parse_send_targets(text).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].addresses.len(), 2);
+        assert_eq!(t[0].addresses[1].tpgt, Some(2));
+        assert!(t[1].addresses.is_empty());
+    }
 }
