@@ -7,7 +7,7 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ipmi_iscsi::ipmi::{Addressing, NetFn, Request, Response, chassis};
 use ipmi_iscsi::rmcp::{
-    CipherSuite, ClientConfig, ClientSession, Packet, Password, PayloadType, RakpTranscript,
+    CipherSuite, ClientConfig, ClientSession, Event, Packet, Password, PayloadType, RakpTranscript,
     RandomSource, Responder, ResponderConfig, Seal,
 };
 
@@ -104,10 +104,19 @@ fn session_setup(c: &mut Criterion) {
                 ccfg.suites = vec![suite];
                 let mut client = ClientSession::new(ccfg, rng(seed));
                 client.connect(now);
-                client.close(now);
-                while let Some(d) = client.poll_transmit() {
-                    if let Ok(Some(r)) = bmc.handle_datagram(now, &d, |_| Response::ok([])) {
-                        let _ = client.handle_input(now, &r);
+                let mut connected = false;
+                for round in 0..2 {
+                    while let Some(d) = client.poll_transmit() {
+                        if let Ok(Some(r)) = bmc.handle_datagram(now, &d, |_| Response::ok([])) {
+                            let _ = client.handle_input(now, &r);
+                        }
+                    }
+                    while let Some(ev) = client.poll_event() {
+                        connected |= matches!(ev, Event::Connected { .. });
+                    }
+                    if round == 0 {
+                        assert!(connected, "handshake failed");
+                        client.close(now);
                     }
                 }
                 assert!(client.is_finished());
