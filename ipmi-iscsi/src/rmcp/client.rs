@@ -804,6 +804,18 @@ impl ClientSession {
                 };
                 let kuid = self.config.password.padded();
                 if suite.is_authenticated() && !t.rakp2_auth_code(suite.auth, kuid).matches(&code) {
+                    // Tell the BMC (as ipmitool does) so it frees the half-open session now.
+                    let refusal = RakpTail {
+                        tag: hs.tag,
+                        status: RakpStatus::INVALID_INTEGRITY_CHECK_VALUE,
+                        session_id: *bmc_sid,
+                        code: Vec::new(),
+                    };
+                    let mut p = Vec::new();
+                    refusal.encode(&mut p);
+                    if let Some(packet) = self.setup_packet(PayloadType::RAKP3, &p) {
+                        self.transmit.push_back(packet);
+                    }
                     self.fail(AuthFailure::Rakp2HmacMismatch.into());
                     return Ok(());
                 }
