@@ -49,8 +49,8 @@ proptest! {
             prop_assert_eq!(got.port, want.port);
             prop_assert_eq!(got.lun, want.lun);
             prop_assert_eq!(got.chap_name.as_deref(), p.auth.initiator().map(|c| c.user.as_str()));
-            prop_assert_eq!(got.chap_secret.as_ref().map(|s| s.expose()), p.auth.initiator().map(|c| c.secret.expose()));
-            prop_assert_eq!(got.reverse_chap_secret.as_ref().map(|s| s.expose()), p.auth.target().map(|c| c.secret.expose()));
+            prop_assert_eq!(got.chap_secret.as_ref().map(ipmi_iscsi::params::Secret::expose), p.auth.initiator().map(|c| c.secret.expose()));
+            prop_assert_eq!(got.reverse_chap_secret.as_ref().map(ipmi_iscsi::params::Secret::expose), p.auth.target().map(|c| c.secret.expose()));
         }
         // Secrets never reach Debug output of the decoded table.
         if let Some(c) = p.auth.initiator() {
