@@ -156,7 +156,10 @@ pub struct ChassisState {
 }
 
 /// The boot-options store of one emulated BMC.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Equality and serde cover the persistent state only: events not yet polled are
+/// transient (they are neither persisted nor compared).
+#[derive(Clone, Serialize, Deserialize)]
 pub struct BootOptionsStore {
     config: StoreConfig,
     set_in_progress: SetInProgress,
@@ -175,6 +178,43 @@ pub struct BootOptionsStore {
     #[serde(skip)]
     events: VecDeque<StoreEvent>,
 }
+
+impl PartialEq for BootOptionsStore {
+    fn eq(&self, other: &Self) -> bool {
+        // Destructured so that a new field cannot be forgotten here.
+        let Self {
+            config,
+            set_in_progress,
+            service_partition,
+            service_scan,
+            valid_bit_clearing,
+            ack,
+            flags,
+            flags_set_at,
+            initiator_info,
+            mailbox,
+            oem,
+            invalid,
+            chassis,
+            events: _,
+        } = self;
+        *config == other.config
+            && *set_in_progress == other.set_in_progress
+            && *service_partition == other.service_partition
+            && *service_scan == other.service_scan
+            && *valid_bit_clearing == other.valid_bit_clearing
+            && *ack == other.ack
+            && *flags == other.flags
+            && *flags_set_at == other.flags_set_at
+            && *initiator_info == other.initiator_info
+            && *mailbox == other.mailbox
+            && *oem == other.oem
+            && *invalid == other.invalid
+            && *chassis == other.chassis
+    }
+}
+
+impl Eq for BootOptionsStore {}
 
 impl core::fmt::Debug for BootOptionsStore {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
