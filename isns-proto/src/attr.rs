@@ -28,6 +28,8 @@ pub const ATTR_HEADER_LEN: usize = 8;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Attr<'a> {
     tag: Tag,
+    // The table's value type, looked up once while framing.
+    kind: ValueKind,
     value: &'a [u8],
     at: usize,
 }
@@ -213,7 +215,7 @@ impl<'a> Attr<'a> {
         if self.value.is_empty() {
             return Ok(Value::Empty);
         }
-        Ok(match self.tag.kind() {
+        Ok(match self.kind {
             ValueKind::None | ValueKind::Opaque => Value::Opaque(self.value),
             ValueKind::U32 => Value::U32(self.as_u32()?),
             ValueKind::U64 => Value::U64(self.as_u64()?),
@@ -364,8 +366,13 @@ impl<'a> Attrs<'a> {
                 available: body.len(),
                 at,
             })?;
-        if !tag.len_is_legal(len) {
-            let (min, max) = tag.info().map_or((0, 0), |i| (i.min_len, i.max_len));
+        // Alignment was checked above; here only the table's range (zero is "tag only").
+        let info = tag.info();
+        if let Some(i) = info
+            && len != 0
+            && (len < i.min_len || len > i.max_len)
+        {
+            let (min, max) = (i.min_len, i.max_len);
             return Err(DecodeError::AttrLengthOutOfRange {
                 tag: tag.0,
                 len,
@@ -375,7 +382,13 @@ impl<'a> Attrs<'a> {
             });
         }
         self.pos += ATTR_HEADER_LEN + value.len();
-        Ok(Attr { tag, value, at })
+        let kind = info.map_or(ValueKind::Opaque, |i| i.kind);
+        Ok(Attr {
+            tag,
+            kind,
+            value,
+            at,
+        })
     }
 }
 
