@@ -362,6 +362,10 @@ impl Engine {
                 }
                 AllocationState::Reserved { .. } => {
                     let from = match found {
+                        // With CHAP the account step precedes the DD; steps are idempotent.
+                        None if a.request.auth != crate::request::AuthWanted::None => {
+                            StepKind::SetTargetChap
+                        }
                         None => StepKind::CreateDd,
                         Some((_, m)) if !m.contains(&a.initiator) => StepKind::RegisterInitiator,
                         Some(_) => StepKind::ConfigureBmc,

@@ -5,9 +5,13 @@
 //!
 //! * `available`: an ordered set of [`SizeKey`] `(size, target hash, LUN number, slot)` holding
 //!   exactly the LUNs that are online, sized and held by nobody. Best fit is one range lookup.
-//! * `by_name` (targets in name order, for lookups, first fit and pattern prefixes), `by_entity`,
-//!   `by_tag`, `by_portal` (address order, for subnet ranges) and `by_load` (targets ordered by
-//!   the number of LUNs held on them, for least-loaded).
+//! * one [`Group`] per entity and per tag with the same ordered size set restricted to that
+//!   group's targets, so an entity or tag constraint is a range lookup in a smaller set rather
+//!   than a filtered walk of the global one (each LUN is in its entity's set and in one set per
+//!   tag its target carries: ~50 bytes per membership);
+//! * `by_name` (targets in name order, for lookups, first fit and pattern prefixes),
+//!   `by_portal` (address order, for subnet ranges) and `by_load` (targets ordered by the
+//!   number of LUNs held on them, for least-loaded).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,13 +118,22 @@ pub(crate) struct TargetRec {
     pub(crate) load: u32,
     /// Largest selectable size on this target (0: none), lets scans skip a target in O(1).
     pub(crate) max_avail: u64,
+    /// Groups this target belongs to: its entity's first, then one per tag.
+    pub(crate) groups: Vec<u32>,
     pub(crate) provenance: Provenance,
 }
 
 #[derive(Clone, Debug)]
 struct EntityRec {
-    targets: BTreeSet<u32>,
+    group: u32,
     provenance: Provenance,
+}
+
+/// The targets of one entity or one tag, and the selectable LUNs on them in size order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Group {
+    pub(crate) targets: BTreeSet<u32>,
+    pub(crate) avail: BTreeSet<SizeKey>,
 }
 
 #[derive(Clone, Debug)]
@@ -218,7 +231,11 @@ pub struct Inventory {
     free_targets: Vec<u32>,
     pub(crate) by_name: BTreeMap<IscsiName, u32>,
     entities: BTreeMap<EntityId, EntityRec>,
-    pub(crate) by_tag: BTreeMap<Tag, BTreeSet<u32>>,
+    /// Group of every entity ever seen (kept after removal so group IDs stay stable).
+    entity_group: BTreeMap<EntityId, u32>,
+    /// Group of every tag ever seen.
+    pub(crate) by_tag: BTreeMap<Tag, u32>,
+    pub(crate) groups: Vec<Group>,
     pub(crate) by_portal: BTreeSet<(IpAddr, u32)>,
     pub(crate) by_load: BTreeSet<(u32, u64, u32)>,
     pub(crate) available: BTreeSet<SizeKey>,
@@ -317,8 +334,73 @@ impl Inventory {
         self.targets.get(ix(t)).and_then(Option::as_ref)
     }
 
-    pub(crate) fn entity_targets(&self, e: &str) -> Option<&BTreeSet<u32>> {
-        self.entities.get(e).map(|r| &r.targets)
+    /// The group of a present entity.
+    pub(crate) fn entity_group(&self, e: &str) -> Option<&Group> {
+        self.entities
+            .get(e)
+            .and_then(|r| self.groups.get(ix(r.group)))
+    }
+
+    /// The group of a tag.
+    pub(crate) fn tag_group(&self, t: &str) -> Option<&Group> {
+        self.by_tag.get(t).and_then(|&g| self.groups.get(ix(g)))
+    }
+
+    /// The entity group of a target.
+    pub(crate) fn entity_group_of(&self, t: u32) -> Option<u32> {
+        self.target_rec(t).and_then(|tr| tr.groups.first().copied())
+    }
+
+    fn new_group(&mut self) -> Option<u32> {
+        let g = u32::try_from(self.groups.len()).ok()?;
+        self.groups.push(Group::default());
+        Some(g)
+    }
+
+    fn entity_group_id(&mut self, e: &EntityId) -> Option<u32> {
+        if let Some(&g) = self.entity_group.get(e.as_str()) {
+            return Some(g);
+        }
+        let g = self.new_group()?;
+        self.entity_group.insert(e.clone(), g);
+        Some(g)
+    }
+
+    fn tag_group_id(&mut self, t: &Tag) -> Option<u32> {
+        if let Some(&g) = self.by_tag.get(t.as_str()) {
+            return Some(g);
+        }
+        let g = self.new_group()?;
+        self.by_tag.insert(t.clone(), g);
+        Some(g)
+    }
+
+    /// Adds or removes a target's selectable LUNs to/from one group's size set.
+    fn move_luns(&mut self, t: u32, g: u32, add: bool) {
+        let Some(tr) = self.target_rec(t) else {
+            return;
+        };
+        let keys: Vec<SizeKey> = tr
+            .luns
+            .iter()
+            .filter(|&&s| self.luns[ix(s)].selectable())
+            .map(|&s| self.key_of(s))
+            .collect();
+        let Some(group) = self.groups.get_mut(ix(g)) else {
+            return;
+        };
+        for k in keys {
+            if add {
+                group.avail.insert(k);
+            } else {
+                group.avail.remove(&k);
+            }
+        }
+        if add {
+            group.targets.insert(t);
+        } else {
+            group.targets.remove(&t);
+        }
     }
 
     fn target_view(&self, t: u32) -> Option<TargetView> {
@@ -390,6 +472,7 @@ impl Inventory {
         if before.selectable() {
             let k = self.key_of(slot);
             self.available.remove(&k);
+            self.group_index(before.target, k, false);
         }
         f(&mut self.luns[ix(slot)]);
         let after = self.luns[ix(slot)];
@@ -399,6 +482,7 @@ impl Inventory {
         if after.selectable() {
             let k = self.key_of(slot);
             self.available.insert(k);
+            self.group_index(after.target, k, true);
         }
         let held = |r: &LunRec| r.live() && r.hold != Hold::Free;
         let load_delta = i64::from(held(&after)) - i64::from(held(&before));
@@ -417,6 +501,21 @@ impl Inventory {
             }
             if sel_before.is_some_and(|sz| sz >= tr.max_avail) {
                 self.recompute_max(t);
+            }
+        }
+    }
+
+    fn group_index(&mut self, t: u32, k: SizeKey, add: bool) {
+        let Some(tr) = self.targets.get(ix(t)).and_then(Option::as_ref) else {
+            return;
+        };
+        for &g in &tr.groups {
+            if let Some(gr) = self.groups.get_mut(ix(g)) {
+                if add {
+                    gr.avail.insert(k);
+                } else {
+                    gr.avail.remove(&k);
+                }
             }
         }
     }
@@ -514,7 +613,11 @@ impl Inventory {
             }
             InventoryEvent::EntityRemoved { entity } => {
                 if let Some(rec) = self.entities.get(entity.as_str()) {
-                    let ts: Vec<u32> = rec.targets.iter().copied().collect();
+                    let ts: Vec<u32> = self
+                        .groups
+                        .get(ix(rec.group))
+                        .map(|g| g.targets.iter().copied().collect())
+                        .unwrap_or_default();
                     for t in ts {
                         self.remove_target(t, ledger, &mut out);
                     }
@@ -562,43 +665,59 @@ impl Inventory {
         t
     }
 
-    fn ensure_entity(&mut self, entity: &EntityId, prov: Provenance, out: &mut Changes) {
+    fn ensure_entity(&mut self, entity: &EntityId, prov: Provenance, out: &mut Changes) -> Option<u32> {
         match self.entities.get_mut(entity.as_str()) {
-            Some(e) => e.provenance = prov,
+            Some(e) => {
+                e.provenance = prov;
+                Some(e.group)
+            }
             None => {
+                let Some(group) = self.entity_group_id(entity) else {
+                    out.warn(Warning::CapacityExceeded);
+                    return None;
+                };
                 self.entities.insert(
                     entity.clone(),
                     EntityRec {
-                        targets: BTreeSet::new(),
+                        group,
                         provenance: prov,
                     },
                 );
                 out.push(Change::EntityAdded {
                     entity: entity.clone(),
                 });
+                Some(group)
             }
         }
     }
 
     fn upsert_target(&mut self, spec: &TargetSpec, prov: Provenance, out: &mut Changes) {
-        self.ensure_entity(&spec.entity, prov, out);
+        let Some(group) = self.ensure_entity(&spec.entity, prov, out) else {
+            return;
+        };
         let portals = normalise_portals(spec.portals.clone());
         if let Some(&t) = self.by_name.get(spec.name.as_str()) {
+            let old_group = self.entity_group_of(t);
+            let moved = self
+                .target_rec(t)
+                .is_some_and(|tr| tr.entity != spec.entity);
+            if moved {
+                if let Some(og) = old_group {
+                    self.move_luns(t, og, false);
+                }
+                if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
+                    tr.entity = spec.entity.clone();
+                    if let Some(first) = tr.groups.first_mut() {
+                        *first = group;
+                    }
+                }
+                self.move_luns(t, group, true);
+            }
             let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) else {
                 return;
             };
             tr.provenance = prov;
-            let mut updated = false;
-            if tr.entity != spec.entity {
-                let old = core::mem::replace(&mut tr.entity, spec.entity.clone());
-                if let Some(e) = self.entities.get_mut(old.as_str()) {
-                    e.targets.remove(&t);
-                }
-                if let Some(e) = self.entities.get_mut(spec.entity.as_str()) {
-                    e.targets.insert(t);
-                }
-                updated = true;
-            }
+            let mut updated = moved;
             if tr.alias != spec.alias {
                 tr.alias.clone_from(&spec.alias);
                 updated = true;
@@ -653,13 +772,14 @@ impl Inventory {
             hash,
             load: 0,
             max_avail: 0,
+            groups: vec![group],
             provenance: prov,
         });
+        if let Some(g) = self.groups.get_mut(ix(group)) {
+            g.targets.insert(t);
+        }
         self.by_name.insert(spec.name.clone(), t);
         self.by_load.insert((0, hash, t));
-        if let Some(e) = self.entities.get_mut(spec.entity.as_str()) {
-            e.targets.insert(t);
-        }
         out.push(Change::TargetAdded {
             target: spec.name.clone(),
         });
@@ -681,16 +801,11 @@ impl Inventory {
         for p in &tr.portals {
             self.by_portal.remove(&(p.addr, t));
         }
-        for tag in &tr.tags {
-            if let Some(set) = self.by_tag.get_mut(tag.as_str()) {
-                set.remove(&t);
-                if set.is_empty() {
-                    self.by_tag.remove(tag.as_str());
-                }
+        // Its LUNs are gone already, so only the target sets of its groups need updating.
+        for &g in &tr.groups {
+            if let Some(gr) = self.groups.get_mut(ix(g)) {
+                gr.targets.remove(&t);
             }
-        }
-        if let Some(e) = self.entities.get_mut(tr.entity.as_str()) {
-            e.targets.remove(&t);
         }
         self.free_targets.push(t);
         out.push(Change::TargetRemoved { target: tr.name });
@@ -716,17 +831,24 @@ impl Inventory {
         if tr.tags == tags {
             return;
         }
-        let old = core::mem::replace(&mut tr.tags, tags.clone());
-        for tag in &old {
-            if let Some(set) = self.by_tag.get_mut(tag.as_str()) {
-                set.remove(&t);
-                if set.is_empty() {
-                    self.by_tag.remove(tag.as_str());
-                }
+        let old_groups: Vec<u32> = tr.groups.iter().skip(1).copied().collect();
+        for g in old_groups {
+            self.move_luns(t, g, false);
+        }
+        let mut new_groups = Vec::with_capacity(tags.len());
+        for tag in &tags {
+            match self.tag_group_id(tag) {
+                Some(g) => new_groups.push(g),
+                None => out.warn(Warning::CapacityExceeded),
             }
         }
-        for tag in tags {
-            self.by_tag.entry(tag).or_default().insert(t);
+        for &g in &new_groups {
+            self.move_luns(t, g, true);
+        }
+        if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
+            tr.tags = tags;
+            tr.groups.truncate(1);
+            tr.groups.extend(new_groups);
         }
         out.push(Change::TargetUpdated {
             target: target.clone(),
@@ -931,10 +1053,9 @@ impl Inventory {
         self.ensure_entity(entity, prov, out);
         let listed: BTreeSet<&str> = targets.iter().map(|s| s.name.as_str()).collect();
         let stale: Vec<u32> = self
-            .entities
-            .get(entity.as_str())
-            .map(|e| {
-                e.targets
+            .entity_group(entity.as_str())
+            .map(|g| {
+                g.targets
                     .iter()
                     .copied()
                     .filter(|&t| {
@@ -1017,6 +1138,33 @@ impl Inventory {
         }
         if avail != self.available {
             return Err("available index differs from records".into());
+        }
+        let mut groups = vec![Group::default(); self.groups.len()];
+        for &t in self.by_name.values() {
+            let tr = self
+                .target_rec(t)
+                .ok_or_else(|| format!("target slot {t} empty"))?;
+            let mut want = vec![self.entity_group.get(tr.entity.as_str()).copied()];
+            want.extend(tr.tags.iter().map(|tag| self.by_tag.get(tag.as_str()).copied()));
+            if want.iter().map(|g| g.unwrap_or(u32::MAX)).ne(tr.groups.iter().copied()) {
+                return Err(format!("{}: groups {:?} != {want:?}", tr.name, tr.groups));
+            }
+            for &g in &tr.groups {
+                let gr = groups
+                    .get_mut(ix(g))
+                    .ok_or_else(|| format!("group {g} missing"))?;
+                gr.targets.insert(t);
+                for &s in &tr.luns {
+                    if self.luns[ix(s)].selectable() {
+                        gr.avail.insert(self.key_of(s));
+                    }
+                }
+            }
+        }
+        for (i, (have, want)) in self.groups.iter().zip(&groups).enumerate() {
+            if have.targets != want.targets || have.avail != want.avail {
+                return Err(format!("group {i} differs from records"));
+            }
         }
         let mut linked = 0usize;
         for (name, &t) in &self.by_name {

@@ -2,28 +2,32 @@
 //!
 //! # Cost model (n available LUNs, T targets, L LUNs per target)
 //!
-//! * **Best fit** walks the ordered size index from `min` upward and takes the first LUN whose
-//!   target passes the constraints: O(log n + k) where k is the number of better-fitting LUNs
-//!   the constraints exclude. k is bounded by [`SCAN_BUDGET`]; past it the engine switches to
-//!   the smallest candidate-target set one of the indexed constraints yields (entity list, tags,
-//!   literal prefix of the name pattern, portal subnets) and takes the best LUN of each of
-//!   those targets: O(c · L) for c candidate targets (c ≤ [`SET_LIMIT`]).
-//! * **First fit** walks targets in name order (from the pattern's literal prefix when there is
-//!   one) or the candidate set, skipping in O(1) any target whose largest available LUN is too
-//!   small: O(t + L) where t is the number of targets skipped.
-//! * **Least loaded** walks targets by load (or the candidate set), same skipping: O(t + L).
+//! * **Best fit** reads ordered size sets from `min` upward and takes the first LUN whose target
+//!   passes every constraint: O(log n + k), k being the better-fitting LUNs the constraints
+//!   exclude. The sets read are the smallest that cover all candidates: the global set; or the
+//!   per-entity sets of an entity constraint; or the set of the most selective tag; or, when a
+//!   name pattern's literal prefix or the portal subnets select targets on at most
+//!   [`MAX_DERIVED_ENTITIES`] entities, those entities' sets. So a constraint that excludes
+//!   most LUNs usually also picks a small set in which the first candidate passes.
+//! * When k reaches [`SCAN_BUDGET`] in some set, the engine evaluates the smallest
+//!   candidate-target set an indexed constraint yields (entity list, tag, pattern prefix, portal
+//!   subnets; at most [`SET_LIMIT`] targets) target by target: O(c · L).
+//! * **First fit** visits targets in name order (from the pattern's literal prefix) and
+//!   **least loaded** in load order, skipping in O(1) any target whose largest available LUN is
+//!   too small; after [`WALK_BUDGET`] fruitless visits they switch to the indexed candidate set.
 //!
-//! **Worst case.** When no indexed constraint narrows the candidates (e.g. a pattern that starts
-//! with `*` and matches almost nothing, or a secondary whose only fits sit on the primary's
-//! entity) best fit continues the size-index walk past the budget with a per-target verdict
-//! memo: O(k) with k up to the number of available LUNs in the size range (1,000,000 LUNs:
-//! a few milliseconds); first fit and least loaded are bounded by O(T) target visits.
+//! **Worst case.** With no indexed constraint able to narrow the candidates — a pattern with a
+//! leading `*` that matches almost nothing, subnets that span many entities, or a secondary whose
+//! only fits sit on the primary's entity — best fit keeps walking with a per-target verdict memo:
+//! O(k) with k up to the available LUNs in the size range (milliseconds at 1,000,000 LUNs);
+//! first fit and least loaded are bounded by O(T · L) in the same situation.
 
-use std::collections::HashMap;
+use core::ops::Bound;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::inventory::{Inventory, SizeKey, TargetRec, ix};
+use crate::inventory::{Group, Inventory, SizeKey, TargetRec, ix};
 use crate::model::Portal;
 use crate::names::{EntityId, LunNumber, LunRef};
 use crate::request::{BootRequest, Constraints, Policy, SizeRange};
@@ -32,6 +36,11 @@ use crate::request::{BootRequest, Constraints, Policy, SizeRange};
 pub const SCAN_BUDGET: usize = 64;
 /// Largest indexed candidate-target set evaluated target by target.
 pub const SET_LIMIT: usize = 2048;
+/// Targets visited in first-fit / least-loaded order before switching to an indexed set.
+pub const WALK_BUDGET: usize = 1024;
+/// A pattern or subnet whose targets span at most this many entities is served from those
+/// entities' size sets.
+pub const MAX_DERIVED_ENTITIES: usize = 8;
 
 pub(crate) const C_PATTERN: u8 = 1;
 pub(crate) const C_ENTITY: u8 = 2;
@@ -117,7 +126,7 @@ struct Ctx<'a> {
     exclude: Option<&'a EntityId>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn ok(&self, t: u32) -> bool {
         self.inv
             .target_rec(t)
@@ -160,22 +169,14 @@ impl Ctx<'_> {
             }
         };
         if !self.c.entities.is_empty() {
-            let n: usize = self
+            let groups: Vec<&Group> = self
                 .c
                 .entities
                 .iter()
-                .filter_map(|e| inv.entity_targets(e.as_str()))
-                .map(std::collections::BTreeSet::len)
-                .sum();
-            if n <= SET_LIMIT {
-                let mut v: Vec<u32> = self
-                    .c
-                    .entities
-                    .iter()
-                    .filter_map(|e| inv.entity_targets(e.as_str()))
-                    .flatten()
-                    .copied()
-                    .collect();
+                .filter_map(|e| inv.entity_group(e.as_str()))
+                .collect();
+            if groups.iter().map(|g| g.targets.len()).sum::<usize>() <= SET_LIMIT {
+                let mut v: Vec<u32> = groups.iter().flat_map(|g| g.targets.iter().copied()).collect();
                 v.sort_unstable();
                 v.dedup();
                 consider(v);
@@ -185,29 +186,37 @@ impl Ctx<'_> {
             .c
             .tags
             .iter()
-            .map(|t| inv.by_tag.get(t.as_str()))
-            .min_by_key(|s| s.map_or(0, std::collections::BTreeSet::len))
+            .map(|t| inv.tag_group(t.as_str()))
+            .min_by_key(|g| g.map_or(0, |g| g.targets.len()))
         {
-            let len = smallest.map_or(0, std::collections::BTreeSet::len);
+            let len = smallest.map_or(0, |g| g.targets.len());
             if len <= SET_LIMIT {
-                consider(smallest.map_or_else(Vec::new, |s| s.iter().copied().collect()));
+                consider(smallest.map_or_else(Vec::new, |g| g.targets.iter().copied().collect()));
             }
         }
+        if let Some(v) = self.pattern_or_subnet_set() {
+            consider(v);
+        }
+        best
+    }
+
+    /// Targets matching the pattern's literal prefix or having a portal in the subnets, if
+    /// that set is ≤ SET_LIMIT (the smaller of the two).
+    fn pattern_or_subnet_set(&self) -> Option<Vec<u32>> {
+        let inv = self.inv;
+        let mut best: Option<Vec<u32>> = None;
         if let Some(p) = &self.c.target_pattern {
             let prefix = p.literal_prefix();
             if !prefix.is_empty() {
                 let v: Vec<u32> = inv
                     .by_name
-                    .range::<str, _>((
-                        core::ops::Bound::Included(prefix),
-                        core::ops::Bound::Unbounded,
-                    ))
+                    .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
                     .take_while(|(n, _)| n.as_str().starts_with(prefix))
                     .take(SET_LIMIT + 1)
                     .map(|(_, &t)| t)
                     .collect();
                 if v.len() <= SET_LIMIT {
-                    consider(v);
+                    best = Some(v);
                 }
             }
         }
@@ -227,8 +236,60 @@ impl Ctx<'_> {
             }
             v.sort_unstable();
             v.dedup();
-            if v.len() <= SET_LIMIT {
-                consider(v);
+            if v.len() <= SET_LIMIT && best.as_ref().is_none_or(|b| v.len() < b.len()) {
+                best = Some(v);
+            }
+        }
+        best
+    }
+
+    /// The size-ordered sets a best-fit walk reads: the global one, or — when a constraint
+    /// names them, or a pattern/subnet maps onto a few entities — the smaller sets of the
+    /// entities or the most selective tag. Every set returned together covers all candidates.
+    fn sources(&self) -> Vec<&BTreeSet<SizeKey>> {
+        let inv = self.inv;
+        let mut best: Vec<&BTreeSet<SizeKey>> = vec![&inv.available];
+        let mut best_len = inv.available.len();
+        let mut consider = |v: Vec<&'a BTreeSet<SizeKey>>| {
+            let n: usize = v.iter().map(|s| s.len()).sum();
+            if n < best_len {
+                best_len = n;
+                best = v;
+            }
+        };
+        if !self.c.entities.is_empty() {
+            let mut names: Vec<&str> = self.c.entities.iter().map(EntityId::as_str).collect();
+            names.sort_unstable();
+            names.dedup();
+            consider(
+                names
+                    .into_iter()
+                    .filter_map(|e| inv.entity_group(e))
+                    .map(|g| &g.avail)
+                    .collect(),
+            );
+        }
+        if let Some(smallest) = self
+            .c
+            .tags
+            .iter()
+            .map(|t| inv.tag_group(t.as_str()).map(|g| &g.avail))
+            .min_by_key(|s| s.map_or(0, BTreeSet::len))
+        {
+            consider(smallest.into_iter().collect());
+        }
+        if let Some(set) = self.pattern_or_subnet_set() {
+            let mut groups: Vec<u32> = set.iter().filter_map(|&t| inv.entity_group_of(t)).collect();
+            groups.sort_unstable();
+            groups.dedup();
+            if groups.len() <= MAX_DERIVED_ENTITIES {
+                consider(
+                    groups
+                        .into_iter()
+                        .filter_map(|g| inv.groups.get(ix(g)))
+                        .map(|g| &g.avail)
+                        .collect(),
+                );
             }
         }
         best
@@ -242,84 +303,132 @@ impl Ctx<'_> {
             slot: 0,
         };
         let upper = self.size.upper();
-        let mut it = self
-            .inv
-            .available
-            .range(lo..)
-            .take_while(|k| k.size <= upper);
-        for _ in 0..SCAN_BUDGET {
-            let k = it.next()?;
-            if self.ok(self.inv.luns[ix(k.slot)].target) {
-                return Some(k.slot);
+        let mut best: Option<SizeKey> = None;
+        let mut pending = Vec::new();
+        for src in self.sources() {
+            let mut it = src.range(lo..);
+            let mut budget = SCAN_BUDGET;
+            let exhausted = loop {
+                let Some(k) = it.next() else { break false };
+                if k.size > upper || best.is_some_and(|b| *k >= b) {
+                    break false;
+                }
+                if self.ok(self.inv.luns[ix(k.slot)].target) {
+                    best = Some(*k);
+                    break false;
+                }
+                budget -= 1;
+                if budget == 0 {
+                    break true;
+                }
+            };
+            if exhausted {
+                pending.push(it);
             }
         }
+        if pending.is_empty() {
+            return best.map(|k| k.slot);
+        }
         if let Some(set) = self.indexed_set() {
-            return set
+            let alt = set
                 .iter()
                 .filter(|&&t| self.ok(t))
                 .filter_map(|&t| self.inv.target_rec(t).and_then(|tr| self.best_in(tr)))
-                .min()
-                .map(|k| k.slot);
+                .min();
+            return best.into_iter().chain(alt).min().map(|k| k.slot);
         }
         // No indexed constraint narrows the set: keep walking, judging each target once.
         let mut memo: HashMap<u32, bool> = HashMap::new();
-        it.find(|k| {
-            let t = self.inv.luns[ix(k.slot)].target;
-            *memo.entry(t).or_insert_with(|| self.ok(t))
-        })
-        .map(|k| k.slot)
+        for it in pending {
+            for k in it {
+                if k.size > upper || best.is_some_and(|b| *k >= b) {
+                    break;
+                }
+                let t = self.inv.luns[ix(k.slot)].target;
+                if *memo.entry(t).or_insert_with(|| self.ok(t)) {
+                    best = Some(*k);
+                    break;
+                }
+            }
+        }
+        best.map(|k| k.slot)
+    }
+
+    /// Visits targets in `order`, taking the first fitting LUN `pick` finds; after
+    /// [`WALK_BUDGET`] targets without success, switches to the indexed candidate set if there
+    /// is one (`from_set` chooses among it), else keeps walking.
+    fn walk(
+        &self,
+        order: impl Iterator<Item = u32>,
+        pick: impl Fn(&TargetRec) -> Option<u32>,
+        from_set: impl FnOnce(Vec<u32>) -> Option<u32>,
+    ) -> Option<u32> {
+        let mut order = order.peekable();
+        for _ in 0..WALK_BUDGET {
+            let t = order.next()?;
+            if let Some(s) = self.try_target(t, &pick) {
+                return Some(s);
+            }
+        }
+        order.peek()?;
+        if let Some(set) = self.indexed_set() {
+            return from_set(set);
+        }
+        order.find_map(|t| self.try_target(t, &pick))
+    }
+
+    fn try_target(&self, t: u32, pick: &impl Fn(&TargetRec) -> Option<u32>) -> Option<u32> {
+        let tr = self.inv.target_rec(t)?;
+        if tr.max_avail < self.size.min || !self.ok(t) {
+            return None;
+        }
+        pick(tr)
     }
 
     fn first_fit(&self) -> Option<u32> {
-        if let Some(mut set) = self.indexed_set() {
-            set.retain(|&t| self.ok(t));
-            set.sort_unstable_by(|&a, &b| {
-                let name = |t| self.inv.target_rec(t).map(|tr| tr.name.as_str());
-                name(a).cmp(&name(b))
-            });
-            return set
-                .iter()
-                .filter_map(|&t| self.inv.target_rec(t))
-                .find_map(|tr| self.first_in(tr));
-        }
         let prefix = self
             .c
             .target_pattern
             .as_ref()
             .map_or("", |p| p.literal_prefix());
-        self.inv
+        let order = self
+            .inv
             .by_name
-            .range::<str, _>((
-                core::ops::Bound::Included(prefix),
-                core::ops::Bound::Unbounded,
-            ))
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(|(n, _)| n.as_str().starts_with(prefix))
-            .filter_map(|(_, &t)| self.inv.target_rec(t).map(|tr| (t, tr)))
-            .filter(|(_, tr)| tr.max_avail >= self.size.min)
-            .filter(|&(t, _)| self.ok(t))
-            .find_map(|(_, tr)| self.first_in(tr))
+            .map(|(_, &t)| t);
+        self.walk(
+            order,
+            |tr| self.first_in(tr),
+            |mut set| {
+                set.retain(|&t| self.ok(t));
+                set.sort_unstable_by(|&a, &b| {
+                    let name = |t| self.inv.target_rec(t).map(|tr| tr.name.as_str());
+                    name(a).cmp(&name(b))
+                });
+                set.iter()
+                    .filter_map(|&t| self.inv.target_rec(t))
+                    .find_map(|tr| self.first_in(tr))
+            },
+        )
     }
 
     fn least_loaded(&self) -> Option<u32> {
-        if let Some(set) = self.indexed_set() {
-            return set
-                .iter()
-                .filter(|&&t| self.ok(t))
-                .filter_map(|&t| {
-                    let tr = self.inv.target_rec(t)?;
-                    Some(((tr.load, tr.hash, t), self.best_in(tr)?))
-                })
-                .min()
-                .map(|(_, k)| k.slot);
-        }
-        self.inv
-            .by_load
-            .iter()
-            .filter_map(|&(_, _, t)| self.inv.target_rec(t).map(|tr| (t, tr)))
-            .filter(|(_, tr)| tr.max_avail >= self.size.min)
-            .filter(|&(t, _)| self.ok(t))
-            .find_map(|(_, tr)| self.best_in(tr))
-            .map(|k| k.slot)
+        let order = self.inv.by_load.iter().map(|&(_, _, t)| t);
+        self.walk(
+            order,
+            |tr| self.best_in(tr).map(|k| k.slot),
+            |set| {
+                set.iter()
+                    .filter(|&&t| self.ok(t))
+                    .filter_map(|&t| {
+                        let tr = self.inv.target_rec(t)?;
+                        Some(((tr.load, tr.hash, t), self.best_in(tr)?))
+                    })
+                    .min()
+                    .map(|(_, k)| k.slot)
+            },
+        )
     }
 }
 

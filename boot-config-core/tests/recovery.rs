@@ -160,3 +160,15 @@ fn reconcile_reports_an_extra_dd_member_on_a_committed_allocation() {
     assert_eq!(extra, &vec![iqn("intruder")]);
     assert!(missing.is_empty());
 }
+
+#[test]
+fn reconcile_resumes_a_chap_provisioning_from_the_account_step_when_no_dd_exists() {
+    let mut e = engine_with(&three_targets());
+    let mut r = req("r1", "s1", 55);
+    r.auth = AuthWanted::Chap;
+    e.reserve(&r, T0).unwrap();
+    assert_eq!(
+        e.reconcile(T0).actions,
+        vec![RecoveryAction::Resume { request: RequestId::new("r1"), from: StepKind::SetTargetChap }]
+    );
+}
