@@ -35,7 +35,12 @@ fn events(targets: usize, luns: u64) -> Vec<InventoryEvent> {
             entity: EntityId::new(format!("e{e:03}")),
             alias: None,
             portals: vec![Portal::new(
-                IpAddr::V4(Ipv4Addr::new(10, e, u8::try_from(t / 25_000).unwrap(), u8::try_from(t % 250).unwrap())),
+                IpAddr::V4(Ipv4Addr::new(
+                    10,
+                    e,
+                    u8::try_from(t / 25_000).unwrap(),
+                    u8::try_from(t % 250).unwrap(),
+                )),
                 3260,
             )],
         }));
@@ -43,11 +48,17 @@ fn events(targets: usize, luns: u64) -> Vec<InventoryEvent> {
         if t % 20 == 0 {
             tags.push(Tag::new("ssd"));
         }
-        v.push(InventoryEvent::TargetTagged { target: name.clone(), tags });
+        v.push(InventoryEvent::TargetTagged {
+            target: name.clone(),
+            tags,
+        });
         v.push(InventoryEvent::LunsReported {
             target: name,
             luns: (0..luns)
-                .map(|n| LunSpec { number: LunNumber(n), size: Some((8 + next() % 1016) * GIB + next() % GIB) })
+                .map(|n| LunSpec {
+                    number: LunNumber(n),
+                    size: Some((8 + next() % 1016) * GIB + next() % GIB),
+                })
                 .collect(),
         });
     }

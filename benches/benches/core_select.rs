@@ -59,17 +59,26 @@ fn build() -> (Engine, Vec<InventoryEvent>) {
             name: name.clone(),
             entity: EntityId::new(format!("e{:03}", entity(t))),
             alias: None,
-            portals: vec![Portal::new(IpAddr::V4(Ipv4Addr::new(10, entity(t), n, h)), 3260)],
+            portals: vec![Portal::new(
+                IpAddr::V4(Ipv4Addr::new(10, entity(t), n, h)),
+                3260,
+            )],
         }));
         let mut tags = vec![Tag::new(format!("pool-{}", t % 10))];
         if t % 20 == 0 {
             tags.push(Tag::new("ssd"));
         }
-        events.push(InventoryEvent::TargetTagged { target: name.clone(), tags });
+        events.push(InventoryEvent::TargetTagged {
+            target: name.clone(),
+            tags,
+        });
         events.push(InventoryEvent::LunsReported {
             target: name,
             luns: (0..LUNS_PER_TARGET)
-                .map(|n| LunSpec { number: LunNumber(n), size: Some(lun_size(&mut rng)) })
+                .map(|n| LunSpec {
+                    number: LunNumber(n),
+                    size: Some(lun_size(&mut rng)),
+                })
                 .collect(),
         });
     }
@@ -84,7 +93,8 @@ fn requests(rng: &mut Rng, n: usize, f: impl Fn(&mut BootRequest, &mut Rng)) -> 
     (0..n)
         .map(|i| {
             let min = BASES_GIB[rng.below(BASES_GIB.len() - 1)] * GIB + rng.next() % GIB;
-            let mut r = BootRequest::new(format!("r{i}"), format!("s{i}"), SizeRange::at_least(min));
+            let mut r =
+                BootRequest::new(format!("r{i}"), format!("s{i}"), SizeRange::at_least(min));
             f(&mut r, rng);
             r
         })
@@ -96,34 +106,53 @@ type Shape = fn(&mut BootRequest, &mut Rng);
 fn classes() -> Vec<(&'static str, Shape)> {
     vec![
         ("best_fit/unconstrained", |_, _| {}),
-        ("best_fit/max_size", |r, _| r.size.max = Some(r.size.min + 4 * GIB)),
+        ("best_fit/max_size", |r, _| {
+            r.size.max = Some(r.size.min + 4 * GIB)
+        }),
         ("best_fit/entity", |r, rng| {
             r.constraints.entities = vec![EntityId::new(format!("e{:03}", rng.below(ENTITIES)))];
         }),
-        ("best_fit/tag_ssd_5pct", |r, _| r.constraints.tags = vec![Tag::new("ssd")]),
+        ("best_fit/tag_ssd_5pct", |r, _| {
+            r.constraints.tags = vec![Tag::new("ssd")]
+        }),
         ("best_fit/tag_pool_10pct", |r, rng| {
             r.constraints.tags = vec![Tag::new(format!("pool-{}", rng.below(10)))];
         }),
         ("best_fit/subnet", |r, rng| {
-            r.constraints.reachable_from = vec![format!("10.{}.0.0/16", rng.below(ENTITIES)).parse().unwrap()];
+            r.constraints.reachable_from = vec![
+                format!("10.{}.0.0/16", rng.below(ENTITIES))
+                    .parse()
+                    .unwrap(),
+            ];
         }),
         ("best_fit/pattern_prefix", |r, rng| {
-            r.constraints.target_pattern =
-                Some(NamePattern::new(format!("iqn.2026-01.com.example:e{:03}-*", rng.below(ENTITIES))));
+            r.constraints.target_pattern = Some(NamePattern::new(format!(
+                "iqn.2026-01.com.example:e{:03}-*",
+                rng.below(ENTITIES)
+            )));
         }),
-        ("best_fit/redundant", |r, _| r.redundancy = Redundancy::SecondaryOnOtherEntity),
-        ("first_fit/unconstrained", |r, _| r.policy = Policy::FirstFit),
-        ("least_loaded/unconstrained", |r, _| r.policy = Policy::LeastLoaded),
+        ("best_fit/redundant", |r, _| {
+            r.redundancy = Redundancy::SecondaryOnOtherEntity
+        }),
+        ("first_fit/unconstrained", |r, _| {
+            r.policy = Policy::FirstFit
+        }),
+        ("least_loaded/unconstrained", |r, _| {
+            r.policy = Policy::LeastLoaded
+        }),
         ("best_fit/worst_unindexed_pattern", |r, rng| {
             // Leading wildcard, one matching target: no index narrows it (documented worst case).
-            r.constraints.target_pattern = Some(NamePattern::new(format!("*-t{:05}", rng.below(TARGETS))));
+            r.constraints.target_pattern =
+                Some(NamePattern::new(format!("*-t{:05}", rng.below(TARGETS))));
         }),
     ]
 }
 
 /// Per-call latency distribution of `select`, printed (criterion gives batch means).
 fn record_tails(e: &Engine) {
-    println!("-- per-call select latency over 1,000,000 LUNs (200,000 calls per class; shared 2-core machine)");
+    println!(
+        "-- per-call select latency over 1,000,000 LUNs (200,000 calls per class; shared 2-core machine)"
+    );
     let mut rng = Rng(42);
     for (name, shape) in classes() {
         let calls = if name.contains("worst") { 200 } else { 200_000 };
@@ -156,7 +185,10 @@ fn record_apply(e: &mut Engine) {
     let events: Vec<InventoryEvent> = (0..200_000)
         .map(|_| InventoryEvent::LunUpserted {
             target: target_name(rng.below(TARGETS)),
-            lun: LunSpec { number: LunNumber(rng.next() % LUNS_PER_TARGET), size: Some(lun_size(&mut rng)) },
+            lun: LunSpec {
+                number: LunNumber(rng.next() % LUNS_PER_TARGET),
+                size: Some(lun_size(&mut rng)),
+            },
         })
         .collect();
     let mut d = Vec::with_capacity(events.len());
@@ -222,7 +254,10 @@ fn benches(c: &mut Criterion) {
     let resizes: Vec<InventoryEvent> = (0..4096)
         .map(|_| InventoryEvent::LunUpserted {
             target: target_name(rng.below(TARGETS)),
-            lun: LunSpec { number: LunNumber(rng.next() % LUNS_PER_TARGET), size: Some(lun_size(&mut rng)) },
+            lun: LunSpec {
+                number: LunNumber(rng.next() % LUNS_PER_TARGET),
+                size: Some(lun_size(&mut rng)),
+            },
         })
         .collect();
     let mut i = 0usize;

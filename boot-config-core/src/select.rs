@@ -176,7 +176,10 @@ impl<'a> Ctx<'a> {
                 .filter_map(|e| inv.entity_group(e.as_str()))
                 .collect();
             if groups.iter().map(|g| g.targets.len()).sum::<usize>() <= SET_LIMIT {
-                let mut v: Vec<u32> = groups.iter().flat_map(|g| g.targets.iter().copied()).collect();
+                let mut v: Vec<u32> = groups
+                    .iter()
+                    .flat_map(|g| g.targets.iter().copied())
+                    .collect();
                 v.sort_unstable();
                 v.dedup();
                 consider(v);
@@ -208,10 +211,7 @@ impl<'a> Ctx<'a> {
         if let Some(p) = &self.c.target_pattern {
             let prefix = p.literal_prefix();
             if !prefix.is_empty() {
-                let v: Vec<u32> = inv
-                    .by_name
-                    .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-                    .take_while(|(n, _)| n.as_str().starts_with(prefix))
+                let v: Vec<u32> = prefix_range(inv, prefix)
                     .take(SET_LIMIT + 1)
                     .map(|(_, &t)| t)
                     .collect();
@@ -391,12 +391,7 @@ impl<'a> Ctx<'a> {
             .target_pattern
             .as_ref()
             .map_or("", |p| p.literal_prefix());
-        let order = self
-            .inv
-            .by_name
-            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(|(n, _)| n.as_str().starts_with(prefix))
-            .map(|(_, &t)| t);
+        let order = prefix_range(self.inv, prefix).map(|(_, &t)| t);
         self.walk(
             order,
             |tr| self.first_in(tr),
@@ -430,6 +425,26 @@ impl<'a> Ctx<'a> {
             },
         )
     }
+}
+
+/// Targets whose names start with `prefix`, in name order. For an ASCII prefix the range gets
+/// an exclusive upper bound, so no key string is read past the two descents.
+fn prefix_range<'i>(
+    inv: &'i Inventory,
+    prefix: &'i str,
+) -> impl Iterator<Item = (&'i crate::names::IscsiName, &'i u32)> + 'i {
+    let upper = prefix.as_bytes().last().filter(|&&b| b < 0x7f).map(|&b| {
+        let mut u = prefix[..prefix.len() - 1].to_owned();
+        u.push(char::from(b + 1));
+        u
+    });
+    let hi = match &upper {
+        Some(u) => Bound::Excluded(u.clone()),
+        None => Bound::Unbounded,
+    };
+    inv.by_name
+        .range::<str, _>((Bound::Included(prefix), hi.as_ref().map(String::as_str)))
+        .take_while(move |(n, _)| upper.is_some() || n.as_str().starts_with(prefix))
 }
 
 /// Picks one LUN for `req`, excluding targets on `exclude` (the primary's entity for a

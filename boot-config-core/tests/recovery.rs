@@ -169,6 +169,9 @@ fn reconcile_resumes_a_chap_provisioning_from_the_account_step_when_no_dd_exists
     e.reserve(&r, T0).unwrap();
     assert_eq!(
         e.reconcile(T0).actions,
-        vec![RecoveryAction::Resume { request: RequestId::new("r1"), from: StepKind::SetTargetChap }]
+        vec![RecoveryAction::Resume {
+            request: RequestId::new("r1"),
+            from: StepKind::SetTargetChap
+        }]
     );
 }
