@@ -13,7 +13,8 @@
 //!   `by_portal` (address order, for subnet ranges) and `by_load` (targets ordered by the
 //!   number of LUNs held on them, for least-loaded).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use core::net::IpAddr;
 
@@ -230,6 +231,9 @@ pub struct Inventory {
     pub(crate) targets: Vec<Option<TargetRec>>,
     free_targets: Vec<u32>,
     pub(crate) by_name: BTreeMap<IscsiName, u32>,
+    /// Same map hashed, for point lookups (one probe instead of ~15 string compares); SipHash
+    /// with fixed keys, so nothing depends on process randomness.
+    name_index: HashMap<IscsiName, u32, BuildHasherDefault<DefaultHasher>>,
     entities: BTreeMap<EntityId, EntityRec>,
     /// Group of every entity ever seen (kept after removal so group IDs stay stable).
     entity_group: BTreeMap<EntityId, u32>,
@@ -305,12 +309,15 @@ impl Inventory {
     /// One target.
     #[must_use]
     pub fn target(&self, name: &str) -> Option<TargetView> {
-        self.by_name.get(name).and_then(|&t| self.target_view(t))
+        self.name_index.get(name).and_then(|&t| self.target_view(t))
     }
 
     /// The LUNs of one target in LUN-number order.
     pub fn luns_of<'a>(&'a self, target: &str) -> impl Iterator<Item = LunView> + 'a {
-        let t = self.by_name.get(target).and_then(|&t| self.target_rec(t));
+        let t = self
+            .name_index
+            .get(target)
+            .and_then(|&t| self.target_rec(t));
         t.into_iter()
             .flat_map(move |t| t.luns.iter().map(move |&s| self.lun_view(t, s)))
     }
@@ -318,7 +325,7 @@ impl Inventory {
     /// One LUN.
     #[must_use]
     pub fn lun(&self, lun: &LunRef) -> Option<LunView> {
-        let t = self.target_rec(*self.by_name.get(lun.target.as_str())?)?;
+        let t = self.target_rec(*self.name_index.get(lun.target.as_str())?)?;
         let slot = self.find_lun(t, lun.lun.0)?;
         Some(self.lun_view(t, slot))
     }
@@ -449,7 +456,7 @@ impl Inventory {
     }
 
     pub(crate) fn slot_of(&self, lun: &LunRef) -> Option<u32> {
-        let t = self.target_rec(*self.by_name.get(lun.target.as_str())?)?;
+        let t = self.target_rec(*self.name_index.get(lun.target.as_str())?)?;
         self.find_lun(t, lun.lun.0)
     }
 
@@ -588,7 +595,7 @@ impl Inventory {
                 self.upsert_target(spec, prov, &mut out);
             }
             InventoryEvent::TargetRemoved { target } => {
-                if let Some(&t) = self.by_name.get(target.as_str()) {
+                if let Some(&t) = self.name_index.get(target.as_str()) {
                     self.remove_target(t, ledger, &mut out);
                 }
             }
@@ -668,7 +675,7 @@ impl Inventory {
     }
 
     fn known_target(&self, target: &IscsiName, out: &mut Changes) -> Option<u32> {
-        let t = self.by_name.get(target.as_str()).copied();
+        let t = self.name_index.get(target.as_str()).copied();
         if t.is_none() {
             out.warn(Warning::UnknownTarget {
                 target: target.clone(),
@@ -713,7 +720,7 @@ impl Inventory {
             return;
         };
         let portals = normalise_portals(spec.portals.clone());
-        if let Some(&t) = self.by_name.get(spec.name.as_str()) {
+        if let Some(&t) = self.name_index.get(spec.name.as_str()) {
             let old_group = self.entity_group_of(t);
             let moved = self
                 .target_rec(t)
@@ -803,6 +810,7 @@ impl Inventory {
         }
         self.entity_of[ix(t)] = group;
         self.by_name.insert(spec.name.clone(), t);
+        self.name_index.insert(spec.name.clone(), t);
         self.by_load.insert((0, hash, t));
         out.push(Change::TargetAdded {
             target: spec.name.clone(),
@@ -821,6 +829,7 @@ impl Inventory {
             return;
         };
         self.by_name.remove(tr.name.as_str());
+        self.name_index.remove(tr.name.as_str());
         self.by_load.remove(&(tr.load, tr.hash, t));
         for p in &tr.portals {
             self.by_portal.remove(&(p.addr, t));
@@ -1228,6 +1237,14 @@ impl Inventory {
             if max != tr.max_avail {
                 return Err(format!("{name}: max_avail {} != {max}", tr.max_avail));
             }
+        }
+        if self.name_index.len() != self.by_name.len()
+            || self
+                .by_name
+                .iter()
+                .any(|(n, t)| self.name_index.get(n.as_str()) != Some(t))
+        {
+            return Err("hashed and ordered name maps disagree".into());
         }
         if linked != live || self.by_load.len() != self.by_name.len() {
             return Err("target links and live LUNs disagree".into());
