@@ -107,13 +107,13 @@ fn classes() -> Vec<(&'static str, Shape)> {
     vec![
         ("best_fit/unconstrained", |_, _| {}),
         ("best_fit/max_size", |r, _| {
-            r.size.max = Some(r.size.min + 4 * GIB)
+            r.size.max = Some(r.size.min + 4 * GIB);
         }),
         ("best_fit/entity", |r, rng| {
             r.constraints.entities = vec![EntityId::new(format!("e{:03}", rng.below(ENTITIES)))];
         }),
         ("best_fit/tag_ssd_5pct", |r, _| {
-            r.constraints.tags = vec![Tag::new("ssd")]
+            r.constraints.tags = vec![Tag::new("ssd")];
         }),
         ("best_fit/tag_pool_10pct", |r, rng| {
             r.constraints.tags = vec![Tag::new(format!("pool-{}", rng.below(10)))];
@@ -132,13 +132,13 @@ fn classes() -> Vec<(&'static str, Shape)> {
             )));
         }),
         ("best_fit/redundant", |r, _| {
-            r.redundancy = Redundancy::SecondaryOnOtherEntity
+            r.redundancy = Redundancy::SecondaryOnOtherEntity;
         }),
         ("first_fit/unconstrained", |r, _| {
-            r.policy = Policy::FirstFit
+            r.policy = Policy::FirstFit;
         }),
         ("least_loaded/unconstrained", |r, _| {
-            r.policy = Policy::LeastLoaded
+            r.policy = Policy::LeastLoaded;
         }),
         ("best_fit/worst_unindexed_pattern", |r, rng| {
             // Leading wildcard, one matching target: no index narrows it (documented worst case).
