@@ -12,13 +12,18 @@ use ipmi_iscsi::bootopt::{
     BLOCK_LEN, Block, BootFlags, Dialect, EncodeError, IscsiState, Pen, ReadExchange, StepOutcome,
     WriteError, WriteExchange, WritePlan, mailbox,
 };
-use ipmi_iscsi::driver::Client;
-use ipmi_iscsi::ipmi::CompletionCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ipmi_iscsi::bootopt::{Configured, oem};
+use ipmi_iscsi::driver::{Client, serve};
+use ipmi_iscsi::ipmi::{CompletionCode, Response};
 use ipmi_iscsi::params::{
     AddressConfig, Authentication, ChapCredentials, InitiatorNetwork, IscsiBootParams, IscsiName,
     IscsiTarget, Lun, Secret,
 };
-use ipmi_iscsi::rmcp::{ClientConfig, ConfAlg, Password};
+use ipmi_iscsi::rmcp::{CipherSuite, ClientConfig, ConfAlg, Password, Responder, ResponderConfig};
+use ipmi_iscsi::store::{BootOptionsStore, ChassisAction, StoreConfig};
 
 const BOUND: Duration = Duration::from_secs(15);
 
@@ -261,4 +266,196 @@ fn oem_dialect_is_refused_by_bmc_sim_and_set_in_progress_is_released() {
     );
     let out = ipmitool(addr, &["chassis", "bootparam", "get", "0"]);
     assert_eq!(bootparam_data(&out), [0x00], "set complete again");
+}
+
+/// Our store behind our RMCP+ responder (suite 17 only) on 127.0.0.1.
+struct OurBmc {
+    addr: SocketAddr,
+    store: Arc<Mutex<BootOptionsStore>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn start_our_bmc() -> OurBmc {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = Arc::new(Mutex::new(BootOptionsStore::new(StoreConfig::default())));
+    let mut cfg = ResponderConfig::new(
+        *b"bootparams-bmc-1",
+        "admin",
+        Password::new("password").unwrap(),
+    );
+    cfg.suites = vec![CipherSuite::SUITE_17];
+    let responder = Responder::new(cfg, ipmi_iscsi::driver::os_random());
+    let socket = rt
+        .block_on(tokio::net::UdpSocket::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = socket.local_addr().unwrap();
+    let st = store.clone();
+    let t0 = Instant::now();
+    rt.spawn(async move {
+        serve(socket, responder, move |i| -> Response {
+            st.lock().unwrap().handle(t0.elapsed(), &i.request)
+        })
+        .await
+    });
+    OurBmc {
+        addr,
+        store,
+        _rt: rt,
+    }
+}
+
+fn ipmitool17(addr: SocketAddr, args: &[&str]) -> String {
+    harness::require_program("ipmitool");
+    let port = addr.port().to_string();
+    let mut all = vec![
+        "-I",
+        "lanplus",
+        "-H",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-U",
+        "admin",
+        "-P",
+        "password",
+        "-C",
+        "17",
+    ];
+    all.extend_from_slice(args);
+    let (ok, out, err) = harness::run("ipmitool", &all, &[]);
+    assert!(ok, "ipmitool {args:?} failed: {out}\n{err}");
+    out
+}
+
+fn raw_bytes(out: &str) -> Vec<u8> {
+    out.split_whitespace()
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn oem_dialect_over_suite_17_into_our_store_and_ipmitool_reads_records_but_no_secret() {
+    let bmc = start_our_bmc();
+    let mut p = params();
+    p.auth = Authentication::MutualChap {
+        initiator: ChapCredentials {
+            user: "server-07".into(),
+            secret: Secret::new("liveSecret1234").unwrap(),
+        },
+        target: ChapCredentials {
+            user: "boot-a".into(),
+            secret: Secret::new("targetSecret77").unwrap(),
+        },
+        allow_any_secret_length: false,
+    };
+    let flags = BootFlags::network_boot(false, true);
+    let report = rt().block_on(async {
+        let mut c = Client::connect(
+            bmc.addr,
+            ClientConfig::new("admin", Password::new("password").unwrap()),
+            BOUND,
+        )
+        .await
+        .unwrap();
+        assert_eq!(c.cipher_suite(), Some(CipherSuite::SUITE_17));
+        let confidential = c
+            .cipher_suite()
+            .is_some_and(|s| s.confidentiality == ConfAlg::AesCbc128);
+        let mut plan = WritePlan::new(p.clone(), Dialect::Oem { confidential });
+        plan.boot_flags = Some(flags);
+        let mut ex = WriteExchange::new(&plan).unwrap();
+        c.run_exchange(&mut ex).await.unwrap();
+        c.close().await.unwrap();
+        ex.into_outcome().unwrap().unwrap()
+    });
+    let Some(Configured {
+        iscsi: IscsiState::Oem(rb),
+        boot_flags,
+    }) = report.read_back
+    else {
+        panic!("no oem read-back");
+    };
+    assert_eq!(rb.params, p.without_secrets());
+    assert_eq!((rb.chap_secret_len, rb.reverse_secret_len), (14, 14));
+    assert_eq!(boot_flags, Some(flags));
+    // The BMC side holds the secrets for rendering.
+    let stored = bmc.store.lock().unwrap().oem_params().unwrap();
+    assert_eq!(
+        stored.auth.target().unwrap().secret.expose(),
+        "targetSecret77"
+    );
+    assert_eq!(stored.without_secrets(), p.without_secrets());
+
+    // ipmitool, suite 17: boot flags, the initiator-name record, and the write-only secret.
+    let out = ipmitool17(bmc.addr, &["chassis", "bootparam", "get", "5"]);
+    assert_eq!(bootparam_data(&out), flags.encode());
+    let name = p.initiator_name.as_str().as_bytes();
+    let mut record = Vec::new();
+    for block in 0..oem::record_blocks(name.len()) {
+        let b = block.to_string();
+        let got = raw_bytes(&ipmitool17(
+            bmc.addr,
+            &["raw", "0x00", "0x09", "0x63", &b, "0x00"],
+        ));
+        assert_eq!(got[..3], [0x01, 0x63, u8::try_from(block).unwrap()]);
+        record.extend_from_slice(&got[3..]);
+    }
+    assert_eq!(usize::from(record[0]), name.len());
+    assert_eq!(&record[1..=name.len()], name);
+    let secret = raw_bytes(&ipmitool17(
+        bmc.addr,
+        &["raw", "0x00", "0x09", "0x6a", "0x00", "0x00"],
+    ));
+    assert_eq!(secret[3], 14, "length is visible");
+    assert!(secret[4..].iter().all(|&b| b == 0), "secret bytes are not");
+    // Writes to the read-only dialect-info parameter are refused with 0x82.
+    let port = bmc.addr.port().to_string();
+    let (ok, out, err) = harness::run(
+        "ipmitool",
+        &[
+            "-I",
+            "lanplus",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "admin",
+            "-P",
+            "password",
+            "-C",
+            "17",
+            "raw",
+            "0x00",
+            "0x08",
+            "0x60",
+            "0x00",
+            "0x01",
+        ],
+        &[],
+    );
+    assert!(
+        !ok && format!("{out}{err}").contains("rsp=0x82"),
+        "{out} {err}"
+    );
+
+    // Configure, then reboot into it: a power cycle is a boot that consumes one-shot flags.
+    ipmitool17(bmc.addr, &["chassis", "power", "cycle"]);
+    let status = ipmitool17(bmc.addr, &["chassis", "power", "status"]);
+    assert!(status.contains("Chassis Power is on"), "{status}");
+    let mut s = bmc.store.lock().unwrap();
+    assert_eq!(s.chassis().last_action, Some(ChassisAction::PowerCycle));
+    assert_eq!(s.chassis().boots, 1);
+    assert!(!s.boot_flags().valid, "next-boot flags consumed");
+    let mut booted_with = None;
+    while let Some(e) = s.poll_event() {
+        if let ipmi_iscsi::store::StoreEvent::Boot { flags } = e {
+            booted_with = Some(flags);
+        }
+    }
+    assert_eq!(booted_with.map(|f| f.valid && f.efi), Some(true));
 }
