@@ -459,3 +459,33 @@ fn oem_dialect_over_suite_17_into_our_store_and_ipmitool_reads_records_but_no_se
     }
     assert_eq!(booted_with.map(|f| f.valid && f.efi), Some(true));
 }
+
+/// OpenIPMI `ipmi_sim` refuses boot parameters 4–7 with 0xCC (see the peers README): the
+/// optional steps are skipped as unsupported and the mailbox write fails with a typed
+/// error naming parameter 7 and the completion code.
+#[test]
+fn ipmi_sim_refuses_the_mailbox_with_a_typed_error() {
+    harness::require_program("ipmi_sim");
+    let port = harness::free_udp_port();
+    let _peer = harness::Peer::start("ipmi-sim", &[("IPMI_SIM_PORT", port.to_string())]);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let err = rt().block_on(async {
+        let mut c = Client::connect(
+            addr,
+            ClientConfig::new("admin", Password::new("password").unwrap()),
+            BOUND,
+        )
+        .await
+        .unwrap();
+        let mut plan = WritePlan::new(params(), Dialect::Mailbox { pen: Pen::EXAMPLE });
+        plan.steps.valid_bit_clearing = None;
+        let mut ex = WriteExchange::new(&plan).unwrap();
+        c.run_exchange(&mut ex).await.unwrap();
+        c.close().await.unwrap();
+        ex.into_outcome().unwrap().unwrap_err()
+    });
+    // The capacity probe (Get parameter 7, block 0) is the first thing ipmi_sim refuses.
+    let WriteError::Encode(EncodeError::MailboxTooSmall { capacity: 0, .. }) = &err else {
+        panic!("{err}");
+    };
+}

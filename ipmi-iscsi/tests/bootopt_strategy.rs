@@ -352,3 +352,34 @@ fn persistent_flags_survive_the_timeout_thanks_to_param3() {
     let f = bmc.boot_flags();
     assert!(f.valid && f.persistent && f.efi);
 }
+
+/// 0xCC (ipmi_sim's answer) on parameters 3/4 means "not here, carry on"; a privilege
+/// refusal does not.
+#[test]
+fn optional_steps_tolerate_0xcc_but_not_insufficient_privilege() {
+    for (cc, ok) in [
+        (CompletionCode::INVALID_DATA_FIELD, true),
+        (CompletionCode::INSUFFICIENT_PRIVILEGE, false),
+    ] {
+        let mut bmc = BootOptionsStore::new(StoreConfig::default());
+        let plan = WritePlan::new(small_params(), Dialect::Mailbox { pen: Pen::EXAMPLE });
+        let mut ex = WriteExchange::new(&plan).unwrap();
+        drive(&mut ex, |req: &Request| {
+            if req.cmd == 0x08 && matches!(req.data[0], 3 | 4) {
+                return Ok::<_, ()>(Response::error(cc));
+            }
+            Ok(bmc.handle(Duration::ZERO, req))
+        })
+        .unwrap();
+        let out = ex.into_outcome().unwrap();
+        assert_eq!(out.is_ok(), ok, "{cc}: {out:?}");
+        if let Ok(r) = out {
+            assert_eq!(r.valid_bit_clearing, StepOutcome::Unsupported(cc));
+            assert_eq!(r.boot_info_ack, StepOutcome::Unsupported(cc));
+        }
+        assert_eq!(
+            bmc.set_in_progress(),
+            ipmi_iscsi::bootopt::SetInProgress::Complete
+        );
+    }
+}

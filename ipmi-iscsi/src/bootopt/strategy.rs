@@ -4,8 +4,8 @@
 //! ```text
 //! 1 set in progress   Set p0 = 1       0x81 → Set p0 = 0, retry once; still 0x81 → error;
 //!                                      any other failure → carry on without it (ipmitool)
-//! 2 valid bit clearing Set p3 = flags  0x80 → unsupported, continue (pyghmi/Ironic)
-//! 3 boot info ack     Set p4 = 01 01   0x80 → unsupported, continue (ipmitool)
+//! 2 valid bit clearing Set p3 = flags  0x80 (also 0xC1, 0xCC) → unsupported, continue
+//! 3 boot info ack     Set p4 = 01 01   0x80 (also 0xC1, 0xCC) → unsupported, continue
 //! 4 probe (mailbox)   Get p7 block 0..needed-1 until the BMC refuses → too small = error
 //! 5 write             mailbox blocks or OEM records (control record last), then p5
 //! 6 commit            Set p0 = 2 (only while set-in-progress is held), then Set p0 = 0
@@ -647,7 +647,7 @@ impl WriteExchange {
     ) -> Option<StepOutcome> {
         if completion.is_ok() {
             Some(StepOutcome::Done)
-        } else if is_unsupported(completion) {
+        } else if optional_step_unsupported(completion) {
             Some(StepOutcome::Unsupported(completion))
         } else {
             self.fail(WriteError::Refused {
@@ -659,6 +659,15 @@ impl WriteExchange {
             None
         }
     }
+}
+
+/// Codes that mean "this BMC does not do parameter 3/4" for the optional steps: 0x80 by
+/// spec, 0xC1 and 0xCC as BMCs answer in practice (OpenIPMI `ipmi_sim` answers 0xCC).
+/// The read-back still proves the essential writes landed.
+fn optional_step_unsupported(cc: CompletionCode) -> bool {
+    is_unsupported(cc)
+        || cc == CompletionCode::INVALID_COMMAND
+        || cc == CompletionCode::INVALID_DATA_FIELD
 }
 
 impl Exchange for WriteExchange {
