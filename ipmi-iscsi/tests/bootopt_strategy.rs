@@ -383,3 +383,42 @@ fn optional_steps_tolerate_0xcc_but_not_insufficient_privilege() {
         );
     }
 }
+
+#[test]
+fn mailbox_probe_counts_blocks_until_0xc9() {
+    for blocks in [1u16, 5, 16, 256] {
+        let mut bmc = BootOptionsStore::new(StoreConfig {
+            mailbox_blocks: blocks,
+            ..StoreConfig::default()
+        });
+        let mut probe = ipmi_iscsi::bootopt::MailboxProbe::new();
+        run(&mut probe, &mut bmc);
+        let (n, refused) = probe.outcome().unwrap();
+        assert_eq!(n, usize::from(blocks));
+        let expect = (blocks < 256).then_some(CompletionCode::PARAMETER_OUT_OF_RANGE);
+        assert_eq!(refused, expect);
+    }
+}
+
+#[test]
+fn dialect_and_steps_are_serde_configurable() {
+    let d: Dialect = serde_json::from_str(r#"{"dialect":"mailbox","pen":343}"#).unwrap();
+    assert_eq!(
+        d,
+        Dialect::Mailbox {
+            pen: Pen::new(343).unwrap()
+        }
+    );
+    let steps: ipmi_iscsi::bootopt::WriteSteps =
+        serde_json::from_str(r#"{"set_in_progress":false}"#).unwrap();
+    assert!(!steps.set_in_progress && steps.boot_info_ack);
+}
+
+#[test]
+fn pen_over_24_bits_is_refused_by_serde() {
+    assert!(serde_json::from_str::<Pen>("16777216").is_err());
+    assert_eq!(
+        serde_json::from_str::<Pen>("16777215").unwrap().get(),
+        0x00ff_ffff
+    );
+}

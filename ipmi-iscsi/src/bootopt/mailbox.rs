@@ -52,8 +52,21 @@ const CRC_LEN: usize = 2;
 
 /// A 24-bit IANA Private Enterprise Number, written LS byte first in block 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(into = "u32", try_from = "u32")]
 pub struct Pen(u32);
+
+impl From<Pen> for u32 {
+    fn from(p: Pen) -> u32 {
+        p.0
+    }
+}
+
+impl TryFrom<u32> for Pen {
+    type Error = &'static str;
+    fn try_from(v: u32) -> Result<Self, Self::Error> {
+        Pen::new(v).ok_or("an IANA enterprise number here is at most 24 bits (16777215)")
+    }
+}
 
 impl Pen {
     /// 32473, reserved for documentation (RFC 5612): the default until a deployment

@@ -18,6 +18,8 @@
 
 use std::collections::VecDeque;
 
+use serde::{Deserialize, Serialize};
+
 use crate::ipmi::{CompletionCode, Exchange, Request, Response};
 use crate::params::{IscsiBootParams, PublicBootParams};
 
@@ -28,7 +30,8 @@ use super::param::{BootParam, GetResponse, get_request, is_unsupported, set_requ
 use super::standard::{Block, BootFlags, BootInfoAck, SetInProgress, ValidBitClearing};
 
 /// Where the iSCSI parameters go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "dialect", rename_all = "snake_case")]
 pub enum Dialect {
     /// Parameter 7 under this enterprise number; no secrets.
     Mailbox {
@@ -43,7 +46,8 @@ pub enum Dialect {
 }
 
 /// Which optional steps the writer performs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WriteSteps {
     /// Wrap the writes in set-in-progress (parameter 0).
     pub set_in_progress: bool,
@@ -824,6 +828,56 @@ impl Exchange for WriteExchange {
                 self.sip_held = false;
             }
             WriteOp::ReadBack => {}
+        }
+    }
+}
+
+/// Counts the mailbox blocks a BMC offers by reading block 0, 1, … until it refuses
+/// (0xC9 past the end, or any other error), at most 256.
+#[derive(Clone, Debug, Default)]
+pub struct MailboxProbe {
+    next: u16,
+    refused: Option<CompletionCode>,
+    done: bool,
+}
+
+impl MailboxProbe {
+    /// A probe starting at block 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Blocks readable and the code that ended the probe (`None` when all 256 were read),
+    /// once finished.
+    pub fn outcome(&self) -> Option<(usize, Option<CompletionCode>)> {
+        self.done.then_some((usize::from(self.next), self.refused))
+    }
+}
+
+impl Exchange for MailboxProbe {
+    fn poll_request(&mut self) -> Option<Request> {
+        if self.done {
+            return None;
+        }
+        match u8::try_from(self.next) {
+            Ok(block) => Some(get_request(BootParam::BOOT_INITIATOR_MAILBOX, block, 0)),
+            Err(_) => {
+                self.done = true;
+                None
+            }
+        }
+    }
+
+    fn handle_response(&mut self, response: &Response) {
+        let block_ok = response.is_ok()
+            && GetResponse::decode_for(&response.data, BootParam::BOOT_INITIATOR_MAILBOX)
+                .and_then(|r| Block::decode(r.data))
+                .is_ok_and(|b| u16::from(b.index) == self.next);
+        if block_ok {
+            self.next += 1;
+        } else {
+            self.refused = Some(response.completion);
+            self.done = true;
         }
     }
 }
