@@ -71,6 +71,10 @@ pub struct InvariantViolation(pub String);
 
 /// Inventory, selection, ledger and plans. Pure: every input, including time and randomness,
 /// is an argument; the same calls in the same order give the same results.
+///
+/// Mutating calls take `&mut self`, so a manager serving concurrent requests owns the engine in
+/// one task (or behind one mutex): reservations are then serialized and, with the ledger's
+/// one-holder-per-LUN invariant, two requests can never receive the same LUN.
 #[derive(Clone, Debug)]
 pub struct Engine {
     inv: Inventory,
