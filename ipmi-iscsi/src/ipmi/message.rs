@@ -32,8 +32,79 @@ pub const MAX_LUN: u8 = 0x03;
 /// Bytes a LAN message adds around the command data (6 header bytes and chk2).
 pub const FRAME_OVERHEAD: usize = 7;
 
+/// Whether a request's data may carry a secret, so logs and `Debug` must not show it:
+/// Set System Boot Options for an OEM parameter (96..=127: vendor records such as the
+/// OEM iSCSI dialect's CHAP secrets) and the App commands that carry passwords or keys
+/// (Set User Password 0x47, Set Channel Security Keys 0x56).
+#[must_use]
+pub fn data_may_hold_secret(netfn: NetFn, cmd: u8, data: &[u8]) -> bool {
+    let netfn = netfn.request();
+    if netfn == NetFn::CHASSIS && cmd == super::codes::chassis::SET_SYSTEM_BOOT_OPTIONS {
+        return data
+            .first()
+            .is_some_and(|p| (96..=127).contains(&(p & 0x7f)));
+    }
+    netfn == NetFn::APP && matches!(cmd, 0x47 | 0x56)
+}
+
+/// Shows request data, or only its length when it may hold a secret.
+struct DataShown<'a> {
+    secret: bool,
+    data: &'a [u8],
+}
+
+impl core::fmt::Debug for DataShown<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.secret {
+            write!(f, "<{} bytes, may hold a secret: ***>", self.data.len())
+        } else {
+            core::fmt::Debug::fmt(self.data, f)
+        }
+    }
+}
+
+impl core::fmt::Debug for Request {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let secret = data_may_hold_secret(self.netfn, self.cmd, &self.data);
+        f.debug_struct("Request")
+            .field("netfn", &self.netfn)
+            .field("lun", &self.lun)
+            .field("cmd", &self.cmd)
+            .field(
+                "data",
+                &DataShown {
+                    secret,
+                    data: &self.data,
+                },
+            )
+            .finish()
+    }
+}
+
+impl core::fmt::Debug for RequestFrame<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let secret = data_may_hold_secret(self.netfn, self.cmd, self.data);
+        f.debug_struct("RequestFrame")
+            .field("addressing", &self.addressing)
+            .field("netfn", &self.netfn)
+            .field("lun", &self.lun)
+            .field("cmd", &self.cmd)
+            .field(
+                "data",
+                &DataShown {
+                    secret,
+                    data: self.data,
+                },
+            )
+            .finish()
+    }
+}
+
 /// An IPMI request: what to ask, without transport addressing.
-#[derive(Clone, PartialEq, Eq, Debug)]
+///
+/// `Debug` hides the data bytes of requests that may carry secrets (see
+/// [`data_may_hold_secret`]), so a request can be logged with `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Request {
     /// Network function (a request NetFn, even).
     pub netfn: NetFn,
@@ -259,7 +330,9 @@ fn check_frame(bytes: &[u8]) -> Result<&[u8], DecodeError> {
 }
 
 /// A decoded request LAN message, borrowing its data (what a BMC receives).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+///
+/// `Debug` hides secret-bearing data like [`Request`]'s does.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct RequestFrame<'a> {
     /// Addresses, sequence number and requester LUN.
     pub addressing: Addressing,
@@ -487,5 +560,24 @@ mod tests {
             "CompletionCode(0x90)"
         );
         assert_eq!(CompletionCode::BOOT_PARAM_READ_ONLY.0, 0x82);
+    }
+
+    #[test]
+    fn debug_hides_data_of_secret_bearing_requests() {
+        // OEM parameter 0x6A (CHAP secret record), block 0, secret "topsecret!!!".
+        let mut data = vec![0x6a, 0x00];
+        data.extend_from_slice(b"topsecret!!!");
+        let shown = format!("{:?}", Request::new(NetFn::CHASSIS, 0x08, data.clone()));
+        assert!(!shown.contains("116, 111, 112"), "{shown}"); // "top" as bytes
+        assert!(shown.contains("may hold a secret"), "{shown}");
+        // Standard parameter 5 stays visible for debugging.
+        let flags = format!(
+            "{:?}",
+            Request::new(NetFn::CHASSIS, 0x08, [5u8, 0xa0, 4, 0, 0, 0])
+        );
+        assert!(flags.contains("[5, 160, 4, 0, 0, 0]"), "{flags}");
+        // Set User Password.
+        let pw = format!("{:?}", Request::new(NetFn::APP, 0x47, *b"\x02\x02hunter2"));
+        assert!(pw.contains("***") && !pw.contains("104, 117"), "{pw}");
     }
 }

@@ -17,5 +17,5 @@ pub use error::{DecodeError, EncodeError};
 pub use exchange::{Exchange, drive};
 pub use message::{
     Addressing, BMC_SLAVE_ADDR, FRAME_OVERHEAD, MAX_LUN, MAX_RQ_SEQ, REMOTE_CONSOLE_SWID, Request,
-    RequestFrame, Response, ResponseFrame,
+    RequestFrame, Response, ResponseFrame, data_may_hold_secret,
 };
