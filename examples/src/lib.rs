@@ -6,4 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod imm;
+pub mod inventory;
 pub mod store;

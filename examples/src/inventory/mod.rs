@@ -1,0 +1,2 @@
+//! Live target inventory: the iSNS client session and iSCSI probes turned into
+//! `boot-config-core` inventory events (being built; see issue 6).
