@@ -164,6 +164,9 @@ pub struct Config {
     /// HTTP API of `bcm serve`.
     #[serde(default)]
     pub api: ApiConfig,
+    /// Target-side settings (CHAP account hook).
+    #[serde(default)]
+    pub targets: TargetsConfig,
     /// Known servers (name, BMC, network).
     #[serde(default, rename = "server")]
     pub servers: Vec<ServerConfig>,
@@ -182,8 +185,11 @@ pub struct ManagerConfig {
     /// How long a reservation may stay uncommitted.
     #[serde(deserialize_with = "de_duration")]
     pub reservation_ttl: Duration,
-    /// Generate a CHAP secret for each server (default on).
+    /// Generate a CHAP secret for each server by default (needs `[targets] chap_hook`, since
+    /// iSNS cannot carry secrets to the targets; off by default for that reason).
     pub chap: bool,
+    /// Prefix of the Discovery Domains the manager owns (recovery removes orphans with it).
+    pub dd_prefix: String,
 }
 
 impl Default for ManagerConfig {
@@ -193,7 +199,8 @@ impl Default for ManagerConfig {
             domain: "example.com".to_owned(),
             iqn_date: "2026-01".to_owned(),
             reservation_ttl: Duration::from_secs(600),
-            chap: true,
+            chap: false,
+            dd_prefix: "bcm:".to_owned(),
         }
     }
 }
@@ -290,6 +297,12 @@ pub struct BmcConfig {
     pub timeout: Duration,
     /// Power-cycle the server after configuring it.
     pub power_cycle: bool,
+    /// Parameter dialect: `oem`, `mailbox` or `auto`.
+    pub dialect: crate::bmc::DialectChoice,
+    /// Boot flags persistent (every boot) rather than next boot only.
+    pub persistent: bool,
+    /// EFI boot flags rather than legacy BIOS.
+    pub efi: bool,
 }
 
 impl Default for BmcConfig {
@@ -301,6 +314,9 @@ impl Default for BmcConfig {
             }),
             timeout: Duration::from_secs(10),
             power_cycle: false,
+            dialect: crate::bmc::DialectChoice::Auto,
+            persistent: true,
+            efi: false,
         }
     }
 }
@@ -321,6 +337,27 @@ impl Default for ApiConfig {
     }
 }
 
+/// `[targets]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetsConfig {
+    /// Program (and leading arguments) that sets and removes CHAP accounts on targets; see
+    /// [`crate::target_chap`]. Required when `[manager] chap` is on.
+    pub chap_hook: Vec<String>,
+    /// Bound for one run of the hook.
+    #[serde(deserialize_with = "de_duration")]
+    pub hook_timeout: Duration,
+}
+
+impl Default for TargetsConfig {
+    fn default() -> Self {
+        Self {
+            chap_hook: Vec::new(),
+            hook_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
 /// One `[[server]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -336,6 +373,8 @@ pub struct ServerConfig {
     /// Address the server uses to reach the storage portals, when it differs from what
     /// iSNS registered (NAT, or a VM behind user-mode networking).
     pub portal_address: Option<IpAddr>,
+    /// MAC address of the boot NIC.
+    pub mac: Option<String>,
 }
 
 impl Config {
@@ -374,6 +413,13 @@ impl Config {
                 "[manager] iqn_date {:?} must be yyyy-mm (a month the domain was owned)",
                 self.manager.iqn_date
             )));
+        }
+        if self.manager.chap && self.targets.chap_hook.is_empty() {
+            return Err(ConfigError::Invalid(
+                "[manager] chap = true needs [targets] chap_hook, the program that creates the \
+                 CHAP accounts on the targets (or set chap = false)"
+                    .to_owned(),
+            ));
         }
         if self.probe.concurrency == 0 {
             return Err(ConfigError::Invalid(

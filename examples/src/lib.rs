@@ -5,7 +5,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bmc;
 pub mod config;
 pub mod imm;
 pub mod inventory;
+pub mod manager;
 pub mod store;
+pub mod target_chap;
