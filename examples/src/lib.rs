@@ -5,8 +5,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod app;
 pub mod bmc;
 pub mod config;
+pub mod discover;
 pub mod imm;
 pub mod inventory;
 pub mod manager;

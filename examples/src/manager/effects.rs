@@ -18,6 +18,9 @@ pub struct StepContext<'a> {
     pub known_dd: Option<u32>,
     /// Power-cycle the server after configuring its BMC.
     pub power_cycle: bool,
+    /// For CHAP actions: the portals (`ip:port`) of each target named, as the inventory
+    /// knows them (the hook uses them to find the target's management interface).
+    pub target_portals: Vec<(String, Vec<String>)>,
 }
 
 /// Why a step failed.

@@ -32,6 +32,12 @@ impl IsnsAccess for IsnsClient {
     }
 }
 
+impl IsnsAccess for crate::inventory::Inventory {
+    fn isns(&self) -> &IsnsClient {
+        crate::inventory::Inventory::isns(self)
+    }
+}
+
 impl<T: IsnsAccess> IsnsAccess for Arc<T> {
     fn isns(&self) -> &IsnsClient {
         (**self).isns()
@@ -149,7 +155,6 @@ pub struct LiveEffects<I> {
     directory: BmcDirectory,
     chap: Option<ChapHook>,
     extra_account: Option<ExtraAccount>,
-    portals: Mutex<HashMap<String, Vec<String>>>,
     dd_ids: Mutex<HashMap<String, u32>>,
 }
 
@@ -168,7 +173,6 @@ impl<I: IsnsAccess> LiveEffects<I> {
             directory,
             chap,
             extra_account,
-            portals: Mutex::new(HashMap::new()),
             dd_ids: Mutex::new(HashMap::new()),
         }
     }
@@ -176,13 +180,6 @@ impl<I: IsnsAccess> LiveEffects<I> {
     /// The iSNS session.
     pub fn isns(&self) -> &IsnsClient {
         self.isns.isns()
-    }
-
-    /// Tells the CHAP hook which portals a target has (from the inventory).
-    pub fn note_portals(&self, target: &str, portals: Vec<String>) {
-        if let Ok(mut m) = self.portals.lock() {
-            m.insert(target.to_owned(), portals);
-        }
     }
 
     fn dd_id(&self, name: &str, ctx: &StepContext<'_>) -> Option<u32> {
@@ -199,20 +196,13 @@ impl<I: IsnsAccess> LiveEffects<I> {
         }
     }
 
-    fn portals_of(&self, target: &str) -> Vec<String> {
-        self.portals
-            .lock()
-            .ok()
-            .and_then(|m| m.get(target).cloned())
-            .unwrap_or_default()
-    }
-
     async fn chap(
         &self,
         action: &'static str,
         targets: &[boot_config_core::IscsiName],
         user: &str,
         creds: Option<&CoreChap>,
+        ctx: &StepContext<'_>,
     ) -> Result<StepOutcome, StepError> {
         let hook = self.chap.as_ref().ok_or_else(|| {
             StepError::permanent(
@@ -220,7 +210,12 @@ impl<I: IsnsAccess> LiveEffects<I> {
             )
         })?;
         for t in targets {
-            let portals = self.portals_of(t.as_str());
+            let portals = ctx
+                .target_portals
+                .iter()
+                .find(|(name, _)| name == t.as_str())
+                .map(|(_, p)| p.clone())
+                .unwrap_or_default();
             let mutual = creds
                 .and_then(|c| c.mutual.as_ref())
                 .map(|(u, s)| (u.as_str(), s.expose_secret()));
@@ -440,11 +435,11 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 targets,
                 credentials,
             } => {
-                self.chap("set", targets, &credentials.user, Some(credentials))
+                self.chap("set", targets, &credentials.user, Some(credentials), ctx)
                     .await
             }
             Action::RemoveTargetChap { targets, user } => {
-                self.chap("remove", targets, user, None).await
+                self.chap("remove", targets, user, None, ctx).await
             }
             Action::ConfigureBmc(settings) => self.configure_bmc(settings, ctx).await,
             Action::ClearBmcBootConfig { bmc } => {

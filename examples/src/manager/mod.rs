@@ -38,7 +38,10 @@ use serde::{Deserialize, Serialize};
 
 pub use effects::{Effects, StepContext, StepError, StepOutcome};
 pub use metrics::Metrics;
-pub use report::{Assignment, BootPathView, ProvisionReport, RecoveryOutcome, StepReport};
+pub use report::{
+    Assignment, BootPathView, LunRow, ProvisionReport, RecoveryOutcome, StepReport, TargetRow,
+    inventory_rows,
+};
 
 use crate::store::{LedgerChange, NewRequest, RequestKind, RequestState, StepPhase, Store};
 
@@ -493,6 +496,27 @@ impl<E: Effects> Manager<E> {
             .map(|d| d.id.0)
     }
 
+    fn portals_of(&self, action: &Action) -> Vec<(String, Vec<String>)> {
+        let (Action::SetTargetChap { targets, .. } | Action::RemoveTargetChap { targets, .. }) =
+            action
+        else {
+            return Vec::new();
+        };
+        let engine = lock(&self.inner.engine);
+        targets
+            .iter()
+            .map(|t| {
+                let portals = engine.inventory().target(t.as_str()).map_or_else(Vec::new, |v| {
+                    v.portals
+                        .iter()
+                        .map(|p| boot_config_core::Portal::new(p.addr, p.port).to_string())
+                        .collect()
+                });
+                (t.as_str().to_owned(), portals)
+            })
+            .collect()
+    }
+
     /// Runs one action (engine actions here, the rest through the effects), retrying
     /// transient failures.
     async fn execute(
@@ -530,6 +554,7 @@ impl<E: Effects> Manager<E> {
                         server,
                         known_dd: self.dd_of(action),
                         power_cycle,
+                        target_portals: self.portals_of(action),
                     };
                     match self.inner.effects.perform(action, &ctx).await {
                         Ok(outcome) => {

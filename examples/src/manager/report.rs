@@ -134,3 +134,67 @@ impl RecoveryOutcome {
             && self.errors.is_empty()
     }
 }
+
+/// One LUN in an inventory listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LunRow {
+    /// LUN number.
+    pub lun: u64,
+    /// Size in bytes, when probed.
+    pub size_bytes: Option<u64>,
+    /// Size for people.
+    pub size: Option<String>,
+    /// `available`, `reserved`, `assigned` or `offline`.
+    pub state: String,
+    /// The server holding it.
+    pub server: Option<String>,
+}
+
+/// One target in an inventory listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TargetRow {
+    /// Target IQN.
+    pub target: String,
+    /// Owning entity.
+    pub entity: String,
+    /// Alias.
+    pub alias: Option<String>,
+    /// Portals (`ip:port,tag`).
+    pub portals: Vec<String>,
+    /// Operator tags.
+    pub tags: Vec<String>,
+    /// Its LUNs.
+    pub luns: Vec<LunRow>,
+}
+
+/// The inventory as `bcm inventory` and `GET /v1/inventory` show it, sorted by target.
+#[must_use]
+pub fn inventory_rows(engine: &Engine) -> Vec<TargetRow> {
+    let inv = engine.inventory();
+    let mut rows: Vec<TargetRow> = inv
+        .targets()
+        .map(|t| TargetRow {
+            luns: inv
+                .luns_of(t.name.as_str())
+                .map(|l| LunRow {
+                    lun: l.lun.lun.0,
+                    size_bytes: l.size,
+                    size: l.size.map(human_bytes),
+                    state: l.state.to_string(),
+                    server: engine
+                        .ledger()
+                        .holder_of(&l.lun)
+                        .and_then(|id| engine.ledger().get(id))
+                        .map(|a| a.server().as_str().to_owned()),
+                })
+                .collect(),
+            target: t.name.as_str().to_owned(),
+            entity: t.entity.as_str().to_owned(),
+            alias: t.alias.clone(),
+            portals: t.portals.iter().map(ToString::to_string).collect(),
+            tags: t.tags.iter().map(|x| x.as_str().to_owned()).collect(),
+        })
+        .collect();
+    rows.sort_by(|a, b| a.target.cmp(&b.target));
+    rows
+}
