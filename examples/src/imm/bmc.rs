@@ -229,10 +229,14 @@ impl BmcCore {
                 // selector on Get, first data byte on Set). Data bytes are never logged.
                 let block = (param == BootParam::BOOT_INITIATOR_MAILBOX || param.is_oem())
                     .then(|| rest.first().copied())
-                    .flatten()
-                    .map_or(-1, i32::from);
-                info!(bmc, session = %session, %user, netfn = "chassis", %cmd, command,
-                    param = param.0, block, cc = %cc, "command");
+                    .flatten();
+                if let Some(block) = block {
+                    info!(bmc, session = %session, %user, netfn = "chassis", %cmd, command,
+                        param = param.0, block, cc = %cc, "command");
+                } else {
+                    info!(bmc, session = %session, %user, netfn = "chassis", %cmd, command,
+                        param = param.0, cc = %cc, "command");
+                }
             }
             (NetFn::CHASSIS, chassis::CHASSIS_CONTROL, [action]) => {
                 info!(bmc, session = %session, %user, netfn = "chassis", %cmd, command,
@@ -403,14 +407,20 @@ impl EmulatedBmc {
     pub fn handle_datagram(&mut self, now: Instant, wall: Duration, datagram: &[u8]) -> Handled {
         self.stats.datagrams = self.stats.datagrams.saturating_add(1);
         let before = self.responder.active_sessions();
+        // Session set-up steps travel in the clear: note the step (and, for RAKP 1, the
+        // user name; for RAKP 3, the console's status) to log refusals.
         let incoming_setup = match Packet::decode(datagram) {
-            Ok(Packet::V2(p)) if p.session_id == 0 => Some((
-                p.payload_type,
-                (p.payload_type == PayloadType::RAKP1)
+            Ok(Packet::V2(p)) if p.session_id == 0 && p.payload_type != PayloadType::IPMI => {
+                let user = (p.payload_type == PayloadType::RAKP1)
                     .then(|| Rakp1::decode(p.payload).ok())
                     .flatten()
-                    .map(|r| String::from_utf8_lossy(&r.username).into_owned()),
-            )),
+                    .map(|r| String::from_utf8_lossy(&r.username).into_owned());
+                let console_status = (p.payload_type == PayloadType::RAKP3)
+                    .then(|| p.payload.get(1).copied())
+                    .flatten()
+                    .map(RakpStatus);
+                Some((p.payload_type, user, console_status))
+            }
             _ => None,
         };
         let core = &mut self.core;
@@ -431,18 +441,24 @@ impl EmulatedBmc {
                 None
             }
         };
-        if let (Some((ty, user)), Some(r)) = (&incoming_setup, &reply)
-            && let Ok(Packet::V2(p)) = Packet::decode(r)
-            && let Some(&status) = p.payload.get(1)
-            && *ty != PayloadType::IPMI
-        {
-            let status = RakpStatus(status);
-            if status == RakpStatus::OK {
-                debug!(bmc, step = setup_step(*ty), "session set-up step accepted");
-            } else {
-                self.stats.refused_setups = self.stats.refused_setups.saturating_add(1);
-                warn!(bmc, step = setup_step(*ty), user = user.as_deref().unwrap_or(""),
-                    status = %status, "session set-up refused");
+        if let Some((ty, user, console_status)) = &incoming_setup {
+            let step = setup_step(*ty);
+            let status = reply.as_deref().and_then(|r| match Packet::decode(r) {
+                Ok(Packet::V2(p)) => p.payload.get(1).copied().map(RakpStatus),
+                _ => None,
+            });
+            match (status, console_status) {
+                (_, Some(c)) if *c != RakpStatus::OK => {
+                    self.stats.refused_setups = self.stats.refused_setups.saturating_add(1);
+                    warn!(bmc, step, status = %c,
+                        "session set-up refused by the console (its password differs?)");
+                }
+                (Some(s), _) if s != RakpStatus::OK => {
+                    self.stats.refused_setups = self.stats.refused_setups.saturating_add(1);
+                    warn!(bmc, step, user = user.as_deref().unwrap_or(""), status = %s,
+                        "session set-up refused");
+                }
+                _ => debug!(bmc, step, "session set-up step handled"),
             }
         }
         let after = self.responder.active_sessions();

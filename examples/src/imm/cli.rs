@@ -190,7 +190,8 @@ fn init_logging(args: &Args) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A second initialisation (tests calling `run` twice) keeps the first subscriber.
     let _ = match args.log_format {
         LogFormat::Text => builder.with_target(false).try_init(),
