@@ -197,7 +197,7 @@ fn ipmitool_power_status_on_and_cycle_and_the_cycle_boots_the_rendered_target() 
     assert_eq!(boot_lines.len(), 2, "{log}");
     assert!(
         boot_lines[0]
-            .contains("target=\"iscsi:192.0.2.8::3261:1:iqn.2026-11.org.example.imm:pw-disk\"")
+            .contains("root_path=\"iscsi:192.0.2.8::3261:1:iqn.2026-11.org.example.imm:pw-disk\"")
             && boot_lines[0].contains("device=pxe")
             && boot_lines[0].contains("valid=true"),
         "{}",

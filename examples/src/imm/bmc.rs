@@ -270,12 +270,12 @@ impl BmcCore {
                 }
                 StoreEvent::Chassis(action) => info!(bmc, action = ?action, "chassis control"),
                 StoreEvent::Boot { flags } => {
-                    let target = self
+                    let root_path = self
                         .flashed
                         .artefacts()
                         .map_or("none", |a| a.root_path.trim_end());
                     info!(bmc, device = %flags.device, valid = flags.valid,
-                        persistent = flags.persistent, efi = flags.efi, target,
+                        persistent = flags.persistent, efi = flags.efi, root_path,
                         "boot: host powered up or reset");
                 }
                 _ => debug!(bmc, "store event"),

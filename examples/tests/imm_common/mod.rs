@@ -1,6 +1,6 @@
 //! Shared helpers of the `imm_*` tests: start `imm-sim` through its start script, talk to
 //! it with ipmitool, FreeIPMI and our own client.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
