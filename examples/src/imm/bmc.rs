@@ -1,0 +1,497 @@
+//! One emulated BMC, sans-IO: an RMCP+ [`Responder`] in front of a [`BootOptionsStore`],
+//! with the BMC's identity commands, command logging, and the file work the store's
+//! changes call for returned as [`Effect`]s (the tokio host performs them before it sends
+//! the reply, so a client that got an answer finds the state on disk).
+//!
+//! ```text
+//! datagram ─► Responder (session set-up, auth, decrypt) ─► BmcCore::handle_command
+//!                                                            ├ App: device id, GUIDs
+//!                                                            └ Chassis: BootOptionsStore
+//!             store events ─► commit? ─► flash (render) ─► WriteArtefacts / RemoveArtefacts
+//!             store changed? ─────────────────────────────► SaveState
+//! ```
+//! Time comes in twice: an [`Instant`] for RMCP+ session timeouts and the wall clock as a
+//! [`Duration`] since the UNIX epoch for the store (its 60-second boot-flag timer survives
+//! a restart that way).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ipmi_iscsi::bootopt::{BootParam, Pen};
+use ipmi_iscsi::ipmi::{CompletionCode, NetFn, Request, Response, app, chassis};
+use ipmi_iscsi::rmcp::{Packet, PayloadType, Rakp1, RakpStatus, Responder};
+use ipmi_iscsi::store::{BootOptionsStore, StoreEvent};
+use tracing::{debug, info, warn};
+use zeroize::Zeroizing;
+
+use super::flash::{Flash, flash};
+use super::spec::BmcName;
+
+/// File work a BMC asks its host to do.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Write the store's serialized state (secret-bearing JSON).
+    SaveState(Zeroizing<Vec<u8>>),
+    /// Write the rendered files.
+    WriteArtefacts(Box<super::flash::Artefacts>),
+    /// Remove the rendered files.
+    RemoveArtefacts,
+}
+
+impl fmt::Debug for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SaveState(json) => write!(f, "SaveState(<{} bytes, secret>)", json.len()),
+            Self::WriteArtefacts(a) => f.debug_tuple("WriteArtefacts").field(a).finish(),
+            Self::RemoveArtefacts => f.write_str("RemoveArtefacts"),
+        }
+    }
+}
+
+/// The outcome of one datagram.
+#[derive(Debug, Default)]
+pub struct Handled {
+    /// The datagram to send back to the sender, if any.
+    pub reply: Option<Vec<u8>>,
+    /// File work to do before sending it.
+    pub effects: Vec<Effect>,
+}
+
+/// Counters of one BMC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BmcStats {
+    /// Datagrams received.
+    pub datagrams: u64,
+    /// Datagrams dropped (malformed, forged, replayed, for an unknown session).
+    pub rejected: u64,
+    /// Application commands handled (after authentication).
+    pub commands: u64,
+    /// Session set-ups refused (wrong password, unknown user, no cipher suite match, …).
+    pub refused_setups: u64,
+}
+
+/// A BMC GUID derived from its name (stable across restarts; enters the RAKP HMACs).
+#[must_use]
+pub fn guid_for(name: &BmcName) -> [u8; 16] {
+    // Two FNV-1a passes with different offsets: stable, spread, no dependency.
+    let fnv = |basis: u64| {
+        name.as_str().bytes().fold(basis, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    let mut g = [0u8; 16];
+    g[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_le_bytes());
+    g[8..].copy_from_slice(&fnv(0x84222325_cbf29ce4).to_le_bytes());
+    g
+}
+
+/// The part of a BMC behind the RMCP+ responder: store, identity, rendering decisions.
+#[derive(Debug)]
+pub struct BmcCore {
+    name: BmcName,
+    guid: [u8; 16],
+    pen: Pen,
+    store: BootOptionsStore,
+    saved: BootOptionsStore,
+    flashed: Flash,
+    effects: Vec<Effect>,
+    commands: u64,
+}
+
+fn command_name(netfn: NetFn, cmd: u8) -> &'static str {
+    match (netfn, cmd) {
+        (NetFn::CHASSIS, chassis::GET_CHASSIS_CAPABILITIES) => "get chassis capabilities",
+        (NetFn::CHASSIS, chassis::GET_CHASSIS_STATUS) => "get chassis status",
+        (NetFn::CHASSIS, chassis::CHASSIS_CONTROL) => "chassis control",
+        (NetFn::CHASSIS, chassis::CHASSIS_RESET) => "chassis reset",
+        (NetFn::CHASSIS, chassis::CHASSIS_IDENTIFY) => "chassis identify",
+        (NetFn::CHASSIS, chassis::SET_SYSTEM_BOOT_OPTIONS) => "set system boot options",
+        (NetFn::CHASSIS, chassis::GET_SYSTEM_BOOT_OPTIONS) => "get system boot options",
+        (NetFn::APP, app::GET_DEVICE_ID) => "get device id",
+        (NetFn::APP, app::GET_DEVICE_GUID) => "get device guid",
+        (NetFn::APP, app::GET_SYSTEM_GUID) => "get system guid",
+        _ => "unsupported",
+    }
+}
+
+impl BmcCore {
+    /// A BMC named `name` serving `store`; mailbox parameters are read under `pen`.
+    #[must_use]
+    pub fn new(name: BmcName, store: BootOptionsStore, pen: Pen) -> Self {
+        Self {
+            guid: guid_for(&name),
+            name,
+            pen,
+            saved: store.clone(),
+            store,
+            flashed: Flash::Nothing,
+            effects: Vec::new(),
+            commands: 0,
+        }
+    }
+
+    /// The BMC's name.
+    #[must_use]
+    pub fn name(&self) -> &BmcName {
+        &self.name
+    }
+
+    /// The GUID it reports.
+    #[must_use]
+    pub fn guid(&self) -> [u8; 16] {
+        self.guid
+    }
+
+    /// The boot-options store.
+    #[must_use]
+    pub fn store(&self) -> &BootOptionsStore {
+        &self.store
+    }
+
+    /// What is flashed for firmware now.
+    #[must_use]
+    pub fn flashed(&self) -> &Flash {
+        &self.flashed
+    }
+
+    /// Renders the loaded state at start-up: writes the files, or removes stale ones.
+    pub fn start(&mut self) -> Vec<Effect> {
+        self.reflash(true);
+        core::mem::take(&mut self.effects)
+    }
+
+    /// Handles one authenticated application request at wall-clock `wall`; the effects
+    /// are collected for [`BmcCore::take_effects`].
+    pub fn handle_command(
+        &mut self,
+        wall: Duration,
+        session_id: u32,
+        username: &[u8],
+        request: &Request,
+    ) -> Response {
+        self.commands = self.commands.saturating_add(1);
+        let response = match (request.netfn, request.cmd) {
+            (NetFn::APP, app::GET_DEVICE_ID) if request.data.is_empty() => {
+                let [m0, m1, m2] = self.pen.to_bytes();
+                // IPMI v2.0 §20.1: device 0x20, revision 1, firmware 1.00 (normal
+                // operation), IPMI 2.0, chassis device, manufacturer = our PEN, product 1.
+                Response::ok([0x20, 0x01, 0x01, 0x00, 0x02, 0x80, m0, m1, m2, 0x01, 0x00])
+            }
+            (NetFn::APP, app::GET_DEVICE_GUID | app::GET_SYSTEM_GUID)
+                if request.data.is_empty() =>
+            {
+                Response::ok(self.guid)
+            }
+            (NetFn::APP, app::GET_DEVICE_ID | app::GET_DEVICE_GUID | app::GET_SYSTEM_GUID) => {
+                Response::error(CompletionCode::REQUEST_DATA_LENGTH_INVALID)
+            }
+            (NetFn::CHASSIS, _) => self.store.handle(wall, request),
+            _ => Response::error(CompletionCode::INVALID_COMMAND),
+        };
+        self.log_command(session_id, username, request, response.completion);
+        self.after_store_work();
+        response
+    }
+
+    /// Applies the store's timers at `wall` (the 60-second boot-flag timeout).
+    pub fn handle_timeout(&mut self, wall: Duration) {
+        self.store.handle_timeout(wall);
+        self.after_store_work();
+    }
+
+    /// When [`BmcCore::handle_timeout`] should run next (wall clock since the UNIX epoch).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.store.poll_timeout()
+    }
+
+    /// The file work collected so far.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        core::mem::take(&mut self.effects)
+    }
+
+    fn log_command(&self, session_id: u32, username: &[u8], r: &Request, cc: CompletionCode) {
+        let bmc = self.name.as_str();
+        let session = format_args!("{session_id:#010x}");
+        let user = String::from_utf8_lossy(username);
+        let command = command_name(r.netfn, r.cmd);
+        let cmd = format_args!("{:#04x}", r.cmd);
+        let cc = format_args!("{:#04x}", cc.0);
+        match (r.netfn, r.cmd, r.data.as_slice()) {
+            (
+                NetFn::CHASSIS,
+                chassis::SET_SYSTEM_BOOT_OPTIONS | chassis::GET_SYSTEM_BOOT_OPTIONS,
+                [sel, rest @ ..],
+            ) => {
+                let param = BootParam(sel & BootParam::MAX);
+                // Block-addressed parameters: the mailbox and the OEM records (set
+                // selector on Get, first data byte on Set). Data bytes are never logged.
+                let block = (param == BootParam::BOOT_INITIATOR_MAILBOX || param.is_oem())
+                    .then(|| rest.first().copied())
+                    .flatten();
+                if let Some(block) = block {
+                    info!(bmc, session = %session, %user, netfn = "chassis", %cmd, command,
+                        param = param.0, block, cc = %cc, "command");
+                } else {
+                    info!(bmc, session = %session, %user, netfn = "chassis", %cmd, command,
+                        param = param.0, cc = %cc, "command");
+                }
+            }
+            (NetFn::CHASSIS, chassis::CHASSIS_CONTROL, [action]) => {
+                info!(bmc, session = %session, %user, netfn = "chassis", %cmd, command,
+                    action = *action, cc = %cc, "command");
+            }
+            _ => {
+                let netfn = r.netfn.name().unwrap_or("unknown");
+                info!(bmc, session = %session, %user, netfn, %cmd, command, cc = %cc, "command");
+            }
+        }
+    }
+
+    fn after_store_work(&mut self) {
+        let mut commit = false;
+        while let Some(e) = self.store.poll_event() {
+            let bmc = self.name.as_str();
+            match e {
+                StoreEvent::Changed(p) => {
+                    debug!(bmc, param = p.0, "parameter changed");
+                    commit |= p == BootParam::SET_IN_PROGRESS || p == BootParam::BOOT_FLAGS;
+                }
+                StoreEvent::OemCommitted { enabled } => {
+                    info!(bmc, enabled, "oem iscsi parameters committed");
+                    commit = true;
+                }
+                StoreEvent::FlagsExpired => {
+                    info!(
+                        bmc,
+                        "boot flags valid bit cleared after 60 s without chassis control"
+                    );
+                }
+                StoreEvent::Chassis(action) => info!(bmc, action = ?action, "chassis control"),
+                StoreEvent::Boot { flags } => {
+                    let root_path = self
+                        .flashed
+                        .artefacts()
+                        .map_or("none", |a| a.root_path.trim_end());
+                    info!(bmc, device = %flags.device, valid = flags.valid,
+                        persistent = flags.persistent, efi = flags.efi, root_path,
+                        "boot: host powered up or reset");
+                }
+                _ => debug!(bmc, "store event"),
+            }
+        }
+        if self.store != self.saved {
+            match serde_json::to_vec(&self.store) {
+                Ok(json) => {
+                    self.effects.push(Effect::SaveState(Zeroizing::new(json)));
+                    self.saved = self.store.clone();
+                }
+                Err(e) => warn!(bmc = self.name.as_str(), error = %e, "cannot serialize state"),
+            }
+        }
+        if commit {
+            self.reflash(false);
+        }
+    }
+
+    fn reflash(&mut self, force: bool) {
+        let next = flash(&self.name, &self.store, self.pen);
+        if !force && next == self.flashed {
+            return;
+        }
+        let bmc = self.name.as_str();
+        match &next {
+            Flash::Render(a) => {
+                info!(bmc, source = ?a.source, root_path = a.root_path.trim_end(),
+                    initiator = a.public.initiator_name.as_str(), "rendered boot files");
+                self.effects.push(Effect::WriteArtefacts(a.clone()));
+            }
+            Flash::Unrenderable { source, reason } => {
+                warn!(bmc, source = ?source, reason = reason.as_str(),
+                    "stored parameters cannot be rendered; boot files removed");
+                self.effects.push(Effect::RemoveArtefacts);
+            }
+            Flash::Nothing => {
+                if !force {
+                    info!(bmc, "iscsi boot parameters cleared; boot files removed");
+                }
+                self.effects.push(Effect::RemoveArtefacts);
+            }
+        }
+        self.flashed = next;
+    }
+}
+
+/// One emulated BMC: responder plus core.
+pub struct EmulatedBmc {
+    addr: SocketAddr,
+    responder: Responder,
+    core: BmcCore,
+    stats: BmcStats,
+}
+
+impl fmt::Debug for EmulatedBmc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatedBmc")
+            .field("name", self.core.name())
+            .field("addr", &self.addr)
+            .field("responder", &self.responder)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn setup_step(ty: PayloadType) -> &'static str {
+    match ty {
+        PayloadType::OPEN_SESSION_REQUEST => "open session",
+        PayloadType::RAKP1 => "rakp 1",
+        PayloadType::RAKP3 => "rakp 3",
+        _ => "session-less",
+    }
+}
+
+impl EmulatedBmc {
+    /// A BMC listening on `addr`.
+    #[must_use]
+    pub fn new(addr: SocketAddr, responder: Responder, core: BmcCore) -> Self {
+        Self {
+            addr,
+            responder,
+            core,
+            stats: BmcStats::default(),
+        }
+    }
+
+    /// Its address.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its name.
+    #[must_use]
+    pub fn name(&self) -> &BmcName {
+        self.core.name()
+    }
+
+    /// The core (store, flash state).
+    #[must_use]
+    pub fn core(&self) -> &BmcCore {
+        &self.core
+    }
+
+    /// The core, mutably (tests and fuzzing drive commands without RMCP+).
+    pub fn core_mut(&mut self) -> &mut BmcCore {
+        &mut self.core
+    }
+
+    /// The responder (session counts).
+    #[must_use]
+    pub fn responder(&self) -> &Responder {
+        &self.responder
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> BmcStats {
+        self.stats
+    }
+
+    /// Start-up effects (see [`BmcCore::start`]).
+    pub fn start(&mut self) -> Vec<Effect> {
+        self.core.start()
+    }
+
+    /// Handles one datagram at `now` (session clock) and `wall` (store clock).
+    pub fn handle_datagram(&mut self, now: Instant, wall: Duration, datagram: &[u8]) -> Handled {
+        self.stats.datagrams = self.stats.datagrams.saturating_add(1);
+        let before = self.responder.active_sessions();
+        // Session set-up steps travel in the clear: note the step (and, for RAKP 1, the
+        // user name; for RAKP 3, the console's status) to log refusals.
+        let incoming_setup = match Packet::decode(datagram) {
+            Ok(Packet::V2(p)) if p.session_id == 0 && p.payload_type != PayloadType::IPMI => {
+                let user = (p.payload_type == PayloadType::RAKP1)
+                    .then(|| Rakp1::decode(p.payload).ok())
+                    .flatten()
+                    .map(|r| String::from_utf8_lossy(&r.username).into_owned());
+                let console_status = (p.payload_type == PayloadType::RAKP3)
+                    .then(|| p.payload.get(1).copied())
+                    .flatten()
+                    .map(RakpStatus);
+                Some((p.payload_type, user, console_status))
+            }
+            _ => None,
+        };
+        let core = &mut self.core;
+        let result = self.responder.handle_datagram(now, datagram, |incoming| {
+            core.handle_command(
+                wall,
+                incoming.session_id,
+                incoming.username,
+                &incoming.request,
+            )
+        });
+        let bmc = self.core.name().as_str();
+        let reply = match result {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.stats.rejected = self.stats.rejected.saturating_add(1);
+                debug!(bmc, reason = %e, "datagram dropped");
+                None
+            }
+        };
+        if let Some((ty, user, console_status)) = &incoming_setup {
+            let step = setup_step(*ty);
+            let status = reply.as_deref().and_then(|r| match Packet::decode(r) {
+                Ok(Packet::V2(p)) => p.payload.get(1).copied().map(RakpStatus),
+                _ => None,
+            });
+            match (status, console_status) {
+                (_, Some(c)) if *c != RakpStatus::OK => {
+                    self.stats.refused_setups = self.stats.refused_setups.saturating_add(1);
+                    warn!(bmc, step, status = %c,
+                        "session set-up refused by the console (its password differs?)");
+                }
+                (Some(s), _) if s != RakpStatus::OK => {
+                    self.stats.refused_setups = self.stats.refused_setups.saturating_add(1);
+                    warn!(bmc, step, user = user.as_deref().unwrap_or(""), status = %s,
+                        "session set-up refused");
+                }
+                _ => debug!(bmc, step, "session set-up step handled"),
+            }
+        }
+        let after = self.responder.active_sessions();
+        if after > before {
+            info!(bmc, active = after, "session established");
+        } else if after < before {
+            info!(bmc, active = after, "session ended (closed or timed out)");
+        }
+        self.stats.commands = self.core.commands;
+        Handled {
+            reply,
+            effects: self.core.take_effects(),
+        }
+    }
+
+    /// Applies timers at `now` / `wall` (session expiry, boot-flag timeout).
+    pub fn handle_timeout(&mut self, now: Instant, wall: Duration) -> Vec<Effect> {
+        let before = self.responder.active_sessions();
+        self.responder.expire(now);
+        if self.responder.active_sessions() < before {
+            info!(
+                bmc = self.core.name().as_str(),
+                active = self.responder.active_sessions(),
+                "session ended (timed out)"
+            );
+        }
+        self.core.handle_timeout(wall);
+        self.core.take_effects()
+    }
+
+    /// The next wall-clock deadline of the store's timer.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.core.poll_timeout()
+    }
+}
