@@ -134,11 +134,7 @@ async fn metrics<E: Effects>(State(s): State<Shared<E>>) -> Response {
         "# HELP bcm_inventory_rounds_total Full inventory rounds finished.\n# TYPE bcm_inventory_rounds_total counter\nbcm_inventory_rounds_total {}\n",
         st.rounds
     ));
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        out,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 async fn inventory<E: Effects>(State(s): State<Shared<E>>) -> Response {
@@ -171,7 +167,8 @@ async fn assignment<E: Effects>(
                 format!("server {server} holds no boot disk"),
             )
         })?;
-    let mut v = serde_json::to_value(&a).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut v = serde_json::to_value(&a)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     if q.show_secrets
         && let Some(secret) = s.manager.chap_secret(&server)?
     {

@@ -14,9 +14,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::bmc::{BmcPusher, PusherConfig};
 use crate::config::Config;
-use crate::inventory::{ConnectionState, Inventory, InventoryConfig, InventoryUpdate};
-use crate::manager::live::{BmcDirectory, LiveEffects};
+use crate::inventory::{ConnectionState, Inventory, InventoryConfig, InventoryUpdate, ProbeChap};
+use crate::manager::live::{BmcDirectory, ExtraAccount, LiveEffects};
 use crate::manager::{Manager, ManagerError, ManagerOptions, Observer, ProvisionRequest};
+use crate::pacing::Pacer;
 use crate::store::Store;
 use crate::target_chap::ChapHook;
 
@@ -99,7 +100,11 @@ pub async fn isns_server(config: &Config) -> Result<SocketAddr, StartError> {
         .services
         .iter()
         .find_map(|s| s.address)
-        .ok_or_else(|| StartError::NoIsnsServer("SLP found no service:iscsi:sms with (protocols=isns)".to_owned()))
+        .ok_or_else(|| {
+            StartError::NoIsnsServer(
+                "SLP found no service:iscsi:sms with (protocols=isns)".to_owned(),
+            )
+        })
 }
 
 /// What the update pump tells the rest of the process.
@@ -171,10 +176,35 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
         command: config.targets.chap_hook.clone(),
         timeout: config.targets.hook_timeout,
     });
-    let inv_cfg = InventoryConfig::from_config(config, server);
+    let mut inv_cfg = InventoryConfig::from_config(config, server);
+    let extra = match &config.probe.chap_secret {
+        Some(src) => {
+            let secret = src
+                .resolve("[probe] chap_secret")
+                .map_err(|e| StartError::Config(e.to_string()))?;
+            inv_cfg.probe_chap = Some(ProbeChap::new(
+                config.probe.initiator.clone(),
+                secret.clone().into_bytes(),
+            ));
+            Some(ExtraAccount {
+                user: config.probe.initiator.clone(),
+                secret: ipmi_iscsi::params::Secret::new(secret)
+                    .map_err(|e| StartError::Config(format!("[probe] chap_secret: {e}")))?,
+            })
+        }
+        None => None,
+    };
     let (inventory, updates) = Inventory::start(inv_cfg).await?;
     let inventory = Arc::new(inventory);
-    let effects = LiveEffects::new(Arc::clone(&inventory), pusher, directory, hook, None);
+    let pacer = Arc::new(Pacer::new(config.isns.scn_pacing));
+    let effects = LiveEffects::new(
+        Arc::clone(&inventory),
+        pacer,
+        pusher,
+        directory,
+        hook,
+        extra,
+    );
     let options = ManagerOptions {
         observer: opts.observer.clone(),
         power_cycle: config.bmc.power_cycle,
@@ -182,7 +212,12 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
     };
     let manager = Manager::new(engine, store, effects, options);
     let (status_tx, status) = watch::channel(InventoryStatus::default());
-    let pump = tokio::spawn(pump(manager.clone(), updates, status_tx, opts.on_progress.clone()));
+    let pump = tokio::spawn(pump(
+        manager.clone(),
+        updates,
+        status_tx,
+        opts.on_progress.clone(),
+    ));
     let mut running = Running {
         manager,
         inventory,
@@ -275,7 +310,11 @@ async fn pump(
                 }
                 status.send_modify(|s| s.progress = Some((probed, total)));
             }
-            InventoryUpdate::Synced { targets, luns, took } => {
+            InventoryUpdate::Synced {
+                targets,
+                luns,
+                took,
+            } => {
                 tracing::info!(targets, luns, ?took, "inventory round finished");
                 status.send_modify(|s| {
                     s.rounds += 1;
@@ -347,7 +386,9 @@ pub struct BootAsk {
 /// A message naming the accepted units.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let unit = unit.trim().to_ascii_lowercase();
     let mult: u64 = match unit.as_str() {
@@ -374,17 +415,35 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
             .ok_or_else(|| format!("size {text:?} is not a number of bytes that fits 64 bits"))?,
         Some((i, f)) => {
             // Decimal fractions of binary units: exact in integers, rounded down to a byte.
-            let i: u64 = if i.is_empty() { 0 } else { i.parse().map_err(|_| format!("size {text:?} is not a number"))? };
+            let i: u64 = if i.is_empty() {
+                0
+            } else {
+                i.parse()
+                    .map_err(|_| format!("size {text:?} is not a number"))?
+            };
             let digits = f.len().min(9);
-            let frac: u64 = if digits == 0 { 0 } else { f[..digits].parse().map_err(|_| format!("size {text:?} is not a number"))? };
+            let frac: u64 = if digits == 0 {
+                0
+            } else {
+                f[..digits]
+                    .parse()
+                    .map_err(|_| format!("size {text:?} is not a number"))?
+            };
             let scale = 10u64.pow(u32::try_from(digits).unwrap_or(0));
             i.checked_mul(mult)
-                .and_then(|w| w.checked_add(u64::try_from(u128::from(frac) * u128::from(mult) / u128::from(scale)).ok()?))
+                .and_then(|w| {
+                    w.checked_add(
+                        u64::try_from(u128::from(frac) * u128::from(mult) / u128::from(scale))
+                            .ok()?,
+                    )
+                })
                 .ok_or_else(|| format!("size {text:?} does not fit 64 bits"))?
         }
     };
     if whole == 0 {
-        return Err(format!("size {text:?} is zero; ask for the size the OS needs"));
+        return Err(format!(
+            "size {text:?} is zero; ask for the size the OS needs"
+        ));
     }
     Ok(whole)
 }
@@ -433,7 +492,11 @@ impl BootAsk {
             None | Some("best-fit") => Policy::BestFit,
             Some("first-fit") => Policy::FirstFit,
             Some("least-loaded") => Policy::LeastLoaded,
-            Some(o) => return Err(format!("policy {o:?}: use best-fit, first-fit or least-loaded")),
+            Some(o) => {
+                return Err(format!(
+                    "policy {o:?}: use best-fit, first-fit or least-loaded"
+                ));
+            }
         };
         let bmc = self
             .bmc
@@ -446,7 +509,10 @@ impl BootAsk {
         let mut boot = BootRequest::new(id.as_str(), self.server.as_str(), size);
         boot.server = ServerIdentity {
             bmc,
-            nic_mac: self.mac.clone().or_else(|| known.and_then(|k| k.mac.clone())),
+            nic_mac: self
+                .mac
+                .clone()
+                .or_else(|| known.and_then(|k| k.mac.clone())),
             ..ServerIdentity::named(self.server.as_str())
         };
         boot.constraints = Constraints {
@@ -506,8 +572,16 @@ mod tests {
         assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("0GiB").unwrap_err().contains("zero"));
-        assert!(parse_size("40 parsecs").unwrap_err().contains("unknown unit"));
-        assert!(parse_size("99999999999TiB").unwrap_err().contains("64 bits"));
+        assert!(
+            parse_size("40 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(
+            parse_size("99999999999TiB")
+                .unwrap_err()
+                .contains("64 bits")
+        );
         assert!(parse_size("").is_err());
     }
 
@@ -536,7 +610,11 @@ mod tests {
             reachable_from: vec!["10.0.0.0".to_owned()],
             ..ask.clone()
         };
-        assert!(bad.to_request(&config, 7).unwrap_err().contains("address/prefix"));
+        assert!(
+            bad.to_request(&config, 7)
+                .unwrap_err()
+                .contains("address/prefix")
+        );
         let bad = BootAsk {
             max_size: Some("10GiB".to_owned()),
             ..ask.clone()
@@ -546,6 +624,10 @@ mod tests {
             auth: Some("kerberos".to_owned()),
             ..ask
         };
-        assert!(bad.to_request(&config, 7).unwrap_err().contains("mutual-chap"));
+        assert!(
+            bad.to_request(&config, 7)
+                .unwrap_err()
+                .contains("mutual-chap")
+        );
     }
 }

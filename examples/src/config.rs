@@ -223,6 +223,10 @@ pub struct IsnsConfig {
     /// Period of the full reconciliation walk that repairs missed SCNs.
     #[serde(deserialize_with = "de_duration")]
     pub reconcile_interval: Duration,
+    /// Least time between two iSNS changes that notify the same storage entity (isnsd
+    /// loses SCNs sent closer together, and tgtd then hangs; see [`crate::pacing`]).
+    #[serde(deserialize_with = "de_duration")]
+    pub scn_pacing: Duration,
 }
 
 impl Default for IsnsConfig {
@@ -234,6 +238,7 @@ impl Default for IsnsConfig {
             advertise: None,
             request_timeout: Duration::from_secs(5),
             reconcile_interval: Duration::from_secs(300),
+            scn_pacing: Duration::from_secs(1),
         }
     }
 }
@@ -272,6 +277,10 @@ pub struct ProbeConfig {
     /// Time limit per target.
     #[serde(deserialize_with = "de_duration")]
     pub timeout: Duration,
+    /// CHAP secret of the probe's own account (user = `initiator`). Targets that demand CHAP
+    /// once a server's account is bound to them get this account too (through the CHAP
+    /// hook), so the inventory can still read their LUNs.
+    pub chap_secret: Option<SecretSource>,
 }
 
 impl Default for ProbeConfig {
@@ -280,6 +289,7 @@ impl Default for ProbeConfig {
             initiator: "iqn.2026-01.com.example:bcm-inventory".to_owned(),
             concurrency: 8,
             timeout: Duration::from_secs(10),
+            chap_secret: None,
         }
     }
 }

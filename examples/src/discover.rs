@@ -47,7 +47,12 @@ pub async fn discover(cfg: &SlpConfig) -> Result<Discovery, DriverError> {
     let per = cfg.timeout.min(Duration::from_secs(15));
     opts.ua.timing.mc_max = per;
     opts.ua.timing.retry_max = per;
-    opts.ua.timing.retry = opts.ua.timing.retry.min(per / 4).max(Duration::from_millis(100));
+    opts.ua.timing.retry = opts
+        .ua
+        .timing
+        .retry
+        .min(per / 4)
+        .max(Duration::from_millis(100));
     if let Some(da) = cfg.da {
         opts.ua.directory_agents = vec![da];
         opts.ua.multicast = false;

@@ -5,7 +5,8 @@
 # Env:   TGTD_PORT (3260)
 #        TGTD_TARGETS ("iqn.2000-01.test.tgt:disk1")  space-separated; each target gets
 #                     LUN 1 (and more LUNs from TGTD_LUN_SIZES)
-#        TGTD_LUN_SIZES ("64M")  space-separated sizes: LUN 1, LUN 2, ... of every target
+#        TGTD_LUN_SIZES ("64M")  space-separated sizes: LUN 1, LUN 2, ... of every target;
+#                     a target written IQN=SIZE[,SIZE...] gets its own sizes instead
 #        TGTD_ISNS ("")          iSNS server HOST:PORT; empty = no iSNS
 #        TGTD_ISNS_ACCESS_CONTROL (Off)  On = admit only initiators registered in iSNS
 #                                sharing a Discovery Domain with the target
@@ -51,11 +52,16 @@ if [ -n "${TGTD_ISNS:-}" ]; then
 fi
 
 tid=0
-for iqn in $TARGETS; do
+names=""
+for entry in $TARGETS; do
     tid=$((tid + 1))
+    iqn="${entry%%=*}"
+    sizes="$SIZES"
+    [ "$iqn" != "$entry" ] && sizes="${entry#*=}" && sizes="${sizes//,/ }"
+    names="${names:+$names }$iqn"
     tgtadm --lld iscsi --op new --mode target --tid "$tid" -T "$iqn"
     lun=0
-    for size in $SIZES; do
+    for size in $sizes; do
         lun=$((lun + 1))
         truncate -s "$size" "$W/t$tid-lun$lun.img"
         tgtadm --lld iscsi --op new --mode logicalunit --tid "$tid" --lun "$lun" -b "$W/t$tid-lun$lun.img"
@@ -65,7 +71,7 @@ done
 cat <<OUT
 TGTD_PID=$PID
 TGTD_PORT=$PORT
-TGTD_TARGETS="$TARGETS"
+TGTD_TARGETS="$names"
 TGT_IPC_SOCKET=$TGT_IPC_SOCKET
 TGTD_LOG=$DIR/tgtd.log
 TGTD_START_MS=$(( $(now_ms) - T0 ))

@@ -70,7 +70,8 @@ fn config_of(cli: &Cli) -> Result<Config, Failure> {
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(v).map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
     println!("{text}");
     Ok(())
 }
@@ -80,9 +81,21 @@ fn step_printer() -> Arc<dyn Fn(&Progress) + Send + Sync> {
     Arc::new(|p: &Progress| {
         let line = match p.phase {
             ProgressPhase::Started => return,
-            ProgressPhase::Done => format!("  ✓ {}: {}", p.description, p.detail.as_deref().unwrap_or("")),
-            ProgressPhase::Failed => format!("  ✗ {}: {}", p.description, p.detail.as_deref().unwrap_or("")),
-            ProgressPhase::Compensated => format!("  ↺ {}: {}", p.description, p.detail.as_deref().unwrap_or("")),
+            ProgressPhase::Done => format!(
+                "  ✓ {}: {}",
+                p.description,
+                p.detail.as_deref().unwrap_or("")
+            ),
+            ProgressPhase::Failed => format!(
+                "  ✗ {}: {}",
+                p.description,
+                p.detail.as_deref().unwrap_or("")
+            ),
+            ProgressPhase::Compensated => format!(
+                "  ↺ {}: {}",
+                p.description,
+                p.detail.as_deref().unwrap_or("")
+            ),
         };
         eprintln!("{line}");
     })
@@ -152,10 +165,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if a.json {
                 return print_json(&rows);
             }
-            println!("{:<52} {:>4} {:>10} {:<10} {:<12} PORTALS", "TARGET", "LUN", "SIZE", "STATE", "SERVER");
+            println!(
+                "{:<52} {:>4} {:>10} {:<10} {:<12} PORTALS",
+                "TARGET", "LUN", "SIZE", "STATE", "SERVER"
+            );
             for t in &rows {
                 if t.luns.is_empty() {
-                    println!("{:<52} {:>4} {:>10} {:<10} {:<12} {}", t.target, "-", "-", "no LUNs", "", t.portals.join(" "));
+                    println!(
+                        "{:<52} {:>4} {:>10} {:<10} {:<12} {}",
+                        t.target,
+                        "-",
+                        "-",
+                        "no LUNs",
+                        "",
+                        t.portals.join(" ")
+                    );
                 }
                 for l in &t.luns {
                     println!(
@@ -189,12 +213,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 mac: a.mac.clone(),
                 power_cycle: a.power_cycle.then_some(true),
             };
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-            let req = ask.to_request(&config, now).map_err(|e| Failure(exit::USAGE, e))?;
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            let req = ask
+                .to_request(&config, now)
+                .map_err(|e| Failure(exit::USAGE, e))?;
             if req.boot.server.bmc.is_none() {
                 return Err(Failure(
                     exit::USAGE,
-                    format!("server {}: no BMC address; give --bmc or list it in [[server]]", a.server),
+                    format!(
+                        "server {}: no BMC address; give --bmc or list it in [[server]]",
+                        a.server
+                    ),
                 ));
             }
             let running = app::start(
@@ -214,7 +245,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             running.shutdown().await;
             let report = result?;
             if a.json {
-                let mut v = serde_json::to_value(&report).map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+                let mut v = serde_json::to_value(&report)
+                    .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
                 if let Some(s) = secret {
                     v["assignment"]["chap_secret"] = serde_json::json!(s);
                 }
@@ -224,7 +256,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             println!(
                 "{} {}: {} LUN {} ({}) via {}",
                 x.server,
-                if report.replayed { "already has" } else { "now boots from" },
+                if report.replayed {
+                    "already has"
+                } else {
+                    "now boots from"
+                },
                 x.primary.target,
                 x.primary.lun,
                 x.primary.size.as_deref().unwrap_or("size unknown"),
@@ -232,7 +268,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             );
             println!("  initiator {}  DD {}", x.initiator, x.dd_name);
             if let Some(u) = &x.chap_user {
-                println!("  CHAP user {u}{}", secret.map(|s| format!("  secret {s}")).unwrap_or_default());
+                println!(
+                    "  CHAP user {u}{}",
+                    secret.map(|s| format!("  secret {s}")).unwrap_or_default()
+                );
             }
             Ok(())
         }
@@ -250,7 +289,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             running.shutdown().await;
             let steps = result?;
             if a.json {
-                return print_json(&serde_json::json!({"server": a.server, "released": true, "steps": steps}));
+                return print_json(
+                    &serde_json::json!({"server": a.server, "released": true, "steps": steps}),
+                );
             }
             println!("{}: boot disk released", a.server);
             Ok(())
@@ -263,8 +304,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .iter()
                 .map(|x| bcm::manager::Assignment::of(x, &engine))
                 .collect();
-            let unfinished = store.unfinished().map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
-            let recent = store.recent(None, a.recent).map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+            let unfinished = store
+                .unfinished()
+                .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+            let recent = store
+                .recent(None, a.recent)
+                .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
             if a.json {
                 let rows = |v: &[bcm::store::StoredRequest]| -> Vec<serde_json::Value> {
                     v.iter()
@@ -279,18 +324,37 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             println!("{} assignment(s)", assignments.len());
             for x in &assignments {
-                println!("  {:<16} {:<9} {} LUN {} ({})  {}", x.server, x.state, x.primary.target, x.primary.lun, x.primary.size.as_deref().unwrap_or("?"), x.initiator);
+                println!(
+                    "  {:<16} {:<9} {} LUN {} ({})  {}",
+                    x.server,
+                    x.state,
+                    x.primary.target,
+                    x.primary.lun,
+                    x.primary.size.as_deref().unwrap_or("?"),
+                    x.initiator
+                );
             }
             if !unfinished.is_empty() {
-                println!("{} unfinished request(s) (resumed or rolled back at the next start):", unfinished.len());
+                println!(
+                    "{} unfinished request(s) (resumed or rolled back at the next start):",
+                    unfinished.len()
+                );
                 for r in &unfinished {
-                    println!("  {} {} of {} — {}", r.state, r.kind.as_str(), r.server, r.error.as_deref().unwrap_or(""));
+                    println!(
+                        "  {} {} of {} — {}",
+                        r.state,
+                        r.kind.as_str(),
+                        r.server,
+                        r.error.as_deref().unwrap_or("")
+                    );
                 }
             }
             Ok(())
         }
         Command::Serve(a) => serve(&cli, a).await,
-        Command::Demo(a) => bcm::demo::run(a).await.map_err(|e| Failure(exit::FAILURE, e)),
+        Command::Demo(a) => bcm::demo::run(a)
+            .await
+            .map_err(|e| Failure(exit::FAILURE, e)),
     }
 }
 
@@ -301,11 +365,17 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Failure(exit::FAILURE, format!("cannot listen on {listen}: {e}")))?;
-    let bound = listener.local_addr().map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
     tracing::info!(%bound, isns = %running.isns_server, "bcm serve: API listening");
-    eprintln!("bcm serve: API on http://{bound}, iSNS {}", running.isns_server);
+    eprintln!(
+        "bcm serve: API on http://{bound}, iSNS {}",
+        running.isns_server
+    );
     if let Some(f) = &a.ready_file {
-        std::fs::write(f, bound.to_string()).map_err(|e| Failure(exit::FAILURE, format!("{}: {e}", f.display())))?;
+        std::fs::write(f, bound.to_string())
+            .map_err(|e| Failure(exit::FAILURE, format!("{}: {e}", f.display())))?;
     }
     let router = bcm::api::router(bcm::api::ApiState {
         manager: running.manager.clone(),
@@ -362,11 +432,18 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     init_logs(&cli);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bcm: cannot start the runtime: {e}");

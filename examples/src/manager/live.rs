@@ -18,6 +18,7 @@ use isns_proto::client_tokio::{DriverError, IsnsClient};
 use super::{Effects, StepContext, StepError, StepOutcome};
 use crate::bmc::{BmcLogin, BmcPusher, resolve_bmc};
 use crate::config::Config;
+use crate::pacing::Pacer;
 use crate::target_chap::{ChapChange, ChapHook};
 
 /// Something that holds the manager's iSNS control-node session.
@@ -151,6 +152,7 @@ impl std::fmt::Debug for ExtraAccount {
 /// The real effects.
 pub struct LiveEffects<I> {
     isns: I,
+    pacer: Arc<Pacer>,
     bmc: BmcPusher,
     directory: BmcDirectory,
     chap: Option<ChapHook>,
@@ -162,6 +164,7 @@ impl<I: IsnsAccess> LiveEffects<I> {
     /// Effects over `isns`, pushing to BMCs with `bmc`.
     pub fn new(
         isns: I,
+        pacer: Arc<Pacer>,
         bmc: BmcPusher,
         directory: BmcDirectory,
         chap: Option<ChapHook>,
@@ -169,6 +172,7 @@ impl<I: IsnsAccess> LiveEffects<I> {
     ) -> Self {
         Self {
             isns,
+            pacer,
             bmc,
             directory,
             chap,
@@ -373,21 +377,33 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                     .iter()
                     .map(boot_config_core::IscsiName::as_str)
                     .collect();
-                if let Some(id) = self.dd_id(dd_name, ctx) {
-                    isns.add_dd_members(id, &members)
-                        .await
-                        .map_err(|e| isns_error("add DD members", &e))?;
-                    return Ok(StepOutcome::detail(format!("DD {id} (existed)")));
-                }
-                let id = isns
-                    .create_dd(dd_name, &members)
+                let (id, existed) = match self.dd_id(dd_name, ctx) {
+                    Some(id) => (id, true),
+                    None => {
+                        // Created empty, then filled by DD_ID: isnsd silently drops members
+                        // of a creating DDReg that already belong to another DD.
+                        let id = isns
+                            .create_dd(dd_name, &[])
+                            .await
+                            .map_err(|e| isns_error("create DD", &e))?;
+                        self.remember_dd(dd_name, Some(id));
+                        (id, false)
+                    }
+                };
+                self.pacer.pace(&ctx.entities).await;
+                isns.add_dd_members(id, &members)
                     .await
-                    .map_err(|e| isns_error("create DD", &e))?;
-                self.remember_dd(dd_name, Some(id));
-                Ok(StepOutcome::detail(format!("DD {id}")))
+                    .map_err(|e| isns_error("add DD members", &e))?;
+                Ok(StepOutcome::detail(if existed {
+                    format!("DD {id} (existed)")
+                } else {
+                    format!("DD {id}")
+                }))
             }
             Action::RegisterInitiator { initiator, server } => {
                 let entity = format!("bcm.{}", server.as_str());
+                // Notifies the DD's targets when the name is already a member (recovery).
+                self.pacer.pace(&ctx.entities).await;
                 isns.register_initiator(initiator.as_str(), &entity, Some(server.as_str()))
                     .await
                     .map_err(|e| isns_error("register initiator", &e))?;
@@ -397,6 +413,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 let id = self.dd_id(dd_name, ctx).ok_or_else(|| {
                     StepError::transient(format!("DD {dd_name} is not known in iSNS (yet)"))
                 })?;
+                self.pacer.pace(&ctx.entities).await;
                 isns.add_dd_members(id, &[member.as_str()])
                     .await
                     .map_err(|e| isns_error("add DD member", &e))?;
@@ -406,6 +423,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 let Some(id) = self.dd_id(dd_name, ctx) else {
                     return Ok(StepOutcome::detail("absent"));
                 };
+                self.pacer.pace(&ctx.entities).await;
                 match isns.remove_dd(id).await {
                     Ok(()) => {}
                     Err(e) if is_absent(&e) => {}
@@ -415,6 +433,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 Ok(StepOutcome::detail(format!("DD {id} removed")))
             }
             Action::DeregisterInitiator { initiator } => {
+                self.pacer.pace(&ctx.entities).await;
                 match isns.deregister_initiator(initiator.as_str()).await {
                     Ok(()) => Ok(StepOutcome::detail("deregistered")),
                     Err(e) if is_absent(&e) => Ok(StepOutcome::detail("absent")),
@@ -425,6 +444,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 let Some(id) = self.dd_id(dd_name, ctx) else {
                     return Ok(StepOutcome::detail("DD absent"));
                 };
+                self.pacer.pace(&ctx.entities).await;
                 match isns.remove_dd_members(id, &[member.as_str()]).await {
                     Ok(()) => Ok(StepOutcome::detail(format!("DD {id}"))),
                     Err(e) if is_absent(&e) => Ok(StepOutcome::detail("not a member")),

@@ -496,6 +496,37 @@ impl<E: Effects> Manager<E> {
             .map(|d| d.id.0)
     }
 
+    /// The entities an action's iSNS change notifies: those of the targets of the request's
+    /// allocation (or, for a DD the ledger does not know, of its target members).
+    fn entities_of(&self, action: &Action, request: &str) -> Vec<String> {
+        let engine = lock(&self.inner.engine);
+        let inv = engine.inventory();
+        let provision = request.strip_prefix("release:").unwrap_or(request);
+        let mut targets: Vec<String> = match engine.ledger().get(&RequestId::new(provision)) {
+            Some(a) => a
+                .selection
+                .luns()
+                .map(|l| l.target.as_str().to_owned())
+                .collect(),
+            None => Vec::new(),
+        };
+        if let Action::RemoveDd { dd_name } | Action::RemoveDdMember { dd_name, .. } = action {
+            if let Some(dd) = inv.dds().find(|d| d.name == *dd_name) {
+                targets.extend(dd.members.iter().map(|m| m.as_str().to_owned()));
+            }
+        }
+        if let Action::CreateDd { targets: t, .. } = action {
+            targets.extend(t.iter().map(|m| m.as_str().to_owned()));
+        }
+        let mut entities: Vec<String> = targets
+            .iter()
+            .filter_map(|t| inv.target(t).map(|v| v.entity.as_str().to_owned()))
+            .collect();
+        entities.sort();
+        entities.dedup();
+        entities
+    }
+
     fn portals_of(&self, action: &Action) -> Vec<(String, Vec<String>)> {
         let (Action::SetTargetChap { targets, .. } | Action::RemoveTargetChap { targets, .. }) =
             action
@@ -506,12 +537,15 @@ impl<E: Effects> Manager<E> {
         targets
             .iter()
             .map(|t| {
-                let portals = engine.inventory().target(t.as_str()).map_or_else(Vec::new, |v| {
-                    v.portals
-                        .iter()
-                        .map(|p| boot_config_core::Portal::new(p.addr, p.port).to_string())
-                        .collect()
-                });
+                let portals = engine
+                    .inventory()
+                    .target(t.as_str())
+                    .map_or_else(Vec::new, |v| {
+                        v.portals
+                            .iter()
+                            .map(|p| boot_config_core::Portal::new(p.addr, p.port).to_string())
+                            .collect()
+                    });
                 (t.as_str().to_owned(), portals)
             })
             .collect()
@@ -555,6 +589,7 @@ impl<E: Effects> Manager<E> {
                         known_dd: self.dd_of(action),
                         power_cycle,
                         target_portals: self.portals_of(action),
+                        entities: self.entities_of(action, request),
                     };
                     match self.inner.effects.perform(action, &ctx).await {
                         Ok(outcome) => {
