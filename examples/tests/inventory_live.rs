@@ -269,6 +269,9 @@ impl Manager {
     }
 }
 
+/// A tgtd, one of its targets, and its LUNs as (number, bytes).
+type Expected<'a> = (&'a Tgtd, &'a str, Vec<(u64, u64)>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inventory_lists_every_target_portal_and_lun_with_the_sizes_iscsi_readcapacity16_reports() {
     let isnsd = Isnsd::start();
@@ -279,7 +282,7 @@ async fn inventory_lists_every_target_portal_and_lun_with_the_sizes_iscsi_readca
     );
     let relay = ipv6_relay(isnsd.addr()).await;
     let b = Tgtd::start_v6(relay, &["iqn.2026-01.test.b:disk1"], "40M");
-    let expected: Vec<(&Tgtd, &str, Vec<(u64, u64)>)> = vec![
+    let expected: Vec<Expected<'_>> = vec![
         (
             &a,
             "iqn.2026-01.test.a:disk1",

@@ -265,7 +265,7 @@ impl Task {
                     Some(t) => {
                         let name = t.spec.name.as_str().to_owned();
                         self.targets.insert(name.clone(), t);
-                        self.ensure_management(&[name.clone()]).await;
+                        self.ensure_management(std::slice::from_ref(&name)).await;
                         self.spawn_probe(&name, None);
                     }
                     None => {
