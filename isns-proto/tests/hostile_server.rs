@@ -263,11 +263,7 @@ async fn hostile_server_yields_typed_errors_and_the_session_stays_up_with_bounde
                  walked: &mut usize,
                  scns: &mut usize,
                  registered: &mut usize| match e {
-        Event::Error(err) => {
-            if errors.len() < 10_000 {
-                errors.push(err);
-            }
-        }
+        Event::Error(err) if errors.len() < 10_000 => errors.push(err),
         Event::Walked(_) => *walked += 1,
         Event::Scn(_) => *scns += 1,
         Event::Registered(_) => *registered += 1,
