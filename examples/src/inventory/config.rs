@@ -9,7 +9,7 @@ use isns_proto::client::Backoff;
 
 use crate::config::Config;
 
-/// Name of the management DD when the configuration names none.
+/// Prefix of the management DDs when the configuration names none.
 pub const DEFAULT_MANAGEMENT_DD: &str = "bcm-management";
 
 /// CHAP credentials the probe logs in with (needed once the manager binds CHAP accounts on
@@ -69,7 +69,8 @@ pub struct InventoryConfig {
     pub probe_timeout: Duration,
     /// CHAP for the probe; `None` logs in with AuthMethod None.
     pub probe_chap: Option<ProbeChap>,
-    /// DD holding the probe initiator and every target it probes.
+    /// Prefix of the management DDs: one per target, `<management_dd>:<target>`, holding
+    /// the probe initiator and that target.
     pub management_dd: String,
     /// How long after a target joined the management DD (or the probe initiator was
     /// registered) a "target not found" login refusal is retried: tgtd needs about 1 s to

@@ -10,9 +10,10 @@
 //!    (the manager's per-server DDs included: recovery reconciles with them) and
 //!    `DdRemoved` for a DD gone;
 //! 2. makes sure the probe initiator is registered in iSNS as an initiator node and shares
-//!    the management DD with every target (tgtd with `iSNSAccessControl On` admits only
-//!    such initiators, about a second after the change: a refused login is retried for
-//!    `admission_wait`);
+//!    a management DD with every target, one DD per target named
+//!    [`management_dd_name`]`(management_dd, target)` (tgtd with `iSNSAccessControl On`
+//!    admits only such initiators, about a second after the change: a refused login is
+//!    retried for `admission_wait`);
 //! 3. probes every target, at most `probe_concurrency` at once and each within
 //!    `probe_timeout`: `LunsReported` with the sizes READ CAPACITY gave, or
 //!    `TargetUnreachable` (its LUNs go offline) for a target that fails or stays silent,
@@ -33,6 +34,13 @@
 //!   that follows replaces each entity's view, so the engine ends with neither duplicates
 //!   nor losses.
 //!
+//! * tgt 1.0.85 keeps one global SCN socket: when isnsd holds SCN connections to two
+//!   targets of the same tgtd (it keeps one open per recipient node) and sends on the
+//!   older one, tgtd blocks in `read` for good and answers no login any more. One DD per
+//!   target keeps the inventory's own changes to one SCN per target; a DD holding two
+//!   targets of one tgtd, or a later SCN to a target whose tgtd has since accepted an SCN
+//!   connection for another target, still hangs that tgtd.
+//!
 //! The manager's own DD operations go through [`Inventory::isns`], the same session; the
 //! inventory never undoes them, and never removes anything from iSNS.
 
@@ -52,6 +60,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use task::{Control, Task};
+
+/// The name of the management DD of `target`: `<prefix>:<target>`.
+#[must_use]
+pub fn management_dd_name(prefix: &str, target: &str) -> String {
+    format!("{prefix}:{target}")
+}
 
 /// Why the inventory could not start.
 #[derive(Debug, thiserror::Error)]

@@ -18,9 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use boot_config_core::{InventoryEvent, Provenance, Source, Timestamp};
 use iscsi_probe::{Auth, ProbeError, SessionError, TargetReport};
+use isns_proto::NodeType;
 use isns_proto::client::{Event, Snapshot};
 use isns_proto::client_tokio::IsnsClient;
-use isns_proto::{NodeType, OPEN_ISNS_MAX_PDU_LEN};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
@@ -28,9 +28,10 @@ use super::config::InventoryConfig;
 use super::translate::{self, Reported, TrackedTarget};
 use super::update::{ConnectionState, InventoryUpdate, InventoryWarning};
 
-/// Member attributes per DDReg: an open-isns PDU is at most 8 KiB, and the header, source
-/// and DD_ID take well under 2 KiB of it.
-const MEMBER_BUDGET: usize = OPEN_ISNS_MAX_PDU_LEN - 2048;
+/// Pause between two management DD changes for targets behind the same portal (the same
+/// tgtd): each makes isnsd open an SCN connection into that tgtd, and tgt 1.0.85 hangs when
+/// it accepts a second one before it has read the first.
+const SCN_SPACING: Duration = Duration::from_millis(300);
 /// Pause between login attempts while tgtd learns of a DD change.
 const ADMISSION_RETRY: Duration = Duration::from_millis(250);
 
@@ -59,8 +60,8 @@ pub(crate) struct Task {
     updates: mpsc::Sender<InventoryUpdate>,
     reported: Reported,
     targets: BTreeMap<String, TrackedTarget>,
-    mgmt_id: Option<u32>,
-    mgmt_members: BTreeSet<String>,
+    /// Target -> its management DD (ID and members).
+    mgmt: BTreeMap<String, (u32, BTreeSet<String>)>,
     initiator_registered: bool,
     /// Until when a "target not found" refusal of a target is retried.
     admit_until: BTreeMap<String, Instant>,
@@ -173,8 +174,7 @@ impl Task {
             updates,
             reported: Reported::default(),
             targets: BTreeMap::new(),
-            mgmt_id: None,
-            mgmt_members: BTreeSet::new(),
+            mgmt: BTreeMap::new(),
             initiator_registered: false,
             admit_until: BTreeMap::new(),
             semaphore,
@@ -265,7 +265,7 @@ impl Task {
                     Some(t) => {
                         let name = t.spec.name.as_str().to_owned();
                         self.targets.insert(name.clone(), t);
-                        self.ensure_management(&[name.clone()]).await;
+                        self.ensure_management(std::slice::from_ref(&name)).await;
                         self.spawn_probe(&name, None);
                     }
                     None => {
@@ -279,9 +279,9 @@ impl Task {
                 self.events(events, Source::IsnsScn).await;
             }
             Event::DdChanged(dd) => {
-                if dd.name.as_deref() == Some(self.cfg.management_dd.as_str()) {
-                    self.mgmt_id = Some(dd.id);
-                    self.mgmt_members = dd.member_names().map(str::to_owned).collect();
+                if let Some(t) = self.management_target(dd.name.as_deref()) {
+                    let members = dd.member_names().map(str::to_owned).collect();
+                    self.mgmt.insert(t, (dd.id, members));
                 }
                 let events = self.reported.dd_changed(&dd);
                 self.events(events, Source::IsnsScn).await;
@@ -289,12 +289,20 @@ impl Task {
             Event::DdRemoved { id } => {
                 let events = self.reported.dd_removed(id);
                 self.events(events, Source::IsnsScn).await;
-                if self.mgmt_id == Some(id) {
-                    self.mgmt_id = None;
-                    self.mgmt_members.clear();
-                    let all: Vec<String> = self.targets.keys().cloned().collect();
-                    self.ensure_management(&all).await;
+                let lost: Vec<String> = self
+                    .mgmt
+                    .iter()
+                    .filter(|(_, (dd, _))| *dd == id)
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                for t in &lost {
+                    self.mgmt.remove(t);
                 }
+                let still: Vec<String> = lost
+                    .into_iter()
+                    .filter(|t| self.targets.contains_key(t))
+                    .collect();
+                self.ensure_management(&still).await;
             }
             Event::Error(e) => {
                 tracing::warn!(error = %e, "isns session");
@@ -315,22 +323,27 @@ impl Task {
         self.initiator_registered = snap.nodes.iter().any(|n| {
             n.name == self.cfg.probe_initiator && n.node_type.contains(NodeType::INITIATOR)
         });
-        let mgmt = snap
-            .dds
-            .iter()
-            .filter(|d| d.name.as_deref() == Some(self.cfg.management_dd.as_str()))
-            .min_by_key(|d| d.id);
-        self.mgmt_id = mgmt.map(|d| d.id);
-        self.mgmt_members = mgmt
-            .map(|d| d.member_names().map(str::to_owned).collect())
-            .unwrap_or_default();
+        self.mgmt.clear();
+        for d in &snap.dds {
+            if let Some(t) = self.management_target(d.name.as_deref()) {
+                let members = d.member_names().map(str::to_owned).collect();
+                // Several DDs of the same name: keep the lowest ID, like isnsadm lists them.
+                if self.mgmt.get(&t).is_none_or(|(id, _)| d.id < *id) {
+                    self.mgmt.insert(t, (d.id, members));
+                }
+            }
+        }
         let all: Vec<String> = self.targets.keys().cloned().collect();
         self.ensure_management(&all).await;
         self.start_round().await;
     }
 
-    /// Makes sure the probe initiator is registered and shares the management DD with
-    /// `targets`. Targets added now get an admission window for their probes.
+    /// Makes sure the probe initiator is registered and shares a management DD with each of
+    /// `targets`: one DD per target, `<management_dd>:<target>`. A DD holding several
+    /// targets of one tgtd would make isnsd open one SCN connection per target into that
+    /// tgtd on every membership change, and tgt 1.0.85 then blocks for good reading the
+    /// wrong one (its SCN handler reads a single global socket). Targets whose DD is made
+    /// now get an admission window for their probes.
     async fn ensure_management(&mut self, targets: &[String]) {
         let now = Instant::now();
         let window = now + self.cfg.admission_wait;
@@ -353,47 +366,66 @@ impl Task {
                 }
             }
         }
-        let mut missing: Vec<String> = Vec::new();
-        if !self.mgmt_members.contains(&self.cfg.probe_initiator) {
-            missing.push(self.cfg.probe_initiator.clone());
-        }
-        missing.extend(
-            targets
-                .iter()
-                .filter(|t| !self.mgmt_members.contains(*t))
-                .cloned(),
-        );
-        if missing.is_empty() {
-            return;
-        }
-        let dd = self.cfg.management_dd.clone();
-        for batch in translate::member_batches(&missing, MEMBER_BUDGET) {
-            let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-            let result = match self.mgmt_id {
-                Some(id) => self.isns.add_dd_members(id, &refs).await,
-                None => self.isns.create_dd(&dd, &refs).await.map(|id| {
-                    self.mgmt_id = Some(id);
-                }),
+        let initiator = self.cfg.probe_initiator.clone();
+        let mut touched: BTreeSet<SocketAddr> = BTreeSet::new();
+        for target in targets {
+            let portals: Vec<SocketAddr> = self.targets.get(target).map_or_else(Vec::new, |t| {
+                t.spec
+                    .portals
+                    .iter()
+                    .map(|p| SocketAddr::new(p.addr, p.port))
+                    .collect()
+            });
+            let name = super::management_dd_name(&self.cfg.management_dd, target);
+            let result = match self.mgmt.get(target) {
+                Some((id, members)) => {
+                    let missing: Vec<&str> = [initiator.as_str(), target.as_str()]
+                        .into_iter()
+                        .filter(|m| !members.contains(*m))
+                        .collect();
+                    if missing.is_empty() {
+                        continue;
+                    }
+                    let id = *id;
+                    if portals.iter().any(|p| touched.contains(p)) {
+                        tokio::time::sleep(SCN_SPACING).await;
+                    }
+                    self.isns.add_dd_members(id, &missing).await.map(|()| id)
+                }
+                None => {
+                    if portals.iter().any(|p| touched.contains(p)) {
+                        tokio::time::sleep(SCN_SPACING).await;
+                    }
+                    self.isns
+                        .create_dd(&name, &[initiator.as_str(), target.as_str()])
+                        .await
+                }
             };
             match result {
-                Ok(()) => {
-                    for name in batch {
-                        if name != self.cfg.probe_initiator {
-                            self.admit_until.insert(name.clone(), window);
-                        }
-                        self.mgmt_members.insert(name);
-                    }
+                Ok(id) => {
+                    touched.extend(portals);
+                    let members = [initiator.clone(), target.clone()].into_iter().collect();
+                    self.mgmt.insert(target.clone(), (id, members));
+                    self.admit_until.insert(target.clone(), window);
                 }
                 Err(error) => {
-                    tracing::warn!(%error, %dd, "management dd");
+                    tracing::warn!(%error, dd = %name, "management dd");
                     self.send_lossy(InventoryUpdate::Warning(InventoryWarning::ManagementDd {
-                        dd: dd.clone(),
+                        dd: name,
                         error,
                     }));
-                    return;
                 }
             }
         }
+    }
+
+    /// The target a management DD name stands for.
+    fn management_target(&self, dd_name: Option<&str>) -> Option<String> {
+        dd_name?
+            .strip_prefix(self.cfg.management_dd.as_str())?
+            .strip_prefix(':')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
     }
 
     fn auth(&self) -> Auth {

@@ -234,32 +234,6 @@ impl Reported {
     }
 }
 
-/// Encoded size of one DD member attribute (tag, length, NUL-terminated name padded to 4).
-fn member_attr_len(name: &str) -> usize {
-    8 + (name.len() + 1).div_ceil(4) * 4
-}
-
-/// Splits member names into batches whose member attributes stay within `budget` bytes,
-/// so each DDReg fits one open-isns PDU (8 KiB). A batch always holds at least one name.
-pub(crate) fn member_batches(names: &[String], budget: usize) -> Vec<Vec<String>> {
-    let mut out: Vec<Vec<String>> = Vec::new();
-    let mut cur: Vec<String> = Vec::new();
-    let mut used = 0usize;
-    for n in names {
-        let len = member_attr_len(n);
-        if !cur.is_empty() && used + len > budget {
-            out.push(core::mem::take(&mut cur));
-            used = 0;
-        }
-        used += len;
-        cur.push(n.clone());
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,23 +435,5 @@ mod tests {
             }),
         );
         assert!(matches!(err, InventoryEvent::TargetUnreachable { .. }));
-    }
-
-    #[test]
-    fn member_batches_respect_the_budget_and_keep_every_name() {
-        let names: Vec<String> = (0..500)
-            .map(|i| format!("iqn.2026-01.test.example:target-{i:04}"))
-            .collect();
-        let batches = member_batches(&names, 6000);
-        assert!(batches.len() > 1);
-        for b in &batches {
-            let used: usize = b.iter().map(|n| member_attr_len(n)).sum();
-            assert!(used <= 6000, "{used}");
-        }
-        let flat: Vec<String> = batches.concat();
-        assert_eq!(flat, names);
-        assert!(member_batches(&[], 6000).is_empty());
-        let huge = vec!["x".repeat(7000)];
-        assert_eq!(member_batches(&huge, 6000).len(), 1);
     }
 }
