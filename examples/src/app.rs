@@ -176,7 +176,9 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
         command: config.targets.chap_hook.clone(),
         timeout: config.targets.hook_timeout,
     });
+    let pacer = Arc::new(Pacer::new(config.isns.scn_pacing));
     let mut inv_cfg = InventoryConfig::from_config(config, server);
+    inv_cfg.pacer = Arc::clone(&pacer);
     let extra = match &config.probe.chap_secret {
         Some(src) => {
             let secret = src
@@ -196,7 +198,6 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
     };
     let (inventory, updates) = Inventory::start(inv_cfg).await?;
     let inventory = Arc::new(inventory);
-    let pacer = Arc::new(Pacer::new(config.isns.scn_pacing));
     let effects = LiveEffects::new(
         Arc::clone(&inventory),
         pacer,

@@ -80,6 +80,9 @@ pub struct InventoryConfig {
     pub backoff: Backoff,
     /// Capacity of the update channel.
     pub update_capacity: usize,
+    /// Spacing of iSNS changes that notify one storage entity, shared with the manager's
+    /// own DD changes ([`crate::pacing`]).
+    pub pacer: std::sync::Arc<crate::pacing::Pacer>,
 }
 
 impl InventoryConfig {
@@ -106,6 +109,7 @@ impl InventoryConfig {
             admission_wait: Duration::from_secs(5),
             backoff: Backoff::default(),
             update_capacity: 1024,
+            pacer: std::sync::Arc::new(crate::pacing::Pacer::new(Duration::from_secs(1))),
         }
     }
 

@@ -102,6 +102,9 @@ fn session_config(cfg: &InventoryConfig) -> ClientConfig {
     c.request_timeout = cfg.request_timeout;
     c.reconcile_interval = Some(cfg.reconcile_interval);
     c.backoff = cfg.backoff;
+    if std::env::var_os("BCM_NO_SCN").is_some() {
+        c.scn_bitmap = isns_proto::ScnBitmap::empty();
+    }
     c
 }
 

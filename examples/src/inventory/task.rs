@@ -28,10 +28,6 @@ use super::config::InventoryConfig;
 use super::translate::{self, Reported, TrackedTarget};
 use super::update::{ConnectionState, InventoryUpdate, InventoryWarning};
 
-/// Pause between two management DD changes for targets behind the same portal (the same
-/// tgtd): each makes isnsd open an SCN connection into that tgtd, and tgt 1.0.85 hangs when
-/// it accepts a second one before it has read the first.
-const SCN_SPACING: Duration = Duration::from_millis(300);
 /// Pause between login attempts while tgtd learns of a DD change.
 const ADMISSION_RETRY: Duration = Duration::from_millis(250);
 
@@ -367,15 +363,14 @@ impl Task {
             }
         }
         let initiator = self.cfg.probe_initiator.clone();
-        let mut touched: BTreeSet<SocketAddr> = BTreeSet::new();
         for target in targets {
-            let portals: Vec<SocketAddr> = self.targets.get(target).map_or_else(Vec::new, |t| {
-                t.spec
-                    .portals
-                    .iter()
-                    .map(|p| SocketAddr::new(p.addr, p.port))
-                    .collect()
-            });
+            // Every change below notifies the target's entity: paced with the manager's own
+            // DD changes (crate::pacing), so isnsd never has two SCNs due to one tgtd.
+            let entity: Vec<String> = self
+                .targets
+                .get(target)
+                .map(|t| vec![t.spec.entity.as_str().to_owned()])
+                .unwrap_or_default();
             let name = super::management_dd_name(&self.cfg.management_dd, target);
             let result = match self.mgmt.get(target) {
                 Some((id, members)) => {
@@ -387,23 +382,26 @@ impl Task {
                         continue;
                     }
                     let id = *id;
-                    if portals.iter().any(|p| touched.contains(p)) {
-                        tokio::time::sleep(SCN_SPACING).await;
-                    }
+                    self.cfg.pacer.pace(&entity).await;
                     self.isns.add_dd_members(id, &missing).await.map(|()| id)
                 }
                 None => {
-                    if portals.iter().any(|p| touched.contains(p)) {
-                        tokio::time::sleep(SCN_SPACING).await;
+                    self.cfg.pacer.pace(&entity).await;
+                    // Created empty, then filled by DD_ID: isnsd 0.101 silently drops the
+                    // members of a creating DDReg that already belong to another DD (the
+                    // probe initiator is in every management DD after the first).
+                    match self.isns.create_dd(&name, &[]).await {
+                        Ok(id) => self
+                            .isns
+                            .add_dd_members(id, &[initiator.as_str(), target.as_str()])
+                            .await
+                            .map(|()| id),
+                        Err(e) => Err(e),
                     }
-                    self.isns
-                        .create_dd(&name, &[initiator.as_str(), target.as_str()])
-                        .await
                 }
             };
             match result {
                 Ok(id) => {
-                    touched.extend(portals);
                     let members = [initiator.clone(), target.clone()].into_iter().collect();
                     self.mgmt.insert(target.clone(), (id, members));
                     self.admit_until.insert(target.clone(), window);

@@ -187,6 +187,9 @@ pub struct ManagerOptions {
     pub random: RandomFill,
     /// Power-cycle servers after configuring their BMC unless a request says otherwise.
     pub power_cycle: bool,
+    /// Bound of one attempt of one step (a server that vanished mid-request must not hold
+    /// the request forever); a timeout counts as a transient failure.
+    pub step_timeout: Duration,
 }
 
 impl Default for ManagerOptions {
@@ -197,6 +200,7 @@ impl Default for ManagerOptions {
             clock: Arc::new(system_now),
             random: Arc::new(|buf: &mut [u8]| rand::fill(buf)),
             power_cycle: false,
+            step_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -591,7 +595,18 @@ impl<E: Effects> Manager<E> {
                         target_portals: self.portals_of(action),
                         entities: self.entities_of(action, request),
                     };
-                    match self.inner.effects.perform(action, &ctx).await {
+                    let attempt_result = tokio::time::timeout(
+                        self.inner.options.step_timeout,
+                        self.inner.effects.perform(action, &ctx),
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(StepError::transient(format!(
+                            "{action}: no outcome within {:?}",
+                            self.inner.options.step_timeout
+                        )))
+                    });
+                    match attempt_result {
                         Ok(outcome) => {
                             if let Some((bmc, suite)) = &outcome.cipher_suite {
                                 let _ = lock(&self.inner.store).remember_cipher_suite(bmc, *suite);

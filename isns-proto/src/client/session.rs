@@ -1275,7 +1275,10 @@ impl Session {
                 };
                 self.push_event(Event::Registered(registration));
                 if first {
-                    self.urgent.push_front(Req::ScnReg);
+                    // An empty bitmap means "no SCNs": nothing to register.
+                    if !self.cfg.scn_bitmap.is_empty() {
+                        self.urgent.push_front(Req::ScnReg);
+                    }
                     self.walk_now = true;
                 }
             }
@@ -1302,7 +1305,9 @@ impl Session {
                     // The server forgot us (restart with a fresh database): register anew.
                     self.error(ClientError::RegistrationRefused(status));
                     let esi = self.cfg.esi_port.is_some();
-                    self.urgent.push_front(Req::ScnReg);
+                    if !self.cfg.scn_bitmap.is_empty() {
+                        self.urgent.push_front(Req::ScnReg);
+                    }
                     self.urgent.push_front(Req::Register { esi });
                     self.walk_now = true;
                 }

@@ -1,0 +1,305 @@
+//! A lab of real peers for the manager's live tests: isnsd, tgtd instances with LUNs
+//! (iSNS access control on), imm-sim BMCs, the `bcm serve` daemon as a subprocess, and the
+//! independent clients that check what happened (curl, isnsadm, ipmitool).
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{self, Peer};
+
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    pub isnsd: Peer,
+    pub tgtds: Vec<Peer>,
+    pub imm: Peer,
+    pub bmc_first: u16,
+    pub bmc_password: String,
+    pub config: PathBuf,
+    pub serve: Option<Child>,
+    pub api: Option<String>,
+}
+
+/// What a lab holds.
+pub struct LabSpec {
+    /// Per tgtd instance: its listen address (distinct addresses give distinct iSNS
+    /// entities) and its targets as `IQN=SIZE`.
+    pub tgtds: Vec<(String, Vec<String>)>,
+    /// Emulated BMCs.
+    pub bmcs: u16,
+    /// CHAP by default.
+    pub chap: bool,
+    /// Extra TOML appended to the manager's config.
+    pub extra_config: String,
+}
+
+/// `n` consecutive free UDP ports on 127.0.0.1.
+pub fn free_udp_run(n: u16) -> u16 {
+    for _ in 0..100 {
+        let first = harness::free_udp_port();
+        if first.checked_add(n).is_none() {
+            continue;
+        }
+        if (first..first + n).all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+            return first;
+        }
+    }
+    panic!("no {n} consecutive free UDP ports");
+}
+
+impl Lab {
+    pub fn start(spec: &LabSpec) -> Lab {
+        for p in ["isnsd", "isnsadm", "tgtd", "tgtadm", "ipmitool", "curl"] {
+            harness::require_program(p);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let isnsd = Peer::start(
+            "isnsd",
+            &[
+                ("ISNSD_PORT", harness::free_tcp_port().to_string()),
+                ("ISNSD_DEBUG", String::new()),
+            ],
+        );
+        let isns = format!("127.0.0.1:{}", isnsd.var("ISNSD_PORT"));
+        let mut tgtds = Vec::new();
+        for (addr, targets) in &spec.tgtds {
+            tgtds.push(Peer::start(
+                "tgtd",
+                &[
+                    ("TGTD_PORT", harness::free_tcp_port().to_string()),
+                    ("TGTD_ADDR", addr.clone()),
+                    ("TGTD_TARGETS", targets.join(" ")),
+                    ("TGTD_ISNS", isns.clone()),
+                    ("TGTD_ISNS_ACCESS_CONTROL", "On".to_owned()),
+                ],
+            ));
+        }
+        let bmc_first = free_udp_run(spec.bmcs);
+        let bmc_password = format!("pw{:x}", std::process::id());
+        let imm = Peer::start(
+            "imm-sim",
+            &[
+                (
+                    "IMM_SIM_BMCS",
+                    format!("127.0.0.1:{bmc_first}-{}", bmc_first + spec.bmcs - 1),
+                ),
+                ("IMM_SIM_PASSWORD", bmc_password.clone()),
+                ("IMM_SIM_BIN", env!("CARGO_BIN_EXE_imm-sim").to_owned()),
+                ("IMM_SIM_ARGS", "--log-level warn".to_owned()),
+            ],
+        );
+        // One CHAP hook for every tgtd: it finds the tgtd serving the target by trying each
+        // management socket.
+        let hook = dir.path().join("chap-hook.sh");
+        let sockets: Vec<String> = tgtds.iter().map(|t| t.var("TGT_IPC_SOCKET").to_owned()).collect();
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\nsecret=$(cat)\nfor s in {}; do\n  printf '%s\\n' \"$secret\" | TGT_IPC_SOCKET=$s {} 2>/dev/null && exit 0\ndone\necho \"no tgtd serves $BCM_TARGET\" >&2\nexit 1\n",
+                sockets.join(" "),
+                harness::repo_root().join("scripts/peers/tgt-chap.sh").display()
+            ),
+        )
+        .unwrap();
+        run_ok("chmod", &["+x", hook.to_str().unwrap()]);
+        let config = dir.path().join("bcm.toml");
+        let mut text = format!(
+            r#"[manager]
+store = "{store}"
+domain = "example.com"
+iqn_date = "2026-12"
+reservation_ttl = "2m"
+chap = {chap}
+
+[isns]
+server = "{isns}"
+control_node = "iqn.2026-12.com.example:bcm"
+request_timeout = "3s"
+reconcile_interval = "10m"
+
+[probe]
+initiator = "iqn.2026-12.com.example:bcm-inventory"
+concurrency = 8
+timeout = "15s"
+
+[bmc]
+user = "admin"
+password = {{ value = "{bmc_password}" }}
+timeout = "5s"
+
+[targets]
+chap_hook = ["{hook}"]
+
+[api]
+listen = "127.0.0.1:0"
+"#,
+            store = dir.path().join("bcm.sqlite").display(),
+            chap = spec.chap,
+            hook = hook.display(),
+        );
+        for i in 0..spec.bmcs {
+            text.push_str(&format!(
+                "\n[[server]]\nname = \"server-{i}\"\nbmc = \"127.0.0.1:{}\"\n",
+                bmc_first + i
+            ));
+        }
+        text.push_str(&spec.extra_config);
+        std::fs::write(&config, text).unwrap();
+        Lab {
+            dir,
+            isnsd,
+            tgtds,
+            imm,
+            bmc_first,
+            bmc_password,
+            config,
+            serve: None,
+            api: None,
+        }
+    }
+
+    /// Starts `bcm serve` and waits until its API listens and the first inventory round
+    /// finished (`bcm serve` only listens after that).
+    pub fn serve(&mut self) -> String {
+        let ready = self.dir.path().join("serve.ready");
+        let _ = std::fs::remove_file(&ready);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("serve.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_bcm"))
+            .args(["--log", "bcm=info,warn", "-c"])
+            .arg(&self.config)
+            .args(["serve", "--ready-file"])
+            .arg(&ready)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.serve = Some(child);
+        let t0 = Instant::now();
+        while !ready.exists() {
+            if let Some(c) = self.serve.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!("bcm serve exited with {status}:\n{}", self.serve_log());
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "bcm serve not ready:\n{}",
+                self.serve_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let api = format!("http://{}", std::fs::read_to_string(&ready).unwrap().trim());
+        self.api = Some(api.clone());
+        api
+    }
+
+    /// SIGKILLs `bcm serve`.
+    pub fn kill_serve(&mut self) {
+        if let Some(mut c) = self.serve.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERMs `bcm serve` and waits for it.
+    pub fn stop_serve(&mut self) {
+        if let Some(mut c) = self.serve.take() {
+            run_ok("kill", &["-TERM", &c.id().to_string()]);
+            let _ = c.wait();
+        }
+    }
+
+    pub fn serve_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// `curl` against the API: (HTTP status, body).
+    pub fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let url = format!("{}{path}", self.api.as_deref().expect("serve first"));
+        let mut args = vec!["-sS", "-X", method, "-o", "-", "-w", "\n%{http_code}", "--max-time", "120"];
+        if let Some(b) = body {
+            args.extend(["-H", "content-type: application/json", "--data-binary", b]);
+        }
+        args.push(&url);
+        let (ok, out, err) = harness::run("curl", &args, &[]);
+        assert!(ok, "curl {method} {path}: {err}");
+        let (body, code) = out.rsplit_once('\n').unwrap();
+        (code.trim().parse().unwrap(), body.to_owned())
+    }
+
+    fn isnsadm(&self, args: &[&str]) -> String {
+        let conf = self.isnsd.var("ISNSADM_CONF");
+        let source = self.isnsd.var("ISNSADM_SOURCE");
+        let _ = harness::run("isnsadm", &["-c", conf, "--register", &format!("control={source}")], &[]);
+        let mut all = vec!["-c", conf];
+        all.extend_from_slice(args);
+        let (ok, out, err) = harness::run("isnsadm", &all, &[]);
+        assert!(ok, "isnsadm {args:?}: {err}");
+        out
+    }
+
+    /// `isnsadm --list dds`: DD name → members.
+    pub fn dds(&self) -> BTreeMap<String, BTreeSet<String>> {
+        bcm::demo::parse_isnsadm_dds(&self.isnsadm(&["--list", "dds"]))
+    }
+
+    /// `isnsadm --list nodes`: iSCSI names of every registered node.
+    pub fn nodes(&self) -> BTreeSet<String> {
+        self.isnsadm(&["--list", "nodes"])
+            .lines()
+            .filter(|l| l.contains(": iSCSI name = "))
+            .filter_map(|l| l.split_once('"').and_then(|(_, r)| r.rsplit_once('"')).map(|(v, _)| v.to_owned()))
+            .collect()
+    }
+
+    /// `ipmitool -C 17` against BMC `i`.
+    pub fn ipmitool(&self, i: u16, args: &[&str]) -> (bool, String) {
+        let port = (self.bmc_first + i).to_string();
+        let mut all = vec!["-I", "lanplus", "-C", "17", "-H", "127.0.0.1", "-p", &port, "-U", "admin", "-E"];
+        all.extend_from_slice(args);
+        let (ok, out, err) = harness::run("ipmitool", &all, &[("IPMI_PASSWORD", &self.bmc_password)]);
+        (ok, format!("{out}{err}"))
+    }
+
+    /// `bcm status --json`.
+    pub fn status(&self) -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_bcm"))
+            .arg("-c")
+            .arg(&self.config)
+            .args(["status", "--json", "--recent", "1000"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.kill_serve();
+    }
+}
+
+pub fn run_ok(program: &str, args: &[&str]) {
+    let (ok, _, err) = harness::run(program, args, &[]);
+    assert!(ok, "{program} {args:?}: {err}");
+}
+
+/// Appends a line to a file (test logs).
+pub fn note(path: &Path, text: &str) {
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{text}");
+    }
+}
