@@ -11,7 +11,7 @@
 //!  resync() ──► walk now (its round re-probes every target)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -63,6 +63,8 @@ pub(crate) struct Task {
     /// Target -> its management DD (ID and members).
     mgmt: BTreeMap<String, (u32, BTreeSet<String>)>,
     initiator_registered: bool,
+    /// When a management DD change last made isnsd send an SCN into a portal.
+    portal_touched: BTreeMap<SocketAddr, Instant>,
     /// Until when a "target not found" refusal of a target is retried.
     admit_until: BTreeMap<String, Instant>,
     semaphore: Arc<Semaphore>,
@@ -177,6 +179,7 @@ impl Task {
             mgmt: BTreeMap::new(),
             initiator_registered: false,
             admit_until: BTreeMap::new(),
+            portal_touched: BTreeMap::new(),
             semaphore,
             probe_tx,
             round: None,
@@ -367,8 +370,17 @@ impl Task {
             }
         }
         let initiator = self.cfg.probe_initiator.clone();
-        let mut touched: BTreeSet<SocketAddr> = BTreeSet::new();
+        // What each target lacks, grouped by its first portal and taken round-robin, so
+        // consecutive changes rarely hit the same tgtd and need no pause.
+        let mut by_portal: BTreeMap<Option<SocketAddr>, VecDeque<(String, Vec<SocketAddr>)>> =
+            BTreeMap::new();
         for target in targets {
+            let complete = self.mgmt.get(target).is_some_and(|(_, m)| {
+                m.contains(initiator.as_str()) && m.contains(target.as_str())
+            });
+            if complete {
+                continue;
+            }
             let portals: Vec<SocketAddr> = self.targets.get(target).map_or_else(Vec::new, |t| {
                 t.spec
                     .portals
@@ -376,37 +388,56 @@ impl Task {
                     .map(|p| SocketAddr::new(p.addr, p.port))
                     .collect()
             });
-            let name = super::management_dd_name(&self.cfg.management_dd, target);
-            let result = match self.mgmt.get(target) {
+            by_portal
+                .entry(portals.first().copied())
+                .or_default()
+                .push_back((target.clone(), portals));
+        }
+        let mut order = Vec::new();
+        while !by_portal.is_empty() {
+            by_portal.retain(|_, q| match q.pop_front() {
+                Some(x) => {
+                    order.push(x);
+                    true
+                }
+                None => false,
+            });
+        }
+        for (target, portals) in order {
+            let wait = portals
+                .iter()
+                .filter_map(|p| self.portal_touched.get(p))
+                .map(|t| (*t + SCN_SPACING).saturating_duration_since(Instant::now()))
+                .max()
+                .unwrap_or_default();
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            let name = super::management_dd_name(&self.cfg.management_dd, &target);
+            let result = match self.mgmt.get(&target) {
                 Some((id, members)) => {
+                    let id = *id;
                     let missing: Vec<&str> = [initiator.as_str(), target.as_str()]
                         .into_iter()
                         .filter(|m| !members.contains(*m))
                         .collect();
-                    if missing.is_empty() {
-                        continue;
-                    }
-                    let id = *id;
-                    if portals.iter().any(|p| touched.contains(p)) {
-                        tokio::time::sleep(SCN_SPACING).await;
-                    }
                     self.isns.add_dd_members(id, &missing).await.map(|()| id)
                 }
                 None => {
-                    if portals.iter().any(|p| touched.contains(p)) {
-                        tokio::time::sleep(SCN_SPACING).await;
-                    }
                     self.isns
                         .create_dd(&name, &[initiator.as_str(), target.as_str()])
                         .await
                 }
             };
+            let done = Instant::now();
+            for p in &portals {
+                self.portal_touched.insert(*p, done);
+            }
             match result {
                 Ok(id) => {
-                    touched.extend(portals);
                     let members = [initiator.clone(), target.clone()].into_iter().collect();
                     self.mgmt.insert(target.clone(), (id, members));
-                    self.admit_until.insert(target.clone(), window);
+                    self.admit_until.insert(target, window);
                 }
                 Err(error) => {
                     tracing::warn!(%error, dd = %name, "management dd");
@@ -417,6 +448,7 @@ impl Task {
                 }
             }
         }
+        self.portal_touched.retain(|_, t| t.elapsed() < SCN_SPACING);
     }
 
     /// The target a management DD name stands for.
