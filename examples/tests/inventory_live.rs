@@ -183,6 +183,8 @@ struct Manager {
     engine: Engine,
     rx: Receiver<InventoryUpdate>,
     synced: usize,
+    /// `Progress` updates that said a round was complete.
+    rounds_completed: usize,
     scn_events: usize,
     reconnected: bool,
     disconnected: bool,
@@ -194,6 +196,7 @@ impl Manager {
             engine: Engine::new(EngineConfig::new(2026, 1, "test.bcm").unwrap()),
             rx,
             synced: 0,
+            rounds_completed: 0,
             scn_events: 0,
             reconnected: false,
             disconnected: false,
@@ -216,6 +219,9 @@ impl Manager {
             match &u {
                 InventoryUpdate::Warning(w) => eprintln!("warning: {w}"),
                 InventoryUpdate::Synced { .. } => self.synced += 1,
+                InventoryUpdate::Progress { probed, total } if probed == total && *total > 0 => {
+                    self.rounds_completed += 1;
+                }
                 InventoryUpdate::Events { provenance, .. }
                     if provenance.source == Source::IsnsScn =>
                 {
