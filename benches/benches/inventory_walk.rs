@@ -77,12 +77,15 @@ fn bench(c: &mut Criterion) {
     harness::require_program("isnsd");
     harness::require_program("isnsadm");
     let port = harness::free_tcp_port();
-    // No protocol trace: isnsd's debug output would dominate its time.
+    // No protocol trace and an in-memory database: with either, isnsd spends most of each
+    // request writing (its file database stores objects again on queries), and that would
+    // be measured instead of the walk.
     let isnsd = harness::Peer::start(
         "isnsd",
         &[
             ("ISNSD_PORT", port.to_string()),
             ("ISNSD_DEBUG", String::new()),
+            ("ISNSD_DATABASE", String::new()),
         ],
     );
     let server = SocketAddr::new(lo(), port);
@@ -109,6 +112,8 @@ fn bench(c: &mut Criterion) {
     let (client, mut events) = rt.block_on(async {
         let mut cfg = ClientConfig::new("iqn.2026-01.bench:walker", "bench.walker", lo(), 0);
         cfg.reconcile_interval = None;
+        // As the inventory runs it (see InventoryConfig::isns_max_in_flight).
+        cfg.max_in_flight = 2;
         IsnsClient::start(server, cfg, false).await.unwrap()
     });
     let walk = |client: &IsnsClient, events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>| {

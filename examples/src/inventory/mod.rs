@@ -102,6 +102,7 @@ fn session_config(cfg: &InventoryConfig) -> ClientConfig {
     c.request_timeout = cfg.request_timeout;
     c.reconcile_interval = Some(cfg.reconcile_interval);
     c.backoff = cfg.backoff;
+    c.max_in_flight = cfg.isns_max_in_flight.max(1);
     c
 }
 
