@@ -88,6 +88,7 @@ pub enum InventoryError {
 #[derive(Debug)]
 pub struct Inventory {
     isns: Arc<IsnsClient>,
+    control_node: String,
     control: mpsc::UnboundedSender<Control>,
     task: JoinHandle<()>,
 }
@@ -138,12 +139,14 @@ impl Inventory {
                 source,
             })?;
         let isns = Arc::new(client);
+        let control_node = cfg.control_node.clone();
         let (tx, rx) = mpsc::channel(cfg.update_capacity);
         let (control, control_rx) = mpsc::unbounded_channel();
         let task = Task::spawn(cfg, Arc::clone(&isns), tx, isns_events, control_rx);
         Ok((
             Inventory {
                 isns,
+                control_node,
                 control,
                 task,
             },
@@ -164,9 +167,14 @@ impl Inventory {
     }
 
     /// Stops the task and the iSNS session (probes in flight are abandoned).
+    ///
+    /// The control node is deregistered first (best effort): isnsd 0.101 keeps sending
+    /// management SCNs to a registered node whose listener is gone, and it segfaulted here
+    /// (in libisns) after such an SCN timed out.
     pub async fn shutdown(self) {
         let _ = self.control.send(Control::Stop);
         let _ = self.task.await;
+        let _ = self.isns.deregister_initiator(&self.control_node).await;
         // The task held the only other reference; it is gone now.
         if let Ok(client) = Arc::try_unwrap(self.isns) {
             client.shutdown().await;
