@@ -423,11 +423,18 @@ impl Task {
                         .collect();
                     self.isns.add_dd_members(id, &missing).await.map(|()| id)
                 }
-                None => {
-                    self.isns
-                        .create_dd(&name, &[initiator.as_str(), target.as_str()])
+                // Created empty, then filled by DD_ID: isnsd 0.101 drops a member of a new
+                // DD that already belongs to another DD ("Ignoring duplicate DD
+                // registration": it tests the membership before the new DD has an ID), and
+                // the probe initiator is in every management DD.
+                None => match self.isns.create_dd(&name, &[]).await {
+                    Ok(id) => self
+                        .isns
+                        .add_dd_members(id, &[initiator.as_str(), target.as_str()])
                         .await
-                }
+                        .map(|()| id),
+                    Err(e) => Err(e),
+                },
             };
             let done = Instant::now();
             for p in &portals {
