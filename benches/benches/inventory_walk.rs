@@ -29,7 +29,7 @@ use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use isns_proto::client::{ClientConfig, Event};
 use isns_proto::client_tokio::IsnsClient;
-use isns_proto::{EntityProtocol, Message, NodeType, Port, Status, Tag};
+use isns_proto::{Body, EntityProtocol, Message, NodeType, Pdu, Port, Status, Tag};
 
 const ENTITIES: usize = 200;
 const PER_ENTITY: usize = 10;
@@ -83,28 +83,40 @@ fn register_targets(server: SocketAddr) {
 /// libisns) during them here; nobody is registered for SCNs yet when this runs.
 fn create_management_dds(server: SocketAddr) {
     let mut s = TcpStream::connect(server).unwrap();
-    let mut call = |m: Message<'_>| {
+    // Sends one request and returns the DD_ID of a DDReg answer (0 for others).
+    let mut call = |m: Message<'_>| -> u32 {
         let mut out = BytesMut::new();
         m.encode(&mut out).unwrap();
         s.write_all(&out).unwrap();
         let rsp = read_pdu(&mut s);
-        let status = u32::from_be_bytes([rsp[12], rsp[13], rsp[14], rsp[15]]);
-        assert_eq!(Status(status), Status::SUCCESSFUL);
+        let pdu = Pdu::parse(&rsp).unwrap();
+        let Ok(Body::Response(r)) = pdu.body() else {
+            panic!("not a response")
+        };
+        assert_eq!(r.status(), Status::SUCCESSFUL);
+        r.find(Tag::DD_ID)
+            .and_then(|a| a.as_u32().ok())
+            .unwrap_or(0)
     };
-    call(
+    let _ = call(
         Message::dev_attr_reg(1, PROBE)
             .key(Tag::ENTITY_IDENTIFIER, PROBE)
             .entity(PROBE, EntityProtocol::ISCSI)
             .node(PROBE, NodeType::INITIATOR),
     );
+    let mut xid = 1u16;
     for e in 0..ENTITIES {
         for t in 0..PER_ENTITY {
             let target = format!("iqn.2026-01.bench.array{e:03}:target-{t:02}");
             let name = management_dd_name(DEFAULT_MANAGEMENT_DD, &target);
-            let xid = u16::try_from(2 + e * PER_ENTITY + t).unwrap();
-            call(
-                Message::dd_reg(xid, PROBE, None)
-                    .op(Tag::DD_SYMBOLIC_NAME, name.as_str())
+            // As the inventory does it: created empty, filled by DD_ID (isnsd 0.101 drops a
+            // new DD's member that already belongs to another DD).
+            xid = xid.wrapping_add(1);
+            let id =
+                call(Message::dd_reg(xid, PROBE, None).op(Tag::DD_SYMBOLIC_NAME, name.as_str()));
+            xid = xid.wrapping_add(1);
+            let _ = call(
+                Message::dd_reg(xid, PROBE, Some(id))
                     .op(Tag::DD_MEMBER_ISCSI_NAME, PROBE)
                     .op(Tag::DD_MEMBER_ISCSI_NAME, target.as_str()),
             );

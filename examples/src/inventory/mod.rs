@@ -34,12 +34,24 @@
 //!   that follows replaces each entity's view, so the engine ends with neither duplicates
 //!   nor losses.
 //!
-//! * tgt 1.0.85 keeps one global SCN socket: when isnsd holds SCN connections to two
-//!   targets of the same tgtd (it keeps one open per recipient node) and sends on the
-//!   older one, tgtd blocks in `read` for good and answers no login any more. One DD per
-//!   target keeps the inventory's own changes to one SCN per target; a DD holding two
-//!   targets of one tgtd, or a later SCN to a target whose tgtd has since accepted an SCN
-//!   connection for another target, still hangs that tgtd.
+//! Peer defects the design works around (found by the live tests; see the report of
+//! issue 6):
+//! * tgt 1.0.85 keeps one global SCN socket and reads it blocking: with SCN connections
+//!   open to two targets of one tgtd, an SCN on the older one blocks tgtd for good, and
+//!   when they close (isnsd restart) it spins reading a closed descriptor. One management
+//!   DD per target, changes to targets behind one portal at least 300 ms apart, keep the
+//!   inventory's own changes to one SCN per target; a tgtd with several targets can still
+//!   be hit by later DD changes.
+//! * isnsd 0.101 sends no SCN for a second DD change that involves the same target (so a
+//!   DD the manager makes after the management DD does not reach tgtd); a target that
+//!   registers after its DD exists reads its ACL at once.
+//! * isnsd 0.101 drops a new DD's member that already belongs to another DD ("Ignoring
+//!   duplicate DD registration"): management DDs are created empty, then filled by DD_ID.
+//! * isnsd 0.101 answers a pipeline deeper than two requests in ~40 ms steps: the session
+//!   runs with [`InventoryConfig::isns_max_in_flight`] (2).
+//! * isnsd 0.101 crashed (libisns) after SCNs to a departed listener timed out, and once
+//!   during 2,000 back-to-back DD creations: [`Inventory::shutdown`] deregisters the
+//!   control node.
 //!
 //! The manager's own DD operations go through [`Inventory::isns`], the same session; the
 //! inventory never undoes them, and never removes anything from iSNS.
