@@ -183,6 +183,8 @@ struct Manager {
     engine: Engine,
     rx: Receiver<InventoryUpdate>,
     synced: usize,
+    /// `Progress` updates that said a round was complete.
+    rounds_completed: usize,
     scn_events: usize,
     reconnected: bool,
     disconnected: bool,
@@ -194,6 +196,7 @@ impl Manager {
             engine: Engine::new(EngineConfig::new(2026, 1, "test.bcm").unwrap()),
             rx,
             synced: 0,
+            rounds_completed: 0,
             scn_events: 0,
             reconnected: false,
             disconnected: false,
@@ -216,6 +219,9 @@ impl Manager {
             match &u {
                 InventoryUpdate::Warning(w) => eprintln!("warning: {w}"),
                 InventoryUpdate::Synced { .. } => self.synced += 1,
+                InventoryUpdate::Progress { probed, total } if probed == total && *total > 0 => {
+                    self.rounds_completed += 1;
+                }
                 InventoryUpdate::Events { provenance, .. }
                     if provenance.source == Source::IsnsScn =>
                 {
@@ -275,25 +281,24 @@ type Expected<'a> = (&'a Tgtd, &'a str, Vec<(u64, u64)>);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inventory_lists_every_target_portal_and_lun_with_the_sizes_iscsi_readcapacity16_reports() {
     let isnsd = Isnsd::start();
-    let a = Tgtd::start(
-        &isnsd,
-        &["iqn.2026-01.test.a:disk1", "iqn.2026-01.test.a:disk2"],
-        "16M 24M",
-    );
+    // One target per tgtd on 127.0.0.1: tgt 1.0.85 mishandles a second SCN connection (see
+    // bcm::inventory's docs), and only one tgtd per address can register with isnsd; the
+    // second storage system is a tgtd on ::1 with two targets.
+    let a = Tgtd::start(&isnsd, &["iqn.2026-01.test.a:disk1"], "16M 24M");
     let relay = ipv6_relay(isnsd.addr()).await;
-    let b = Tgtd::start_v6(relay, &["iqn.2026-01.test.b:disk1"], "40M");
+    let b = Tgtd::start_v6(
+        relay,
+        &["iqn.2026-01.test.b:disk1", "iqn.2026-01.test.b:disk2"],
+        "40M",
+    );
     let expected: Vec<Expected<'_>> = vec![
         (
             &a,
             "iqn.2026-01.test.a:disk1",
             vec![(1, 16 * MIB), (2, 24 * MIB)],
         ),
-        (
-            &a,
-            "iqn.2026-01.test.a:disk2",
-            vec![(1, 16 * MIB), (2, 24 * MIB)],
-        ),
         (&b, "iqn.2026-01.test.b:disk1", vec![(1, 40 * MIB)]),
+        (&b, "iqn.2026-01.test.b:disk2", vec![(1, 40 * MIB)]),
     ];
     let t0 = Instant::now();
     let (inv, rx) = Inventory::start(config(&isnsd)).await.unwrap();
@@ -333,15 +338,28 @@ async fn inventory_lists_every_target_portal_and_lun_with_the_sizes_iscsi_readca
     // One management DD per target holds the probe initiator and that target, in iSNS and
     // in the engine.
     let dds = isnsd.list_dds();
-    m.next_sync(Duration::from_secs(20)).await;
+    let want = |name: &str| {
+        let mut w = vec![PROBE.to_owned(), name.to_owned()];
+        w.sort();
+        w
+    };
+    m.until(
+        Duration::from_secs(20),
+        "the management DDs in the engine",
+        |m| {
+            expected.iter().all(|(_, name, _)| {
+                m.dd_members(&management_dd_name(MGMT_DD, name))
+                    .is_some_and(|mut v| {
+                        v.sort();
+                        v == want(name)
+                    })
+            })
+        },
+    )
+    .await;
     for (_, name, _) in &expected {
         let dd = management_dd_name(MGMT_DD, name);
         assert!(dds.contains(&dd), "{dd} not in {dds}");
-        let mut members = m.dd_members(&dd).unwrap();
-        members.sort();
-        let mut want = [PROBE.to_owned(), (*name).to_owned()];
-        want.sort();
-        assert_eq!(members, want, "{dd}");
     }
 
     // A tgtd that dies without deregistering: its target stays in iSNS, the probe cannot
@@ -350,13 +368,20 @@ async fn inventory_lists_every_target_portal_and_lun_with_the_sizes_iscsi_readca
     assert!(harness::run("kill", &["-KILL", &pid], &[]).0);
     let t1 = Instant::now();
     m.until(Duration::from_secs(20), "the dead target offline", |m| {
-        m.targets()["iqn.2026-01.test.b:disk1"] == [(1, Some(40 * MIB), LunState::Offline)]
+        ["iqn.2026-01.test.b:disk1", "iqn.2026-01.test.b:disk2"]
+            .iter()
+            .all(|t| m.targets()[*t] == [(1, Some(40 * MIB), LunState::Offline)])
     })
     .await;
     eprintln!("dead target offline after {:?}", t1.elapsed());
-    m.next_sync(Duration::from_secs(20)).await;
-    assert!(m.has_lun("iqn.2026-01.test.a:disk1", 2, 24 * MIB));
-    assert!(m.has_lun("iqn.2026-01.test.a:disk2", 1, 16 * MIB));
+    // Meanwhile the live targets are probed as before (a transient failure of one round
+    // would show as offline until the next one).
+    m.until(Duration::from_secs(20), "the live targets available", |m| {
+        m.has_lun("iqn.2026-01.test.a:disk1", 1, 16 * MIB)
+            && m.has_lun("iqn.2026-01.test.a:disk1", 2, 24 * MIB)
+            && m.targets()["iqn.2026-01.test.b:disk2"] == [(1, Some(40 * MIB), LunState::Offline)]
+    })
+    .await;
     inv.shutdown().await;
 }
 
@@ -447,19 +472,19 @@ async fn added_target_and_lun_show_up_and_a_removed_target_disappears() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isnsd_restart_is_survived_without_duplicated_or_lost_entries() {
     let isnsd = Isnsd::start();
-    let _a = Tgtd::start(
-        &isnsd,
-        &["iqn.2026-01.test.d:disk1", "iqn.2026-01.test.d:disk2"],
-        "16M 8M",
-    );
+    let _a = Tgtd::start(&isnsd, &["iqn.2026-01.test.d:disk1"], "16M 8M");
     let relay = ipv6_relay(isnsd.addr()).await;
-    let _b = Tgtd::start_v6(relay, &["iqn.2026-01.test.e:disk1"], "32M");
+    let _b = Tgtd::start_v6(
+        relay,
+        &["iqn.2026-01.test.e:disk1", "iqn.2026-01.test.e:disk2"],
+        "32M",
+    );
     let (inv, rx) = Inventory::start(config(&isnsd)).await.unwrap();
     let mut m = Manager::new(rx);
     m.until(Duration::from_secs(30), "every LUN", |m| {
         m.has_lun("iqn.2026-01.test.d:disk1", 2, 8 * MIB)
-            && m.has_lun("iqn.2026-01.test.d:disk2", 2, 8 * MIB)
             && m.has_lun("iqn.2026-01.test.e:disk1", 1, 32 * MIB)
+            && m.has_lun("iqn.2026-01.test.e:disk2", 1, 32 * MIB)
     })
     .await;
     m.next_sync(Duration::from_secs(20)).await;

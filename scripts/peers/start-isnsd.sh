@@ -5,6 +5,8 @@
 # Env:   ISNSD_PORT (3205)  ISNSD_DEFAULT_DD (0: real DD scoping)
 #        ISNSD_REGISTRATION_PERIOD (1h; never 0, which clamps the ESI interval to 0)
 #        ISNSD_DEBUG ("all"; empty for no protocol trace)
+#        ISNSD_DATABASE (DIR/isnsd/db; empty keeps the database in memory: isnsd then
+#                       writes no object files on every request, which benches want)
 # Prints ISNSD_PID ISNSD_PORT ISNSD_CONF ISNSADM_CONF ISNSADM_SOURCE ISNSD_LOG ISNSD_DB.
 # Reusing DIR keeps the file-backed database (restart tests).
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,11 +18,14 @@ W="$DIR/isnsd"
 mkdir -p "$W/db"
 if tcp_listening "$PORT"; then echo "start-isnsd: TCP port $PORT is taken" >&2; exit 1; fi
 
+# isnsd keeps its database in memory only when no Database key is given at all.
+DB_LINE="Database               = ${ISNSD_DATABASE-$W/db}"
+if [ -z "${ISNSD_DATABASE-$W/db}" ]; then DB_LINE="# Database: none, in memory"; fi
 cat > "$W/isnsd.conf" <<CONF
 SourceName             = isns.test.server
 HostName               = localhost
 BindAddress            = 127.0.0.1:$PORT
-Database               = $W/db
+$DB_LINE
 PIDFile                = $W/isnsd.pidfile
 ControlSocket          = $W/control
 Security               = 0

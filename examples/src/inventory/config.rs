@@ -78,6 +78,10 @@ pub struct InventoryConfig {
     pub admission_wait: Duration,
     /// Reconnect policy of the iSNS session.
     pub backoff: Backoff,
+    /// iSNS requests outstanding at once. Default 2: open-isns 0.101 answers a deeper
+    /// pipeline in ~40 ms steps (a 2,000-target walk took 85 s with 8 in flight, 3.2 s
+    /// with 2 and 3.5 s with 1).
+    pub isns_max_in_flight: usize,
     /// Capacity of the update channel.
     pub update_capacity: usize,
     /// Spacing of iSNS changes that notify one storage entity, shared with the manager's
@@ -108,6 +112,7 @@ impl InventoryConfig {
             management_dd: DEFAULT_MANAGEMENT_DD.to_owned(),
             admission_wait: Duration::from_secs(5),
             backoff: Backoff::default(),
+            isns_max_in_flight: 2,
             update_capacity: 1024,
             pacer: std::sync::Arc::new(crate::pacing::Pacer::new(Duration::from_secs(1))),
         }

@@ -34,12 +34,24 @@
 //!   that follows replaces each entity's view, so the engine ends with neither duplicates
 //!   nor losses.
 //!
-//! * tgt 1.0.85 keeps one global SCN socket: when isnsd holds SCN connections to two
-//!   targets of the same tgtd (it keeps one open per recipient node) and sends on the
-//!   older one, tgtd blocks in `read` for good and answers no login any more. One DD per
-//!   target keeps the inventory's own changes to one SCN per target; a DD holding two
-//!   targets of one tgtd, or a later SCN to a target whose tgtd has since accepted an SCN
-//!   connection for another target, still hangs that tgtd.
+//! Peer defects the design works around (found by the live tests; see the report of
+//! issue 6):
+//! * tgt 1.0.85 keeps one global SCN socket and reads it blocking: with SCN connections
+//!   open to two targets of one tgtd, an SCN on the older one blocks tgtd for good, and
+//!   when they close (isnsd restart) it spins reading a closed descriptor. One management
+//!   DD per target, changes to targets behind one portal at least 300 ms apart, keep the
+//!   inventory's own changes to one SCN per target; a tgtd with several targets can still
+//!   be hit by later DD changes.
+//! * isnsd 0.101 sends no SCN for a second DD change that involves the same target (so a
+//!   DD the manager makes after the management DD does not reach tgtd); a target that
+//!   registers after its DD exists reads its ACL at once.
+//! * isnsd 0.101 drops a new DD's member that already belongs to another DD ("Ignoring
+//!   duplicate DD registration"): management DDs are created empty, then filled by DD_ID.
+//! * isnsd 0.101 answers a pipeline deeper than two requests in ~40 ms steps: the session
+//!   runs with [`InventoryConfig::isns_max_in_flight`] (2).
+//! * isnsd 0.101 crashed (libisns) after SCNs to a departed listener timed out, and once
+//!   during 2,000 back-to-back DD creations: [`Inventory::shutdown`] deregisters the
+//!   control node.
 //!
 //! The manager's own DD operations go through [`Inventory::isns`], the same session; the
 //! inventory never undoes them, and never removes anything from iSNS.
@@ -88,6 +100,7 @@ pub enum InventoryError {
 #[derive(Debug)]
 pub struct Inventory {
     isns: Arc<IsnsClient>,
+    control_node: String,
     control: mpsc::UnboundedSender<Control>,
     task: JoinHandle<()>,
 }
@@ -102,9 +115,7 @@ fn session_config(cfg: &InventoryConfig) -> ClientConfig {
     c.request_timeout = cfg.request_timeout;
     c.reconcile_interval = Some(cfg.reconcile_interval);
     c.backoff = cfg.backoff;
-    if std::env::var_os("BCM_NO_SCN").is_some() {
-        c.scn_bitmap = isns_proto::ScnBitmap::empty();
-    }
+    c.max_in_flight = cfg.isns_max_in_flight.max(1);
     c
 }
 
@@ -140,12 +151,14 @@ impl Inventory {
                 source,
             })?;
         let isns = Arc::new(client);
+        let control_node = cfg.control_node.clone();
         let (tx, rx) = mpsc::channel(cfg.update_capacity);
         let (control, control_rx) = mpsc::unbounded_channel();
         let task = Task::spawn(cfg, Arc::clone(&isns), tx, isns_events, control_rx);
         Ok((
             Inventory {
                 isns,
+                control_node,
                 control,
                 task,
             },
@@ -166,9 +179,14 @@ impl Inventory {
     }
 
     /// Stops the task and the iSNS session (probes in flight are abandoned).
+    ///
+    /// The control node is deregistered first (best effort): isnsd 0.101 keeps sending
+    /// management SCNs to a registered node whose listener is gone, and it segfaulted here
+    /// (in libisns) after such an SCN timed out.
     pub async fn shutdown(self) {
         let _ = self.control.send(Control::Stop);
         let _ = self.task.await;
+        let _ = self.isns.deregister_initiator(&self.control_node).await;
         // The task held the only other reference; it is gone now.
         if let Ok(client) = Arc::try_unwrap(self.isns) {
             client.shutdown().await;

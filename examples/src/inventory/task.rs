@@ -11,7 +11,7 @@
 //!  resync() ──► walk now (its round re-probes every target)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -59,6 +59,7 @@ pub(crate) struct Task {
     /// Target -> its management DD (ID and members).
     mgmt: BTreeMap<String, (u32, BTreeSet<String>)>,
     initiator_registered: bool,
+    /// When a management DD change last made isnsd send an SCN into a portal.
     /// Until when a "target not found" refusal of a target is retried.
     admit_until: BTreeMap<String, Instant>,
     semaphore: Arc<Semaphore>,
@@ -363,48 +364,76 @@ impl Task {
             }
         }
         let initiator = self.cfg.probe_initiator.clone();
+        // What each target lacks, grouped by its first portal and taken round-robin, so
+        // consecutive changes rarely hit the same tgtd and need no pause.
+        let mut by_portal: BTreeMap<Option<SocketAddr>, VecDeque<(String, Vec<SocketAddr>)>> =
+            BTreeMap::new();
         for target in targets {
-            // Every change below notifies the target's entity: paced with the manager's own
-            // DD changes (crate::pacing), so isnsd never has two SCNs due to one tgtd.
+            let complete = self.mgmt.get(target).is_some_and(|(_, m)| {
+                m.contains(initiator.as_str()) && m.contains(target.as_str())
+            });
+            if complete {
+                continue;
+            }
+            let portals: Vec<SocketAddr> = self.targets.get(target).map_or_else(Vec::new, |t| {
+                t.spec
+                    .portals
+                    .iter()
+                    .map(|p| SocketAddr::new(p.addr, p.port))
+                    .collect()
+            });
+            by_portal
+                .entry(portals.first().copied())
+                .or_default()
+                .push_back((target.clone(), portals));
+        }
+        let mut order = Vec::new();
+        while !by_portal.is_empty() {
+            by_portal.retain(|_, q| match q.pop_front() {
+                Some(x) => {
+                    order.push(x);
+                    true
+                }
+                None => false,
+            });
+        }
+        for (target, _portals) in order {
+            // Each change notifies the target's entity (its tgtd): paced, with the manager's
+            // own DD changes, by the shared crate::pacing::Pacer.
             let entity: Vec<String> = self
                 .targets
-                .get(target)
+                .get(&target)
                 .map(|t| vec![t.spec.entity.as_str().to_owned()])
                 .unwrap_or_default();
-            let name = super::management_dd_name(&self.cfg.management_dd, target);
-            let result = match self.mgmt.get(target) {
+            self.cfg.pacer.pace(&entity).await;
+            let name = super::management_dd_name(&self.cfg.management_dd, &target);
+            let result = match self.mgmt.get(&target) {
                 Some((id, members)) => {
+                    let id = *id;
                     let missing: Vec<&str> = [initiator.as_str(), target.as_str()]
                         .into_iter()
                         .filter(|m| !members.contains(*m))
                         .collect();
-                    if missing.is_empty() {
-                        continue;
-                    }
-                    let id = *id;
-                    self.cfg.pacer.pace(&entity).await;
                     self.isns.add_dd_members(id, &missing).await.map(|()| id)
                 }
-                None => {
-                    self.cfg.pacer.pace(&entity).await;
-                    // Created empty, then filled by DD_ID: isnsd 0.101 silently drops the
-                    // members of a creating DDReg that already belong to another DD (the
-                    // probe initiator is in every management DD after the first).
-                    match self.isns.create_dd(&name, &[]).await {
-                        Ok(id) => self
-                            .isns
-                            .add_dd_members(id, &[initiator.as_str(), target.as_str()])
-                            .await
-                            .map(|()| id),
-                        Err(e) => Err(e),
-                    }
-                }
+                // Created empty, then filled by DD_ID: isnsd 0.101 drops a member of a new
+                // DD that already belongs to another DD ("Ignoring duplicate DD
+                // registration": it tests the membership before the new DD has an ID), and
+                // the probe initiator is in every management DD.
+                None => match self.isns.create_dd(&name, &[]).await {
+                    Ok(id) => self
+                        .isns
+                        .add_dd_members(id, &[initiator.as_str(), target.as_str()])
+                        .await
+                        .map(|()| id),
+                    Err(e) => Err(e),
+                },
             };
             match result {
                 Ok(id) => {
                     let members = [initiator.clone(), target.clone()].into_iter().collect();
                     self.mgmt.insert(target.clone(), (id, members));
-                    self.admit_until.insert(target.clone(), window);
+                    self.admit_until.insert(target, window);
                 }
                 Err(error) => {
                     tracing::warn!(%error, dd = %name, "management dd");
