@@ -243,7 +243,18 @@ pub fn run(args: &Args) -> Result<(), CliError> {
 /// The process entry point: parses `std::env::args`, runs, maps errors to exit status 2.
 #[must_use]
 pub fn main() -> ExitCode {
-    let args = Args::parse();
+    main_from(std::env::args_os())
+}
+
+/// Like [`main`] with an explicit argument list (first item: the program name), for
+/// embedders such as a benchmark that runs the host in a child process of its own.
+#[must_use]
+pub fn main_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args = Args::parse_from(args);
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
