@@ -59,7 +59,7 @@ fn params(i: u8) -> IscsiBootParams {
             name: IscsiName::new(format!("iqn.2026-11.org.example.prop:disk{i}")).unwrap(),
             address: format!("192.0.2.{}", 10 + i).parse().unwrap(),
             port: 3260 + u16::from(i),
-            lun: Lun::new(u64::from(i)).unwrap(),
+            lun: Lun::new(u16::from(i)).unwrap(),
         },
     );
     if i % 2 == 0 {

@@ -20,7 +20,7 @@ use ipmi_iscsi::params::{
 use ipmi_iscsi::store::{BootOptionsStore, StoreConfig};
 use libfuzzer_sys::fuzz_target;
 
-fn target(name: &str, addr: &str, lun: u64) -> IscsiTarget {
+fn target(name: &str, addr: &str, lun: u16) -> IscsiTarget {
     IscsiTarget {
         name: IscsiName::new(name).unwrap(),
         address: addr.parse().unwrap(),
