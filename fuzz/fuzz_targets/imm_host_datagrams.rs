@@ -137,6 +137,8 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     for (k, c) in clients.iter_mut().enumerate() {
         host.pump(k, c);
+        // The real handshake completes, so the ops below reach the in-session paths.
+        assert_eq!(host.bmcs[k].responder().active_sessions(), 1, "bmc {k} session");
     }
     let mut rest = data;
     // Each op: [selector, length, data...]; the selector's low bits pick the BMC.
