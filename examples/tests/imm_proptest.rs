@@ -213,25 +213,29 @@ fn damage() -> impl Strategy<Value = Damage> {
 }
 
 fn walk<'a>(v: &'a mut Value, path: &[usize]) -> &'a mut Value {
-    let mut cur = v;
-    for &i in path {
-        let next = match cur {
-            Value::Object(m) if !m.is_empty() => {
-                let k = m.keys().nth(i % m.len()).cloned();
-                k.and_then(|k| m.get_mut(&k))
-            }
-            Value::Array(a) if !a.is_empty() => {
-                let n = a.len();
-                a.get_mut(i % n)
-            }
-            _ => None,
-        };
-        match next {
-            Some(n) => cur = n,
-            None => break,
-        }
+    let Some((&i, rest)) = path.split_first() else {
+        return v;
+    };
+    let descend = match &*v {
+        Value::Object(m) => !m.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        _ => false,
+    };
+    if !descend {
+        return v;
     }
-    cur
+    match v {
+        Value::Object(m) => {
+            let n = m.len();
+            let key = m.keys().nth(i % n).cloned().unwrap();
+            walk(m.get_mut(&key).unwrap(), rest)
+        }
+        Value::Array(a) => {
+            let n = a.len();
+            walk(&mut a[i % n], rest)
+        }
+        other => other,
+    }
 }
 
 proptest! {
