@@ -62,7 +62,7 @@ fn params(i: u8) -> IscsiBootParams {
             lun: Lun::new(u16::from(i)).unwrap(),
         },
     );
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         p.auth = Authentication::MutualChap {
             initiator: ChapCredentials {
                 user: format!("node{i}"),
@@ -260,10 +260,10 @@ proptest! {
                 }
                 Damage::SetNumber { path, value } => *walk(&mut v, &path) = Value::from(value),
                 Damage::RemoveKey { key } => {
-                    if let Value::Object(m) = &mut v {
-                        if let Some(k) = m.keys().nth(key % m.len().max(1)).cloned() {
-                            m.remove(&k);
-                        }
+                    if let Value::Object(m) = &mut v
+                        && let Some(k) = m.keys().nth(key % m.len().max(1)).cloned()
+                    {
+                        m.remove(&k);
                     }
                 }
                 Damage::Replace { path } => *walk(&mut v, &path) = Value::String("x".into()),
