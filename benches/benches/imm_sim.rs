@@ -46,14 +46,11 @@ fn client_config() -> ClientConfig {
 /// `n` consecutive free UDP ports on 127.0.0.1.
 fn free_range(n: u16) -> u16 {
     let mut base = 20_000u16;
-    'outer: while base < 60_000 {
-        for p in base..base + n {
-            if std::net::UdpSocket::bind(("127.0.0.1", p)).is_err() {
-                base = p + 1;
-                continue 'outer;
-            }
+    while base < 60_000 {
+        match (base..base + n).find(|&p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_err()) {
+            Some(taken) => base = taken + 1,
+            None => return base,
         }
-        return base;
     }
     panic!("no {n} consecutive free udp ports");
 }
@@ -102,7 +99,10 @@ fn start_host() -> Host {
         .expect("spawn the imm-sim host");
     let t0 = Instant::now();
     while !ready.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(60), "imm-sim host not ready");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "imm-sim host not ready"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     eprintln!(
@@ -190,7 +190,11 @@ fn bench(c: &mut Criterion) {
             tasks.spawn(async move {
                 let mut out = Vec::new();
                 for a in chunk {
-                    out.push(Client::connect(a, client_config(), BOUND).await.expect("open"));
+                    out.push(
+                        Client::connect(a, client_config(), BOUND)
+                            .await
+                            .expect("open"),
+                    );
                 }
                 out
             });
