@@ -34,7 +34,8 @@ pub struct Args {
     /// Directory of each BMC's `state.json` (kept across restarts).
     #[arg(long, value_name = "DIR")]
     pub state_dir: PathBuf,
-    /// Directory of each BMC's rendered boot files (default: the state directory).
+    /// Directory of each BMC's rendered boot files (default: STATE_DIR/render; never the
+    /// state directory itself, which holds secrets firmware must not be served).
     #[arg(long, value_name = "DIR")]
     pub render_dir: Option<PathBuf>,
     /// Administrator user of every BMC.

@@ -35,7 +35,7 @@ pub struct HostConfig {
     pub users: Vec<Vec<User>>,
     /// Where each BMC's `state.json` lives.
     pub state_dir: PathBuf,
-    /// Where rendered files go (default: the state directory).
+    /// Where rendered files go (default: `state_dir/render`).
     pub render_dir: Option<PathBuf>,
     /// Cipher suites offered, in preference order.
     pub suites: Vec<CipherSuite>,
@@ -253,7 +253,9 @@ impl BoundHost {
                 config
                     .render_dir
                     .clone()
-                    .unwrap_or_else(|| config.state_dir.clone()),
+                    // Not the state directory itself: QEMU's TFTP (or a firmware loader)
+                    // serves the render directory, and state.json holds every secret.
+                    .unwrap_or_else(|| config.state_dir.join("render")),
             ),
         });
         let mut bound = Vec::with_capacity(bmcs.len());
