@@ -164,6 +164,9 @@ pub struct Config {
     /// HTTP API of `bcm serve`.
     #[serde(default)]
     pub api: ApiConfig,
+    /// Target-side settings (CHAP account hook).
+    #[serde(default)]
+    pub targets: TargetsConfig,
     /// Known servers (name, BMC, network).
     #[serde(default, rename = "server")]
     pub servers: Vec<ServerConfig>,
@@ -182,8 +185,11 @@ pub struct ManagerConfig {
     /// How long a reservation may stay uncommitted.
     #[serde(deserialize_with = "de_duration")]
     pub reservation_ttl: Duration,
-    /// Generate a CHAP secret for each server (default on).
+    /// Generate a CHAP secret for each server by default (needs `[targets] chap_hook`, since
+    /// iSNS cannot carry secrets to the targets; off by default for that reason).
     pub chap: bool,
+    /// Prefix of the Discovery Domains the manager owns (recovery removes orphans with it).
+    pub dd_prefix: String,
 }
 
 impl Default for ManagerConfig {
@@ -193,7 +199,8 @@ impl Default for ManagerConfig {
             domain: "example.com".to_owned(),
             iqn_date: "2026-01".to_owned(),
             reservation_ttl: Duration::from_secs(600),
-            chap: true,
+            chap: false,
+            dd_prefix: "bcm:".to_owned(),
         }
     }
 }
@@ -216,6 +223,10 @@ pub struct IsnsConfig {
     /// Period of the full reconciliation walk that repairs missed SCNs.
     #[serde(deserialize_with = "de_duration")]
     pub reconcile_interval: Duration,
+    /// Least time between two iSNS changes that notify the same storage entity (isnsd
+    /// loses SCNs sent closer together, and tgtd then hangs; see [`crate::pacing`]).
+    #[serde(deserialize_with = "de_duration")]
+    pub scn_pacing: Duration,
 }
 
 impl Default for IsnsConfig {
@@ -227,6 +238,7 @@ impl Default for IsnsConfig {
             advertise: None,
             request_timeout: Duration::from_secs(5),
             reconcile_interval: Duration::from_secs(300),
+            scn_pacing: Duration::from_secs(1),
         }
     }
 }
@@ -265,6 +277,10 @@ pub struct ProbeConfig {
     /// Time limit per target.
     #[serde(deserialize_with = "de_duration")]
     pub timeout: Duration,
+    /// CHAP secret of the probe's own account (user = `initiator`). Targets that demand CHAP
+    /// once a server's account is bound to them get this account too (through the CHAP
+    /// hook), so the inventory can still read their LUNs.
+    pub chap_secret: Option<SecretSource>,
 }
 
 impl Default for ProbeConfig {
@@ -273,6 +289,7 @@ impl Default for ProbeConfig {
             initiator: "iqn.2026-01.com.example:bcm-inventory".to_owned(),
             concurrency: 8,
             timeout: Duration::from_secs(10),
+            chap_secret: None,
         }
     }
 }
@@ -290,6 +307,12 @@ pub struct BmcConfig {
     pub timeout: Duration,
     /// Power-cycle the server after configuring it.
     pub power_cycle: bool,
+    /// Parameter dialect: `oem`, `mailbox` or `auto`.
+    pub dialect: crate::bmc::DialectChoice,
+    /// Boot flags persistent (every boot) rather than next boot only.
+    pub persistent: bool,
+    /// EFI boot flags rather than legacy BIOS.
+    pub efi: bool,
 }
 
 impl Default for BmcConfig {
@@ -301,6 +324,9 @@ impl Default for BmcConfig {
             }),
             timeout: Duration::from_secs(10),
             power_cycle: false,
+            dialect: crate::bmc::DialectChoice::Auto,
+            persistent: true,
+            efi: false,
         }
     }
 }
@@ -321,6 +347,27 @@ impl Default for ApiConfig {
     }
 }
 
+/// `[targets]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetsConfig {
+    /// Program (and leading arguments) that sets and removes CHAP accounts on targets; see
+    /// [`crate::target_chap`]. Required when `[manager] chap` is on.
+    pub chap_hook: Vec<String>,
+    /// Bound for one run of the hook.
+    #[serde(deserialize_with = "de_duration")]
+    pub hook_timeout: Duration,
+}
+
+impl Default for TargetsConfig {
+    fn default() -> Self {
+        Self {
+            chap_hook: Vec::new(),
+            hook_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
 /// One `[[server]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -336,6 +383,8 @@ pub struct ServerConfig {
     /// Address the server uses to reach the storage portals, when it differs from what
     /// iSNS registered (NAT, or a VM behind user-mode networking).
     pub portal_address: Option<IpAddr>,
+    /// MAC address of the boot NIC.
+    pub mac: Option<String>,
 }
 
 impl Config {
@@ -374,6 +423,13 @@ impl Config {
                 "[manager] iqn_date {:?} must be yyyy-mm (a month the domain was owned)",
                 self.manager.iqn_date
             )));
+        }
+        if self.manager.chap && self.targets.chap_hook.is_empty() {
+            return Err(ConfigError::Invalid(
+                "[manager] chap = true needs [targets] chap_hook, the program that creates the \
+                 CHAP accounts on the targets (or set chap = false)"
+                    .to_owned(),
+            ));
         }
         if self.probe.concurrency == 0 {
             return Err(ConfigError::Invalid(

@@ -5,7 +5,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod app;
+pub mod bmc;
+pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod discover;
 pub mod imm;
 pub mod inventory;
+pub mod manager;
+pub mod pacing;
 pub mod store;
+pub mod target_chap;

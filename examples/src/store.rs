@@ -1,14 +1,19 @@
 //! The manager's embedded transactional store (SQLite, WAL, `synchronous = FULL`).
 //!
-//! What must survive a crash lives here: the allocation ledger (as the engine's serde
-//! snapshot), every provisioning or release request with its plan, and a write-ahead
-//! journal of plan steps. A step is journalled `begun` *before* its side effect and
-//! `done` after it, in their own transactions, so after a SIGKILL the manager knows
-//! exactly which steps may have happened (`begun` without `done`) and resumes or
-//! compensates them (every step and compensation is idempotent against iSNS and the
-//! BMC). SQLite was chosen over a hand-rolled log because it gives atomic multi-row
-//! updates, crash-safe WAL, and `sqlite3` as an inspection tool for operators.
+//! What must survive a crash lives here: the allocation ledger (one row per allocation, the
+//! engine's serde form), every provisioning or release request, and a write-ahead journal of
+//! plan steps. A step is journalled `begun` *before* its side effect and `done` after it, in
+//! their own transactions, so after a SIGKILL the manager knows exactly which steps may have
+//! happened (`begun` without `done`) and resumes or compensates them (every step and
+//! compensation is idempotent against iSNS and the BMC). SQLite was chosen over a hand-rolled
+//! log because it gives atomic multi-row updates, crash-safe WAL, and `sqlite3` as an
+//! inspection tool for operators.
+//!
+//! The file holds the random bytes each provisioning's CHAP secrets were derived from (so a
+//! resumed plan pushes the same secret): it is created with mode 0600 and [`StoredRequest`]'s
+//! `Debug` never shows them.
 
+use std::fmt;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -23,6 +28,14 @@ pub enum StoreError {
     /// SQLite failed (I/O, corruption, constraint).
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database file could not be created with private permissions.
+    #[error("store: cannot create {path}: {source}")]
+    Create {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The database was written by a newer manager.
     #[error(
         "store schema version {found} is newer than this manager understands ({SCHEMA_VERSION})"
@@ -31,20 +44,21 @@ pub enum StoreError {
         /// Version found in the database.
         found: i64,
     },
-    /// A request ID was reused for a different server.
-    #[error("request {request_id} already exists for server {existing_server}, not {server}")]
+    /// A request ID was reused for a different server or kind.
+    #[error("request {request_id} already exists for {existing}, not {wanted}")]
     RequestConflict {
         /// The request ID.
         request_id: String,
-        /// The server the stored request is for.
-        existing_server: String,
-        /// The server the new request named.
-        server: String,
+        /// What the stored request is (kind and server).
+        existing: String,
+        /// What the new request named.
+        wanted: String,
     },
 }
 
 /// Lifecycle of a stored request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RequestState {
     /// Steps are being executed (or were, when the manager died).
     InFlight,
@@ -54,15 +68,20 @@ pub enum RequestState {
     RollingBack,
     /// Every done step was compensated.
     RolledBack,
+    /// A completed provisioning whose disk was later released.
+    Released,
 }
 
 impl RequestState {
-    fn as_str(self) -> &'static str {
+    /// The state's name as stored and shown.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::InFlight => "in-flight",
             Self::Completed => "completed",
             Self::RollingBack => "rolling-back",
             Self::RolledBack => "rolled-back",
+            Self::Released => "released",
         }
     }
 
@@ -72,19 +91,62 @@ impl RequestState {
             "completed" => Self::Completed,
             "rolling-back" => Self::RollingBack,
             "rolled-back" => Self::RolledBack,
+            "released" => Self::Released,
+            _ => return None,
+        })
+    }
+
+    /// Whether the request still needs work (resume or compensation).
+    #[must_use]
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, Self::InFlight | Self::RollingBack)
+    }
+}
+
+impl fmt::Display for RequestState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a stored request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestKind {
+    /// Give a server its boot disk.
+    Provision,
+    /// Take it back.
+    Release,
+}
+
+impl RequestKind {
+    /// The kind's name as stored and shown.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provision => "provision",
+            Self::Release => "release",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "provision" => Self::Provision,
+            "release" => Self::Release,
             _ => return None,
         })
     }
 }
 
 /// What the journal says about one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StepPhase {
     /// The side effect may have happened (journalled before it was attempted).
     Begun,
     /// The side effect happened.
     Done,
-    /// The side effect failed and is known not to have happened.
+    /// The side effect failed (it may have partly happened: compensations are idempotent).
     Failed,
     /// The step's compensation happened.
     Compensated,
@@ -111,19 +173,79 @@ impl StepPhase {
     }
 }
 
-/// A stored request (provision or release) and its plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One journal row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JournalEntry {
+    /// Step index in the request's plan.
+    pub step: u32,
+    /// Phase.
+    pub phase: StepPhase,
+    /// What the step reported (e.g. `DD 7`), or the error.
+    pub detail: Option<String>,
+}
+
+/// A request to store with [`Store::begin_request`].
+pub struct NewRequest<'a> {
+    /// Caller-chosen idempotency key.
+    pub request_id: &'a str,
+    /// The server.
+    pub server: &'a str,
+    /// Provision or release.
+    pub kind: RequestKind,
+    /// The request body (JSON: the boot request, or the released request's ID).
+    pub body_json: &'a str,
+    /// Secret random bytes the plan derives from (CHAP), if any.
+    pub secret: Option<&'a [u8]>,
+    /// Allocation row to write in the same transaction (the reservation).
+    pub allocation: Option<(&'a str, &'a str)>,
+}
+
+/// A stored request (provision or release).
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredRequest {
     /// Caller-chosen idempotency key.
     pub request_id: String,
     /// Server the request is for.
     pub server: String,
+    /// Provision or release.
+    pub kind: RequestKind,
     /// Lifecycle state.
     pub state: RequestState,
-    /// The plan, as the engine serialized it (JSON).
-    pub plan_json: String,
+    /// The request body (JSON).
+    pub body_json: String,
+    /// Secret random bytes (CHAP derivation); never shown by `Debug`.
+    pub secret: Option<Vec<u8>>,
     /// Last error, if a step failed.
     pub error: Option<String>,
+    /// Unix milliseconds when the request was first stored.
+    pub created_ms: i64,
+    /// Unix milliseconds of the last state change.
+    pub updated_ms: i64,
+}
+
+impl fmt::Debug for StoredRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredRequest")
+            .field("request_id", &self.request_id)
+            .field("server", &self.server)
+            .field("kind", &self.kind)
+            .field("state", &self.state)
+            .field("body_json", &self.body_json)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a state change touches the ledger, in the same transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum LedgerChange<'a> {
+    /// Leave it.
+    None,
+    /// Insert or replace the allocation row of this request (JSON).
+    Put(&'a str, &'a str),
+    /// Delete the allocation row of this request.
+    Delete(&'a str),
 }
 
 /// The manager's store. One connection; the manager serializes access.
@@ -132,12 +254,33 @@ pub struct Store {
     conn: Connection,
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+const COLUMNS: &str =
+    "request_id, server, kind, state, body_json, secret, error, created_ms, updated_ms";
+
 impl Store {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed, mode 0600) the store at `path`.
     ///
     /// # Errors
-    /// SQLite errors, or [`StoreError::SchemaTooNew`].
+    /// SQLite errors, [`StoreError::Create`], or [`StoreError::SchemaTooNew`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::Create {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+            create_private(path).map_err(|source| StoreError::Create {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
         let conn = Connection::open(path)?;
         Self::init(conn)
     }
@@ -155,18 +298,24 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS ledger (
-                 id INTEGER PRIMARY KEY CHECK (id = 1),
+             CREATE TABLE IF NOT EXISTS allocations (
+                 request_id TEXT PRIMARY KEY,
                  json TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS requests (
                  request_id TEXT PRIMARY KEY,
                  server TEXT NOT NULL,
+                 kind TEXT NOT NULL,
                  state TEXT NOT NULL,
-                 plan_json TEXT NOT NULL,
+                 body_json TEXT NOT NULL,
+                 secret BLOB,
                  error TEXT,
+                 created_ms INTEGER NOT NULL,
+                 updated_ms INTEGER NOT NULL,
                  seq INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS requests_by_server ON requests (server, seq);
              CREATE TABLE IF NOT EXISTS journal (
                  request_id TEXT NOT NULL REFERENCES requests(request_id) ON DELETE CASCADE,
                  step INTEGER NOT NULL,
@@ -195,50 +344,77 @@ impl Store {
         Ok(Store { conn })
     }
 
-    /// The last saved ledger snapshot, if any.
+    /// The ledger in the engine's serde form (`{"version":1,"allocations":[…]}`), assembled
+    /// from the allocation rows; deserializing it re-checks that no LUN is held twice.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn load_ledger(&self) -> Result<Option<String>, StoreError> {
-        Ok(self
+    pub fn load_ledger_json(&self) -> Result<String, StoreError> {
+        let mut stmt = self
             .conn
-            .query_row("SELECT json FROM ledger WHERE id = 1", [], |r| r.get(0))
-            .optional()?)
+            .prepare("SELECT json FROM allocations ORDER BY request_id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = format!(
+            "{{\"version\":{},\"allocations\":[",
+            boot_config_core::LEDGER_VERSION
+        );
+        for (i, row) in rows.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&row?);
+        }
+        out.push_str("]}");
+        Ok(out)
     }
 
-    /// Replaces the ledger snapshot.
+    /// Writes one allocation row (insert or replace).
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn save_ledger(&self, json: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO ledger (id, json) VALUES (1, ?1)
-             ON CONFLICT(id) DO UPDATE SET json = excluded.json",
-            params![json],
-        )?;
+    pub fn put_allocation(&self, request_id: &str, json: &str) -> Result<(), StoreError> {
+        Self::apply_ledger(&self.conn, LedgerChange::Put(request_id, json))
+    }
+
+    /// Deletes one allocation row (absent is fine).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn delete_allocation(&self, request_id: &str) -> Result<(), StoreError> {
+        Self::apply_ledger(&self.conn, LedgerChange::Delete(request_id))
+    }
+
+    fn apply_ledger(conn: &Connection, change: LedgerChange<'_>) -> Result<(), StoreError> {
+        match change {
+            LedgerChange::None => {}
+            LedgerChange::Put(id, json) => {
+                conn.execute(
+                    "INSERT INTO allocations (request_id, json) VALUES (?1, ?2)
+                     ON CONFLICT(request_id) DO UPDATE SET json = excluded.json",
+                    params![id, json],
+                )?;
+            }
+            LedgerChange::Delete(id) => {
+                conn.execute("DELETE FROM allocations WHERE request_id = ?1", params![id])?;
+            }
+        }
         Ok(())
     }
 
-    /// Records a new request, or returns the stored one when `request_id` is known
-    /// (idempotent retries get the same plan back).
+    /// Records a new request together with its reservation, or returns the stored one when
+    /// `request_id` is known (idempotent retries get the same record back, secret included).
     ///
     /// # Errors
-    /// SQLite errors, or [`StoreError::RequestConflict`] when the ID names another server.
-    pub fn begin_request(
-        &mut self,
-        request_id: &str,
-        server: &str,
-        plan_json: &str,
-        ledger_json: &str,
-    ) -> Result<StoredRequest, StoreError> {
+    /// SQLite errors, or [`StoreError::RequestConflict`] when the ID names another server or
+    /// kind.
+    pub fn begin_request(&mut self, new: &NewRequest<'_>) -> Result<StoredRequest, StoreError> {
         let tx = self.conn.transaction()?;
-        let existing = Self::get_request_in(&tx, request_id)?;
-        if let Some(existing) = existing {
-            if existing.server != server {
+        if let Some(existing) = Self::get_request_in(&tx, new.request_id)? {
+            if existing.server != new.server || existing.kind != new.kind {
                 return Err(StoreError::RequestConflict {
-                    request_id: request_id.to_owned(),
-                    existing_server: existing.server,
-                    server: server.to_owned(),
+                    request_id: new.request_id.to_owned(),
+                    existing: format!("{} of {}", existing.kind.as_str(), existing.server),
+                    wanted: format!("{} of {}", new.kind.as_str(), new.server),
                 });
             }
             return Ok(existing);
@@ -246,31 +422,38 @@ impl Store {
         let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM requests", [], |r| {
             r.get(0)
         })?;
+        let now = now_ms();
         tx.execute(
-            "INSERT INTO requests (request_id, server, state, plan_json, error, seq)
-             VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+            "INSERT INTO requests (request_id, server, kind, state, body_json, secret, error,
+                                   created_ms, updated_ms, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?7, ?8)",
             params![
-                request_id,
-                server,
+                new.request_id,
+                new.server,
+                new.kind.as_str(),
                 RequestState::InFlight.as_str(),
-                plan_json,
+                new.body_json,
+                new.secret,
+                now,
                 seq
             ],
         )?;
         // The reservation and the request land atomically: a crash cannot leave a
         // reserved LUN without the request that explains it.
-        tx.execute(
-            "INSERT INTO ledger (id, json) VALUES (1, ?1)
-             ON CONFLICT(id) DO UPDATE SET json = excluded.json",
-            params![ledger_json],
-        )?;
+        if let Some((id, json)) = new.allocation {
+            Self::apply_ledger(&tx, LedgerChange::Put(id, json))?;
+        }
         tx.commit()?;
         Ok(StoredRequest {
-            request_id: request_id.to_owned(),
-            server: server.to_owned(),
+            request_id: new.request_id.to_owned(),
+            server: new.server.to_owned(),
+            kind: new.kind,
             state: RequestState::InFlight,
-            plan_json: plan_json.to_owned(),
+            body_json: new.body_json.to_owned(),
+            secret: new.secret.map(<[u8]>::to_vec),
             error: None,
+            created_ms: now,
+            updated_ms: now,
         })
     }
 
@@ -296,44 +479,74 @@ impl Store {
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn steps(&self, request_id: &str) -> Result<Vec<(u32, StepPhase)>, StoreError> {
+    pub fn steps(&self, request_id: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT step, phase FROM journal WHERE request_id = ?1 ORDER BY step, rowid",
+            "SELECT step, phase, detail FROM journal WHERE request_id = ?1 ORDER BY step, rowid",
         )?;
         let rows = stmt.query_map(params![request_id], |r| {
-            Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (step, phase) = row?;
+            let (step, phase, detail) = row?;
             if let Some(phase) = StepPhase::parse(&phase) {
-                out.push((step, phase));
+                out.push(JournalEntry {
+                    step,
+                    phase,
+                    detail,
+                });
             }
         }
         Ok(out)
     }
 
-    /// Moves a request to `state` (with the ledger snapshot that goes with it, atomically).
+    /// Moves a request to `state`, changing the ledger in the same transaction.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn finish_request(
+    pub fn set_state(
         &mut self,
         request_id: &str,
         state: RequestState,
         error: Option<&str>,
-        ledger_json: &str,
+        ledger: LedgerChange<'_>,
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "UPDATE requests SET state = ?2, error = ?3 WHERE request_id = ?1",
-            params![request_id, state.as_str(), error],
+            "UPDATE requests SET state = ?2, error = COALESCE(?3, error), updated_ms = ?4
+             WHERE request_id = ?1",
+            params![request_id, state.as_str(), error, now_ms()],
+        )?;
+        Self::apply_ledger(&tx, ledger)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Finishes a release atomically: the release request completes, the provisioning it
+    /// undid becomes `released`, and its allocation row goes.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn finish_release(
+        &mut self,
+        release_id: &str,
+        provision_id: &str,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let now = now_ms();
+        tx.execute(
+            "UPDATE requests SET state = ?2, updated_ms = ?3 WHERE request_id = ?1",
+            params![release_id, RequestState::Completed.as_str(), now],
         )?;
         tx.execute(
-            "INSERT INTO ledger (id, json) VALUES (1, ?1)
-             ON CONFLICT(id) DO UPDATE SET json = excluded.json",
-            params![ledger_json],
+            "UPDATE requests SET state = ?2, updated_ms = ?3 WHERE request_id = ?1",
+            params![provision_id, RequestState::Released.as_str(), now],
         )?;
+        Self::apply_ledger(&tx, LedgerChange::Delete(provision_id))?;
         tx.commit()?;
         Ok(())
     }
@@ -352,11 +565,64 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn unfinished(&self) -> Result<Vec<StoredRequest>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT request_id, server, state, plan_json, error FROM requests
-             WHERE state IN ('in-flight', 'rolling-back') ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([], Self::row_to_request)?;
+        self.query(
+            &format!(
+                "SELECT {COLUMNS} FROM requests
+                 WHERE state IN ('in-flight', 'rolling-back') ORDER BY seq"
+            ),
+            [],
+        )
+    }
+
+    /// The newest `limit` requests (any state), newest first; `server` filters.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn recent(
+        &self,
+        server: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredRequest>, StoreError> {
+        match server {
+            Some(s) => self.query(
+                &format!(
+                    "SELECT {COLUMNS} FROM requests WHERE server = ?1 ORDER BY seq DESC LIMIT ?2"
+                ),
+                params![s, limit],
+            ),
+            None => self.query(
+                &format!("SELECT {COLUMNS} FROM requests ORDER BY seq DESC LIMIT ?1"),
+                params![limit],
+            ),
+        }
+    }
+
+    /// Number of requests in each state.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn state_counts(&self) -> Result<Vec<(RequestState, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, COUNT(*) FROM requests GROUP BY state ORDER BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (s, n) = row?;
+            if let Some(s) = RequestState::parse(&s) {
+                out.push((s, u64::try_from(n).unwrap_or(0)));
+            }
+        }
+        Ok(out)
+    }
+
+    fn query<P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        p: P,
+    ) -> Result<Vec<StoredRequest>, StoreError> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let rows = stmt.query_map(p, Self::row_to_request)?;
         let mut out = Vec::new();
         for row in rows {
             out.extend(row?);
@@ -392,14 +658,29 @@ impl Store {
             .optional()?)
     }
 
+    /// Every remembered cipher suite.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn cipher_suites(&self) -> Result<Vec<(String, u8)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT bmc, suite FROM bmc_cipher_suites")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?);
+        }
+        Ok(out)
+    }
+
     fn get_request_in(
         conn: &Connection,
         request_id: &str,
     ) -> Result<Option<StoredRequest>, StoreError> {
         Ok(conn
             .query_row(
-                "SELECT request_id, server, state, plan_json, error FROM requests
-                 WHERE request_id = ?1",
+                &format!("SELECT {COLUMNS} FROM requests WHERE request_id = ?1"),
                 params![request_id],
                 Self::row_to_request,
             )
@@ -407,57 +688,133 @@ impl Store {
             .flatten())
     }
 
-    /// Maps a row; an unknown state string (from a newer manager) yields `None`.
+    /// Maps a row; an unknown state or kind (from a newer manager) yields `None`.
     fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<StoredRequest>> {
-        let state: String = r.get(2)?;
-        let Some(state) = RequestState::parse(&state) else {
+        let kind: String = r.get(2)?;
+        let state: String = r.get(3)?;
+        let (Some(kind), Some(state)) = (RequestKind::parse(&kind), RequestState::parse(&state))
+        else {
             return Ok(None);
         };
         Ok(Some(StoredRequest {
             request_id: r.get(0)?,
             server: r.get(1)?,
+            kind,
             state,
-            plan_json: r.get(3)?,
-            error: r.get(4)?,
+            body_json: r.get(4)?,
+            secret: r.get(5)?,
+            error: r.get(6)?,
+            created_ms: r.get(7)?,
+            updated_ms: r.get(8)?,
         }))
     }
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn provision<'a>(id: &'a str, server: &'a str, body: &'a str) -> NewRequest<'a> {
+        NewRequest {
+            request_id: id,
+            server,
+            kind: RequestKind::Provision,
+            body_json: body,
+            secret: Some(b"0123456789abcdef"),
+            allocation: Some((id, "{\"a\":1}")),
+        }
+    }
+
     #[test]
     fn begin_request_is_idempotent_by_request_id() {
         let mut s = Store::open_in_memory().unwrap();
         let a = s
-            .begin_request("r1", "server-a", "{\"plan\":1}", "{}")
+            .begin_request(&provision("r1", "server-a", "{\"p\":1}"))
             .unwrap();
         let b = s
-            .begin_request("r1", "server-a", "{\"plan\":2}", "{}")
+            .begin_request(&provision("r1", "server-a", "{\"p\":2}"))
             .unwrap();
-        assert_eq!(a, b, "a retry gets the stored plan, not a new one");
-        assert_eq!(b.plan_json, "{\"plan\":1}");
+        assert_eq!(a, b, "a retry gets the stored request, not a new one");
+        assert_eq!(b.body_json, "{\"p\":1}");
+        assert_eq!(b.secret.as_deref(), Some(&b"0123456789abcdef"[..]));
     }
 
     #[test]
-    fn rejects_request_id_reused_for_another_server() {
+    fn rejects_request_id_reused_for_another_server_or_kind() {
         let mut s = Store::open_in_memory().unwrap();
-        s.begin_request("r1", "server-a", "{}", "{}").unwrap();
-        let err = s.begin_request("r1", "server-b", "{}", "{}").unwrap_err();
+        s.begin_request(&provision("r1", "server-a", "{}")).unwrap();
+        let err = s
+            .begin_request(&provision("r1", "server-b", "{}"))
+            .unwrap_err();
         assert!(matches!(err, StoreError::RequestConflict { .. }), "{err}");
+        let mut release = provision("r1", "server-a", "{}");
+        release.kind = RequestKind::Release;
+        let err = s.begin_request(&release).unwrap_err().to_string();
+        assert!(
+            err.contains("provision of server-a") && err.contains("release of server-a"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reservation_lands_with_the_request_and_leaves_with_rollback() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.begin_request(&provision("r1", "a", "{}")).unwrap();
+        assert_eq!(
+            s.load_ledger_json().unwrap(),
+            "{\"version\":1,\"allocations\":[{\"a\":1}]}"
+        );
+        s.set_state(
+            "r1",
+            RequestState::RolledBack,
+            Some("bmc timeout"),
+            LedgerChange::Delete("r1"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.load_ledger_json().unwrap(),
+            "{\"version\":1,\"allocations\":[]}"
+        );
+        let r = s.request("r1").unwrap().unwrap();
+        assert_eq!(r.state, RequestState::RolledBack);
+        assert_eq!(r.error.as_deref(), Some("bmc timeout"));
     }
 
     #[test]
     fn unfinished_lists_in_flight_and_rolling_back_in_order() {
         let mut s = Store::open_in_memory().unwrap();
-        s.begin_request("r1", "a", "{}", "{}").unwrap();
-        s.begin_request("r2", "b", "{}", "{}").unwrap();
-        s.begin_request("r3", "c", "{}", "{}").unwrap();
-        s.finish_request("r2", RequestState::Completed, None, "{}")
+        s.begin_request(&provision("r1", "a", "{}")).unwrap();
+        s.begin_request(&provision("r2", "b", "{}")).unwrap();
+        s.begin_request(&provision("r3", "c", "{}")).unwrap();
+        s.set_state("r2", RequestState::Completed, None, LedgerChange::None)
             .unwrap();
-        s.finish_request("r3", RequestState::RollingBack, Some("bmc timeout"), "{}")
-            .unwrap();
+        s.set_state(
+            "r3",
+            RequestState::RollingBack,
+            Some("bmc timeout"),
+            LedgerChange::None,
+        )
+        .unwrap();
         let ids: Vec<_> = s
             .unfinished()
             .unwrap()
@@ -465,28 +822,46 @@ mod tests {
             .map(|r| r.request_id)
             .collect();
         assert_eq!(ids, ["r1", "r3"]);
+        let recent: Vec<_> = s
+            .recent(None, 2)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.request_id)
+            .collect();
+        assert_eq!(recent, ["r3", "r2"]);
         assert_eq!(
-            s.request("r3").unwrap().unwrap().error.as_deref(),
-            Some("bmc timeout")
+            s.state_counts().unwrap(),
+            [
+                (RequestState::Completed, 1),
+                (RequestState::InFlight, 1),
+                (RequestState::RollingBack, 1)
+            ]
         );
     }
 
     #[test]
     fn journal_keeps_phases_per_step_and_ignores_repeats() {
         let mut s = Store::open_in_memory().unwrap();
-        s.begin_request("r1", "a", "{}", "{}").unwrap();
+        s.begin_request(&provision("r1", "a", "{}")).unwrap();
         s.journal("r1", 0, StepPhase::Begun, None).unwrap();
         s.journal("r1", 0, StepPhase::Done, Some("dd 7")).unwrap();
         s.journal("r1", 0, StepPhase::Done, Some("dd 7")).unwrap();
         s.journal("r1", 1, StepPhase::Begun, None).unwrap();
+        let phases: Vec<_> = s
+            .steps("r1")
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.step, e.phase))
+            .collect();
         assert_eq!(
-            s.steps("r1").unwrap(),
+            phases,
             [
                 (0, StepPhase::Begun),
                 (0, StepPhase::Done),
                 (1, StepPhase::Begun)
             ]
         );
+        assert_eq!(s.steps("r1").unwrap()[1].detail.as_deref(), Some("dd 7"));
     }
 
     #[test]
@@ -496,21 +871,42 @@ mod tests {
     }
 
     #[test]
-    fn state_survives_reopen_of_the_file() {
+    fn debug_never_shows_the_secret() {
+        let mut s = Store::open_in_memory().unwrap();
+        let r = s.begin_request(&provision("r1", "a", "{}")).unwrap();
+        let shown = format!("{r:?}");
+        assert!(
+            !shown.contains("0123456789abcdef") && !shown.contains("48, 49"),
+            "{shown}"
+        );
+        assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn state_survives_reopen_of_the_file_which_is_private() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bcm.sqlite");
+        let path = dir.path().join("sub").join("bcm.sqlite");
         {
             let mut s = Store::open(&path).unwrap();
-            s.begin_request("r1", "a", "{\"p\":1}", "{\"ledger\":1}")
-                .unwrap();
+            s.begin_request(&provision("r1", "a", "{\"p\":1}")).unwrap();
             s.journal("r1", 0, StepPhase::Begun, None).unwrap();
             s.remember_cipher_suite("10.0.0.5:623", 17).unwrap();
         }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "store readable by others: {mode:o}");
+        }
         let s = Store::open(&path).unwrap();
-        assert_eq!(s.load_ledger().unwrap().as_deref(), Some("{\"ledger\":1}"));
+        assert!(s.load_ledger_json().unwrap().contains("{\"a\":1}"));
         assert_eq!(s.unfinished().unwrap().len(), 1);
-        assert_eq!(s.steps("r1").unwrap(), [(0, StepPhase::Begun)]);
+        assert_eq!(s.steps("r1").unwrap().len(), 1);
         assert_eq!(s.cipher_suite("10.0.0.5:623").unwrap(), Some(17));
+        assert_eq!(
+            s.cipher_suites().unwrap(),
+            [("10.0.0.5:623".to_owned(), 17)]
+        );
     }
 
     #[test]

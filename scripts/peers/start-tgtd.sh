@@ -5,8 +5,12 @@
 # Env:   TGTD_PORT (3260)
 #        TGTD_TARGETS ("iqn.2000-01.test.tgt:disk1")  space-separated; each target gets
 #                     LUN 1 (and more LUNs from TGTD_LUN_SIZES)
-#        TGTD_LUN_SIZES ("64M")  space-separated sizes: LUN 1, LUN 2, ... of every target
+#        TGTD_LUN_SIZES ("64M")  space-separated sizes: LUN 1, LUN 2, ... of every target;
+#                     a target written IQN=SIZE[,SIZE...] gets its own sizes instead
 #        TGTD_ISNS ("")          iSNS server HOST:PORT; empty = no iSNS
+#        TGTD_ADDR (127.0.0.1)   listen address; ::1 makes tgtd name its iSNS entity "::1"
+#                     (tgtd names it after its local address: a second instance on
+#                     127.0.0.1 would replace the first one's entity in isnsd)
 #        TGTD_ISNS_ACCESS_CONTROL (Off)  On = admit only initiators registered in iSNS
 #                                sharing a Discovery Domain with the target
 # Prints TGTD_PID TGTD_PORT TGTD_TARGETS TGT_IPC_SOCKET TGTD_LOG.
@@ -16,6 +20,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 DIR="$(peer_dir "${1:-}")"
 PORT="${TGTD_PORT:-3260}"
+ADDR="${TGTD_ADDR:-127.0.0.1}"
+case "$ADDR" in *:*) PORTAL="[$ADDR]:$PORT" ;; *) PORTAL="$ADDR:$PORT" ;; esac
 TARGETS="${TGTD_TARGETS:-iqn.2000-01.test.tgt:disk1}"
 SIZES="${TGTD_LUN_SIZES:-64M}"
 W="$DIR/tgtd"
@@ -25,7 +31,7 @@ if tcp_listening "$PORT"; then echo "start-tgtd: TCP port $PORT is taken" >&2; e
 # A private management socket per instance: tgtadm reads TGT_IPC_SOCKET.
 export TGT_IPC_SOCKET="$W/socket"
 T0="$(now_ms)"
-setsid tgtd -f -C 0 --iscsi "portal=127.0.0.1:$PORT" </dev/null >>"$DIR/tgtd.log" 2>&1 &
+setsid tgtd -f -C 0 --iscsi "portal=$PORTAL" </dev/null >>"$DIR/tgtd.log" 2>&1 &
 PID=$!
 echo "$PID" > "$DIR/tgtd.pid"
 await "$PID" 10 "$DIR/tgtd.log" tcp_listening "$PORT"
@@ -51,11 +57,16 @@ if [ -n "${TGTD_ISNS:-}" ]; then
 fi
 
 tid=0
-for iqn in $TARGETS; do
+names=""
+for entry in $TARGETS; do
     tid=$((tid + 1))
+    iqn="${entry%%=*}"
+    sizes="$SIZES"
+    [ "$iqn" != "$entry" ] && sizes="${entry#*=}" && sizes="${sizes//,/ }"
+    names="${names:+$names }$iqn"
     tgtadm --lld iscsi --op new --mode target --tid "$tid" -T "$iqn"
     lun=0
-    for size in $SIZES; do
+    for size in $sizes; do
         lun=$((lun + 1))
         truncate -s "$size" "$W/t$tid-lun$lun.img"
         tgtadm --lld iscsi --op new --mode logicalunit --tid "$tid" --lun "$lun" -b "$W/t$tid-lun$lun.img"
@@ -65,7 +76,7 @@ done
 cat <<OUT
 TGTD_PID=$PID
 TGTD_PORT=$PORT
-TGTD_TARGETS="$TARGETS"
+TGTD_TARGETS="$names"
 TGT_IPC_SOCKET=$TGT_IPC_SOCKET
 TGTD_LOG=$DIR/tgtd.log
 TGTD_START_MS=$(( $(now_ms) - T0 ))

@@ -1,5 +1,460 @@
 //! `bcm`: the iSCSI boot configuration manager (command-line entry point).
 
-fn main() {
-    println!("bcm: not yet wired; see README.md");
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bcm::app::{self, BootAsk, StartError, StartOptions};
+use bcm::cli::{Cli, Command, LogFormat, exit};
+use bcm::config::Config;
+use bcm::manager::{ManagerError, Progress, ProgressPhase, inventory_rows};
+use clap::{CommandFactory, Parser};
+
+/// A failure with its exit code and a message for a person.
+struct Failure(u8, String);
+
+impl From<StartError> for Failure {
+    fn from(e: StartError) -> Self {
+        let code = match &e {
+            StartError::Config(_) => exit::CONFIG,
+            StartError::NoIsnsServer(_) | StartError::NotSynced { .. } => exit::UNREACHABLE,
+            StartError::Manager(m) => return manager_failure(m),
+            _ => exit::FAILURE,
+        };
+        Self(code, e.to_string())
+    }
+}
+
+fn manager_failure(e: &ManagerError) -> Failure {
+    let code = match e {
+        ManagerError::Rejected(_) => exit::REJECTED,
+        ManagerError::StepFailed { .. }
+        | ManagerError::ReleaseIncomplete { .. }
+        | ManagerError::RolledBackEarlier { .. } => exit::STEP_FAILED,
+        ManagerError::Busy { .. } | ManagerError::Conflict(_) => exit::CONFLICT,
+        ManagerError::NothingToRelease { .. } => exit::NOTHING,
+        _ => exit::FAILURE,
+    };
+    Failure(code, e.to_string())
+}
+
+impl From<ManagerError> for Failure {
+    fn from(e: ManagerError) -> Self {
+        manager_failure(&e)
+    }
+}
+
+fn init_logs(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn config_of(cli: &Cli) -> Result<Config, Failure> {
+    let mut config =
+        app::load_config(cli.config.as_deref()).map_err(|e| Failure(exit::CONFIG, e))?;
+    if let Some(s) = cli.isns {
+        config.isns.server = Some(s);
+    }
+    if let Some(s) = &cli.store {
+        config.manager.store.clone_from(s);
+    }
+    Ok(config)
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
+    let text =
+        serde_json::to_string_pretty(v).map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Prints each plan step as it happens (stderr, so `--json` stdout stays clean).
+fn step_printer() -> Arc<dyn Fn(&Progress) + Send + Sync> {
+    Arc::new(|p: &Progress| {
+        let line = match p.phase {
+            ProgressPhase::Started => return,
+            ProgressPhase::Done => format!(
+                "  ✓ {}: {}",
+                p.description,
+                p.detail.as_deref().unwrap_or("")
+            ),
+            ProgressPhase::Failed => format!(
+                "  ✗ {}: {}",
+                p.description,
+                p.detail.as_deref().unwrap_or("")
+            ),
+            ProgressPhase::Compensated => format!(
+                "  ↺ {}: {}",
+                p.description,
+                p.detail.as_deref().unwrap_or("")
+            ),
+        };
+        eprintln!("{line}");
+    })
+}
+
+fn progress_printer() -> Arc<dyn Fn(usize, usize) + Send + Sync> {
+    Arc::new(|probed, total| {
+        eprint!("\rprobing targets: {probed}/{total}");
+        if probed == total {
+            eprintln!();
+        }
+        let _ = std::io::stderr().flush();
+    })
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "bcm", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Discover(a) => {
+            let mut config = config_of(&cli)?;
+            if a.da.is_some() {
+                config.slp.da = a.da;
+            }
+            let found = bcm::discover::discover(&config.slp)
+                .await
+                .map_err(|e| Failure(exit::UNREACHABLE, format!("SLP discovery: {e}")))?;
+            if a.json {
+                return print_json(&found);
+            }
+            if found.services.is_empty() {
+                return Err(Failure(
+                    exit::UNREACHABLE,
+                    format!(
+                        "no iSNS server found in scopes {:?} (is an SLP agent advertising service:iscsi:sms?)",
+                        config.slp.scopes
+                    ),
+                ));
+            }
+            for s in &found.services {
+                println!(
+                    "{}  scope {}  priority {}  lifetime {}s  from {}",
+                    s.url,
+                    s.scope,
+                    s.priority.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+                    s.lifetime,
+                    s.responder
+                );
+            }
+            Ok(())
+        }
+        Command::Inventory(a) => {
+            let config = config_of(&cli)?;
+            let running = app::start(
+                &config,
+                StartOptions {
+                    on_progress: (!a.json).then(progress_printer),
+                    no_recover: true,
+                    ..StartOptions::default()
+                },
+            )
+            .await?;
+            let rows = running.manager.with_engine(inventory_rows);
+            running.shutdown().await;
+            if a.json {
+                return print_json(&rows);
+            }
+            println!(
+                "{:<52} {:>4} {:>10} {:<10} {:<12} PORTALS",
+                "TARGET", "LUN", "SIZE", "STATE", "SERVER"
+            );
+            for t in &rows {
+                if t.luns.is_empty() {
+                    println!(
+                        "{:<52} {:>4} {:>10} {:<10} {:<12} {}",
+                        t.target,
+                        "-",
+                        "-",
+                        "no LUNs",
+                        "",
+                        t.portals.join(" ")
+                    );
+                }
+                for l in &t.luns {
+                    println!(
+                        "{:<52} {:>4} {:>10} {:<10} {:<12} {}",
+                        t.target,
+                        l.lun,
+                        l.size.as_deref().unwrap_or("?"),
+                        l.state,
+                        l.server.as_deref().unwrap_or(""),
+                        t.portals.join(" ")
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Provision(a) => {
+            let config = config_of(&cli)?;
+            let ask = BootAsk {
+                request_id: a.request_id.clone(),
+                server: a.server.clone(),
+                bmc: a.bmc.clone(),
+                size: a.size.clone(),
+                max_size: a.max_size.clone(),
+                target_pattern: a.target_pattern.clone(),
+                entities: a.entities.clone(),
+                reachable_from: a.reachable_from.clone(),
+                tags: a.tags.clone(),
+                redundant: a.redundant,
+                auth: a.auth.clone(),
+                policy: a.policy.clone(),
+                mac: a.mac.clone(),
+                power_cycle: a.power_cycle.then_some(true),
+            };
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            let req = ask
+                .to_request(&config, now)
+                .map_err(|e| Failure(exit::USAGE, e))?;
+            if req.boot.server.bmc.is_none() {
+                return Err(Failure(
+                    exit::USAGE,
+                    format!(
+                        "server {}: no BMC address; give --bmc or list it in [[server]]",
+                        a.server
+                    ),
+                ));
+            }
+            let running = app::start(
+                &config,
+                StartOptions {
+                    observer: (!a.json).then(step_printer),
+                    on_progress: (!a.json).then(progress_printer),
+                    ..StartOptions::default()
+                },
+            )
+            .await?;
+            let result = running.manager.provision(req).await;
+            let secret = match (&result, a.show_secrets) {
+                (Ok(_), true) => running.manager.chap_secret(&a.server)?,
+                _ => None,
+            };
+            running.shutdown().await;
+            let report = result?;
+            if a.json {
+                let mut v = serde_json::to_value(&report)
+                    .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+                if let Some(s) = secret {
+                    v["assignment"]["chap_secret"] = serde_json::json!(s);
+                }
+                return print_json(&v);
+            }
+            let x = &report.assignment;
+            println!(
+                "{} {}: {} LUN {} ({}) via {}",
+                x.server,
+                if report.replayed {
+                    "already has"
+                } else {
+                    "now boots from"
+                },
+                x.primary.target,
+                x.primary.lun,
+                x.primary.size.as_deref().unwrap_or("size unknown"),
+                x.primary.portal
+            );
+            println!("  initiator {}  DD {}", x.initiator, x.dd_name);
+            if let Some(u) = &x.chap_user {
+                println!(
+                    "  CHAP user {u}{}",
+                    secret.map(|s| format!("  secret {s}")).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Release(a) => {
+            let config = config_of(&cli)?;
+            let running = app::start(
+                &config,
+                StartOptions {
+                    observer: (!a.json).then(step_printer),
+                    ..StartOptions::default()
+                },
+            )
+            .await?;
+            let result = running.manager.release(&a.server).await;
+            running.shutdown().await;
+            let steps = result?;
+            if a.json {
+                return print_json(
+                    &serde_json::json!({"server": a.server, "released": true, "steps": steps}),
+                );
+            }
+            println!("{}: boot disk released", a.server);
+            Ok(())
+        }
+        Command::Status(a) => {
+            let config = config_of(&cli)?;
+            let (store, engine) = app::open_engine(&config)?;
+            let assignments: Vec<_> = engine
+                .ledger()
+                .iter()
+                .map(|x| bcm::manager::Assignment::of(x, &engine))
+                .collect();
+            let unfinished = store
+                .unfinished()
+                .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+            let recent = store
+                .recent(None, a.recent)
+                .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+            if a.json {
+                let rows = |v: &[bcm::store::StoredRequest]| -> Vec<serde_json::Value> {
+                    v.iter()
+                        .map(|r| serde_json::json!({"request_id": r.request_id, "server": r.server, "kind": r.kind, "state": r.state, "error": r.error}))
+                        .collect()
+                };
+                return print_json(&serde_json::json!({
+                    "assignments": assignments,
+                    "unfinished": rows(&unfinished),
+                    "recent": rows(&recent),
+                }));
+            }
+            println!("{} assignment(s)", assignments.len());
+            for x in &assignments {
+                println!(
+                    "  {:<16} {:<9} {} LUN {} ({})  {}",
+                    x.server,
+                    x.state,
+                    x.primary.target,
+                    x.primary.lun,
+                    x.primary.size.as_deref().unwrap_or("?"),
+                    x.initiator
+                );
+            }
+            if !unfinished.is_empty() {
+                println!(
+                    "{} unfinished request(s) (resumed or rolled back at the next start):",
+                    unfinished.len()
+                );
+                for r in &unfinished {
+                    println!(
+                        "  {} {} of {} — {}",
+                        r.state,
+                        r.kind.as_str(),
+                        r.server,
+                        r.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Serve(a) => serve(&cli, a).await,
+        Command::Demo(a) => bcm::demo::run(a)
+            .await
+            .map_err(|e| Failure(exit::FAILURE, e)),
+    }
+}
+
+async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
+    let config = config_of(cli)?;
+    let listen = a.listen.unwrap_or(config.api.listen);
+    let running = app::start(&config, StartOptions::default()).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure(exit::FAILURE, format!("cannot listen on {listen}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+    tracing::info!(%bound, isns = %running.isns_server, "bcm serve: API listening");
+    eprintln!(
+        "bcm serve: API on http://{bound}, iSNS {}",
+        running.isns_server
+    );
+    if let Some(f) = &a.ready_file {
+        std::fs::write(f, bound.to_string())
+            .map_err(|e| Failure(exit::FAILURE, format!("{}: {e}", f.display())))?;
+    }
+    let router = bcm::api::router(bcm::api::ApiState {
+        manager: running.manager.clone(),
+        config: Arc::new(config.clone()),
+        status: running.status.clone(),
+    });
+    // Reservations that lapse without a running operation are rolled back.
+    let sweeper = {
+        let m = running.manager.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                tick.tick().await;
+                let rolled = m.expire_lapsed().await;
+                if !rolled.is_empty() {
+                    tracing::warn!(?rolled, "rolled back lapsed reservations");
+                }
+                // Unfinished work (a rollback that could not run) is retried.
+                if let Ok(out) = m.recover().await
+                    && !out.is_clean()
+                {
+                    tracing::info!(?out, "periodic recovery");
+                }
+            }
+        })
+    };
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+    sweeper.abort();
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    init_logs(&cli);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bcm: cannot start the runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(Failure(code, message)) => {
+            eprintln!("bcm: {message}");
+            ExitCode::from(code)
+        }
+    }
 }

@@ -1,2 +1,174 @@
-//! Live target inventory: the iSNS client session and iSCSI probes turned into
-//! `boot-config-core` inventory events (being built; see issue 6).
+//! Live target inventory: the iSNS control-node session and iSCSI probes turned into
+//! `boot-config-core` inventory events (issue 6).
+//!
+//! [`Inventory::start`] starts the iSNS session (control node, SCN and ESI listeners) and
+//! an owned task. After every full walk (the first follows registration, then one every
+//! `reconcile_interval`, and one on [`Inventory::resync`]) the task
+//!
+//! 1. sends the walk as events: one `EntitySnapshot` per entity hosting targets,
+//!    `EntityRemoved` for an entity that hosts none any more, `DdUpserted` for every DD
+//!    (the manager's per-server DDs included: recovery reconciles with them) and
+//!    `DdRemoved` for a DD gone;
+//! 2. makes sure the probe initiator is registered in iSNS as an initiator node and shares
+//!    a management DD with every target, one DD per target named
+//!    [`management_dd_name`]`(management_dd, target)` (tgtd with `iSNSAccessControl On`
+//!    admits only such initiators, about a second after the change: a refused login is
+//!    retried for `admission_wait`);
+//! 3. probes every target, at most `probe_concurrency` at once and each within
+//!    `probe_timeout`: `LunsReported` with the sizes READ CAPACITY gave, or
+//!    `TargetUnreachable` (its LUNs go offline) for a target that fails or stays silent,
+//!    which never holds up the others; `Progress` while it runs, `Synced` at the end.
+//!
+//! Between walks, SCNs make the session re-query the node or DD they name; the task turns
+//! the answers into `TargetUpserted` (and probes that target), `TargetRemoved`,
+//! `DdUpserted` or `DdRemoved`.
+//!
+//! What iSNS can and cannot tell (open-isns 0.101 and tgt 1.0.85, seen on the wire):
+//! * isnsd sends a Control node object-added/removed SCNs only for nodes it shares a DD
+//!   with, and a new tgtd target is in no DD: a new target is found by the next
+//!   reconciliation walk (or [`Inventory::resync`]), not by an SCN. DD membership SCNs do
+//!   arrive (they carry the management bit) and are applied at once.
+//! * tgtd sends nothing to iSNS when a LUN is added to or removed from an existing target:
+//!   LUN changes are found only by the probes of the next round.
+//! * After an isnsd restart the session reconnects with back-off and re-registers; the walk
+//!   that follows replaces each entity's view, so the engine ends with neither duplicates
+//!   nor losses.
+//!
+//! * tgt 1.0.85 keeps one global SCN socket: when isnsd holds SCN connections to two
+//!   targets of the same tgtd (it keeps one open per recipient node) and sends on the
+//!   older one, tgtd blocks in `read` for good and answers no login any more. One DD per
+//!   target keeps the inventory's own changes to one SCN per target; a DD holding two
+//!   targets of one tgtd, or a later SCN to a target whose tgtd has since accepted an SCN
+//!   connection for another target, still hangs that tgtd.
+//!
+//! The manager's own DD operations go through [`Inventory::isns`], the same session; the
+//! inventory never undoes them, and never removes anything from iSNS.
+
+mod config;
+mod task;
+mod translate;
+mod update;
+
+pub use config::{DEFAULT_MANAGEMENT_DD, InventoryConfig, ProbeChap};
+pub use update::{ConnectionState, InventoryUpdate, InventoryWarning, apply_update};
+
+use std::sync::Arc;
+
+use isns_proto::client::ClientConfig;
+use isns_proto::client_tokio::IsnsClient;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use task::{Control, Task};
+
+/// The name of the management DD of `target`: `<prefix>:<target>`.
+#[must_use]
+pub fn management_dd_name(prefix: &str, target: &str) -> String {
+    format!("{prefix}:{target}")
+}
+
+/// Why the inventory could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InventoryError {
+    /// The SCN/ESI listeners could not be bound on the listen address.
+    #[error("cannot listen for isns notifications on {ip}: {source}")]
+    Listen {
+        /// The address.
+        ip: std::net::IpAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A setting cannot work.
+    #[error("inventory config: {0}")]
+    Invalid(String),
+}
+
+/// A running inventory: the handle to its task and to the iSNS session it uses.
+#[derive(Debug)]
+pub struct Inventory {
+    isns: Arc<IsnsClient>,
+    control: mpsc::UnboundedSender<Control>,
+    task: JoinHandle<()>,
+}
+
+fn session_config(cfg: &InventoryConfig) -> ClientConfig {
+    let mut c = ClientConfig::new(
+        cfg.control_node.as_str(),
+        cfg.control_node.as_str(),
+        cfg.listen_ip,
+        0,
+    );
+    c.request_timeout = cfg.request_timeout;
+    c.reconcile_interval = Some(cfg.reconcile_interval);
+    c.backoff = cfg.backoff;
+    c
+}
+
+impl Inventory {
+    /// Binds the SCN/ESI listeners, starts the iSNS session and the inventory task.
+    /// Updates arrive on the returned channel (capacity `update_capacity`); events must be
+    /// applied in the order received.
+    ///
+    /// # Errors
+    /// [`InventoryError::Invalid`] for an empty name or a zero capacity,
+    /// [`InventoryError::Listen`] when the listeners cannot be bound.
+    pub async fn start(
+        cfg: InventoryConfig,
+    ) -> Result<(Inventory, mpsc::Receiver<InventoryUpdate>), InventoryError> {
+        for (what, v) in [
+            ("control_node", &cfg.control_node),
+            ("probe_initiator", &cfg.probe_initiator),
+            ("management_dd", &cfg.management_dd),
+        ] {
+            if v.is_empty() {
+                return Err(InventoryError::Invalid(format!("{what} is empty")));
+            }
+        }
+        if cfg.update_capacity == 0 || cfg.probe_concurrency == 0 {
+            return Err(InventoryError::Invalid(
+                "update_capacity and probe_concurrency must be at least 1".to_owned(),
+            ));
+        }
+        let (client, isns_events) = IsnsClient::start(cfg.server, session_config(&cfg), true)
+            .await
+            .map_err(|source| InventoryError::Listen {
+                ip: cfg.listen_ip,
+                source,
+            })?;
+        let isns = Arc::new(client);
+        let (tx, rx) = mpsc::channel(cfg.update_capacity);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let task = Task::spawn(cfg, Arc::clone(&isns), tx, isns_events, control_rx);
+        Ok((
+            Inventory {
+                isns,
+                control,
+                task,
+            },
+            rx,
+        ))
+    }
+
+    /// The control-node iSNS session, for the manager's DD and initiator operations.
+    #[must_use]
+    pub fn isns(&self) -> &IsnsClient {
+        &self.isns
+    }
+
+    /// Walks iSNS and probes every target now (the result ends with
+    /// [`InventoryUpdate::Synced`]).
+    pub fn resync(&self) {
+        let _ = self.control.send(Control::Resync);
+    }
+
+    /// Stops the task and the iSNS session (probes in flight are abandoned).
+    pub async fn shutdown(self) {
+        let _ = self.control.send(Control::Stop);
+        let _ = self.task.await;
+        // The task held the only other reference; it is gone now.
+        if let Ok(client) = Arc::try_unwrap(self.isns) {
+            client.shutdown().await;
+        }
+    }
+}

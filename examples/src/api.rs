@@ -1,0 +1,261 @@
+//! The HTTP JSON API of `bcm serve`.
+//!
+//! ```text
+//! GET    /health                         {"status":"ok"|"degraded", "isns_registered", "inventory_rounds", ...}
+//! GET    /metrics                        Prometheus text: requests, steps, latency, LUNs by state
+//! GET    /v1/inventory                   targets with portals and LUNs (size, state, holder)
+//! GET    /v1/assignments                 every server's boot disk
+//! GET    /v1/assignments/{server}        one; ?show_secrets=true adds the CHAP secret
+//! DELETE /v1/assignments/{server}        release it (DD, initiator, BMC, CHAP), 200 with the steps
+//! POST   /v1/boot-requests               {"server","size","bmc"?, "request_id"?, ...} → 201 + assignment
+//! GET    /v1/requests?server=&limit=     recent requests and their states
+//! ```
+//! Errors are `{"error": "<what to do>"}` with 400 (malformed body or field), 404 (unknown
+//! server, nothing assigned), 409 (server busy, request ID reused), 422 (no LUN fits: the
+//! engine's explanation), 502 (a step failed on iSNS, a target or the BMC; rolled back).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::{BootAsk, InventoryStatus};
+use crate::config::Config;
+use crate::manager::{Effects, Manager, ManagerError, inventory_rows};
+
+/// What the handlers share.
+pub struct ApiState<E> {
+    /// The executor.
+    pub manager: Manager<E>,
+    /// The configuration (request defaults, servers).
+    pub config: Arc<Config>,
+    /// Inventory status from the update pump.
+    pub status: tokio::sync::watch::Receiver<InventoryStatus>,
+}
+
+/// An API error: a status and a message for a person.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<ManagerError> for ApiError {
+    fn from(e: ManagerError) -> Self {
+        let status = match &e {
+            ManagerError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ManagerError::Busy { .. }
+            | ManagerError::Conflict(_)
+            | ManagerError::RolledBackEarlier { .. } => StatusCode::CONFLICT,
+            ManagerError::NothingToRelease { .. } => StatusCode::NOT_FOUND,
+            ManagerError::StepFailed { .. } | ManagerError::ReleaseIncomplete { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self(status, e.to_string())
+    }
+}
+
+type Shared<E> = Arc<ApiState<E>>;
+
+/// The router.
+pub fn router<E: Effects>(state: ApiState<E>) -> Router {
+    Router::new()
+        .route("/health", get(health::<E>))
+        .route("/metrics", get(metrics::<E>))
+        .route("/v1/inventory", get(inventory::<E>))
+        .route("/v1/assignments", get(assignments::<E>))
+        .route(
+            "/v1/assignments/{server}",
+            get(assignment::<E>).delete(release::<E>),
+        )
+        .route("/v1/boot-requests", axum::routing::post(provision::<E>))
+        .route("/v1/requests", get(requests::<E>))
+        .with_state(Arc::new(state))
+}
+
+async fn health<E: Effects>(State(s): State<Shared<E>>) -> Response {
+    let st = s.status.borrow().clone();
+    let ok = st.registered && st.rounds > 0;
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let unfinished = s
+        .manager
+        .with_store(crate::store::Store::unfinished)
+        .map_or(0, |v| v.len());
+    (
+        code,
+        Json(json!({
+            "status": if ok { "ok" } else { "degraded" },
+            "isns_registered": st.registered,
+            "inventory_rounds": st.rounds,
+            "targets": st.targets,
+            "probing": st.progress.map(|(p, t)| json!({"probed": p, "total": t})),
+            "unfinished_requests": unfinished,
+            "last_warning": st.last_warning,
+        })),
+    )
+        .into_response()
+}
+
+async fn metrics<E: Effects>(State(s): State<Shared<E>>) -> Response {
+    let mut out = String::new();
+    s.manager.metrics().render(&mut out);
+    let counts = s.manager.with_engine(|e| e.inventory().counts());
+    out.push_str("# HELP bcm_luns LUNs in the inventory by state.\n# TYPE bcm_luns gauge\n");
+    for (state, n) in [
+        ("available", counts.available),
+        ("awaiting_size", counts.awaiting_size),
+        ("reserved", counts.reserved),
+        ("assigned", counts.assigned),
+        ("offline", counts.offline),
+    ] {
+        out.push_str(&format!("bcm_luns{{state=\"{state}\"}} {n}\n"));
+    }
+    let st = s.status.borrow().clone();
+    out.push_str(&format!(
+        "# HELP bcm_isns_registered Whether the control node is registered.\n# TYPE bcm_isns_registered gauge\nbcm_isns_registered {}\n",
+        u8::from(st.registered)
+    ));
+    out.push_str(&format!(
+        "# HELP bcm_inventory_rounds_total Full inventory rounds finished.\n# TYPE bcm_inventory_rounds_total counter\nbcm_inventory_rounds_total {}\n",
+        st.rounds
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+async fn inventory<E: Effects>(State(s): State<Shared<E>>) -> Response {
+    Json(s.manager.with_engine(inventory_rows)).into_response()
+}
+
+async fn assignments<E: Effects>(State(s): State<Shared<E>>) -> Response {
+    Json(s.manager.assignments()).into_response()
+}
+
+#[derive(Deserialize)]
+struct SecretQuery {
+    #[serde(default)]
+    show_secrets: bool,
+}
+
+async fn assignment<E: Effects>(
+    State(s): State<Shared<E>>,
+    Path(server): Path<String>,
+    Query(q): Query<SecretQuery>,
+) -> Result<Response, ApiError> {
+    let a = s
+        .manager
+        .assignments()
+        .into_iter()
+        .find(|a| a.server == server)
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                format!("server {server} holds no boot disk"),
+            )
+        })?;
+    let mut v = serde_json::to_value(&a)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if q.show_secrets
+        && let Some(secret) = s.manager.chap_secret(&server)?
+    {
+        v["chap_secret"] = json!(secret);
+    }
+    Ok(Json(v).into_response())
+}
+
+async fn release<E: Effects>(
+    State(s): State<Shared<E>>,
+    Path(server): Path<String>,
+) -> Result<Response, ApiError> {
+    let steps = s.manager.release(&server).await?;
+    Ok(Json(json!({ "server": server, "released": true, "steps": steps })).into_response())
+}
+
+async fn provision<E: Effects>(
+    State(s): State<Shared<E>>,
+    body: Result<Json<BootAsk>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(ask) = body.map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("malformed boot request: {}", e.body_text()),
+        )
+    })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let req = ask
+        .to_request(&s.config, now)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    if req.boot.server.bmc.is_none() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "server {}: no BMC address; give \"bmc\" or list it in [[server]]",
+                ask.server
+            ),
+        ));
+    }
+    let report = s.manager.provision(req).await?;
+    let code = if report.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((code, Json(report)).into_response())
+}
+
+#[derive(Deserialize)]
+struct RequestsQuery {
+    server: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct RequestRow {
+    request_id: String,
+    server: String,
+    kind: crate::store::RequestKind,
+    state: crate::store::RequestState,
+    error: Option<String>,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+async fn requests<E: Effects>(
+    State(s): State<Shared<E>>,
+    Query(q): Query<RequestsQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let rows = s
+        .manager
+        .with_store(|st| st.recent(q.server.as_deref(), limit))
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let rows: Vec<RequestRow> = rows
+        .into_iter()
+        .map(|r| RequestRow {
+            request_id: r.request_id,
+            server: r.server,
+            kind: r.kind,
+            state: r.state,
+            error: r.error,
+            created_ms: r.created_ms,
+            updated_ms: r.updated_ms,
+        })
+        .collect();
+    Ok(Json(rows).into_response())
+}

@@ -1,0 +1,633 @@
+//! Wiring: from a [`Config`] to a running manager (store, engine, live inventory, effects),
+//! shared by every `bcm` subcommand that touches iSNS and by the end-to-end tests.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use boot_config_core::{
+    AuthWanted, BootRequest, Constraints, Engine, EngineConfig, EntityId, NamePattern, Policy,
+    Redundancy, ServerIdentity, SizeRange, Subnet, Tag,
+};
+use tokio::sync::{mpsc, watch};
+
+use crate::bmc::{BmcPusher, PusherConfig};
+use crate::config::Config;
+use crate::inventory::{ConnectionState, Inventory, InventoryConfig, InventoryUpdate, ProbeChap};
+use crate::manager::live::{BmcDirectory, ExtraAccount, LiveEffects};
+use crate::manager::{Manager, ManagerError, ManagerOptions, Observer, ProvisionRequest};
+use crate::pacing::Pacer;
+use crate::store::Store;
+use crate::target_chap::ChapHook;
+
+/// The effects of a running manager.
+pub type Live = LiveEffects<Arc<Inventory>>;
+
+/// Why the manager could not start. Messages say what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// No iSNS server configured and none found by SLP.
+    #[error("no iSNS server: set [isns] server or advertise one with SLP ({0})")]
+    NoIsnsServer(String),
+    /// The configuration cannot work.
+    #[error("{0}")]
+    Config(String),
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The inventory could not start.
+    #[error("{0}")]
+    Inventory(#[from] crate::inventory::InventoryError),
+    /// The first walk and probe round did not finish in time.
+    #[error("the iSNS server at {server} did not answer a full inventory within {after:?}: {last}")]
+    NotSynced {
+        /// The server.
+        server: SocketAddr,
+        /// How long we waited.
+        after: Duration,
+        /// The last connection state or warning.
+        last: String,
+    },
+    /// Recovery failed.
+    #[error(transparent)]
+    Manager(#[from] ManagerError),
+}
+
+/// The engine settings from `[manager]`.
+///
+/// # Errors
+/// [`StartError::Config`] for an unusable domain or date.
+pub fn engine_config(config: &Config) -> Result<EngineConfig, StartError> {
+    let (y, m) = config.manager.iqn_date.split_at(4);
+    let year: u16 = y
+        .parse()
+        .map_err(|_| StartError::Config("[manager] iqn_date: bad year".to_owned()))?;
+    let month: u8 = m
+        .trim_start_matches('-')
+        .parse()
+        .map_err(|_| StartError::Config("[manager] iqn_date: bad month".to_owned()))?;
+    let mut ec = EngineConfig::new(year, month, &config.manager.domain)
+        .map_err(|e| StartError::Config(format!("[manager] naming: {e}")))?;
+    ec.reservation_ttl = config.manager.reservation_ttl;
+    ec.naming.dd_prefix.clone_from(&config.manager.dd_prefix);
+    Ok(ec)
+}
+
+/// Opens the store and rebuilds the engine from its ledger.
+///
+/// # Errors
+/// [`StartError`].
+pub fn open_engine(config: &Config) -> Result<(Store, Engine), StartError> {
+    let store = Store::open(&config.manager.store)?;
+    let ledger = Manager::<Live>::load_ledger(&store)?;
+    Ok((store, Engine::with_ledger(engine_config(config)?, ledger)))
+}
+
+/// The iSNS server: `[isns] server`, else the best one SLP finds.
+///
+/// # Errors
+/// [`StartError::NoIsnsServer`].
+pub async fn isns_server(config: &Config) -> Result<SocketAddr, StartError> {
+    if let Some(s) = config.isns.server {
+        return Ok(s);
+    }
+    let found = crate::discover::discover(&config.slp)
+        .await
+        .map_err(|e| StartError::NoIsnsServer(e.to_string()))?;
+    found
+        .services
+        .iter()
+        .find_map(|s| s.address)
+        .ok_or_else(|| {
+            StartError::NoIsnsServer(
+                "SLP found no service:iscsi:sms with (protocols=isns)".to_owned(),
+            )
+        })
+}
+
+/// What the update pump tells the rest of the process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InventoryStatus {
+    /// Full rounds (walk + probes) finished.
+    pub rounds: u64,
+    /// Whether the control node is registered now.
+    pub registered: bool,
+    /// Targets after the last round.
+    pub targets: usize,
+    /// Probing progress of the running round.
+    pub progress: Option<(usize, usize)>,
+    /// The last warning, for health output.
+    pub last_warning: Option<String>,
+}
+
+/// A running manager with its live inventory.
+pub struct Running {
+    /// The executor.
+    pub manager: Manager<Live>,
+    /// The inventory (also the iSNS session of the effects).
+    pub inventory: Arc<Inventory>,
+    /// Inventory status, updated by the pump.
+    pub status: watch::Receiver<InventoryStatus>,
+    /// The iSNS server in use.
+    pub isns_server: SocketAddr,
+    pump: tokio::task::JoinHandle<()>,
+}
+
+/// Options of [`start`].
+#[derive(Clone, Default)]
+pub struct StartOptions {
+    /// Progress receiver for plan steps.
+    pub observer: Option<Observer>,
+    /// Called with probing progress `(probed, total)` while the first round runs.
+    pub on_progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
+    /// Bound for the first full inventory round.
+    pub sync_timeout: Option<Duration>,
+    /// Skip [`Manager::recover`] (read-only commands).
+    pub no_recover: bool,
+}
+
+/// Starts the inventory and the manager, waits for the first full inventory round, then
+/// resumes or rolls back what a previous run left unfinished and reconciles with iSNS.
+///
+/// # Errors
+/// [`StartError`].
+pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, StartError> {
+    let server = isns_server(config).await?;
+    let directory = BmcDirectory::from_config(config).map_err(StartError::Config)?;
+    let (store, engine) = open_engine(config)?;
+    let remembered: Vec<(SocketAddr, u8)> = store
+        .cipher_suites()?
+        .into_iter()
+        .filter_map(|(b, s)| b.parse().ok().map(|b| (b, s)))
+        .collect();
+    let pusher = BmcPusher::new(
+        PusherConfig {
+            timeout: config.bmc.timeout,
+            dialect: config.bmc.dialect,
+            persistent: config.bmc.persistent,
+            efi: config.bmc.efi,
+            ..PusherConfig::default()
+        },
+        &remembered,
+    );
+    let hook = (!config.targets.chap_hook.is_empty()).then(|| ChapHook {
+        command: config.targets.chap_hook.clone(),
+        timeout: config.targets.hook_timeout,
+    });
+    let mut inv_cfg = InventoryConfig::from_config(config, server);
+    let extra = match &config.probe.chap_secret {
+        Some(src) => {
+            let secret = src
+                .resolve("[probe] chap_secret")
+                .map_err(|e| StartError::Config(e.to_string()))?;
+            inv_cfg.probe_chap = Some(ProbeChap::new(
+                config.probe.initiator.clone(),
+                secret.clone().into_bytes(),
+            ));
+            Some(ExtraAccount {
+                user: config.probe.initiator.clone(),
+                secret: ipmi_iscsi::params::Secret::new(secret)
+                    .map_err(|e| StartError::Config(format!("[probe] chap_secret: {e}")))?,
+            })
+        }
+        None => None,
+    };
+    let (inventory, updates) = Inventory::start(inv_cfg).await?;
+    let inventory = Arc::new(inventory);
+    let pacer = Arc::new(Pacer::new(config.isns.scn_pacing));
+    let effects = LiveEffects::new(
+        Arc::clone(&inventory),
+        pacer,
+        pusher,
+        directory,
+        hook,
+        extra,
+    );
+    let options = ManagerOptions {
+        observer: opts.observer.clone(),
+        power_cycle: config.bmc.power_cycle,
+        ..ManagerOptions::default()
+    };
+    let manager = Manager::new(engine, store, effects, options);
+    let (status_tx, status) = watch::channel(InventoryStatus::default());
+    let pump = tokio::spawn(pump(
+        manager.clone(),
+        updates,
+        status_tx,
+        opts.on_progress.clone(),
+    ));
+    let mut running = Running {
+        manager,
+        inventory,
+        status,
+        isns_server: server,
+        pump,
+    };
+    let bound = opts
+        .sync_timeout
+        .unwrap_or(config.probe.timeout * 3 + config.isns.request_timeout * 4);
+    running.wait_rounds(1, bound).await?;
+    if !opts.no_recover {
+        let out = running.manager.recover().await?;
+        if !out.is_clean() {
+            tracing::info!(?out, "recovered what a previous run left");
+        }
+    }
+    Ok(running)
+}
+
+impl Running {
+    /// Waits until at least `rounds` full inventory rounds have finished.
+    ///
+    /// # Errors
+    /// [`StartError::NotSynced`] after `bound`.
+    pub async fn wait_rounds(&mut self, rounds: u64, bound: Duration) -> Result<(), StartError> {
+        let server = self.isns_server;
+        let reached = {
+            let wait = self.status.wait_for(|s| s.rounds >= rounds);
+            matches!(tokio::time::timeout(bound, wait).await, Ok(Ok(_)))
+        };
+        if reached {
+            Ok(())
+        } else {
+            {
+                let s = self.status.borrow().clone();
+                let last = s.last_warning.unwrap_or_else(|| {
+                    if s.registered {
+                        "registered, walk or probes unfinished".to_owned()
+                    } else {
+                        "not registered (is it running and reachable?)".to_owned()
+                    }
+                });
+                Err(StartError::NotSynced {
+                    server,
+                    after: bound,
+                    last,
+                })
+            }
+        }
+    }
+
+    /// Walks and probes again now and waits for the round to finish.
+    ///
+    /// # Errors
+    /// [`StartError::NotSynced`].
+    pub async fn resync(&mut self, bound: Duration) -> Result<(), StartError> {
+        let next = self.status.borrow().rounds + 1;
+        self.inventory.resync();
+        self.wait_rounds(next, bound).await
+    }
+
+    /// Stops the inventory and the iSNS session.
+    pub async fn shutdown(self) {
+        self.pump.abort();
+        let Running {
+            manager, inventory, ..
+        } = self;
+        drop(manager);
+        if let Ok(inv) = Arc::try_unwrap(inventory) {
+            inv.shutdown().await;
+        }
+    }
+}
+
+async fn pump(
+    manager: Manager<Live>,
+    mut updates: mpsc::Receiver<InventoryUpdate>,
+    status: watch::Sender<InventoryStatus>,
+    on_progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
+) {
+    while let Some(update) = updates.recv().await {
+        match update {
+            InventoryUpdate::Events { events, provenance } => {
+                manager.apply(&events, provenance);
+            }
+            InventoryUpdate::Progress { probed, total } => {
+                if let Some(f) = &on_progress {
+                    f(probed, total);
+                }
+                status.send_modify(|s| s.progress = Some((probed, total)));
+            }
+            InventoryUpdate::Synced {
+                targets,
+                luns,
+                took,
+            } => {
+                tracing::info!(targets, luns, ?took, "inventory round finished");
+                status.send_modify(|s| {
+                    s.rounds += 1;
+                    s.targets = targets;
+                    s.progress = None;
+                });
+            }
+            InventoryUpdate::Connection(c) => {
+                let registered = matches!(c, ConnectionState::Registered { .. });
+                match &c {
+                    ConnectionState::Registered { reconnected, .. } => {
+                        tracing::info!(reconnected, "registered with the iSNS server");
+                    }
+                    ConnectionState::Disconnected { retry_in } => {
+                        tracing::warn!(?retry_in, "lost the iSNS server");
+                    }
+                }
+                status.send_modify(|s| s.registered = registered);
+            }
+            InventoryUpdate::Warning(w) => {
+                tracing::warn!(warning = %w, "inventory");
+                status.send_modify(|s| s.last_warning = Some(w.to_string()));
+            }
+        }
+    }
+}
+
+/// A boot request as a person or an API client states it.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootAsk {
+    /// Idempotency key (generated when absent).
+    pub request_id: Option<String>,
+    /// Server name.
+    pub server: String,
+    /// BMC `host[:port]` (else `[[server]] bmc`).
+    pub bmc: Option<String>,
+    /// Minimum size (`40GiB`, `500MiB`, `1TB`, bytes).
+    pub size: String,
+    /// Maximum size.
+    pub max_size: Option<String>,
+    /// Target name glob.
+    pub target_pattern: Option<String>,
+    /// Allowed entities (storage systems).
+    #[serde(default)]
+    pub entities: Vec<String>,
+    /// Subnets the target must have a portal in (`10.0.0.0/24`).
+    #[serde(default)]
+    pub reachable_from: Vec<String>,
+    /// Tags the target must carry.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// A secondary LUN on another entity.
+    #[serde(default)]
+    pub redundant: bool,
+    /// `none`, `chap` or `mutual-chap` (default from `[manager] chap`).
+    pub auth: Option<String>,
+    /// `best-fit`, `first-fit` or `least-loaded`.
+    pub policy: Option<String>,
+    /// Boot NIC MAC.
+    pub mac: Option<String>,
+    /// Power-cycle after configuring the BMC.
+    pub power_cycle: Option<bool>,
+}
+
+/// Parses `40GiB`, `40G` (GiB), `500MiB`, `1TB` (10¹²), `4096` (bytes).
+///
+/// # Errors
+/// A message naming the accepted units.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim().to_ascii_lowercase();
+    let mult: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "size {text:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, TiB, or KB, MB, GB, TB)"
+            ));
+        }
+    };
+    let whole: u64 = match num.split_once('.') {
+        None => num
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(mult))
+            .ok_or_else(|| format!("size {text:?} is not a number of bytes that fits 64 bits"))?,
+        Some((i, f)) => {
+            // Decimal fractions of binary units: exact in integers, rounded down to a byte.
+            let i: u64 = if i.is_empty() {
+                0
+            } else {
+                i.parse()
+                    .map_err(|_| format!("size {text:?} is not a number"))?
+            };
+            let digits = f.len().min(9);
+            let frac: u64 = if digits == 0 {
+                0
+            } else {
+                f[..digits]
+                    .parse()
+                    .map_err(|_| format!("size {text:?} is not a number"))?
+            };
+            let scale = 10u64.pow(u32::try_from(digits).unwrap_or(0));
+            i.checked_mul(mult)
+                .and_then(|w| {
+                    w.checked_add(
+                        u64::try_from(u128::from(frac) * u128::from(mult) / u128::from(scale))
+                            .ok()?,
+                    )
+                })
+                .ok_or_else(|| format!("size {text:?} does not fit 64 bits"))?
+        }
+    };
+    if whole == 0 {
+        return Err(format!(
+            "size {text:?} is zero; ask for the size the OS needs"
+        ));
+    }
+    Ok(whole)
+}
+
+impl BootAsk {
+    /// The manager's request, with defaults from `config`; `now_ms` names a generated
+    /// request ID.
+    ///
+    /// # Errors
+    /// A message naming the bad field.
+    pub fn to_request(&self, config: &Config, now_ms: u128) -> Result<ProvisionRequest, String> {
+        if self.server.trim().is_empty() {
+            return Err("server: empty; name the server that boots".to_owned());
+        }
+        let known = config.server(&self.server);
+        let min = parse_size(&self.size)?;
+        let size = match &self.max_size {
+            Some(m) => {
+                let max = parse_size(m)?;
+                if max < min {
+                    return Err(format!("max_size {m} is below size {}", self.size));
+                }
+                SizeRange::between(min, max)
+            }
+            None => SizeRange::at_least(min),
+        };
+        let reachable_from = self
+            .reachable_from
+            .iter()
+            .map(|s| parse_subnet(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let auth = match self.auth.as_deref() {
+            None => {
+                if config.manager.chap {
+                    AuthWanted::Chap
+                } else {
+                    AuthWanted::None
+                }
+            }
+            Some("none") => AuthWanted::None,
+            Some("chap") => AuthWanted::Chap,
+            Some("mutual-chap") => AuthWanted::MutualChap,
+            Some(o) => return Err(format!("auth {o:?}: use none, chap or mutual-chap")),
+        };
+        let policy = match self.policy.as_deref() {
+            None | Some("best-fit") => Policy::BestFit,
+            Some("first-fit") => Policy::FirstFit,
+            Some("least-loaded") => Policy::LeastLoaded,
+            Some(o) => {
+                return Err(format!(
+                    "policy {o:?}: use best-fit, first-fit or least-loaded"
+                ));
+            }
+        };
+        let bmc = self
+            .bmc
+            .clone()
+            .or_else(|| known.map(|k| k.bmc.to_string()));
+        let id = self
+            .request_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-{now_ms}", self.server));
+        let mut boot = BootRequest::new(id.as_str(), self.server.as_str(), size);
+        boot.server = ServerIdentity {
+            bmc,
+            nic_mac: self
+                .mac
+                .clone()
+                .or_else(|| known.and_then(|k| k.mac.clone())),
+            ..ServerIdentity::named(self.server.as_str())
+        };
+        boot.constraints = Constraints {
+            target_pattern: self.target_pattern.as_deref().map(NamePattern::new),
+            entities: self.entities.iter().map(EntityId::new).collect(),
+            reachable_from,
+            tags: self.tags.iter().map(Tag::new).collect(),
+        };
+        boot.redundancy = if self.redundant {
+            Redundancy::SecondaryOnOtherEntity
+        } else {
+            Redundancy::None
+        };
+        boot.auth = auth;
+        boot.policy = policy;
+        Ok(ProvisionRequest {
+            boot,
+            power_cycle: self.power_cycle,
+        })
+    }
+}
+
+fn parse_subnet(text: &str) -> Result<Subnet, String> {
+    let (addr, prefix) = text
+        .split_once('/')
+        .ok_or_else(|| format!("subnet {text:?}: write it as address/prefix (10.0.0.0/24)"))?;
+    let addr = addr
+        .parse()
+        .map_err(|_| format!("subnet {text:?}: {addr:?} is not an IP address"))?;
+    let prefix = prefix
+        .parse()
+        .map_err(|_| format!("subnet {text:?}: {prefix:?} is not a prefix length"))?;
+    Subnet::new(addr, prefix).map_err(|e| format!("subnet {text:?}: {e}"))
+}
+
+/// Loads the config file, or the defaults when `path` is `None`.
+///
+/// # Errors
+/// The config error, as a message.
+pub fn load_config(path: Option<&Path>) -> Result<Config, String> {
+    match path {
+        Some(p) => Config::load(p).map_err(|e| e.to_string()),
+        None => Config::parse("", Path::new("(defaults)")).map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes_in_binary_and_decimal_units() {
+        assert_eq!(parse_size("40GiB"), Ok(40 << 30));
+        assert_eq!(parse_size("40G"), Ok(40 << 30));
+        assert_eq!(parse_size("500 MiB"), Ok(500 << 20));
+        assert_eq!(parse_size("1TB"), Ok(1_000_000_000_000));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0GiB").unwrap_err().contains("zero"));
+        assert!(
+            parse_size("40 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert!(
+            parse_size("99999999999TiB")
+                .unwrap_err()
+                .contains("64 bits")
+        );
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn builds_requests_with_config_defaults_and_checks_fields() {
+        let config = Config::parse(
+            "[[server]]\nname = \"a\"\nbmc = \"127.0.0.1:9001\"\nmac = \"52:54:00:00:00:01\"\n",
+            Path::new("t"),
+        )
+        .unwrap();
+        let ask = BootAsk {
+            server: "a".to_owned(),
+            size: "40GiB".to_owned(),
+            reachable_from: vec!["10.0.0.0/24".to_owned()],
+            policy: Some("least-loaded".to_owned()),
+            ..BootAsk::default()
+        };
+        let r = ask.to_request(&config, 7).unwrap();
+        assert_eq!(r.boot.id.as_str(), "a-7");
+        assert_eq!(r.boot.server.bmc.as_deref(), Some("127.0.0.1:9001"));
+        assert_eq!(r.boot.server.nic_mac.as_deref(), Some("52:54:00:00:00:01"));
+        assert_eq!(r.boot.size, SizeRange::at_least(40 << 30));
+        assert_eq!(r.boot.policy, Policy::LeastLoaded);
+        assert_eq!(r.boot.auth, AuthWanted::None);
+        let bad = BootAsk {
+            reachable_from: vec!["10.0.0.0".to_owned()],
+            ..ask.clone()
+        };
+        assert!(
+            bad.to_request(&config, 7)
+                .unwrap_err()
+                .contains("address/prefix")
+        );
+        let bad = BootAsk {
+            max_size: Some("10GiB".to_owned()),
+            ..ask.clone()
+        };
+        assert!(bad.to_request(&config, 7).unwrap_err().contains("below"));
+        let bad = BootAsk {
+            auth: Some("kerberos".to_owned()),
+            ..ask
+        };
+        assert!(
+            bad.to_request(&config, 7)
+                .unwrap_err()
+                .contains("mutual-chap")
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! The `bcm` command line (clap), kept apart from `main` so shell completions and tests can
+//! use it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit codes `bcm` uses (also in `--help`).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Something failed that no other code describes.
+    pub const FAILURE: u8 = 1;
+    /// Bad usage (unknown flag, bad value) — clap's own code.
+    pub const USAGE: u8 = 2;
+    /// The configuration file or a secret cannot be used.
+    pub const CONFIG: u8 = 3;
+    /// The iSNS server (or SLP) cannot be reached or did not answer a full inventory.
+    pub const UNREACHABLE: u8 = 4;
+    /// No LUN satisfies the request (the message says why).
+    pub const REJECTED: u8 = 5;
+    /// A provisioning or release step failed (rolled back, or to be retried).
+    pub const STEP_FAILED: u8 = 6;
+    /// The server is busy, or the request ID was used for something else.
+    pub const CONFLICT: u8 = 7;
+    /// `release` of a server that holds nothing.
+    pub const NOTHING: u8 = 8;
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  bcm discover                                  find iSNS servers with SLP
+  bcm -c /etc/bcm/bcm.toml inventory            list targets and LUNs (sizes from the targets)
+  bcm provision --server a --size 40GiB         give server a a boot disk of at least 40 GiB
+  bcm provision --server b --bmc 10.0.0.12 --size 64GiB --max-size 128GiB --chap --power-cycle
+  bcm release --server a                        take it back (BMC, DD, initiator, CHAP)
+  bcm status --json                             assignments and unfinished requests (no network)
+  bcm serve                                     daemon: live inventory + HTTP API + /metrics
+  bcm demo                                      the whole flow on loopback with real peers
+  bcm completions bash > /etc/bash_completion.d/bcm
+
+Configuration: a TOML file (-c, or $BCM_CONFIG); flags override it. BMC passwords come from
+[bmc] password = { env = \"VAR\" } or { file = \"/path\" } (default env BCM_BMC_PASSWORD).
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 iSNS unreachable, 5 no LUN fits,
+6 a step failed (rolled back), 7 busy or request ID conflict, 8 nothing to release.";
+
+/// bcm — configure iSCSI boot of bare-metal servers automatically: SLP finds the iSNS
+/// server, iSNS and iSCSI probes inventory the LUNs, a Discovery Domain authorizes exactly
+/// the server's generated initiator, and the server's BMC receives the boot parameters over
+/// IPMI/RMCP+.
+#[derive(Debug, Parser)]
+#[command(name = "bcm", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(short, long, global = true, env = "BCM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// iSNS server `host:port`, overriding the file and SLP.
+    #[arg(long, global = true, env = "BCM_ISNS")]
+    pub isns: Option<SocketAddr>,
+    /// SQLite store, overriding `[manager] store`.
+    #[arg(long, global = true, env = "BCM_STORE")]
+    pub store: Option<PathBuf>,
+    /// Log level or filter (`info`, `bcm=debug`); logs go to stderr.
+    #[arg(long, global = true, env = "BCM_LOG", default_value = "warn")]
+    pub log: String,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find iSNS servers advertised with SLP (service:iscsi:sms, protocols=isns).
+    Discover(DiscoverArgs),
+    /// List every target and LUN (size, state, holder) from iSNS and the targets.
+    Inventory(InventoryArgs),
+    /// Give a server a boot disk: select, DD, initiator, CHAP, BMC.
+    Provision(ProvisionArgs),
+    /// Take a server's boot disk back.
+    Release(ReleaseArgs),
+    /// Show assignments and unfinished requests from the store (no network).
+    Status(StatusArgs),
+    /// Run as a daemon: live inventory, HTTP JSON API, health and Prometheus metrics.
+    Serve(ServeArgs),
+    /// Run the whole flow on loopback against real peers (isnsd, tgtd, SLP, imm-sim, QEMU).
+    Demo(DemoArgs),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `bcm discover`.
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Ask this directory agent (unicast) instead of multicast.
+    #[arg(long)]
+    pub da: Option<SocketAddr>,
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bcm inventory`.
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bcm provision`.
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// Server name (becomes part of its initiator IQN and DD name).
+    #[arg(long)]
+    pub server: String,
+    /// BMC `host[:port]` (default port 623; else `[[server]] bmc`).
+    #[arg(long)]
+    pub bmc: Option<String>,
+    /// Minimum size (`40GiB`, `500MiB`, `1TB`).
+    #[arg(long)]
+    pub size: String,
+    /// Maximum size.
+    #[arg(long)]
+    pub max_size: Option<String>,
+    /// Target name glob (`iqn.2001-04.com.example:array1.*`).
+    #[arg(long)]
+    pub target_pattern: Option<String>,
+    /// Allowed entity (storage system); repeatable.
+    #[arg(long = "entity")]
+    pub entities: Vec<String>,
+    /// Subnet the target must have a portal in; repeatable.
+    #[arg(long = "reachable-from")]
+    pub reachable_from: Vec<String>,
+    /// Tag the target must carry; repeatable.
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Also a secondary LUN on another entity.
+    #[arg(long)]
+    pub redundant: bool,
+    /// Authentication (default from `[manager] chap`).
+    #[arg(long, value_parser = ["none", "chap", "mutual-chap"])]
+    pub auth: Option<String>,
+    /// Selection policy.
+    #[arg(long, value_parser = ["best-fit", "first-fit", "least-loaded"])]
+    pub policy: Option<String>,
+    /// Boot NIC MAC.
+    #[arg(long)]
+    pub mac: Option<String>,
+    /// Power-cycle the server after configuring its BMC.
+    #[arg(long)]
+    pub power_cycle: bool,
+    /// Idempotency key: the same key returns the same answer.
+    #[arg(long)]
+    pub request_id: Option<String>,
+    /// Print the generated CHAP secret.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bcm release`.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// Server name.
+    #[arg(long)]
+    pub server: String,
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `bcm status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Recent requests shown.
+    #[arg(long, default_value_t = 20)]
+    pub recent: u32,
+}
+
+/// `bcm serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTP listen address, overriding `[api] listen`.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Write the bound address to this file once listening (for scripts).
+    #[arg(long)]
+    pub ready_file: Option<PathBuf>,
+}
+
+/// `bcm demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Working directory (default: a new temporary one, removed afterwards).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep the peers and the directory after the demo (inspect, then `scripts/peers/stop.sh`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Skip the QEMU boots (everything else still runs).
+    #[arg(long)]
+    pub no_vm: bool,
+    /// Write the machine-readable account of every step here (JSON).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Repository root holding `scripts/` (default: found from the executable or cwd).
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
+}

@@ -1,0 +1,558 @@
+//! The inventory task: iSNS session events in, probes out, updates to the manager.
+//!
+//! ```text
+//!  IsnsClient events ──► Walked ──► EntitySnapshot/DdUpserted/...  ──► updates
+//!                   │              └► management DD + probe initiator ensured
+//!                   │              └► probe round (bounded, time-limited) ──► LunsReported /
+//!                   │                                                        TargetUnreachable,
+//!                   │                                                        Progress, Synced
+//!                   ├► NodeChanged / NodeRemoved (SCN re-query) ──► TargetUpserted/Removed, probe
+//!                   └► DdChanged / DdRemoved ──► DdUpserted / DdRemoved
+//!  resync() ──► walk now (its round re-probes every target)
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use boot_config_core::{InventoryEvent, Provenance, Source, Timestamp};
+use iscsi_probe::{Auth, ProbeError, SessionError, TargetReport};
+use isns_proto::NodeType;
+use isns_proto::client::{Event, Snapshot};
+use isns_proto::client_tokio::IsnsClient;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+
+use super::config::InventoryConfig;
+use super::translate::{self, Reported, TrackedTarget};
+use super::update::{ConnectionState, InventoryUpdate, InventoryWarning};
+
+/// Pause between two management DD changes for targets behind the same portal (the same
+/// tgtd): each makes isnsd open an SCN connection into that tgtd, and tgt 1.0.85 hangs when
+/// it accepts a second one before it has read the first.
+const SCN_SPACING: Duration = Duration::from_millis(300);
+/// Pause between login attempts while tgtd learns of a DD change.
+const ADMISSION_RETRY: Duration = Duration::from_millis(250);
+
+pub(crate) enum Control {
+    Resync,
+    Stop,
+}
+
+struct ProbeDone {
+    target: String,
+    round: Option<u64>,
+    result: Result<TargetReport, ProbeError>,
+}
+
+struct Round {
+    id: u64,
+    started: Instant,
+    total: usize,
+    done: usize,
+    luns: usize,
+}
+
+pub(crate) struct Task {
+    cfg: InventoryConfig,
+    isns: Arc<IsnsClient>,
+    updates: mpsc::Sender<InventoryUpdate>,
+    reported: Reported,
+    targets: BTreeMap<String, TrackedTarget>,
+    /// Target -> its management DD (ID and members).
+    mgmt: BTreeMap<String, (u32, BTreeSet<String>)>,
+    initiator_registered: bool,
+    /// Until when a "target not found" refusal of a target is retried.
+    admit_until: BTreeMap<String, Instant>,
+    semaphore: Arc<Semaphore>,
+    probe_tx: mpsc::UnboundedSender<ProbeDone>,
+    round: Option<Round>,
+    next_round: u64,
+    round_again: bool,
+    walk_requested: Option<Instant>,
+    registered_before: bool,
+}
+
+fn now_ts() -> Timestamp {
+    Timestamp::from_unix(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
+}
+
+fn is_refusal(e: &ProbeError) -> bool {
+    e.session_error() == Some(&SessionError::TargetNotFound)
+}
+
+/// Probes one target through its portals in order, all within `limit`; a refused login is
+/// retried until `admit_until` (tgtd learning of a DD change).
+async fn probe_target(
+    portals: Vec<SocketAddr>,
+    target: String,
+    initiator: String,
+    auth: Auth,
+    limit: Duration,
+    admit_until: Option<Instant>,
+    semaphore: Arc<Semaphore>,
+) -> Result<TargetReport, ProbeError> {
+    loop {
+        let result = {
+            // The semaphore is never closed, so the permit is always granted.
+            let _permit = semaphore.acquire().await.ok();
+            probe_portals(&portals, &target, &initiator, &auth, limit).await
+        };
+        match &result {
+            Err(e) if is_refusal(e) && admit_until.is_some_and(|t| Instant::now() < t) => {
+                tokio::time::sleep(ADMISSION_RETRY).await;
+            }
+            _ => return result,
+        }
+    }
+}
+
+async fn probe_portals(
+    portals: &[SocketAddr],
+    target: &str,
+    initiator: &str,
+    auth: &Auth,
+    limit: Duration,
+) -> Result<TargetReport, ProbeError> {
+    let deadline = Instant::now() + limit;
+    let mut last = None;
+    for &portal in portals {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match iscsi_probe::probe(portal, target, initiator, auth, left).await {
+            Ok(r) => return Ok(r),
+            // Only an unreachable portal makes another portal worth a try; a refusal or a
+            // protocol failure would be the same there.
+            Err(e @ (ProbeError::Connect { .. } | ProbeError::Io { .. })) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| match portals.first() {
+        Some(&portal) => ProbeError::Timeout {
+            portal,
+            after: limit,
+        },
+        None => ProbeError::Connect {
+            portal: SocketAddr::from(([0, 0, 0, 0], 0)),
+            kind: std::io::ErrorKind::AddrNotAvailable,
+            message: "the target has no portal registered in iSNS".to_owned(),
+        },
+    }))
+}
+
+impl Task {
+    /// Spawns the task.
+    pub(crate) fn spawn(
+        cfg: InventoryConfig,
+        isns: Arc<IsnsClient>,
+        updates: mpsc::Sender<InventoryUpdate>,
+        isns_events: mpsc::UnboundedReceiver<Event>,
+        control: mpsc::UnboundedReceiver<Control>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+        let t = Task::new(cfg, isns, updates, probe_tx);
+        tokio::spawn(t.run(isns_events, probe_rx, control))
+    }
+
+    fn new(
+        cfg: InventoryConfig,
+        isns: Arc<IsnsClient>,
+        updates: mpsc::Sender<InventoryUpdate>,
+        probe_tx: mpsc::UnboundedSender<ProbeDone>,
+    ) -> Task {
+        let semaphore = Arc::new(Semaphore::new(cfg.probe_concurrency.max(1)));
+        Task {
+            cfg,
+            isns,
+            updates,
+            reported: Reported::default(),
+            targets: BTreeMap::new(),
+            mgmt: BTreeMap::new(),
+            initiator_registered: false,
+            admit_until: BTreeMap::new(),
+            semaphore,
+            probe_tx,
+            round: None,
+            next_round: 1,
+            round_again: false,
+            walk_requested: Some(Instant::now()),
+            registered_before: false,
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut isns_events: mpsc::UnboundedReceiver<Event>,
+        mut probes: mpsc::UnboundedReceiver<ProbeDone>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) {
+        loop {
+            tokio::select! {
+                ev = isns_events.recv() => match ev {
+                    Some(ev) => self.on_isns(ev).await,
+                    None => return,
+                },
+                done = probes.recv() => {
+                    if let Some(done) = done {
+                        self.on_probe(done).await;
+                    }
+                },
+                c = control.recv() => match c {
+                    Some(Control::Resync) => {
+                        self.walk_requested.get_or_insert_with(Instant::now);
+                        self.isns.walk();
+                    }
+                    Some(Control::Stop) | None => return,
+                },
+            }
+        }
+    }
+
+    async fn send(&self, u: InventoryUpdate) {
+        // A manager that dropped its receiver no longer cares; keep serving isns().
+        let _ = self.updates.send(u).await;
+    }
+
+    fn send_lossy(&self, u: InventoryUpdate) {
+        let _ = self.updates.try_send(u);
+    }
+
+    async fn events(&self, events: Vec<InventoryEvent>, source: Source) {
+        if events.is_empty() {
+            return;
+        }
+        self.send(InventoryUpdate::Events {
+            events,
+            provenance: Provenance::new(source, now_ts()),
+        })
+        .await;
+    }
+
+    async fn on_isns(&mut self, ev: Event) {
+        match ev {
+            Event::Registered(r) => {
+                let reconnected = self.registered_before;
+                self.registered_before = true;
+                // A registration is followed by a walk; measure the round from here.
+                self.walk_requested.get_or_insert_with(Instant::now);
+                self.send(InventoryUpdate::Connection(ConnectionState::Registered {
+                    entity_id: r.entity_id,
+                    registration_period: r.registration_period,
+                    reconnected,
+                }))
+                .await;
+            }
+            Event::Disconnected { retry_in } => {
+                // Whatever the server held may be gone (a fresh database): check again.
+                self.initiator_registered = false;
+                self.send(InventoryUpdate::Connection(ConnectionState::Disconnected {
+                    retry_in,
+                }))
+                .await;
+            }
+            Event::Walked(snap) => self.on_walk(&snap).await,
+            Event::NodeChanged(n) => {
+                let (events, tracked) = self.reported.node_changed(&n);
+                self.events(events, Source::IsnsScn).await;
+                match tracked {
+                    Some(t) => {
+                        let name = t.spec.name.as_str().to_owned();
+                        self.targets.insert(name.clone(), t);
+                        self.ensure_management(std::slice::from_ref(&name)).await;
+                        self.spawn_probe(&name, None);
+                    }
+                    None => {
+                        self.targets.remove(&n.name);
+                    }
+                }
+            }
+            Event::NodeRemoved { name } => {
+                let events = self.reported.node_removed(&name);
+                self.targets.remove(&name);
+                self.events(events, Source::IsnsScn).await;
+            }
+            Event::DdChanged(dd) => {
+                if let Some(t) = self.management_target(dd.name.as_deref()) {
+                    let members = dd.member_names().map(str::to_owned).collect();
+                    self.mgmt.insert(t, (dd.id, members));
+                }
+                let events = self.reported.dd_changed(&dd);
+                self.events(events, Source::IsnsScn).await;
+            }
+            Event::DdRemoved { id } => {
+                let events = self.reported.dd_removed(id);
+                self.events(events, Source::IsnsScn).await;
+                let lost: Vec<String> = self
+                    .mgmt
+                    .iter()
+                    .filter(|(_, (dd, _))| *dd == id)
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                for t in &lost {
+                    self.mgmt.remove(t);
+                }
+                let still: Vec<String> = lost
+                    .into_iter()
+                    .filter(|t| self.targets.contains_key(t))
+                    .collect();
+                self.ensure_management(&still).await;
+            }
+            Event::Error(e) => {
+                tracing::warn!(error = %e, "isns session");
+                self.send_lossy(InventoryUpdate::Warning(InventoryWarning::Isns(e)));
+            }
+            Event::Scn(notice) => {
+                tracing::debug!(entries = notice.entries.len(), "scn");
+            }
+            // OpCompleted goes to the command's caller; ESI needs nothing from us.
+            _ => {}
+        }
+    }
+
+    async fn on_walk(&mut self, snap: &Snapshot) {
+        let (events, targets) = self.reported.walk(snap);
+        self.targets = targets;
+        self.events(events, Source::IsnsQuery).await;
+        self.initiator_registered = snap.nodes.iter().any(|n| {
+            n.name == self.cfg.probe_initiator && n.node_type.contains(NodeType::INITIATOR)
+        });
+        self.mgmt.clear();
+        for d in &snap.dds {
+            if let Some(t) = self.management_target(d.name.as_deref()) {
+                let members = d.member_names().map(str::to_owned).collect();
+                // Several DDs of the same name: keep the lowest ID, like isnsadm lists them.
+                if self.mgmt.get(&t).is_none_or(|(id, _)| d.id < *id) {
+                    self.mgmt.insert(t, (d.id, members));
+                }
+            }
+        }
+        let all: Vec<String> = self.targets.keys().cloned().collect();
+        self.ensure_management(&all).await;
+        self.start_round().await;
+    }
+
+    /// Makes sure the probe initiator is registered and shares a management DD with each of
+    /// `targets`: one DD per target, `<management_dd>:<target>`. A DD holding several
+    /// targets of one tgtd would make isnsd open one SCN connection per target into that
+    /// tgtd on every membership change, and tgt 1.0.85 then blocks for good reading the
+    /// wrong one (its SCN handler reads a single global socket). Targets whose DD is made
+    /// now get an admission window for their probes.
+    async fn ensure_management(&mut self, targets: &[String]) {
+        let now = Instant::now();
+        let window = now + self.cfg.admission_wait;
+        if !self.initiator_registered {
+            let name = self.cfg.probe_initiator.clone();
+            match self.isns.register_initiator(&name, &name, None).await {
+                Ok(()) => {
+                    self.initiator_registered = true;
+                    // tgtd learns of a new initiator late, for every target.
+                    for t in self.targets.keys() {
+                        self.admit_until.insert(t.clone(), window);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, initiator = %name, "probe initiator registration");
+                    self.send_lossy(InventoryUpdate::Warning(InventoryWarning::ProbeInitiator {
+                        initiator: name,
+                        error,
+                    }));
+                }
+            }
+        }
+        let initiator = self.cfg.probe_initiator.clone();
+        let mut touched: BTreeSet<SocketAddr> = BTreeSet::new();
+        for target in targets {
+            let portals: Vec<SocketAddr> = self.targets.get(target).map_or_else(Vec::new, |t| {
+                t.spec
+                    .portals
+                    .iter()
+                    .map(|p| SocketAddr::new(p.addr, p.port))
+                    .collect()
+            });
+            let name = super::management_dd_name(&self.cfg.management_dd, target);
+            let result = match self.mgmt.get(target) {
+                Some((id, members)) => {
+                    let missing: Vec<&str> = [initiator.as_str(), target.as_str()]
+                        .into_iter()
+                        .filter(|m| !members.contains(*m))
+                        .collect();
+                    if missing.is_empty() {
+                        continue;
+                    }
+                    let id = *id;
+                    if portals.iter().any(|p| touched.contains(p)) {
+                        tokio::time::sleep(SCN_SPACING).await;
+                    }
+                    self.isns.add_dd_members(id, &missing).await.map(|()| id)
+                }
+                None => {
+                    if portals.iter().any(|p| touched.contains(p)) {
+                        tokio::time::sleep(SCN_SPACING).await;
+                    }
+                    self.isns
+                        .create_dd(&name, &[initiator.as_str(), target.as_str()])
+                        .await
+                }
+            };
+            match result {
+                Ok(id) => {
+                    touched.extend(portals);
+                    let members = [initiator.clone(), target.clone()].into_iter().collect();
+                    self.mgmt.insert(target.clone(), (id, members));
+                    self.admit_until.insert(target.clone(), window);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, dd = %name, "management dd");
+                    self.send_lossy(InventoryUpdate::Warning(InventoryWarning::ManagementDd {
+                        dd: name,
+                        error,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// The target a management DD name stands for.
+    fn management_target(&self, dd_name: Option<&str>) -> Option<String> {
+        dd_name?
+            .strip_prefix(self.cfg.management_dd.as_str())?
+            .strip_prefix(':')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    }
+
+    fn auth(&self) -> Auth {
+        self.cfg
+            .probe_chap
+            .as_ref()
+            .map_or(Auth::None, super::config::ProbeChap::auth)
+    }
+
+    fn spawn_probe(&mut self, name: &str, round: Option<u64>) {
+        let Some(t) = self.targets.get(name) else {
+            return;
+        };
+        let portals: Vec<SocketAddr> = t
+            .spec
+            .portals
+            .iter()
+            .map(|p| SocketAddr::new(p.addr, p.port))
+            .collect();
+        let admit_until = self
+            .admit_until
+            .get(name)
+            .copied()
+            .filter(|t| *t > Instant::now());
+        let tx = self.probe_tx.clone();
+        let target = name.to_owned();
+        let fut = probe_target(
+            portals,
+            target.clone(),
+            self.cfg.probe_initiator.clone(),
+            self.auth(),
+            self.cfg.probe_timeout,
+            admit_until,
+            Arc::clone(&self.semaphore),
+        );
+        tokio::spawn(async move {
+            let result = fut.await;
+            let _ = tx.send(ProbeDone {
+                target,
+                round,
+                result,
+            });
+        });
+    }
+
+    async fn start_round(&mut self) {
+        if self.round.is_some() {
+            // Probe again once the running round ends, so the walk's view gets probed.
+            self.round_again = true;
+            return;
+        }
+        let started = self.walk_requested.take().unwrap_or_else(Instant::now);
+        let names: Vec<String> = self.targets.keys().cloned().collect();
+        if names.is_empty() {
+            self.send(InventoryUpdate::Synced {
+                targets: 0,
+                luns: 0,
+                took: started.elapsed(),
+            })
+            .await;
+            return;
+        }
+        let id = self.next_round;
+        self.next_round += 1;
+        self.round = Some(Round {
+            id,
+            started,
+            total: names.len(),
+            done: 0,
+            luns: 0,
+        });
+        self.admit_until.retain(|_, t| *t > Instant::now());
+        for n in &names {
+            self.spawn_probe(n, Some(id));
+        }
+        self.send_lossy(InventoryUpdate::Progress {
+            probed: 0,
+            total: names.len(),
+        });
+    }
+
+    async fn finish_round_if_done(&mut self) {
+        if let Some(r) = self.round.as_ref()
+            && r.done >= r.total
+            && let Some(r) = self.round.take()
+        {
+            self.send(InventoryUpdate::Synced {
+                targets: self.targets.len(),
+                luns: r.luns,
+                took: r.started.elapsed(),
+            })
+            .await;
+            if core::mem::take(&mut self.round_again) {
+                self.start_round().await;
+            }
+        }
+    }
+
+    async fn on_probe(&mut self, done: ProbeDone) {
+        // A target removed while it was probed is not reported again.
+        if self.targets.contains_key(&done.target) {
+            if let Err(error) = &done.result {
+                tracing::info!(target = %done.target, %error, "probe failed");
+                self.send_lossy(InventoryUpdate::Warning(InventoryWarning::Probe {
+                    target: done.target.clone(),
+                    error: error.clone(),
+                }));
+            }
+            let ev = translate::probe_event(&done.target, &done.result);
+            let luns = match &ev {
+                InventoryEvent::LunsReported { luns, .. } => luns.len(),
+                _ => 0,
+            };
+            if let Some(r) = self.round.as_mut()
+                && done.round == Some(r.id)
+            {
+                r.luns += luns;
+            }
+            self.events(vec![ev], Source::Probe).await;
+        }
+        if let Some(r) = self.round.as_mut()
+            && done.round == Some(r.id)
+        {
+            r.done += 1;
+            let (probed, total) = (r.done, r.total);
+            self.send_lossy(InventoryUpdate::Progress { probed, total });
+            self.finish_round_if_done().await;
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! The real side effects: iSNS through the manager's control-node session, target CHAP
+//! accounts through the configured hook, BMCs over RMCP+.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use boot_config_core::{Action, BmcBootSettings, BootPath, ChapCredentials as CoreChap};
+use ipmi_iscsi::params::{
+    Authentication, ChapCredentials, InitiatorNetwork, IscsiBootParams, IscsiName, IscsiTarget,
+    Lun, Secret,
+};
+use ipmi_iscsi::rmcp::Password;
+use isns_proto::Status;
+use isns_proto::client::OpError;
+use isns_proto::client_tokio::{DriverError, IsnsClient};
+
+use super::{Effects, StepContext, StepError, StepOutcome};
+use crate::bmc::{BmcLogin, BmcPusher, resolve_bmc};
+use crate::config::Config;
+use crate::pacing::Pacer;
+use crate::target_chap::{ChapChange, ChapHook};
+
+/// Something that holds the manager's iSNS control-node session.
+pub trait IsnsAccess: Send + Sync + 'static {
+    /// The session.
+    fn isns(&self) -> &IsnsClient;
+}
+
+impl IsnsAccess for IsnsClient {
+    fn isns(&self) -> &IsnsClient {
+        self
+    }
+}
+
+impl IsnsAccess for crate::inventory::Inventory {
+    fn isns(&self) -> &IsnsClient {
+        crate::inventory::Inventory::isns(self)
+    }
+}
+
+impl<T: IsnsAccess> IsnsAccess for Arc<T> {
+    fn isns(&self) -> &IsnsClient {
+        (**self).isns()
+    }
+}
+
+/// BMC credentials and per-server network facts, resolved from the configuration once.
+#[derive(Clone, Debug)]
+pub struct BmcDirectory {
+    default_user: String,
+    default_password: Option<Password>,
+    servers: HashMap<String, ServerFacts>,
+}
+
+#[derive(Clone, Debug)]
+struct ServerFacts {
+    user: Option<String>,
+    password: Option<Password>,
+    portal_address: Option<IpAddr>,
+}
+
+impl BmcDirectory {
+    /// Resolves every secret source in `config` now, so a missing password fails at start-up
+    /// rather than in the middle of a provisioning.
+    ///
+    /// # Errors
+    /// A message naming the setting whose secret cannot be read.
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let pw = |text: String, what: &str| Password::new(text).map_err(|e| format!("{what}: {e}"));
+        let default_password = match &config.bmc.password {
+            Some(src) => match src.resolve("[bmc] password") {
+                Ok(p) => Some(pw(p, "[bmc] password")?),
+                // Tolerated when every server has its own password; checked per use.
+                Err(_)
+                    if !config.servers.is_empty()
+                        && config.servers.iter().all(|s| s.bmc_password.is_some()) =>
+                {
+                    None
+                }
+                Err(e) => return Err(e.to_string()),
+            },
+            None => None,
+        };
+        let mut servers = HashMap::new();
+        for s in &config.servers {
+            let what = format!("[[server]] {} bmc_password", s.name);
+            let password = match &s.bmc_password {
+                Some(src) => Some(pw(src.resolve(&what).map_err(|e| e.to_string())?, &what)?),
+                None => None,
+            };
+            servers.insert(
+                s.name.clone(),
+                ServerFacts {
+                    user: s.bmc_user.clone(),
+                    password,
+                    portal_address: s.portal_address,
+                },
+            );
+        }
+        Ok(Self {
+            default_user: config.bmc.user.clone(),
+            default_password,
+            servers,
+        })
+    }
+
+    /// Credentials for `server`'s BMC at `bmc`.
+    ///
+    /// # Errors
+    /// A message when no password is configured for it.
+    pub fn login(&self, server: &str, bmc: SocketAddr) -> Result<BmcLogin, String> {
+        let facts = self.servers.get(server);
+        let password = facts
+            .and_then(|f| f.password.clone())
+            .or_else(|| self.default_password.clone())
+            .ok_or_else(|| {
+                format!("no BMC password for {server}: set [bmc] password or its bmc_password")
+            })?;
+        Ok(BmcLogin {
+            addr: bmc,
+            user: facts
+                .and_then(|f| f.user.clone())
+                .unwrap_or_else(|| self.default_user.clone()),
+            password,
+        })
+    }
+
+    /// The portal address `server` must use instead of the registered one, if configured.
+    #[must_use]
+    pub fn portal_address(&self, server: &str) -> Option<IpAddr> {
+        self.servers.get(server).and_then(|f| f.portal_address)
+    }
+}
+
+/// A CHAP account every target with CHAP must also accept (the inventory probe's), so
+/// binding a server's account does not lock the probe out.
+#[derive(Clone)]
+pub struct ExtraAccount {
+    /// CHAP user.
+    pub user: String,
+    /// Secret.
+    pub secret: Secret,
+}
+
+impl std::fmt::Debug for ExtraAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExtraAccount({}, ***)", self.user)
+    }
+}
+
+/// The real effects.
+pub struct LiveEffects<I> {
+    isns: I,
+    pacer: Arc<Pacer>,
+    bmc: BmcPusher,
+    directory: BmcDirectory,
+    chap: Option<ChapHook>,
+    extra_account: Option<ExtraAccount>,
+    dd_ids: Mutex<HashMap<String, u32>>,
+}
+
+impl<I: IsnsAccess> LiveEffects<I> {
+    /// Effects over `isns`, pushing to BMCs with `bmc`.
+    pub fn new(
+        isns: I,
+        pacer: Arc<Pacer>,
+        bmc: BmcPusher,
+        directory: BmcDirectory,
+        chap: Option<ChapHook>,
+        extra_account: Option<ExtraAccount>,
+    ) -> Self {
+        Self {
+            isns,
+            pacer,
+            bmc,
+            directory,
+            chap,
+            extra_account,
+            dd_ids: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The iSNS session.
+    pub fn isns(&self) -> &IsnsClient {
+        self.isns.isns()
+    }
+
+    fn dd_id(&self, name: &str, ctx: &StepContext<'_>) -> Option<u32> {
+        ctx.known_dd
+            .or_else(|| self.dd_ids.lock().ok().and_then(|m| m.get(name).copied()))
+    }
+
+    fn remember_dd(&self, name: &str, id: Option<u32>) {
+        if let Ok(mut m) = self.dd_ids.lock() {
+            match id {
+                Some(id) => m.insert(name.to_owned(), id),
+                None => m.remove(name),
+            };
+        }
+    }
+
+    async fn chap(
+        &self,
+        action: &'static str,
+        targets: &[boot_config_core::IscsiName],
+        user: &str,
+        creds: Option<&CoreChap>,
+        ctx: &StepContext<'_>,
+    ) -> Result<StepOutcome, StepError> {
+        let hook = self.chap.as_ref().ok_or_else(|| {
+            StepError::permanent(
+                "CHAP was asked for but no [targets] chap_hook is configured to create the account on the target",
+            )
+        })?;
+        for t in targets {
+            let portals = ctx
+                .target_portals
+                .iter()
+                .find(|(name, _)| name == t.as_str())
+                .map(|(_, p)| p.clone())
+                .unwrap_or_default();
+            let mutual = creds
+                .and_then(|c| c.mutual.as_ref())
+                .map(|(u, s)| (u.as_str(), s.expose_secret()));
+            hook.run(&ChapChange {
+                action,
+                target: t.as_str(),
+                portals: &portals,
+                user,
+                secret: creds.map(|c| c.secret.expose_secret()),
+                mutual,
+            })
+            .await
+            .map_err(|e| StepError::permanent(e.to_string()))?;
+            if action == "set"
+                && let Some(extra) = &self.extra_account
+            {
+                hook.run(&ChapChange {
+                    action,
+                    target: t.as_str(),
+                    portals: &portals,
+                    user: &extra.user,
+                    secret: Some(extra.secret.expose()),
+                    mutual: None,
+                })
+                .await
+                .map_err(|e| StepError::permanent(e.to_string()))?;
+            }
+        }
+        Ok(StepOutcome::detail(format!(
+            "account {user} {} on {} target(s)",
+            if action == "set" { "set" } else { "removed" },
+            targets.len()
+        )))
+    }
+
+    async fn configure_bmc(
+        &self,
+        s: &BmcBootSettings,
+        ctx: &StepContext<'_>,
+    ) -> Result<StepOutcome, StepError> {
+        let Some(bmc) = &s.bmc else {
+            return Err(StepError::permanent(format!(
+                "server {} has no BMC address: give --bmc or [[server]] bmc",
+                ctx.server
+            )));
+        };
+        let addr = resolve_bmc(bmc).map_err(|e| StepError::permanent(e.to_string()))?;
+        let login = self
+            .directory
+            .login(ctx.server, addr)
+            .map_err(StepError::permanent)?;
+        let params = boot_params(s, self.directory.portal_address(ctx.server))
+            .map_err(StepError::permanent)?;
+        let report = self
+            .bmc
+            .configure(&login, &params, ctx.power_cycle)
+            .await
+            .map_err(|e| {
+                let transient = e.is_transient();
+                StepError {
+                    message: e.to_string(),
+                    transient,
+                }
+            })?;
+        Ok(StepOutcome {
+            detail: format!("{addr}: {report}"),
+            cipher_suite: report.suite.map(|s| (addr.to_string(), s)),
+        })
+    }
+}
+
+/// The BMC's iSCSI boot parameters for one boot path set.
+///
+/// # Errors
+/// A message when a name, LUN or secret cannot be carried in IPMI boot parameters.
+pub fn boot_params(
+    s: &BmcBootSettings,
+    portal_override: Option<IpAddr>,
+) -> Result<IscsiBootParams, String> {
+    let target = |p: &BootPath| -> Result<IscsiTarget, String> {
+        let lun = u16::try_from(p.lun.0)
+            .map_err(|_| format!("LUN {} does not fit the boot parameters", p.lun.0))
+            .and_then(|n| Lun::new(n).map_err(|e| e.to_string()))?;
+        Ok(IscsiTarget {
+            name: IscsiName::new(p.target.as_str()).map_err(|e| e.to_string())?,
+            address: portal_override.unwrap_or(p.portal.addr),
+            port: p.portal.port,
+            lun,
+        })
+    };
+    let mut params = IscsiBootParams::new(
+        IscsiName::new(s.initiator.as_str()).map_err(|e| e.to_string())?,
+        target(&s.primary)?,
+    );
+    params.network = InitiatorNetwork::dhcp();
+    params.secondary = s.secondary.as_ref().map(target).transpose()?;
+    if let Some(c) = &s.chap {
+        let initiator = ChapCredentials {
+            user: c.user.clone(),
+            secret: Secret::new(c.secret.expose_secret()).map_err(|e| e.to_string())?,
+        };
+        params.auth = match &c.mutual {
+            None => Authentication::Chap {
+                initiator,
+                allow_any_secret_length: false,
+            },
+            Some((user, secret)) => Authentication::MutualChap {
+                initiator,
+                target: ChapCredentials {
+                    user: user.clone(),
+                    secret: Secret::new(secret.expose_secret()).map_err(|e| e.to_string())?,
+                },
+                allow_any_secret_length: false,
+            },
+        };
+    }
+    params.validate().map_err(|e| e.to_string())?;
+    Ok(params)
+}
+
+/// Classifies an iSNS failure: timeouts and lost connections may pass on retry.
+fn isns_error(what: &str, e: &DriverError) -> StepError {
+    let transient = matches!(
+        e,
+        DriverError::Op(OpError::Timeout(_) | OpError::Disconnected)
+            | DriverError::Op(OpError::Status(Status::BUSY))
+            | DriverError::Client(_)
+    );
+    StepError {
+        message: format!("iSNS {what}: {e}"),
+        transient,
+    }
+}
+
+/// Whether an iSNS failure means "already absent" for a removal.
+fn is_absent(e: &DriverError) -> bool {
+    matches!(
+        e,
+        DriverError::Op(OpError::Status(
+            Status::NO_SUCH_ENTRY | Status::INVALID_DEREGISTRATION
+        ))
+    )
+}
+
+impl<I: IsnsAccess> Effects for LiveEffects<I> {
+    async fn perform(
+        &self,
+        action: &Action,
+        ctx: &StepContext<'_>,
+    ) -> Result<StepOutcome, StepError> {
+        let isns = self.isns.isns();
+        match action {
+            Action::CreateDd { dd_name, targets } => {
+                let members: Vec<&str> = targets
+                    .iter()
+                    .map(boot_config_core::IscsiName::as_str)
+                    .collect();
+                let (id, existed) = match self.dd_id(dd_name, ctx) {
+                    Some(id) => (id, true),
+                    None => {
+                        // Created empty, then filled by DD_ID: isnsd silently drops members
+                        // of a creating DDReg that already belong to another DD.
+                        let id = isns
+                            .create_dd(dd_name, &[])
+                            .await
+                            .map_err(|e| isns_error("create DD", &e))?;
+                        self.remember_dd(dd_name, Some(id));
+                        (id, false)
+                    }
+                };
+                self.pacer.pace(&ctx.entities).await;
+                isns.add_dd_members(id, &members)
+                    .await
+                    .map_err(|e| isns_error("add DD members", &e))?;
+                Ok(StepOutcome::detail(if existed {
+                    format!("DD {id} (existed)")
+                } else {
+                    format!("DD {id}")
+                }))
+            }
+            Action::RegisterInitiator { initiator, server } => {
+                let entity = format!("bcm.{}", server.as_str());
+                // Notifies the DD's targets when the name is already a member (recovery).
+                self.pacer.pace(&ctx.entities).await;
+                isns.register_initiator(initiator.as_str(), &entity, Some(server.as_str()))
+                    .await
+                    .map_err(|e| isns_error("register initiator", &e))?;
+                Ok(StepOutcome::detail(format!("entity {entity}")))
+            }
+            Action::AddDdMember { dd_name, member } => {
+                let id = self.dd_id(dd_name, ctx).ok_or_else(|| {
+                    StepError::transient(format!("DD {dd_name} is not known in iSNS (yet)"))
+                })?;
+                self.pacer.pace(&ctx.entities).await;
+                isns.add_dd_members(id, &[member.as_str()])
+                    .await
+                    .map_err(|e| isns_error("add DD member", &e))?;
+                Ok(StepOutcome::detail(format!("DD {id}")))
+            }
+            Action::RemoveDd { dd_name } => {
+                let Some(id) = self.dd_id(dd_name, ctx) else {
+                    return Ok(StepOutcome::detail("absent"));
+                };
+                self.pacer.pace(&ctx.entities).await;
+                match isns.remove_dd(id).await {
+                    Ok(()) => {}
+                    Err(e) if is_absent(&e) => {}
+                    Err(e) => return Err(isns_error("remove DD", &e)),
+                }
+                self.remember_dd(dd_name, None);
+                Ok(StepOutcome::detail(format!("DD {id} removed")))
+            }
+            Action::DeregisterInitiator { initiator } => {
+                self.pacer.pace(&ctx.entities).await;
+                match isns.deregister_initiator(initiator.as_str()).await {
+                    Ok(()) => Ok(StepOutcome::detail("deregistered")),
+                    Err(e) if is_absent(&e) => Ok(StepOutcome::detail("absent")),
+                    Err(e) => Err(isns_error("deregister initiator", &e)),
+                }
+            }
+            Action::RemoveDdMember { dd_name, member } => {
+                let Some(id) = self.dd_id(dd_name, ctx) else {
+                    return Ok(StepOutcome::detail("DD absent"));
+                };
+                self.pacer.pace(&ctx.entities).await;
+                match isns.remove_dd_members(id, &[member.as_str()]).await {
+                    Ok(()) => Ok(StepOutcome::detail(format!("DD {id}"))),
+                    Err(e) if is_absent(&e) => Ok(StepOutcome::detail("not a member")),
+                    Err(e) => Err(isns_error("remove DD member", &e)),
+                }
+            }
+            Action::SetTargetChap {
+                targets,
+                credentials,
+            } => {
+                self.chap("set", targets, &credentials.user, Some(credentials), ctx)
+                    .await
+            }
+            Action::RemoveTargetChap { targets, user } => {
+                self.chap("remove", targets, user, None, ctx).await
+            }
+            Action::ConfigureBmc(settings) => self.configure_bmc(settings, ctx).await,
+            Action::ClearBmcBootConfig { bmc } => {
+                let Some(bmc) = bmc else {
+                    return Ok(StepOutcome::detail("no BMC"));
+                };
+                let addr = resolve_bmc(bmc).map_err(|e| StepError::permanent(e.to_string()))?;
+                let login = self
+                    .directory
+                    .login(ctx.server, addr)
+                    .map_err(StepError::permanent)?;
+                self.bmc.clear(&login).await.map_err(|e| {
+                    let transient = e.is_transient();
+                    StepError {
+                        message: e.to_string(),
+                        transient,
+                    }
+                })?;
+                Ok(StepOutcome::detail(format!("{addr}: iSCSI boot disabled")))
+            }
+            other => Err(StepError::permanent(format!(
+                "{other} is not an external action"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,1243 @@
+//! The provisioning executor: turns the engine's plans into journalled side effects.
+//!
+//! [`Manager`] owns the `boot-config-core` [`Engine`] and the SQLite [`Store`] and runs every
+//! provisioning and release as a sequence of steps:
+//!
+//! ```text
+//!  provision: reserve ─ [target CHAP] ─ create DD ─ register initiator ─ add initiator to DD
+//!             ─ configure BMC ─ commit
+//!  release:   clear BMC ─ remove initiator from DD ─ deregister initiator ─ remove DD
+//!             ─ [remove target CHAP] ─ release
+//! ```
+//!
+//! Each step is journalled `begun` before its side effect and `done` after it. A step that
+//! fails (after retries, for transient failures) rolls back every step that began, newest
+//! first, with its compensation; a compensation that cannot run leaves the request
+//! `rolling-back`, and [`Manager::recover`] finishes it later. After a crash, `recover`
+//! resumes in-flight requests whose reservation is still valid, rolls back the rest, then
+//! reconciles the ledger with the DDs iSNS holds (repairing committed DDs, removing orphans).
+//!
+//! Concurrency: one operation per server at a time ([`ManagerError::Busy`]); the engine is
+//! locked only for its synchronous calls, so requests for different servers run in parallel
+//! and the engine's reservation keeps any LUN from reaching two servers.
+
+mod effects;
+pub mod live;
+mod metrics;
+mod report;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use boot_config_core::{
+    Action, Allocation, BootRequest, Engine, InventoryEvent, LedgerError, PlannedStep, Provenance,
+    RecoveryAction, Rejection, RequestId, StepKind, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+pub use effects::{Effects, StepContext, StepError, StepOutcome};
+pub use metrics::Metrics;
+pub use report::{
+    Assignment, BootPathView, LunRow, ProvisionReport, RecoveryOutcome, StepReport, TargetRow,
+    inventory_rows,
+};
+
+use crate::store::{LedgerChange, NewRequest, RequestKind, RequestState, StepPhase, Store};
+
+/// Random bytes drawn per provisioning (CHAP secrets for mutual CHAP need 32).
+pub const PLAN_RANDOM_LEN: usize = 2 * boot_config_core::CHAP_SECRET_LEN;
+
+/// Why a manager operation did not succeed. Messages say what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManagerError {
+    /// The engine cannot serve the request (no fitting LUN, server already provisioned, …).
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// Another operation for this server is running.
+    #[error("server {server} has an operation in progress; retry when it finishes")]
+    Busy {
+        /// The server.
+        server: String,
+    },
+    /// The request ID is known with a different meaning.
+    #[error("{0}")]
+    Conflict(String),
+    /// `release` for a server that holds nothing.
+    #[error("server {server} holds no boot disk")]
+    NothingToRelease {
+        /// The server.
+        server: String,
+    },
+    /// A step failed; `rolled_back` says whether every compensation ran.
+    #[error("{request}: step '{step}' failed: {error}{}", if *rolled_back {
+        "; everything done so far was rolled back"
+    } else {
+        "; the rollback is incomplete and will be retried (bcm status shows it)"
+    })]
+    StepFailed {
+        /// The request.
+        request: String,
+        /// The step.
+        step: String,
+        /// What failed.
+        error: String,
+        /// Whether the rollback finished.
+        rolled_back: bool,
+    },
+    /// A release step failed; the disk stays assigned until the release is retried.
+    #[error("release of {server}: step '{step}' failed: {error}; retry `bcm release`")]
+    ReleaseIncomplete {
+        /// The server.
+        server: String,
+        /// The step.
+        step: String,
+        /// What failed.
+        error: String,
+    },
+    /// The request was rolled back earlier; the same request ID gets the same answer.
+    #[error("request {request} was rolled back earlier ({error}); send a new request ID to retry")]
+    RolledBackEarlier {
+        /// The request.
+        request: String,
+        /// Why it was rolled back.
+        error: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Something that should not happen (a bug or a corrupted store).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<Rejection> for ManagerError {
+    fn from(r: Rejection) -> Self {
+        Self::Rejected(r)
+    }
+}
+
+/// Retries of a step that failed transiently.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all (1 = no retry).
+    pub attempts: u32,
+    /// Delay before the second attempt; doubles after each.
+    pub first_delay: Duration,
+    /// Longest delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            first_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(4),
+        }
+    }
+}
+
+/// One step's progress, for a live account (CLI, demo, logs).
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// The request.
+    pub request: String,
+    /// The server.
+    pub server: String,
+    /// What happened.
+    pub phase: ProgressPhase,
+    /// The step's action, for a person.
+    pub description: String,
+    /// Detail reported by the step (or the error).
+    pub detail: Option<String>,
+}
+
+/// The phases [`Progress`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressPhase {
+    /// A step is starting.
+    Started,
+    /// A step finished.
+    Done,
+    /// A step failed (after retries).
+    Failed,
+    /// A compensation ran.
+    Compensated,
+}
+
+/// Receives [`Progress`].
+pub type Observer = Arc<dyn Fn(&Progress) + Send + Sync>;
+/// The manager's clock.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+/// The manager's CSPRNG.
+pub type RandomFill = Arc<dyn Fn(&mut [u8]) + Send + Sync>;
+
+/// Settings of a [`Manager`].
+#[derive(Clone)]
+pub struct ManagerOptions {
+    /// Retries of transient step failures.
+    pub retry: RetryPolicy,
+    /// Progress receiver.
+    pub observer: Option<Observer>,
+    /// Clock (system clock by default).
+    pub clock: Clock,
+    /// Random bytes for CHAP secrets (OS CSPRNG by default).
+    pub random: RandomFill,
+    /// Power-cycle servers after configuring their BMC unless a request says otherwise.
+    pub power_cycle: bool,
+}
+
+impl Default for ManagerOptions {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            observer: None,
+            clock: Arc::new(system_now),
+            random: Arc::new(|buf: &mut [u8]| rand::fill(buf)),
+            power_cycle: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for ManagerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerOptions")
+            .field("retry", &self.retry)
+            .field("power_cycle", &self.power_cycle)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The system clock as an engine [`Timestamp`].
+#[must_use]
+pub fn system_now() -> Timestamp {
+    Timestamp::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
+}
+
+/// A provisioning request as the manager receives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionRequest {
+    /// What the engine selects for.
+    pub boot: BootRequest,
+    /// Power-cycle after configuring the BMC (`None`: the manager's default).
+    #[serde(default)]
+    pub power_cycle: Option<bool>,
+}
+
+/// What a provisioning request stores as its body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ProvisionBody {
+    request: BootRequest,
+    power_cycle: bool,
+}
+
+/// What a release request stores as its body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ReleaseBody {
+    provision: String,
+}
+
+struct Inner<E> {
+    engine: Mutex<Engine>,
+    store: Mutex<Store>,
+    effects: E,
+    busy: Mutex<BTreeSet<String>>,
+    options: ManagerOptions,
+    metrics: Metrics,
+}
+
+/// The provisioning executor (cheap to clone; clones share state).
+pub struct Manager<E> {
+    inner: Arc<Inner<E>>,
+}
+
+impl<E> Clone for Manager<E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// From a request's journal: steps done, steps compensated, the last step begun.
+type JournalSummary = (BTreeSet<u32>, BTreeSet<u32>, Option<u32>);
+
+/// Removes the server from the busy set when dropped.
+struct BusyGuard<'a> {
+    busy: &'a Mutex<BTreeSet<String>>,
+    server: String,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        lock(self.busy).remove(&self.server);
+    }
+}
+
+/// Locks, recovering from poisoning (a panicking holder leaves consistent data: every
+/// mutation is one engine or store call).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn internal(e: impl std::fmt::Display) -> ManagerError {
+    ManagerError::Internal(e.to_string())
+}
+
+impl<E: Effects> Manager<E> {
+    /// A manager over `engine` (rebuilt from the store's ledger by the caller), `store` and
+    /// `effects`.
+    pub fn new(engine: Engine, store: Store, effects: E, options: ManagerOptions) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                engine: Mutex::new(engine),
+                store: Mutex::new(store),
+                effects,
+                busy: Mutex::new(BTreeSet::new()),
+                options,
+                metrics: Metrics::default(),
+            }),
+        }
+    }
+
+    /// The engine's ledger as stored, for [`Engine::with_ledger`].
+    ///
+    /// # Errors
+    /// Store errors, or a ledger that does not deserialize.
+    pub fn load_ledger(store: &Store) -> Result<boot_config_core::Ledger, ManagerError> {
+        let json = store.load_ledger_json()?;
+        serde_json::from_str(&json).map_err(|e| internal(format!("stored ledger: {e}")))
+    }
+
+    /// The effects (e.g. to reach the iSNS client).
+    pub fn effects(&self) -> &E {
+        &self.inner.effects
+    }
+
+    /// Counters for `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Runs `f` with the engine locked (inventory views, selection dry runs).
+    pub fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        f(&lock(&self.inner.engine))
+    }
+
+    /// Runs `f` with the store locked.
+    pub fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        f(&lock(&self.inner.store))
+    }
+
+    /// Applies inventory events in order; returns how many changed something.
+    pub fn apply(&self, events: &[InventoryEvent], provenance: Provenance) -> usize {
+        let mut engine = lock(&self.inner.engine);
+        events
+            .iter()
+            .filter(|e| !engine.apply(e, provenance).is_empty())
+            .count()
+    }
+
+    fn now(&self) -> Timestamp {
+        (self.inner.options.clock)()
+    }
+
+    fn claim(&self, server: &str) -> Result<BusyGuard<'_>, ManagerError> {
+        let mut busy = lock(&self.inner.busy);
+        if !busy.insert(server.to_owned()) {
+            return Err(ManagerError::Busy {
+                server: server.to_owned(),
+            });
+        }
+        Ok(BusyGuard {
+            busy: &self.inner.busy,
+            server: server.to_owned(),
+        })
+    }
+
+    fn observe(
+        &self,
+        request: &str,
+        server: &str,
+        phase: ProgressPhase,
+        description: String,
+        detail: Option<String>,
+    ) {
+        if let Some(o) = &self.inner.options.observer {
+            o(&Progress {
+                request: request.to_owned(),
+                server: server.to_owned(),
+                phase,
+                description,
+                detail,
+            });
+        }
+    }
+
+    /// Provisions a boot disk for a server (idempotent by request ID: a completed request
+    /// returns its assignment, an interrupted one resumes).
+    ///
+    /// # Errors
+    /// [`ManagerError`]; a failed step is rolled back before the error returns.
+    pub async fn provision(&self, req: ProvisionRequest) -> Result<ProvisionReport, ManagerError> {
+        let started = Instant::now();
+        let server = req.boot.server.name.as_str().to_owned();
+        let _guard = self.claim(&server)?;
+        let result = self.provision_claimed(req).await;
+        self.inner
+            .metrics
+            .record_provision(&result, started.elapsed());
+        result
+    }
+
+    async fn provision_claimed(
+        &self,
+        req: ProvisionRequest,
+    ) -> Result<ProvisionReport, ManagerError> {
+        let id = req.boot.id.as_str().to_owned();
+        let server = req.boot.server.name.as_str().to_owned();
+        let existing = lock(&self.inner.store).request(&id)?;
+        if let Some(stored) = existing {
+            if stored.kind != RequestKind::Provision || stored.server != server {
+                return Err(ManagerError::Conflict(format!(
+                    "request ID {id} was used for the {} of {}",
+                    stored.kind.as_str(),
+                    stored.server
+                )));
+            }
+            let body: ProvisionBody = serde_json::from_str(&stored.body_json).map_err(internal)?;
+            if body.request != req.boot {
+                return Err(ManagerError::Conflict(format!(
+                    "request ID {id} was used for a different request for {server}; send a new ID"
+                )));
+            }
+            return match stored.state {
+                RequestState::Completed => self.report(&id, true, Vec::new()),
+                RequestState::RolledBack => Err(ManagerError::RolledBackEarlier {
+                    request: id,
+                    error: stored.error.unwrap_or_default(),
+                }),
+                RequestState::Released => Err(ManagerError::Conflict(format!(
+                    "request {id} was provisioned and later released; send a new request ID"
+                ))),
+                RequestState::InFlight => {
+                    self.run_provision(&id, &body, stored.secret.as_deref())
+                        .await
+                }
+                RequestState::RollingBack => {
+                    self.finish_rollback(
+                        &id,
+                        &body,
+                        stored.secret.as_deref(),
+                        stored.error.unwrap_or_default(),
+                    )
+                    .await
+                }
+            };
+        }
+        let now = self.now();
+        let reserved = lock(&self.inner.engine).reserve(&req.boot, now)?;
+        let mut random = [0u8; PLAN_RANDOM_LEN];
+        (self.inner.options.random)(&mut random);
+        let body = ProvisionBody {
+            request: req.boot.clone(),
+            power_cycle: req.power_cycle.unwrap_or(self.inner.options.power_cycle),
+        };
+        let stored = (|| {
+            let body_json = serde_json::to_string(&body).map_err(internal)?;
+            let alloc_json = serde_json::to_string(&reserved.allocation).map_err(internal)?;
+            lock(&self.inner.store)
+                .begin_request(&NewRequest {
+                    request_id: &id,
+                    server: &server,
+                    kind: RequestKind::Provision,
+                    body_json: &body_json,
+                    secret: Some(&random),
+                    allocation: Some((&id, &alloc_json)),
+                })
+                .map_err(ManagerError::from)
+        })();
+        if let Err(e) = stored {
+            // Nothing happened outside yet: undo the in-memory reservation.
+            lock(&self.inner.engine).release(&req.boot.id);
+            return Err(e);
+        }
+        self.run_provision(&id, &body, Some(&random)).await
+    }
+
+    fn plan_for(
+        &self,
+        id: &str,
+        secret: Option<&[u8]>,
+    ) -> Result<boot_config_core::ProvisioningPlan, ManagerError> {
+        lock(&self.inner.engine)
+            .provisioning_plan(&RequestId::new(id), secret.unwrap_or(&[]))
+            .map_err(internal)
+    }
+
+    fn dd_of(&self, action: &Action) -> Option<u32> {
+        let (Action::CreateDd { dd_name, .. }
+        | Action::AddDdMember { dd_name, .. }
+        | Action::RemoveDd { dd_name }
+        | Action::RemoveDdMember { dd_name, .. }) = action
+        else {
+            return None;
+        };
+        lock(&self.inner.engine)
+            .inventory()
+            .dds()
+            .find(|d| d.name == *dd_name)
+            .map(|d| d.id.0)
+    }
+
+    /// The entities an action's iSNS change notifies: those of the targets of the request's
+    /// allocation (or, for a DD the ledger does not know, of its target members).
+    fn entities_of(&self, action: &Action, request: &str) -> Vec<String> {
+        let engine = lock(&self.inner.engine);
+        let inv = engine.inventory();
+        let provision = request.strip_prefix("release:").unwrap_or(request);
+        let mut targets: Vec<String> = match engine.ledger().get(&RequestId::new(provision)) {
+            Some(a) => a
+                .selection
+                .luns()
+                .map(|l| l.target.as_str().to_owned())
+                .collect(),
+            None => Vec::new(),
+        };
+        if let Action::RemoveDd { dd_name } | Action::RemoveDdMember { dd_name, .. } = action {
+            if let Some(dd) = inv.dds().find(|d| d.name == *dd_name) {
+                targets.extend(dd.members.iter().map(|m| m.as_str().to_owned()));
+            }
+        }
+        if let Action::CreateDd { targets: t, .. } = action {
+            targets.extend(t.iter().map(|m| m.as_str().to_owned()));
+        }
+        let mut entities: Vec<String> = targets
+            .iter()
+            .filter_map(|t| inv.target(t).map(|v| v.entity.as_str().to_owned()))
+            .collect();
+        entities.sort();
+        entities.dedup();
+        entities
+    }
+
+    fn portals_of(&self, action: &Action) -> Vec<(String, Vec<String>)> {
+        let (Action::SetTargetChap { targets, .. } | Action::RemoveTargetChap { targets, .. }) =
+            action
+        else {
+            return Vec::new();
+        };
+        let engine = lock(&self.inner.engine);
+        targets
+            .iter()
+            .map(|t| {
+                let portals = engine
+                    .inventory()
+                    .target(t.as_str())
+                    .map_or_else(Vec::new, |v| {
+                        v.portals
+                            .iter()
+                            .map(|p| boot_config_core::Portal::new(p.addr, p.port).to_string())
+                            .collect()
+                    });
+                (t.as_str().to_owned(), portals)
+            })
+            .collect()
+    }
+
+    /// Runs one action (engine actions here, the rest through the effects), retrying
+    /// transient failures.
+    async fn execute(
+        &self,
+        action: &Action,
+        request: &str,
+        server: &str,
+        power_cycle: bool,
+    ) -> Result<StepOutcome, StepError> {
+        match action {
+            Action::Reserve { .. } => {
+                // Reserved when the request was stored; re-reserving renews a lapsed hold.
+                let body = self
+                    .body_of(request)
+                    .map_err(|e| StepError::permanent(e.to_string()))?;
+                lock(&self.inner.engine)
+                    .reserve(&body.request, self.now())
+                    .map(|_| StepOutcome::detail("held"))
+                    .map_err(|e| StepError::permanent(e.to_string()))
+            }
+            Action::Commit { request: rid } => self
+                .commit(rid)
+                .map_err(|e| StepError::permanent(e.to_string())),
+            Action::Release { request: rid } => {
+                lock(&self.inner.engine).release(rid);
+                Ok(StepOutcome::detail("LUN returned to the pool"))
+            }
+            _ => {
+                let retry = self.inner.options.retry;
+                let mut delay = retry.first_delay;
+                let mut attempt = 1;
+                loop {
+                    let ctx = StepContext {
+                        request,
+                        server,
+                        known_dd: self.dd_of(action),
+                        power_cycle,
+                        target_portals: self.portals_of(action),
+                        entities: self.entities_of(action, request),
+                    };
+                    match self.inner.effects.perform(action, &ctx).await {
+                        Ok(outcome) => {
+                            if let Some((bmc, suite)) = &outcome.cipher_suite {
+                                let _ = lock(&self.inner.store).remember_cipher_suite(bmc, *suite);
+                            }
+                            return Ok(outcome);
+                        }
+                        Err(e) if e.transient && attempt < retry.attempts.max(1) => {
+                            tracing::warn!(request, step = %action, attempt, error = %e, "step failed, retrying");
+                            self.inner.metrics.step_retried();
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(retry.max_delay);
+                            attempt += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    fn body_of(&self, request: &str) -> Result<ProvisionBody, ManagerError> {
+        let stored = lock(&self.inner.store)
+            .request(request)?
+            .ok_or_else(|| internal(format!("request {request} is not stored")))?;
+        serde_json::from_str(&stored.body_json).map_err(internal)
+    }
+
+    fn commit(&self, id: &RequestId) -> Result<StepOutcome, ManagerError> {
+        let now = self.now();
+        let json = {
+            let mut engine = lock(&self.inner.engine);
+            let a = engine.commit(id, now).map_err(|e| match e {
+                LedgerError::ReservationExpired { .. } => internal(format!(
+                    "{e}: the steps took longer than the reservation TTL"
+                )),
+                other => internal(other),
+            })?;
+            serde_json::to_string(a).map_err(internal)?
+        };
+        lock(&self.inner.store).set_state(
+            id.as_str(),
+            RequestState::Completed,
+            None,
+            LedgerChange::Put(id.as_str(), &json),
+        )?;
+        Ok(StepOutcome::detail("assignment committed"))
+    }
+
+    fn done_steps(&self, id: &str) -> Result<JournalSummary, ManagerError> {
+        let entries = lock(&self.inner.store).steps(id)?;
+        let done = entries
+            .iter()
+            .filter(|e| e.phase == StepPhase::Done)
+            .map(|e| e.step)
+            .collect();
+        let compensated = entries
+            .iter()
+            .filter(|e| e.phase == StepPhase::Compensated)
+            .map(|e| e.step)
+            .collect();
+        let last_begun = entries
+            .iter()
+            .filter(|e| e.phase == StepPhase::Begun)
+            .map(|e| e.step)
+            .max();
+        Ok((done, compensated, last_begun))
+    }
+
+    async fn run_provision(
+        &self,
+        id: &str,
+        body: &ProvisionBody,
+        secret: Option<&[u8]>,
+    ) -> Result<ProvisionReport, ManagerError> {
+        let server = body.request.server.name.as_str();
+        let plan = self.plan_for(id, secret)?;
+        let (done, _, _) = self.done_steps(id)?;
+        let mut reports = Vec::new();
+        for (i, step) in plan.steps.iter().enumerate() {
+            let index = u32::try_from(i).map_err(internal)?;
+            if done.contains(&index) {
+                continue;
+            }
+            let description = step.action.to_string();
+            lock(&self.inner.store).journal(id, index, StepPhase::Begun, None)?;
+            self.observe(
+                id,
+                server,
+                ProgressPhase::Started,
+                description.clone(),
+                None,
+            );
+            match self
+                .execute(&step.action, id, server, body.power_cycle)
+                .await
+            {
+                Ok(outcome) => {
+                    // Commit already moved the request to completed with the allocation.
+                    lock(&self.inner.store).journal(
+                        id,
+                        index,
+                        StepPhase::Done,
+                        Some(&outcome.detail),
+                    )?;
+                    self.observe(
+                        id,
+                        server,
+                        ProgressPhase::Done,
+                        description.clone(),
+                        Some(outcome.detail.clone()),
+                    );
+                    reports.push(StepReport {
+                        step: step_name(step),
+                        description,
+                        detail: outcome.detail,
+                    });
+                }
+                Err(e) => {
+                    self.inner.metrics.step_failed(step_name(step));
+                    lock(&self.inner.store).journal(
+                        id,
+                        index,
+                        StepPhase::Failed,
+                        Some(&e.message),
+                    )?;
+                    self.observe(
+                        id,
+                        server,
+                        ProgressPhase::Failed,
+                        description,
+                        Some(e.message.clone()),
+                    );
+                    let error = format!("{}: {}", step_name(step), e.message);
+                    lock(&self.inner.store).set_state(
+                        id,
+                        RequestState::RollingBack,
+                        Some(&error),
+                        LedgerChange::None,
+                    )?;
+                    return self.finish_rollback(id, body, secret, error).await;
+                }
+            }
+        }
+        self.report(id, false, reports)
+    }
+
+    /// Runs the compensations of every step that began and was not compensated yet, newest
+    /// first, ending with the release of the reservation.
+    async fn finish_rollback(
+        &self,
+        id: &str,
+        body: &ProvisionBody,
+        secret: Option<&[u8]>,
+        error: String,
+    ) -> Result<ProvisionReport, ManagerError> {
+        let server = body.request.server.name.as_str();
+        let plan = self.plan_for(id, secret)?;
+        let (_, compensated, last_begun) = self.done_steps(id)?;
+        let failed_step = last_begun
+            .and_then(|i| plan.steps.get(usize::try_from(i).ok()?))
+            .map_or_else(|| "reserve".to_owned(), |s| step_name(s).to_owned());
+        let upto = last_begun.map_or(0, |i| i);
+        for (i, step) in plan.steps.iter().enumerate().rev() {
+            let index = u32::try_from(i).map_err(internal)?;
+            if index > upto || compensated.contains(&index) {
+                continue;
+            }
+            let Some(comp) = &step.compensation else {
+                continue;
+            };
+            match self.execute(comp, id, server, false).await {
+                Ok(outcome) => {
+                    lock(&self.inner.store).journal(
+                        id,
+                        index,
+                        StepPhase::Compensated,
+                        Some(&outcome.detail),
+                    )?;
+                    self.observe(
+                        id,
+                        server,
+                        ProgressPhase::Compensated,
+                        comp.to_string(),
+                        Some(outcome.detail),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(request = id, step = %comp, error = %e, "compensation failed; the request stays rolling-back");
+                    return Err(ManagerError::StepFailed {
+                        request: id.to_owned(),
+                        step: failed_step,
+                        error: format!("{error}; then compensation '{comp}' failed: {e}"),
+                        rolled_back: false,
+                    });
+                }
+            }
+        }
+        lock(&self.inner.store).set_state(
+            id,
+            RequestState::RolledBack,
+            None,
+            LedgerChange::Delete(id),
+        )?;
+        Err(ManagerError::StepFailed {
+            request: id.to_owned(),
+            step: failed_step,
+            error,
+            rolled_back: true,
+        })
+    }
+
+    /// Releases whatever `server` holds: clears its BMC, removes its DD and initiator (and
+    /// target CHAP account), returns the LUN to the pool.
+    ///
+    /// # Errors
+    /// [`ManagerError::NothingToRelease`], [`ManagerError::Busy`], or
+    /// [`ManagerError::ReleaseIncomplete`] (retry).
+    pub async fn release(&self, server: &str) -> Result<Vec<StepReport>, ManagerError> {
+        let _guard = self.claim(server)?;
+        let result = self.release_claimed(server).await;
+        self.inner.metrics.record_release(result.is_ok());
+        result
+    }
+
+    async fn release_claimed(&self, server: &str) -> Result<Vec<StepReport>, ManagerError> {
+        let allocation = lock(&self.inner.engine)
+            .ledger()
+            .for_server(&boot_config_core::ServerName::new(server))
+            .cloned();
+        let Some(allocation) = allocation else {
+            return Err(ManagerError::NothingToRelease {
+                server: server.to_owned(),
+            });
+        };
+        let provision = allocation.id().as_str().to_owned();
+        if !allocation.is_committed() {
+            return Err(ManagerError::Conflict(format!(
+                "server {server}'s provisioning {provision} has not finished; it is resumed or rolled back by the manager"
+            )));
+        }
+        let release_id = format!("release:{provision}");
+        let body = serde_json::to_string(&ReleaseBody {
+            provision: provision.clone(),
+        })
+        .map_err(internal)?;
+        lock(&self.inner.store).begin_request(&NewRequest {
+            request_id: &release_id,
+            server,
+            kind: RequestKind::Release,
+            body_json: &body,
+            secret: None,
+            allocation: None,
+        })?;
+        self.run_release(&release_id, &allocation).await
+    }
+
+    async fn run_release(
+        &self,
+        release_id: &str,
+        allocation: &Allocation,
+    ) -> Result<Vec<StepReport>, ManagerError> {
+        let server = allocation.server().as_str();
+        let provision = allocation.id().as_str();
+        let actions = Engine::release_plan_of(allocation);
+        let (done, _, _) = self.done_steps(release_id)?;
+        let mut reports = Vec::new();
+        for (i, action) in actions.iter().enumerate() {
+            let index = u32::try_from(i).map_err(internal)?;
+            if done.contains(&index) {
+                continue;
+            }
+            let description = action.to_string();
+            lock(&self.inner.store).journal(release_id, index, StepPhase::Begun, None)?;
+            self.observe(
+                release_id,
+                server,
+                ProgressPhase::Started,
+                description.clone(),
+                None,
+            );
+            let result = if let Action::Release { request } = action {
+                lock(&self.inner.engine).release(request);
+                lock(&self.inner.store)
+                    .finish_release(release_id, provision)
+                    .map(|()| StepOutcome::detail("LUN returned to the pool"))
+                    .map_err(|e| StepError::permanent(e.to_string()))
+            } else {
+                self.execute(action, release_id, server, false).await
+            };
+            match result {
+                Ok(outcome) => {
+                    lock(&self.inner.store).journal(
+                        release_id,
+                        index,
+                        StepPhase::Done,
+                        Some(&outcome.detail),
+                    )?;
+                    self.observe(
+                        release_id,
+                        server,
+                        ProgressPhase::Done,
+                        description.clone(),
+                        Some(outcome.detail.clone()),
+                    );
+                    reports.push(StepReport {
+                        step: action_name(action),
+                        description,
+                        detail: outcome.detail,
+                    });
+                }
+                Err(e) => {
+                    lock(&self.inner.store).journal(
+                        release_id,
+                        index,
+                        StepPhase::Failed,
+                        Some(&e.message),
+                    )?;
+                    lock(&self.inner.store).set_state(
+                        release_id,
+                        RequestState::InFlight,
+                        Some(&e.message),
+                        LedgerChange::None,
+                    )?;
+                    self.observe(
+                        release_id,
+                        server,
+                        ProgressPhase::Failed,
+                        description,
+                        Some(e.message.clone()),
+                    );
+                    return Err(ManagerError::ReleaseIncomplete {
+                        server: server.to_owned(),
+                        step: action_name(action).to_owned(),
+                        error: e.message,
+                    });
+                }
+            }
+        }
+        Ok(reports)
+    }
+
+    /// After a restart (feed the inventory's first full walk first): resumes in-flight
+    /// provisionings whose reservation holds, rolls back the rest, finishes releases, then
+    /// reconciles the ledger with iSNS's DDs (repairs committed DDs, removes orphan DDs and
+    /// their initiators). Errors of single requests are collected, not fatal.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn recover(&self) -> Result<RecoveryOutcome, ManagerError> {
+        let mut out = RecoveryOutcome::default();
+        let unfinished = lock(&self.inner.store).unfinished()?;
+        for stored in unfinished {
+            let Ok(_guard) = self.claim(&stored.server) else {
+                continue; // being worked on right now
+            };
+            let id = stored.request_id.clone();
+            let result = match stored.kind {
+                RequestKind::Provision => {
+                    let body: ProvisionBody =
+                        serde_json::from_str(&stored.body_json).map_err(internal)?;
+                    let expired = lock(&self.inner.engine)
+                        .ledger()
+                        .get(&RequestId::new(&id))
+                        .is_none_or(|a| a.is_expired(self.now()));
+                    if stored.state == RequestState::RollingBack || expired {
+                        let why = stored.error.clone().unwrap_or_else(|| {
+                            "the manager stopped mid-way and the reservation lapsed".to_owned()
+                        });
+                        if stored.state == RequestState::InFlight {
+                            lock(&self.inner.store).set_state(
+                                &id,
+                                RequestState::RollingBack,
+                                Some(&why),
+                                LedgerChange::None,
+                            )?;
+                        }
+                        match self
+                            .finish_rollback(&id, &body, stored.secret.as_deref(), why)
+                            .await
+                        {
+                            Err(ManagerError::StepFailed {
+                                rolled_back: true, ..
+                            }) => {
+                                out.rolled_back.push(id.clone());
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
+                            Ok(_) => Ok(()),
+                        }
+                    } else {
+                        match self
+                            .run_provision(&id, &body, stored.secret.as_deref())
+                            .await
+                        {
+                            Ok(_) => {
+                                out.resumed.push(id.clone());
+                                Ok(())
+                            }
+                            Err(ManagerError::StepFailed {
+                                rolled_back: true, ..
+                            }) => {
+                                out.rolled_back.push(id.clone());
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                }
+                RequestKind::Release => {
+                    let body: ReleaseBody =
+                        serde_json::from_str(&stored.body_json).map_err(internal)?;
+                    let allocation = lock(&self.inner.engine)
+                        .ledger()
+                        .get(&RequestId::new(&body.provision))
+                        .cloned();
+                    match allocation {
+                        Some(a) => self
+                            .run_release(&id, &a)
+                            .await
+                            .map(|_| out.released.push(id.clone())),
+                        None => lock(&self.inner.store)
+                            .finish_release(&id, &body.provision)
+                            .map_err(ManagerError::from),
+                    }
+                }
+            };
+            if let Err(e) = result {
+                out.errors.push(format!("{id}: {e}"));
+            }
+        }
+        self.reconcile(&mut out).await;
+        Ok(out)
+    }
+
+    /// Brings iSNS in line with the ledger: repairs the DDs of committed assignments and
+    /// removes DDs named by this manager that no assignment accounts for.
+    async fn reconcile(&self, out: &mut RecoveryOutcome) {
+        let (report, initiators, servers, prefix) = {
+            let engine = lock(&self.inner.engine);
+            let servers: std::collections::BTreeMap<String, boot_config_core::ServerName> = engine
+                .ledger()
+                .iter()
+                .map(|a| (a.id().as_str().to_owned(), a.server().clone()))
+                .collect();
+            let initiators: BTreeSet<String> = engine
+                .ledger()
+                .iter()
+                .map(|a| a.initiator.as_str().to_owned())
+                .collect();
+            let prefix = engine
+                .config()
+                .naming
+                .initiator
+                .initiator_for(&boot_config_core::ServerName::new("x"))
+                .map(|n| n.as_str().trim_end_matches('x').to_owned())
+                .unwrap_or_default();
+            (engine.reconcile(self.now()), initiators, servers, prefix)
+        };
+        for action in report.actions {
+            let (request, actions) = match action {
+                RecoveryAction::RepairDd {
+                    request,
+                    dd_name,
+                    dd,
+                    missing,
+                    extra,
+                } => {
+                    let mut actions = Vec::new();
+                    if dd.is_none() {
+                        let initiator = missing.iter().find(|m| initiators.contains(m.as_str()));
+                        if let (Some(i), Some(server)) = (initiator, servers.get(request.as_str()))
+                        {
+                            actions.push(Action::RegisterInitiator {
+                                initiator: i.clone(),
+                                server: server.clone(),
+                            });
+                        }
+                        actions.push(Action::CreateDd {
+                            dd_name: dd_name.clone(),
+                            targets: missing,
+                        });
+                    } else {
+                        actions.extend(missing.into_iter().map(|m| Action::AddDdMember {
+                            dd_name: dd_name.clone(),
+                            member: m,
+                        }));
+                    }
+                    actions.extend(extra.into_iter().map(|m| Action::RemoveDdMember {
+                        dd_name: dd_name.clone(),
+                        member: m,
+                    }));
+                    out.repaired.push(request.as_str().to_owned());
+                    (request.as_str().to_owned(), actions)
+                }
+                RecoveryAction::RemoveOrphanDd { name, members, .. } => {
+                    let mut actions = vec![Action::RemoveDd {
+                        dd_name: name.clone(),
+                    }];
+                    actions.extend(
+                        members
+                            .into_iter()
+                            .filter(|m| {
+                                !prefix.is_empty()
+                                    && m.as_str().starts_with(&prefix)
+                                    && !initiators.contains(m.as_str())
+                            })
+                            .map(|m| Action::DeregisterInitiator { initiator: m }),
+                    );
+                    out.orphans_removed.push(name.clone());
+                    (format!("orphan DD {name}"), actions)
+                }
+                RecoveryAction::LunMissing { request, lun } => {
+                    out.luns_missing.push(format!("{request}: {lun}"));
+                    continue;
+                }
+                _ => continue,
+            };
+            for a in actions {
+                if let Err(e) = self.execute(&a, &request, "", false).await {
+                    out.errors.push(format!("{request}: {a}: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Rolls back reservations that lapsed without an operation running for their server.
+    pub async fn expire_lapsed(&self) -> Vec<String> {
+        let now = self.now();
+        let lapsed: Vec<(String, String)> = lock(&self.inner.engine)
+            .ledger()
+            .iter()
+            .filter(|a| a.is_expired(now))
+            .map(|a| (a.id().as_str().to_owned(), a.server().as_str().to_owned()))
+            .collect();
+        let mut out = Vec::new();
+        for (id, server) in lapsed {
+            let Ok(_guard) = self.claim(&server) else {
+                continue;
+            };
+            let stored = lock(&self.inner.store).request(&id).ok().flatten();
+            let Some(stored) = stored else { continue };
+            let Ok(body) = serde_json::from_str::<ProvisionBody>(&stored.body_json) else {
+                continue;
+            };
+            let why = "the reservation lapsed before the provisioning finished".to_owned();
+            if lock(&self.inner.store)
+                .set_state(
+                    &id,
+                    RequestState::RollingBack,
+                    Some(&why),
+                    LedgerChange::None,
+                )
+                .is_ok()
+                && matches!(
+                    self.finish_rollback(&id, &body, stored.secret.as_deref(), why)
+                        .await,
+                    Err(ManagerError::StepFailed {
+                        rolled_back: true,
+                        ..
+                    })
+                )
+            {
+                out.push(id);
+            }
+        }
+        out
+    }
+
+    fn report(
+        &self,
+        id: &str,
+        replayed: bool,
+        steps: Vec<StepReport>,
+    ) -> Result<ProvisionReport, ManagerError> {
+        let engine = lock(&self.inner.engine);
+        let a = engine
+            .ledger()
+            .get(&RequestId::new(id))
+            .ok_or_else(|| internal(format!("request {id} has no allocation")))?;
+        Ok(ProvisionReport {
+            assignment: Assignment::of(a, &engine),
+            replayed,
+            steps,
+        })
+    }
+
+    /// Every assignment (reserved or committed), by server name.
+    pub fn assignments(&self) -> Vec<Assignment> {
+        let engine = lock(&self.inner.engine);
+        let mut v: Vec<Assignment> = engine
+            .ledger()
+            .iter()
+            .map(|a| Assignment::of(a, &engine))
+            .collect();
+        v.sort_by(|a, b| a.server.cmp(&b.server));
+        v
+    }
+
+    /// The CHAP secret generated for `server`'s assignment (only for callers that asked to
+    /// see secrets).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn chap_secret(&self, server: &str) -> Result<Option<String>, ManagerError> {
+        let id = {
+            let engine = lock(&self.inner.engine);
+            match engine
+                .ledger()
+                .for_server(&boot_config_core::ServerName::new(server))
+            {
+                Some(a) => a.id().as_str().to_owned(),
+                None => return Ok(None),
+            }
+        };
+        let secret = lock(&self.inner.store).request(&id)?.and_then(|r| r.secret);
+        let plan = self.plan_for(&id, secret.as_deref())?;
+        Ok(plan.steps.iter().find_map(|s| match &s.action {
+            Action::ConfigureBmc(b) => b.chap.as_ref().map(|c| c.secret.expose_secret().to_owned()),
+            _ => None,
+        }))
+    }
+}
+
+fn step_name(step: &PlannedStep) -> &'static str {
+    match step.kind {
+        StepKind::Reserve => "reserve",
+        StepKind::SetTargetChap => "set target CHAP",
+        StepKind::CreateDd => "create DD",
+        StepKind::RegisterInitiator => "register initiator",
+        StepKind::AddInitiatorToDd => "add initiator to DD",
+        StepKind::ConfigureBmc => "configure BMC",
+        StepKind::Commit => "commit",
+    }
+}
+
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::ClearBmcBootConfig { .. } => "clear BMC",
+        Action::RemoveDdMember { .. } => "remove initiator from DD",
+        Action::DeregisterInitiator { .. } => "deregister initiator",
+        Action::RemoveDd { .. } => "remove DD",
+        Action::RemoveTargetChap { .. } => "remove target CHAP",
+        Action::Release { .. } => "release",
+        _ => "step",
+    }
+}
+
+#[cfg(test)]
+mod tests;
