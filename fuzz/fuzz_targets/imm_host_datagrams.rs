@@ -86,7 +86,10 @@ impl Host {
             .filter(|(j, _)| *j != k)
             .map(|(_, b)| b.core().store())
             .collect();
-        assert!(others.iter().zip(after).all(|(a, b)| a == b), "bmc isolation");
+        assert!(
+            others.iter().zip(after).all(|(a, b)| a == b),
+            "bmc isolation"
+        );
         assert!(self.bmcs[k].responder().session_count() <= MAX_SESSIONS);
         for e in &handled.effects {
             if let (Effect::SaveState(json), true) = (e, self.full) {
@@ -119,7 +122,9 @@ impl Host {
 fuzz_target!(|data: &[u8]| {
     let creds = [("admin", "pw-zero"), ("alice", "pw-one"), ("bob", "pw-two")];
     let mut host = Host {
-        bmcs: (0u16..3).map(|i| bmc(i, creds[usize::from(i)].0, creds[usize::from(i)].1)).collect(),
+        bmcs: (0u16..3)
+            .map(|i| bmc(i, creds[usize::from(i)].0, creds[usize::from(i)].1))
+            .collect(),
         now: Instant::now(),
         wall: Duration::from_secs(1_800_000_000),
         full: data.len() % 8 == 0,
@@ -138,7 +143,11 @@ fuzz_target!(|data: &[u8]| {
     for (k, c) in clients.iter_mut().enumerate() {
         host.pump(k, c);
         // The real handshake completes, so the ops below reach the in-session paths.
-        assert_eq!(host.bmcs[k].responder().active_sessions(), 1, "bmc {k} session");
+        assert_eq!(
+            host.bmcs[k].responder().active_sessions(),
+            1,
+            "bmc {k} session"
+        );
     }
     let mut rest = data;
     // Each op: [selector, length, data...]; the selector's low bits pick the BMC.
