@@ -552,3 +552,35 @@ fn every_command_is_logged_and_no_secret_ever_is() {
         .unwrap();
     assert_eq!(boot["root_path"], root_path(&p.primary));
 }
+
+#[test]
+fn the_mailbox_is_read_under_the_configured_enterprise_number() {
+    // --pen 343: our mailbox format under Intel's number renders; under ours it does not.
+    let sim = ImmSim::range(2, "--pen 343");
+    let (a, b) = (sim.addrs[0], sim.addrs[1]);
+    let mut p = chap_params(
+        "iqn.2026-11.org.example.imm:pen-node",
+        "iqn.2026-11.org.example.imm:pen-disk",
+        "192.0.2.14",
+        3260,
+        "unused",
+        "unusedSecret12",
+    );
+    p.auth = Authentication::None;
+    rt().block_on(async {
+        for (addr, pen) in [(a, Pen::new(343).unwrap()), (b, Pen::EXAMPLE)] {
+            let mut c = connect(addr, None).await;
+            push(&mut c, &WritePlan::new(p.clone(), Dialect::Mailbox { pen })).await;
+            c.close().await.unwrap();
+        }
+    });
+    let script = std::fs::read_to_string(sim.render_dir(a).join("boot.ipxe")).unwrap();
+    assert_eq!(script, ipxe_script(&p, &IpxeOptions::default()).unwrap());
+    assert!(
+        !sim.render_dir(b).join("boot.ipxe").exists(),
+        "another vendor's mailbox"
+    );
+    // ipmitool reads the same enterprise number back.
+    let out = ipmitool_ok(a, 17, &["chassis", "bootmbox", "get"]);
+    assert!(out.contains("IANA PEN       : 343"), "{out}");
+}

@@ -206,6 +206,18 @@ fn ipmitool_power_status_on_and_cycle_and_the_cycle_boots_the_rendered_target() 
     assert!(boot_lines[1].contains("valid=false"), "{}", boot_lines[1]);
     let out = ipmitool_ok(a, 17, &["chassis", "bootparam", "get", "5"]);
     assert!(out.contains("Boot Flag Invalid"), "consumed: {out}");
+    // Reset is a boot too; power off is not, and the status follows.
+    ipmitool_ok(a, 3, &["chassis", "power", "reset"]);
+    ipmitool_ok(a, 17, &["chassis", "power", "off"]);
+    let out = ipmitool_ok(a, 3, &["chassis", "power", "status"]);
+    assert!(out.contains("Chassis Power is off"), "{out}");
+    let log = sim.log();
+    assert_eq!(
+        log.matches("boot: host powered up or reset").count(),
+        3,
+        "{log}"
+    );
+    assert!(log.contains("action=PowerDown"), "{log}");
 }
 
 fn freeipmi(

@@ -34,7 +34,8 @@ pub struct Args {
     /// Directory of each BMC's `state.json` (kept across restarts).
     #[arg(long, value_name = "DIR")]
     pub state_dir: PathBuf,
-    /// Directory of each BMC's rendered boot files (default: the state directory).
+    /// Directory of each BMC's rendered boot files (default: STATE_DIR/render; never the
+    /// state directory itself, which holds secrets firmware must not be served).
     #[arg(long, value_name = "DIR")]
     pub render_dir: Option<PathBuf>,
     /// Administrator user of every BMC.
@@ -243,7 +244,18 @@ pub fn run(args: &Args) -> Result<(), CliError> {
 /// The process entry point: parses `std::env::args`, runs, maps errors to exit status 2.
 #[must_use]
 pub fn main() -> ExitCode {
-    let args = Args::parse();
+    main_from(std::env::args_os())
+}
+
+/// Like [`main`] with an explicit argument list (first item: the program name), for
+/// embedders such as a benchmark that runs the host in a child process of its own.
+#[must_use]
+pub fn main_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args = Args::parse_from(args);
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -25,6 +25,9 @@ use super::spec::BmcName;
 
 /// Largest datagram read (RMCP+ messages here stay far below).
 const MAX_DATAGRAM: usize = 2048;
+/// BMCs doing file work (fsync) at once: a thousand BMCs written to together must not
+/// become a thousand blocking threads.
+const FILE_WORK_AT_ONCE: usize = 64;
 
 /// Everything the host needs, resolved (users and passwords already read).
 #[derive(Clone, Debug)]
@@ -35,7 +38,7 @@ pub struct HostConfig {
     pub users: Vec<Vec<User>>,
     /// Where each BMC's `state.json` lives.
     pub state_dir: PathBuf,
-    /// Where rendered files go (default: the state directory).
+    /// Where rendered files go (default: `state_dir/render`).
     pub render_dir: Option<PathBuf>,
     /// Cipher suites offered, in preference order.
     pub suites: Vec<CipherSuite>,
@@ -189,7 +192,12 @@ fn deadline_instant(wall_deadline: Duration) -> tokio::time::Instant {
     tokio::time::Instant::now() + wait
 }
 
-async fn run_bmc(socket: UdpSocket, mut bmc: EmulatedBmc, outputs: Arc<Outputs>) {
+async fn run_bmc(
+    socket: UdpSocket,
+    mut bmc: EmulatedBmc,
+    outputs: Arc<Outputs>,
+    file_work: Arc<tokio::sync::Semaphore>,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let name = bmc.name().clone();
     loop {
@@ -219,6 +227,8 @@ async fn run_bmc(socket: UdpSocket, mut bmc: EmulatedBmc, outputs: Arc<Outputs>)
         if !effects.is_empty() {
             let out = outputs.clone();
             let n = name.clone();
+            // The semaphore is never closed; a closed one would only mean "no limit".
+            let _permit = file_work.acquire().await.ok();
             if let Err(e) = tokio::task::spawn_blocking(move || out.apply(&n, &effects)).await {
                 error!(bmc = name.as_str(), error = %e, "file work did not finish");
             }
@@ -253,7 +263,9 @@ impl BoundHost {
                 config
                     .render_dir
                     .clone()
-                    .unwrap_or_else(|| config.state_dir.clone()),
+                    // Not the state directory itself: QEMU's TFTP (or a firmware loader)
+                    // serves the render directory, and state.json holds every secret.
+                    .unwrap_or_else(|| config.state_dir.join("render")),
             ),
         });
         let mut bound = Vec::with_capacity(bmcs.len());
@@ -287,8 +299,14 @@ impl BoundHost {
     /// Serves every BMC until `shutdown` completes.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         let mut tasks = tokio::task::JoinSet::new();
+        let file_work = Arc::new(tokio::sync::Semaphore::new(FILE_WORK_AT_ONCE));
         for (socket, bmc) in self.bmcs {
-            tasks.spawn(run_bmc(socket, bmc, self.outputs.clone()));
+            tasks.spawn(run_bmc(
+                socket,
+                bmc,
+                self.outputs.clone(),
+                file_work.clone(),
+            ));
         }
         shutdown.await;
         info!("imm-sim stopping");

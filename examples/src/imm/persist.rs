@@ -160,8 +160,10 @@ pub fn decode_state(path: &Path, text: &str) -> Result<BootOptionsStore, Persist
         (OEM_SLOTS, OEM_SLOTS),
         MAX_RECORD_BLOCKS * BLOCK_LEN,
     )?;
+    // From the text, not from `v`: a `Value` holds integers only up to 64 bits, and the
+    // store's per-parameter "invalid" bit set is a u128.
     let store: BootOptionsStore =
-        serde_json::from_value(v).map_err(|e| invalid(path, e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
     if usize::from(store.config().mailbox_blocks) != store.mailbox().len() {
         return Err(invalid(
             path,
@@ -293,6 +295,25 @@ mod tests {
         }
         assert!(decode_state(p, "{").is_err());
         assert!(decode_state(p, &good.to_string()).is_ok());
+    }
+
+    #[test]
+    fn invalid_bits_of_oem_parameters_survive_save_and_load() {
+        // Found by fuzzing (imm_store_render): bit 96+ of the u128 did not fit a JSON Value.
+        let mut store = BootOptionsStore::new(StoreConfig::default());
+        let mut data = vec![0x80 | BootParam::OEM_INITIATOR_NAME.0, 0];
+        data.extend_from_slice(&[0; 16]);
+        let r = store.handle(
+            Duration::ZERO,
+            &ipmi_iscsi::ipmi::Request::new(
+                ipmi_iscsi::ipmi::NetFn::CHASSIS,
+                ipmi_iscsi::ipmi::chassis::SET_SYSTEM_BOOT_OPTIONS,
+                data,
+            ),
+        );
+        assert!(r.is_ok());
+        let json = serde_json::to_string(&store).unwrap();
+        assert_eq!(decode_state(Path::new("s.json"), &json).unwrap(), store);
     }
 
     #[test]

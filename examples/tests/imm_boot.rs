@@ -1,0 +1,220 @@
+//! The real boot, driven end to end: our client pushes iSCSI boot parameters (OEM
+//! dialect, CHAP secret, over an encrypting RMCP+ session) to `imm-sim` and power-cycles
+//! the "server"; `imm-sim` renders `boot.ipxe`; a QEMU VM (TCG) whose iPXE runs that script
+//! boots the tgtd LUN with CHAP. The boot sector's serial marker proves the boot, and the
+//! iBFT iPXE published names the initiator and target we pushed. A wrong CHAP secret
+//! pushed the same way is refused by tgtd: no boot.
+
+#[path = "../../scripts/peers/harness.rs"]
+mod harness;
+mod imm_common;
+
+use std::path::Path;
+use std::process::Command;
+
+use imm_common::*;
+use ipmi_iscsi::bootopt::{Dialect, WritePlan};
+use ipmi_iscsi::params::IscsiBootParams;
+use ipmi_iscsi::render::decode_ibft;
+
+const CHAP_USER: &str = "imm-boot-user";
+const CHAP_SECRET: &str = "immBootSecret42";
+
+fn tgtadm(socket: &str, args: &[&str]) {
+    let (ok, out, err) = harness::run("tgtadm", args, &[("TGT_IPC_SOCKET", socket)]);
+    assert!(ok, "tgtadm {args:?}: {out} {err}");
+}
+
+/// tgtd with one 32 MiB LUN holding the reporting boot sector, CHAP bound to the target.
+fn start_target(target: &str, label: &str) -> (harness::Peer, u16) {
+    for p in ["qemu-system-x86_64", "nasm", "tgtd", "tgtadm"] {
+        harness::require_program(p);
+    }
+    let port = harness::free_tcp_port();
+    let tgtd = harness::Peer::start(
+        "tgtd",
+        &[
+            ("TGTD_PORT", port.to_string()),
+            ("TGTD_TARGETS", target.to_owned()),
+            ("TGTD_LUN_SIZES", "32M".to_owned()),
+        ],
+    );
+    let socket = tgtd.var("TGT_IPC_SOCKET").to_owned();
+    tgtadm(
+        &socket,
+        &[
+            "--lld",
+            "iscsi",
+            "--op",
+            "new",
+            "--mode",
+            "account",
+            "--user",
+            CHAP_USER,
+            "--password",
+            CHAP_SECRET,
+        ],
+    );
+    tgtadm(
+        &socket,
+        &[
+            "--lld", "iscsi", "--op", "bind", "--mode", "account", "--tid", "1", "--user",
+            CHAP_USER,
+        ],
+    );
+    let root = harness::repo_root();
+    let disk = tgtd.dir.join("bootdisk.img");
+    let (ok, out, err) = harness::run(
+        "bash",
+        &[
+            root.join("scripts/vm/make-bootdisk.sh").to_str().unwrap(),
+            disk.to_str().unwrap(),
+            label,
+            "1M",
+        ],
+        &[],
+    );
+    assert!(ok, "make-bootdisk: {out} {err}");
+    let lun = tgtd.dir.join("tgtd").join("t1-lun1.img");
+    let status = Command::new("dd")
+        .args([
+            &format!("if={}", disk.display()),
+            &format!("of={}", lun.display()),
+            "conv=notrunc",
+            "status=none",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (tgtd, port)
+}
+
+/// Pushes `params` the way the manager does (suite 17, OEM dialect with confidentiality,
+/// network-boot flags) and power-cycles the server.
+fn push_and_cycle(sim: &ImmSim, params: &IscsiBootParams) {
+    rt().block_on(async {
+        let mut c = connect(sim.addr(), None).await;
+        assert_eq!(
+            c.cipher_suite(),
+            Some(ipmi_iscsi::rmcp::CipherSuite::SUITE_17)
+        );
+        let conf = confidential(&c);
+        assert!(conf, "suite 17 encrypts");
+        push(
+            &mut c,
+            &WritePlan::new(params.clone(), Dialect::Oem { confidential: conf }),
+        )
+        .await;
+        assert!(power_cycle(&mut c).await.is_ok());
+        c.close().await.unwrap();
+    });
+}
+
+/// Runs the VM on DIR/boot.ipxe; returns QEMU's exit status and the serial log.
+fn run_vm(dir: &Path, timeout_s: &str) -> (Option<i32>, String) {
+    // Next to the render directory, not inside it (QEMU serves that one over TFTP).
+    let serial = dir.parent().unwrap().join("vm-serial.log");
+    let status = Command::new("bash")
+        .args([
+            harness::repo_root()
+                .join("scripts/vm/run-vm.sh")
+                .to_str()
+                .unwrap(),
+            dir.to_str().unwrap(),
+            serial.to_str().unwrap(),
+            timeout_s,
+        ])
+        .status()
+        .unwrap();
+    (
+        status.code(),
+        std::fs::read_to_string(&serial).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn vm_boots_the_lun_from_the_script_imm_sim_rendered_from_our_push() {
+    let target = "iqn.2026-11.org.example.imm:boot-disk";
+    let initiator = "iqn.2026-11.org.example.imm:boot-vm";
+    let (_tgtd, port) = start_target(target, "imm-sim-boot");
+    let sim = ImmSim::range(1, "");
+    // QEMU user-mode networking: the host's loopback is 10.0.2.2 inside the VM.
+    let params = chap_params(initiator, target, "10.0.2.2", port, CHAP_USER, CHAP_SECRET);
+    push_and_cycle(&sim, &params);
+    let log = sim.wait_log("boot: host powered up or reset");
+    assert!(
+        log.contains(&format!("iscsi:10.0.2.2::{port}:1:{target}")),
+        "{log}"
+    );
+
+    let dir = sim.render_dir(sim.addr());
+    let script = std::fs::read_to_string(dir.join("boot.ipxe")).unwrap();
+    assert!(
+        script.contains(&format!("set initiator-iqn {initiator}")),
+        "{script}"
+    );
+    let (code, serial) = run_vm(&dir, "120");
+    assert_eq!(
+        code,
+        Some(33),
+        "the vm did not reach the boot sector; serial:\n{serial}"
+    );
+    assert!(
+        serial.contains("BCM-BOOT-OK label=imm-sim-boot"),
+        "{serial}"
+    );
+    let published = serial
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("IBFT-HEX "))
+        .unwrap_or_else(|| panic!("no IBFT-HEX line:\n{serial}"));
+    let theirs = decode_ibft(&hex(published.trim())).expect("iPXE's iBFT decodes");
+    assert_eq!(theirs.initiator_name.as_deref(), Some(initiator));
+    let t = &theirs.targets[0];
+    assert_eq!(t.name.as_deref(), Some(target));
+    assert_eq!(t.port, port);
+    assert_eq!(t.chap_name.as_deref(), Some(CHAP_USER));
+    // imm-sim's own iBFT for the same push names the same initiator and target.
+    let ours = decode_ibft(&std::fs::read(dir.join("ibft.bin")).unwrap()).unwrap();
+    assert_eq!(ours.initiator_name, theirs.initiator_name);
+    let o = &ours.targets[0];
+    assert_eq!(
+        (&o.name, o.ip, o.port, o.lun, o.chap_type),
+        (&t.name, t.ip, t.port, t.lun, t.chap_type)
+    );
+    assert_eq!(o.chap_secret, t.chap_secret);
+}
+
+#[test]
+fn a_wrong_chap_secret_pushed_through_imm_sim_is_refused_at_login() {
+    let target = "iqn.2026-11.org.example.imm:deny-disk";
+    let (_tgtd, port) = start_target(target, "imm-sim-deny");
+    let sim = ImmSim::range(1, "");
+    let params = chap_params(
+        "iqn.2026-11.org.example.imm:deny-vm",
+        target,
+        "10.0.2.2",
+        port,
+        CHAP_USER,
+        "notTheSecret42",
+    );
+    push_and_cycle(&sim, &params);
+    let dir = sim.render_dir(sim.addr());
+    let script = std::fs::read_to_string(dir.join("boot.ipxe")).unwrap();
+    assert!(
+        script.contains("set password notTheSecret42"),
+        "the wrong secret was rendered"
+    );
+    let (code, serial) = run_vm(&dir, "60");
+    assert_ne!(code, Some(33), "booted with a wrong chap secret:\n{serial}");
+    assert_ne!(
+        code,
+        Some(124),
+        "the vm neither booted nor gave up within 60 s:\n{serial}"
+    );
+    assert!(!serial.contains("BCM-BOOT-OK"), "{serial}");
+    // iPXE's words for a refused iSCSI login (EPERM), not some other failure.
+    assert!(
+        serial.contains("Could not open SAN device: Operation not permitted"),
+        "{serial}"
+    );
+}
