@@ -229,7 +229,7 @@ impl<'a> Attr<'a> {
     ///
     /// # Errors
     /// Any error of the typed accessor the table selects.
-    #[inline]
+    #[inline(always)]
     pub fn typed(&self) -> Result<Value<'a>, DecodeError> {
         if self.value.is_empty() {
             return Ok(Value::Empty);
