@@ -11,8 +11,14 @@
 //!   tag its target carries: ~50 bytes per membership);
 //! * `by_name` (targets in name order, for lookups, first fit and pattern prefixes),
 //!   `by_portal` (address order, for subnet ranges) and `by_load` (targets ordered by the
-//!   number of LUNs held on them, for least-loaded).
+//!   number of LUNs held on them, for least-loaded);
+//! * `name_runs` and `portal_runs`: the run starts of `by_name` and `by_portal`, i.e. the keys
+//!   whose target lies on another entity than the target of the key before them. Targets of one
+//!   storage system usually share a name prefix and a subnet, so a name-prefix or subnet range
+//!   holds few runs, and the entities it touches are found in O(log n + runs) without visiting
+//!   its targets (selection then reads those entities' size sets).
 
+use core::ops::Bound;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
@@ -244,6 +250,10 @@ pub struct Inventory {
     /// candidate-target set onto entities does not touch the target records.
     entity_of: Vec<u32>,
     pub(crate) by_portal: BTreeSet<(IpAddr, u32)>,
+    /// Run starts of `by_name`, each with its target's entity group (see the module doc).
+    name_runs: BTreeMap<IscsiName, u32>,
+    /// Run starts of `by_portal`, each with its target's entity group.
+    portal_runs: BTreeMap<(IpAddr, u32), u32>,
     pub(crate) by_load: BTreeSet<(u32, u64, u32)>,
     pub(crate) available: BTreeSet<SizeKey>,
     dds: BTreeMap<DdId, DdRec>,
@@ -359,6 +369,113 @@ impl Inventory {
     /// The entity group of a target.
     pub(crate) fn entity_group_of(&self, t: u32) -> Option<u32> {
         self.entity_of.get(ix(t)).copied()
+    }
+
+    /// The entity groups of the targets whose names lie in `(lo, hi)`, sorted; `None` when
+    /// the range holds more than `max_runs` run starts (entities interleave there).
+    pub(crate) fn name_range_groups(
+        &self,
+        lo: Bound<&str>,
+        hi: Bound<&str>,
+        max_runs: usize,
+    ) -> Option<Vec<u32>> {
+        // One-sided ranges: each is one descent of the tree, where a two-sided range is two.
+        let below_hi = move |n: &str| match hi {
+            Bound::Included(h) => n <= h,
+            Bound::Excluded(h) => n < h,
+            Bound::Unbounded => true,
+        };
+        let first = self.by_name.range::<str, _>((lo, Bound::Unbounded)).next();
+        let Some((first, &t)) = first.filter(|(n, _)| below_hi(n.as_str())) else {
+            return Some(Vec::new());
+        };
+        let later = self
+            .name_runs
+            .range::<str, _>((Bound::Excluded(first.as_str()), Bound::Unbounded))
+            .take_while(move |(n, _)| below_hi(n.as_str()))
+            .map(|(_, &g)| g);
+        collect_groups(self.group_at(t), later, max_runs)
+    }
+
+    /// The entity groups of the targets with a portal in `lo..=hi`, sorted; `None` when the
+    /// range holds more than `max_runs` run starts.
+    pub(crate) fn portal_range_groups(
+        &self,
+        lo: IpAddr,
+        hi: IpAddr,
+        max_runs: usize,
+    ) -> Option<Vec<u32>> {
+        let Some(&first) = self.by_portal.range((lo, 0)..=(hi, u32::MAX)).next() else {
+            return Some(Vec::new());
+        };
+        let later = self
+            .portal_runs
+            .range((Bound::Excluded(first), Bound::Included((hi, u32::MAX))))
+            .map(|(_, &g)| g);
+        collect_groups(self.group_at(first.1), later, max_runs)
+    }
+
+    fn group_at(&self, t: u32) -> u32 {
+        self.entity_of.get(ix(t)).copied().unwrap_or(u32::MAX)
+    }
+
+    /// Re-derives whether `name` starts a run, and whether the name after it does; call after
+    /// `name` was added, removed or moved to another entity.
+    fn refresh_name_runs(&mut self, name: &IscsiName) {
+        self.refresh_name_run(name.as_str());
+        let next = self
+            .by_name
+            .range::<str, _>((Bound::Excluded(name.as_str()), Bound::Unbounded))
+            .next()
+            .map(|(n, _)| n.clone());
+        if let Some(n) = next {
+            self.refresh_name_run(n.as_str());
+        }
+    }
+
+    fn refresh_name_run(&mut self, name: &str) {
+        let Some((key, &t)) = self.by_name.get_key_value(name) else {
+            self.name_runs.remove(name);
+            return;
+        };
+        let g = self.group_at(t);
+        let prev = self
+            .by_name
+            .range::<str, _>((Bound::Unbounded, Bound::Excluded(name)))
+            .next_back();
+        if prev.is_some_and(|(_, &p)| self.group_at(p) == g) {
+            self.name_runs.remove(name);
+        } else if self.name_runs.get(name) != Some(&g) {
+            let key = key.clone();
+            self.name_runs.insert(key, g);
+        }
+    }
+
+    /// As [`Inventory::refresh_name_runs`], for one `by_portal` entry.
+    fn refresh_portal_runs(&mut self, key: (IpAddr, u32)) {
+        self.refresh_portal_run(key);
+        let next = self
+            .by_portal
+            .range((Bound::Excluded(key), Bound::Unbounded))
+            .next()
+            .copied();
+        if let Some(n) = next {
+            self.refresh_portal_run(n);
+        }
+    }
+
+    fn refresh_portal_run(&mut self, key: (IpAddr, u32)) {
+        if !self.by_portal.contains(&key) {
+            self.portal_runs.remove(&key);
+            return;
+        }
+        let g = self.group_at(key.1);
+        let prev = self.by_portal.range(..key).next_back();
+        if prev.is_some_and(|&(_, p)| self.group_at(p) == g) {
+            self.portal_runs.remove(&key);
+        } else {
+            self.portal_runs.insert(key, g);
+        }
     }
 
     fn new_group(&mut self) -> Option<u32> {
@@ -750,6 +867,12 @@ impl Inventory {
                 updated = true;
             }
             let portals_changed = tr.portals != portals;
+            // Run starts to re-derive: every portal entry removed or added, and, after a move,
+            // the target's name and all its entries.
+            let mut touched: Vec<(IpAddr, u32)> = Vec::new();
+            if portals_changed || moved {
+                touched.extend(tr.portals.iter().map(|p| (p.addr, t)));
+            }
             if portals_changed {
                 for p in &tr.portals {
                     self.by_portal.remove(&(p.addr, t));
@@ -758,6 +881,13 @@ impl Inventory {
                     self.by_portal.insert((p.addr, t));
                 }
                 tr.portals.clone_from(&portals);
+                touched.extend(portals.iter().map(|p| (p.addr, t)));
+            }
+            for k in touched {
+                self.refresh_portal_runs(k);
+            }
+            if moved {
+                self.refresh_name_runs(&spec.name);
             }
             if updated {
                 out.push(Change::TargetUpdated {
@@ -812,6 +942,14 @@ impl Inventory {
         self.by_name.insert(spec.name.clone(), t);
         self.name_index.insert(spec.name.clone(), t);
         self.by_load.insert((0, hash, t));
+        self.refresh_name_runs(&spec.name);
+        let entries: Vec<(IpAddr, u32)> = self
+            .target_rec(t)
+            .map(|tr| tr.portals.iter().map(|p| (p.addr, t)).collect())
+            .unwrap_or_default();
+        for k in entries {
+            self.refresh_portal_runs(k);
+        }
         out.push(Change::TargetAdded {
             target: spec.name.clone(),
         });
@@ -833,6 +971,10 @@ impl Inventory {
         self.by_load.remove(&(tr.load, tr.hash, t));
         for p in &tr.portals {
             self.by_portal.remove(&(p.addr, t));
+        }
+        self.refresh_name_runs(&tr.name);
+        for p in &tr.portals {
+            self.refresh_portal_runs((p.addr, t));
         }
         // Its LUNs are gone already, so only the target sets of its groups need updating.
         for &g in &tr.groups {
@@ -1249,6 +1391,67 @@ impl Inventory {
         if linked != live || self.by_load.len() != self.by_name.len() {
             return Err("target links and live LUNs disagree".into());
         }
+        let runs = |keys: &mut dyn Iterator<Item = u32>| -> Vec<(usize, u32)> {
+            let mut prev = None;
+            let mut out = Vec::new();
+            for (i, g) in keys.enumerate() {
+                if prev != Some(g) {
+                    out.push((i, g));
+                }
+                prev = Some(g);
+            }
+            out
+        };
+        let name_pos: BTreeMap<&str, usize> = self
+            .by_name
+            .keys()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let want = runs(&mut self.by_name.values().map(|&t| self.group_at(t)));
+        let have: Vec<(usize, u32)> = self
+            .name_runs
+            .iter()
+            .map(|(n, &g)| (name_pos.get(n.as_str()).copied().unwrap_or(usize::MAX), g))
+            .collect();
+        if have != want {
+            return Err("name run starts differ from the name order".into());
+        }
+        let portal_pos: BTreeMap<(IpAddr, u32), usize> = self
+            .by_portal
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i))
+            .collect();
+        let want = runs(&mut self.by_portal.iter().map(|&(_, t)| self.group_at(t)));
+        let have: Vec<(usize, u32)> = self
+            .portal_runs
+            .iter()
+            .map(|(k, &g)| (portal_pos.get(k).copied().unwrap_or(usize::MAX), g))
+            .collect();
+        if have != want {
+            return Err("portal run starts differ from the address order".into());
+        }
         Ok(())
     }
+}
+
+/// The distinct groups of a range: the first target's, then one per run start, sorted; `None`
+/// past `max_runs` run starts.
+fn collect_groups(
+    first: u32,
+    later: impl Iterator<Item = u32>,
+    max_runs: usize,
+) -> Option<Vec<u32>> {
+    let mut groups = vec![first];
+    for (i, g) in later.enumerate() {
+        if i >= max_runs {
+            return None;
+        }
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    groups.sort_unstable();
+    Some(groups)
 }
