@@ -333,16 +333,16 @@ impl<'a> Ctx<'a> {
             groups.dedup();
             Some(groups)
         });
-        if let Some(groups) = derived {
-            if groups.len() <= MAX_DERIVED_ENTITIES {
-                consider(
-                    groups
-                        .into_iter()
-                        .filter_map(|g| inv.groups.get(ix(g)))
-                        .map(|g| &g.avail)
-                        .collect(),
-                );
-            }
+        if let Some(groups) = derived
+            && groups.len() <= MAX_DERIVED_ENTITIES
+        {
+            consider(
+                groups
+                    .into_iter()
+                    .filter_map(|g| inv.groups.get(ix(g)))
+                    .map(|g| &g.avail)
+                    .collect(),
+            );
         }
         best
     }
