@@ -1455,3 +1455,112 @@ fn collect_groups(
     groups.sort_unstable();
     Some(groups)
 }
+
+#[cfg(test)]
+mod tests {
+    use core::net::IpAddr;
+    use core::ops::Bound;
+
+    use crate::model::{InventoryEvent, Portal, Provenance, Source, TargetSpec};
+    use crate::names::{EntityId, IscsiName};
+    use crate::net::Subnet;
+    use crate::time::Timestamp;
+    use crate::{Engine, EngineConfig};
+
+    /// Distinct entity groups of the targets `keep` selects, by brute force over the records.
+    fn brute(inv: &super::Inventory, keep: impl Fn(&super::TargetRec) -> bool) -> Vec<u32> {
+        let mut g: Vec<u32> = inv
+            .by_name
+            .values()
+            .filter_map(|&t| {
+                inv.target_rec(t)
+                    .filter(|tr| keep(tr))
+                    .map(|_| inv.group_at(t))
+            })
+            .collect();
+        g.sort_unstable();
+        g.dedup();
+        g
+    }
+
+    #[test]
+    fn run_indexes_agree_with_a_brute_force_scan_after_random_events() {
+        let mut e = Engine::new(EngineConfig::new(2026, 1, "example.com").unwrap());
+        let p = Provenance::new(Source::IsnsQuery, Timestamp::EPOCH);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let prefixes = ["iqn.a:", "iqn.a:1", "iqn.b:", "iqn.b:2", "iqn.", "iqn.c"];
+        let subnets: Vec<Subnet> = ["10.0.0.0/24", "10.0.1.0/24", "10.0.0.0/16", "10.9.0.0/16"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let (mut served_name, mut served_subnet) = (0, 0);
+        for step in 0..3000 {
+            let name = IscsiName::new(format!(
+                "iqn.{}:{}",
+                ["a", "b"][usize::try_from(rnd(2)).unwrap()],
+                rnd(24)
+            ));
+            let entity = EntityId::new(format!("e{}", rnd(4)));
+            let ev = match rnd(10) {
+                0..=5 => InventoryEvent::TargetUpserted(TargetSpec {
+                    name,
+                    entity,
+                    alias: None,
+                    portals: (0..rnd(3))
+                        .map(|_| {
+                            let ip = IpAddr::from([10, 0, u8::try_from(rnd(2)).unwrap(), 1]);
+                            Portal::new(ip, 3260)
+                        })
+                        .collect(),
+                }),
+                6 | 7 => InventoryEvent::TargetRemoved { target: name },
+                8 => InventoryEvent::EntityRemoved { entity },
+                _ => InventoryEvent::EntitySnapshot {
+                    entity,
+                    targets: Vec::new(),
+                },
+            };
+            e.apply(&ev, p);
+            let inv = e.inventory();
+            inv.check().unwrap_or_else(|m| panic!("step {step}: {m}"));
+            for pre in prefixes {
+                let upper = format!(
+                    "{}{}",
+                    &pre[..pre.len() - 1],
+                    char::from(pre.as_bytes()[pre.len() - 1] + 1)
+                );
+                let got = inv.name_range_groups(
+                    Bound::Included(pre),
+                    Bound::Excluded(upper.as_str()),
+                    usize::MAX,
+                );
+                let want = brute(inv, |tr| tr.name.as_str().starts_with(pre));
+                assert_eq!(got, Some(want.clone()), "step {step}: prefix {pre}");
+                served_name += usize::from(!want.is_empty());
+                if let Some(capped) =
+                    inv.name_range_groups(Bound::Included(pre), Bound::Excluded(upper.as_str()), 1)
+                {
+                    assert_eq!(capped, want, "step {step}: capped prefix {pre}");
+                }
+            }
+            for s in &subnets {
+                let (lo, hi) = s.bounds();
+                let got = inv.portal_range_groups(lo, hi, usize::MAX);
+                let want = brute(inv, |tr| tr.portals.iter().any(|p| s.contains(p.addr)));
+                assert_eq!(got, Some(want.clone()), "step {step}: subnet {s}");
+                served_subnet += usize::from(!want.is_empty());
+            }
+        }
+        // The walk reached states where the ranges were populated, not only empty ones.
+        assert!(
+            served_name > 1000 && served_subnet > 1000,
+            "{served_name} {served_subnet}"
+        );
+    }
+}
