@@ -7,8 +7,12 @@
 //!   exclude. The sets read are the smallest that cover all candidates: the global set; or the
 //!   per-entity sets of an entity constraint; or the set of the most selective tag; or, when a
 //!   name pattern's literal prefix or the portal subnets select targets on at most
-//!   [`MAX_DERIVED_ENTITIES`] entities, those entities' sets. So a constraint that excludes
-//!   most LUNs usually also picks a small set in which the first candidate passes.
+//!   [`MAX_DERIVED_ENTITIES`] entities, those entities' sets. Those entities come from the
+//!   run-start indexes of the inventory (where name order and address order change entity):
+//!   O(log T + r) for r ≤ [`MAX_RUNS`] run starts in the range, without visiting its targets;
+//!   only ranges that interleave entities more finely enumerate their targets (O(c)). So a
+//!   constraint that excludes most LUNs usually also picks a small set in which the first
+//!   candidate passes.
 //! * When k reaches [`SCAN_BUDGET`] in some set, the engine evaluates the smallest
 //!   candidate-target set an indexed constraint yields (entity list, tag, pattern prefix, portal
 //!   subnets; at most [`SET_LIMIT`] targets) target by target: O(c · L).
