@@ -219,11 +219,7 @@ impl<'a> Ctx<'a> {
         let by_name = self.c.target_pattern.as_ref().and_then(|p| {
             let prefix = p.literal_prefix();
             let upper = prefix_upper(prefix)?;
-            inv.name_range_groups(
-                Bound::Included(prefix),
-                Bound::Excluded(upper.as_str()),
-                MAX_RUNS,
-            )
+            inv.name_range_groups(prefix, upper.as_str(), MAX_RUNS)
         });
         let by_subnet = if self.c.reachable_from.is_empty() {
             None
