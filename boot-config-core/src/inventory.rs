@@ -11,8 +11,14 @@
 //!   tag its target carries: ~50 bytes per membership);
 //! * `by_name` (targets in name order, for lookups, first fit and pattern prefixes),
 //!   `by_portal` (address order, for subnet ranges) and `by_load` (targets ordered by the
-//!   number of LUNs held on them, for least-loaded).
+//!   number of LUNs held on them, for least-loaded);
+//! * `name_runs` and `portal_runs`: the run starts of `by_name` and `by_portal`, i.e. the keys
+//!   whose target lies on another entity than the target of the key before them. Targets of one
+//!   storage system usually share a name prefix and a subnet, so a name-prefix or subnet range
+//!   holds few runs, and the entities it touches are found in O(log n + runs) without visiting
+//!   its targets (selection then reads those entities' size sets).
 
+use core::ops::Bound;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
@@ -137,6 +143,14 @@ pub(crate) struct Group {
     pub(crate) avail: BTreeSet<SizeKey>,
 }
 
+/// One run of `by_name`: consecutive names whose targets lie on one entity.
+#[derive(Clone, Debug)]
+struct NameRun {
+    group: u32,
+    /// The run's last name in name order.
+    last: IscsiName,
+}
+
 #[derive(Clone, Debug)]
 struct DdRec {
     name: String,
@@ -244,6 +258,10 @@ pub struct Inventory {
     /// candidate-target set onto entities does not touch the target records.
     entity_of: Vec<u32>,
     pub(crate) by_portal: BTreeSet<(IpAddr, u32)>,
+    /// Run starts of `by_name`, each with its entity group and last name (see the module doc).
+    name_runs: BTreeMap<IscsiName, NameRun>,
+    /// Run starts of `by_portal`, each with its target's entity group.
+    portal_runs: BTreeMap<(IpAddr, u32), u32>,
     pub(crate) by_load: BTreeSet<(u32, u64, u32)>,
     pub(crate) available: BTreeSet<SizeKey>,
     dds: BTreeMap<DdId, DdRec>,
@@ -359,6 +377,177 @@ impl Inventory {
     /// The entity group of a target.
     pub(crate) fn entity_group_of(&self, t: u32) -> Option<u32> {
         self.entity_of.get(ix(t)).copied()
+    }
+
+    /// The entity groups that can hold a target named in `lo..hi`, sorted: every group of
+    /// such a target, plus possibly the group of the run that straddles `lo` when none of its
+    /// names falls below `hi` (a superset, never a subset). Reads only the small run map, not
+    /// `by_name`, whose string keys would cost a cache miss per comparison. `None` when the
+    /// range holds more than `max_runs` run starts (entities interleave there).
+    pub(crate) fn name_range_groups(
+        &self,
+        lo: &str,
+        hi: &str,
+        max_runs: usize,
+    ) -> Option<Vec<u32>> {
+        let mut groups = Vec::new();
+        let straddling = self
+            .name_runs
+            .range::<str, _>((Bound::Unbounded, Bound::Included(lo)))
+            .next_back();
+        if let Some((_, run)) = straddling
+            && run.last.as_str() >= lo
+        {
+            groups.push(run.group);
+        }
+        let later = self
+            .name_runs
+            .range::<str, _>((Bound::Excluded(lo), Bound::Unbounded))
+            .take_while(|(n, _)| n.as_str() < hi);
+        for (i, (_, run)) in later.enumerate() {
+            if i >= max_runs {
+                return None;
+            }
+            if !groups.contains(&run.group) {
+                groups.push(run.group);
+            }
+        }
+        groups.sort_unstable();
+        Some(groups)
+    }
+
+    /// The entity groups of the targets with a portal in `lo..=hi`, sorted; `None` when the
+    /// range holds more than `max_runs` run starts.
+    pub(crate) fn portal_range_groups(
+        &self,
+        lo: IpAddr,
+        hi: IpAddr,
+        max_runs: usize,
+    ) -> Option<Vec<u32>> {
+        let Some(&first) = self.by_portal.range((lo, 0)..=(hi, u32::MAX)).next() else {
+            return Some(Vec::new());
+        };
+        let later = self
+            .portal_runs
+            .range((Bound::Excluded(first), Bound::Included((hi, u32::MAX))))
+            .map(|(_, &g)| g);
+        collect_groups(self.group_at(first.1), later, max_runs)
+    }
+
+    fn group_at(&self, t: u32) -> u32 {
+        self.entity_of.get(ix(t)).copied().unwrap_or(u32::MAX)
+    }
+
+    /// Re-derives whether `name` starts a run and whether the name after it does, then the
+    /// last names of the runs around it; call after `name` was added, removed or moved to
+    /// another entity.
+    fn refresh_name_runs(&mut self, name: &IscsiName) {
+        let neighbour = |inv: &Self, after: bool| {
+            let r = if after {
+                inv.by_name
+                    .range::<str, _>((Bound::Excluded(name.as_str()), Bound::Unbounded))
+                    .next()
+            } else {
+                inv.by_name
+                    .range::<str, _>((Bound::Unbounded, Bound::Excluded(name.as_str())))
+                    .next_back()
+            };
+            r.map(|(n, _)| n.clone())
+        };
+        let next = neighbour(self, true);
+        let prev = neighbour(self, false);
+        self.refresh_name_run(name.as_str());
+        if let Some(n) = &next {
+            self.refresh_name_run(n.as_str());
+        }
+        // Only runs next to `name` can have gained or lost their last name or their end.
+        for at in [prev.as_ref(), Some(name), next.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            self.refresh_run_end(at.as_str());
+        }
+    }
+
+    fn refresh_name_run(&mut self, name: &str) {
+        let Some((key, &t)) = self.by_name.get_key_value(name) else {
+            self.name_runs.remove(name);
+            return;
+        };
+        let g = self.group_at(t);
+        let prev = self
+            .by_name
+            .range::<str, _>((Bound::Unbounded, Bound::Excluded(name)))
+            .next_back();
+        if prev.is_some_and(|(_, &p)| self.group_at(p) == g) {
+            self.name_runs.remove(name);
+        } else if let Some(run) = self.name_runs.get_mut(name) {
+            run.group = g;
+        } else {
+            let key = key.clone();
+            self.name_runs.insert(
+                key.clone(),
+                NameRun {
+                    group: g,
+                    last: key,
+                },
+            );
+        }
+    }
+
+    /// Recomputes the last name of the run holding `at`.
+    fn refresh_run_end(&mut self, at: &str) {
+        let Some(start) = self
+            .name_runs
+            .range::<str, _>((Bound::Unbounded, Bound::Included(at)))
+            .next_back()
+            .map(|(k, _)| k.clone())
+        else {
+            return;
+        };
+        let next_start = self
+            .name_runs
+            .range::<str, _>((Bound::Excluded(start.as_str()), Bound::Unbounded))
+            .next()
+            .map(|(k, _)| k.as_str());
+        let last = match next_start {
+            Some(ns) => self
+                .by_name
+                .range::<str, _>((Bound::Unbounded, Bound::Excluded(ns)))
+                .next_back(),
+            None => self.by_name.iter().next_back(),
+        }
+        .map(|(k, _)| k.clone());
+        if let (Some(last), Some(run)) = (last, self.name_runs.get_mut(start.as_str())) {
+            run.last = last;
+        }
+    }
+
+    /// As [`Inventory::refresh_name_runs`], for one `by_portal` entry.
+    fn refresh_portal_runs(&mut self, key: (IpAddr, u32)) {
+        self.refresh_portal_run(key);
+        let next = self
+            .by_portal
+            .range((Bound::Excluded(key), Bound::Unbounded))
+            .next()
+            .copied();
+        if let Some(n) = next {
+            self.refresh_portal_run(n);
+        }
+    }
+
+    fn refresh_portal_run(&mut self, key: (IpAddr, u32)) {
+        if !self.by_portal.contains(&key) {
+            self.portal_runs.remove(&key);
+            return;
+        }
+        let g = self.group_at(key.1);
+        let prev = self.by_portal.range(..key).next_back();
+        if prev.is_some_and(|&(_, p)| self.group_at(p) == g) {
+            self.portal_runs.remove(&key);
+        } else {
+            self.portal_runs.insert(key, g);
+        }
     }
 
     fn new_group(&mut self) -> Option<u32> {
@@ -750,6 +939,12 @@ impl Inventory {
                 updated = true;
             }
             let portals_changed = tr.portals != portals;
+            // Run starts to re-derive: every portal entry removed or added, and, after a move,
+            // the target's name and all its entries.
+            let mut touched: Vec<(IpAddr, u32)> = Vec::new();
+            if portals_changed || moved {
+                touched.extend(tr.portals.iter().map(|p| (p.addr, t)));
+            }
             if portals_changed {
                 for p in &tr.portals {
                     self.by_portal.remove(&(p.addr, t));
@@ -758,6 +953,13 @@ impl Inventory {
                     self.by_portal.insert((p.addr, t));
                 }
                 tr.portals.clone_from(&portals);
+                touched.extend(portals.iter().map(|p| (p.addr, t)));
+            }
+            for k in touched {
+                self.refresh_portal_runs(k);
+            }
+            if moved {
+                self.refresh_name_runs(&spec.name);
             }
             if updated {
                 out.push(Change::TargetUpdated {
@@ -812,6 +1014,14 @@ impl Inventory {
         self.by_name.insert(spec.name.clone(), t);
         self.name_index.insert(spec.name.clone(), t);
         self.by_load.insert((0, hash, t));
+        self.refresh_name_runs(&spec.name);
+        let entries: Vec<(IpAddr, u32)> = self
+            .target_rec(t)
+            .map(|tr| tr.portals.iter().map(|p| (p.addr, t)).collect())
+            .unwrap_or_default();
+        for k in entries {
+            self.refresh_portal_runs(k);
+        }
         out.push(Change::TargetAdded {
             target: spec.name.clone(),
         });
@@ -833,6 +1043,10 @@ impl Inventory {
         self.by_load.remove(&(tr.load, tr.hash, t));
         for p in &tr.portals {
             self.by_portal.remove(&(p.addr, t));
+        }
+        self.refresh_name_runs(&tr.name);
+        for p in &tr.portals {
+            self.refresh_portal_runs((p.addr, t));
         }
         // Its LUNs are gone already, so only the target sets of its groups need updating.
         for &g in &tr.groups {
@@ -1249,6 +1463,199 @@ impl Inventory {
         if linked != live || self.by_load.len() != self.by_name.len() {
             return Err("target links and live LUNs disagree".into());
         }
+        let runs = |keys: &mut dyn Iterator<Item = u32>| -> Vec<(usize, u32)> {
+            let mut prev = None;
+            let mut out = Vec::new();
+            for (i, g) in keys.enumerate() {
+                if prev != Some(g) {
+                    out.push((i, g));
+                }
+                prev = Some(g);
+            }
+            out
+        };
+        let name_pos: BTreeMap<&str, usize> = self
+            .by_name
+            .keys()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let want = runs(&mut self.by_name.values().map(|&t| self.group_at(t)));
+        let have: Vec<(usize, u32)> = self
+            .name_runs
+            .iter()
+            .map(|(n, r)| {
+                (
+                    name_pos.get(n.as_str()).copied().unwrap_or(usize::MAX),
+                    r.group,
+                )
+            })
+            .collect();
+        if have != want {
+            return Err("name run starts differ from the name order".into());
+        }
+        let names: Vec<&IscsiName> = self.by_name.keys().collect();
+        for (i, run) in self.name_runs.values().enumerate() {
+            let end = want.get(i + 1).map_or(names.len(), |&(p, _)| p);
+            if end.checked_sub(1).and_then(|e| names.get(e)) != Some(&&run.last) {
+                return Err(format!(
+                    "name run {i} ends at {} in the name order",
+                    run.last
+                ));
+            }
+        }
+        let portal_pos: BTreeMap<(IpAddr, u32), usize> = self
+            .by_portal
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i))
+            .collect();
+        let want = runs(&mut self.by_portal.iter().map(|&(_, t)| self.group_at(t)));
+        let have: Vec<(usize, u32)> = self
+            .portal_runs
+            .iter()
+            .map(|(k, &g)| (portal_pos.get(k).copied().unwrap_or(usize::MAX), g))
+            .collect();
+        if have != want {
+            return Err("portal run starts differ from the address order".into());
+        }
         Ok(())
+    }
+}
+
+/// The distinct groups of a range: the first target's, then one per run start, sorted; `None`
+/// past `max_runs` run starts.
+fn collect_groups(
+    first: u32,
+    later: impl Iterator<Item = u32>,
+    max_runs: usize,
+) -> Option<Vec<u32>> {
+    let mut groups = vec![first];
+    for (i, g) in later.enumerate() {
+        if i >= max_runs {
+            return None;
+        }
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    groups.sort_unstable();
+    Some(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use core::net::IpAddr;
+    use core::ops::Bound;
+
+    use crate::model::{InventoryEvent, Portal, Provenance, Source, TargetSpec};
+    use crate::names::{EntityId, IscsiName};
+    use crate::net::Subnet;
+    use crate::time::Timestamp;
+    use crate::{Engine, EngineConfig};
+
+    /// Distinct entity groups of the targets `keep` selects, by brute force over the records.
+    fn brute(inv: &super::Inventory, keep: impl Fn(&super::TargetRec) -> bool) -> Vec<u32> {
+        let mut g: Vec<u32> = inv
+            .by_name
+            .values()
+            .filter_map(|&t| {
+                inv.target_rec(t)
+                    .filter(|tr| keep(tr))
+                    .map(|_| inv.group_at(t))
+            })
+            .collect();
+        g.sort_unstable();
+        g.dedup();
+        g
+    }
+
+    #[test]
+    fn run_indexes_agree_with_a_brute_force_scan_after_random_events() {
+        let mut e = Engine::new(EngineConfig::new(2026, 1, "example.com").unwrap());
+        let p = Provenance::new(Source::IsnsQuery, Timestamp::EPOCH);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let prefixes = ["iqn.a:", "iqn.a:1", "iqn.b:", "iqn.b:2", "iqn.", "iqn.c"];
+        let subnets: Vec<Subnet> = ["10.0.0.0/24", "10.0.1.0/24", "10.0.0.0/16", "10.9.0.0/16"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let (mut served_name, mut served_subnet) = (0, 0);
+        for step in 0..3000 {
+            let name = IscsiName::new(format!(
+                "iqn.{}:{}",
+                ["a", "b"][usize::try_from(rnd(2)).unwrap()],
+                rnd(24)
+            ));
+            let entity = EntityId::new(format!("e{}", rnd(4)));
+            let ev = match rnd(10) {
+                0..=5 => InventoryEvent::TargetUpserted(TargetSpec {
+                    name,
+                    entity,
+                    alias: None,
+                    portals: (0..rnd(3))
+                        .map(|_| {
+                            let ip = IpAddr::from([10, 0, u8::try_from(rnd(2)).unwrap(), 1]);
+                            Portal::new(ip, 3260)
+                        })
+                        .collect(),
+                }),
+                6 | 7 => InventoryEvent::TargetRemoved { target: name },
+                8 => InventoryEvent::EntityRemoved { entity },
+                _ => InventoryEvent::EntitySnapshot {
+                    entity,
+                    targets: Vec::new(),
+                },
+            };
+            e.apply(&ev, p);
+            let inv = e.inventory();
+            inv.check().unwrap_or_else(|m| panic!("step {step}: {m}"));
+            for pre in prefixes {
+                let upper = format!(
+                    "{}{}",
+                    &pre[..pre.len() - 1],
+                    char::from(pre.as_bytes()[pre.len() - 1] + 1)
+                );
+                let got = inv
+                    .name_range_groups(pre, upper.as_str(), usize::MAX)
+                    .unwrap();
+                let want = brute(inv, |tr| tr.name.as_str().starts_with(pre));
+                // Allowed beyond the exact answer: the entity of the run straddling `pre`.
+                let straddling = inv
+                    .by_name
+                    .range::<str, _>((Bound::Unbounded, Bound::Included(pre)))
+                    .next_back()
+                    .map(|(_, &t)| inv.group_at(t));
+                assert!(
+                    want.iter().all(|g| got.contains(g))
+                        && got
+                            .iter()
+                            .all(|g| want.contains(g) || Some(*g) == straddling),
+                    "step {step}: prefix {pre}: {got:?} vs {want:?}"
+                );
+                served_name += usize::from(!want.is_empty());
+                if let Some(capped) = inv.name_range_groups(pre, upper.as_str(), 1) {
+                    assert_eq!(capped, got, "step {step}: capped prefix {pre}");
+                }
+            }
+            for s in &subnets {
+                let (lo, hi) = s.bounds();
+                let got = inv.portal_range_groups(lo, hi, usize::MAX);
+                let want = brute(inv, |tr| tr.portals.iter().any(|p| s.contains(p.addr)));
+                assert_eq!(got, Some(want.clone()), "step {step}: subnet {s}");
+                served_subnet += usize::from(!want.is_empty());
+            }
+        }
+        // The walk reached states where the ranges were populated, not only empty ones.
+        assert!(
+            served_name > 1000 && served_subnet > 1000,
+            "{served_name} {served_subnet}"
+        );
     }
 }

@@ -111,5 +111,7 @@ pub use request::{
     AuthWanted, BootRequest, Constraints, Policy, Redundancy, ServerIdentity, SizeRange,
 };
 pub use secret::{CHAP_SECRET_LEN, ChapCredentials, ChapSecret, NotEnoughRandomness};
-pub use select::{MAX_DERIVED_ENTITIES, Placement, SCAN_BUDGET, SET_LIMIT, Selection, WALK_BUDGET};
+pub use select::{
+    MAX_DERIVED_ENTITIES, MAX_RUNS, Placement, SCAN_BUDGET, SET_LIMIT, Selection, WALK_BUDGET,
+};
 pub use time::Timestamp;

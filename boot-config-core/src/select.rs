@@ -7,8 +7,12 @@
 //!   exclude. The sets read are the smallest that cover all candidates: the global set; or the
 //!   per-entity sets of an entity constraint; or the set of the most selective tag; or, when a
 //!   name pattern's literal prefix or the portal subnets select targets on at most
-//!   [`MAX_DERIVED_ENTITIES`] entities, those entities' sets. So a constraint that excludes
-//!   most LUNs usually also picks a small set in which the first candidate passes.
+//!   [`MAX_DERIVED_ENTITIES`] entities, those entities' sets. Those entities come from the
+//!   run-start indexes of the inventory (where name order and address order change entity):
+//!   O(log T + r) for r ≤ [`MAX_RUNS`] run starts in the range, without visiting its targets;
+//!   only ranges that interleave entities more finely enumerate their targets (O(c)). So a
+//!   constraint that excludes most LUNs usually also picks a small set in which the first
+//!   candidate passes.
 //! * When k reaches [`SCAN_BUDGET`] in some set, the engine evaluates the smallest
 //!   candidate-target set an indexed constraint yields (entity list, tag, pattern prefix, portal
 //!   subnets; at most [`SET_LIMIT`] targets) target by target: O(c · L).
@@ -41,6 +45,9 @@ pub const WALK_BUDGET: usize = 1024;
 /// A pattern or subnet whose targets span at most this many entities is served from those
 /// entities' size sets.
 pub const MAX_DERIVED_ENTITIES: usize = 8;
+/// Run starts (entity changes in name or address order) read per name-prefix or subnet range
+/// before the engine falls back to enumerating the range's targets.
+pub const MAX_RUNS: usize = 64;
 
 pub(crate) const C_PATTERN: u8 = 1;
 pub(crate) const C_ENTITY: u8 = 2;
@@ -203,6 +210,47 @@ impl<'a> Ctx<'a> {
         best
     }
 
+    /// The entities that can hold a target matching the pattern's literal prefix and having a
+    /// portal in the subnets, read from the run-start indexes without visiting targets:
+    /// O(log T + runs). `None` when neither constraint is present or the ranges interleave
+    /// entities too finely ([`MAX_RUNS`] run starts per range).
+    fn derived_groups(&self) -> Option<Vec<u32>> {
+        let inv = self.inv;
+        let by_name = self.c.target_pattern.as_ref().and_then(|p| {
+            let prefix = p.literal_prefix();
+            let upper = prefix_upper(prefix)?;
+            inv.name_range_groups(prefix, upper.as_str(), MAX_RUNS)
+        });
+        let by_subnet = if self.c.reachable_from.is_empty() {
+            None
+        } else {
+            let mut all: Vec<u32> = Vec::new();
+            let mut ok = true;
+            for s in &self.c.reachable_from {
+                let (lo, hi) = s.bounds();
+                match inv.portal_range_groups(lo, hi, MAX_RUNS) {
+                    Some(g) => all.extend(g),
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            all.sort_unstable();
+            all.dedup();
+            ok.then_some(all)
+        };
+        match (by_name, by_subnet) {
+            // A candidate's entity is in both lists: the intersection covers every candidate.
+            (Some(a), Some(b)) => Some(
+                a.into_iter()
+                    .filter(|g| b.binary_search(g).is_ok())
+                    .collect(),
+            ),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Targets matching the pattern's literal prefix or having a portal in the subnets, if
     /// that set is ≤ SET_LIMIT (the smaller of the two).
     fn pattern_or_subnet_set(&self) -> Option<Vec<u32>> {
@@ -278,19 +326,23 @@ impl<'a> Ctx<'a> {
         {
             consider(smallest.into_iter().collect());
         }
-        if let Some(set) = self.pattern_or_subnet_set() {
+        let derived = self.derived_groups().or_else(|| {
+            let set = self.pattern_or_subnet_set()?;
             let mut groups: Vec<u32> = set.iter().filter_map(|&t| inv.entity_group_of(t)).collect();
             groups.sort_unstable();
             groups.dedup();
-            if groups.len() <= MAX_DERIVED_ENTITIES {
-                consider(
-                    groups
-                        .into_iter()
-                        .filter_map(|g| inv.groups.get(ix(g)))
-                        .map(|g| &g.avail)
-                        .collect(),
-                );
-            }
+            Some(groups)
+        });
+        if let Some(groups) = derived
+            && groups.len() <= MAX_DERIVED_ENTITIES
+        {
+            consider(
+                groups
+                    .into_iter()
+                    .filter_map(|g| inv.groups.get(ix(g)))
+                    .map(|g| &g.avail)
+                    .collect(),
+            );
         }
         best
     }
@@ -427,17 +479,25 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The exclusive upper bound of the names starting with a non-empty `prefix` whose last byte
+/// is ASCII below DEL: the prefix with that byte incremented.
+fn prefix_upper(prefix: &str) -> Option<String> {
+    let (&last, head) = prefix.as_bytes().split_last()?;
+    if last >= 0x7f {
+        return None;
+    }
+    let mut u = String::from_utf8(head.to_vec()).ok()?;
+    u.push(char::from(last + 1));
+    Some(u)
+}
+
 /// Targets whose names start with `prefix`, in name order. For an ASCII prefix the range gets
 /// an exclusive upper bound, so no key string is read past the two descents.
 fn prefix_range<'i>(
     inv: &'i Inventory,
     prefix: &'i str,
 ) -> impl Iterator<Item = (&'i crate::names::IscsiName, &'i u32)> + 'i {
-    let upper = prefix.as_bytes().last().filter(|&&b| b < 0x7f).map(|&b| {
-        let mut u = prefix[..prefix.len() - 1].to_owned();
-        u.push(char::from(b + 1));
-        u
-    });
+    let upper = prefix_upper(prefix);
     let hi = match &upper {
         Some(u) => Bound::Excluded(u.clone()),
         None => Bound::Unbounded,

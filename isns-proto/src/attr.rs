@@ -99,13 +99,23 @@ impl<'a> Attr<'a> {
 
     #[inline]
     fn fixed<const N: usize>(&self, kind: ValueKind) -> Result<[u8; N], DecodeError> {
-        <[u8; N]>::try_from(self.value).map_err(|_| DecodeError::ValueLength {
+        match <[u8; N]>::try_from(self.value) {
+            Ok(b) => Ok(b),
+            Err(_) => Err(self.length_fault(kind, N)),
+        }
+    }
+
+    // Error construction stays out of line so the accessors inline into callers' loops.
+    #[cold]
+    #[inline(never)]
+    fn length_fault(&self, expected: ValueKind, needed: usize) -> DecodeError {
+        DecodeError::ValueLength {
             tag: self.tag.0,
-            expected: kind,
-            needed: N,
+            expected,
+            needed,
             actual: self.value.len(),
             at: self.at,
-        })
+        }
     }
 
     /// The value as a 4-byte integer.
@@ -145,16 +155,15 @@ impl<'a> Attr<'a> {
     #[inline]
     pub fn as_ip(&self) -> Result<IpAddr, DecodeError> {
         let b = self.fixed::<16>(ValueKind::Ip)?;
-        let v6 = Ipv6Addr::from(b);
-        if let Some(v4) = v6.to_ipv4_mapped() {
+        // The upper 96 bits decide the form: `::ffff:0:0/96` is mapped, `::/96` (but not
+        // `::` or `::1`) is compatible.
+        let head = u128::from_be_bytes(b) >> 32;
+        let [.., w, x, y, z] = b;
+        let v4 = Ipv4Addr::new(w, x, y, z);
+        if head == 0xFFFF || (head == 0 && u32::from(v4) > 1) {
             return Ok(IpAddr::V4(v4));
         }
-        let (head, tail) = b.split_at(12);
-        let v4 = Ipv4Addr::new(tail[0], tail[1], tail[2], tail[3]);
-        if head.iter().all(|&x| x == 0) && u32::from(v4) > 1 {
-            return Ok(IpAddr::V4(v4));
-        }
-        Ok(IpAddr::V6(v6))
+        Ok(IpAddr::V6(Ipv6Addr::from(b)))
     }
 
     /// The value as a string: UTF-8 up to the first NUL, which must exist; every byte
@@ -165,23 +174,33 @@ impl<'a> Attr<'a> {
     /// [`DecodeError::StringNotUtf8`].
     #[inline]
     pub fn as_str(&self) -> Result<&'a str, DecodeError> {
-        let tag = self.tag.0;
-        // Fast path: the padding is the trailing run of NULs (at most 4 bytes when the
-        // sender pads minimally), and the text before it must hold no NUL at all.
-        let text_len = self
-            .value
-            .iter()
-            .rposition(|&b| b != 0)
-            .map_or(0, |i| i + 1);
-        let text = self.value.get(..text_len).unwrap_or_default();
-        if text.contains(&0) || text_len == self.value.len() {
+        // One forward pass finds the terminator (the first NUL, a word at a time); the
+        // padding after it is short (1-4 bytes when the sender pads minimally).
+        let (text, padding) = match first_nul(self.value) {
+            Some(nul) => self.value.split_at(nul),
+            None => return Err(self.string_fault()),
+        };
+        if padding.iter().any(|&b| b != 0) {
             return Err(self.string_fault());
         }
-        core::str::from_utf8(text).map_err(|_| DecodeError::StringNotUtf8 { tag, at: self.at })
+        match core::str::from_utf8(text) {
+            Ok(s) => Ok(s),
+            Err(_) => Err(self.utf8_fault()),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn utf8_fault(&self) -> DecodeError {
+        DecodeError::StringNotUtf8 {
+            tag: self.tag.0,
+            at: self.at,
+        }
     }
 
     /// Slow path: names the first NUL-termination fault.
     #[cold]
+    #[inline(never)]
     fn string_fault(&self) -> DecodeError {
         let tag = self.tag.0;
         let Some(nul) = self.value.iter().position(|&b| b == 0) else {
@@ -210,19 +229,19 @@ impl<'a> Attr<'a> {
     ///
     /// # Errors
     /// Any error of the typed accessor the table selects.
-    #[inline]
+    #[inline(always)]
     pub fn typed(&self) -> Result<Value<'a>, DecodeError> {
         if self.value.is_empty() {
             return Ok(Value::Empty);
         }
-        Ok(match self.kind {
-            ValueKind::None | ValueKind::Opaque => Value::Opaque(self.value),
-            ValueKind::U32 => Value::U32(self.as_u32()?),
-            ValueKind::U64 => Value::U64(self.as_u64()?),
-            ValueKind::String => Value::Str(self.as_str()?),
-            ValueKind::Ip => Value::Ip(self.as_ip()?),
-            ValueKind::Port => Value::Port(self.as_port()?),
-        })
+        match self.kind {
+            ValueKind::None | ValueKind::Opaque => Ok(Value::Opaque(self.value)),
+            ValueKind::U32 => self.as_u32().map(Value::U32),
+            ValueKind::U64 => self.as_u64().map(Value::U64),
+            ValueKind::String => self.as_str().map(Value::Str),
+            ValueKind::Ip => self.as_ip().map(Value::Ip),
+            ValueKind::Port => self.as_port().map(Value::Port),
+        }
     }
 
     /// An owned copy.
@@ -367,12 +386,10 @@ impl<'a> Attrs<'a> {
                 at,
             })?;
         // Alignment was checked above; here only the table's range (zero is "tag only").
-        let info = tag.info();
-        if let Some(i) = info
-            && len != 0
-            && (len < i.min_len || len > i.max_len)
-        {
-            let (min, max) = (i.min_len, i.max_len);
+        // One load from the dense tag array; outside the table the rule admits any length.
+        let rule = tag.rule();
+        if len != 0 && (len < rule.min_len || len > rule.max_len) {
+            let (min, max) = (rule.min_len, rule.max_len);
             return Err(DecodeError::AttrLengthOutOfRange {
                 tag: tag.0,
                 len,
@@ -382,14 +399,41 @@ impl<'a> Attrs<'a> {
             });
         }
         self.pos += ATTR_HEADER_LEN + value.len();
-        let kind = info.map_or(ValueKind::Opaque, |i| i.kind);
         Ok(Attr {
             tag,
-            kind,
+            kind: rule.kind,
             value,
             at,
         })
     }
+}
+
+/// Position of the first NUL in `v`, scanning eight bytes at a time.
+#[inline]
+fn first_nul(v: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = v.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let Ok(c) = <[u8; 8]>::try_from(c) else {
+            break;
+        };
+        let w = u64::from_le_bytes(c);
+        // Exact for the lowest zero byte: a borrow only travels upward from a zero byte,
+        // so the lowest set marker bit is the first NUL in memory order.
+        let zero = w.wrapping_sub(LO) & !w & HI;
+        if zero != 0 {
+            let byte = usize::try_from(zero.trailing_zeros() / 8).unwrap_or(0);
+            return Some(base + byte);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == 0)
+        .map(|i| base + i)
 }
 
 impl<'a> Iterator for Attrs<'a> {
@@ -529,6 +573,74 @@ mod tests {
             let a = Attrs::new(&b, 0).next().unwrap().unwrap();
             assert_eq!(a.as_ip().unwrap().to_string(), want);
         }
+    }
+
+    #[test]
+    fn first_nul_agrees_with_a_byte_scan() {
+        for len in 0..40 {
+            for nul in 0..=len {
+                for fill in [b'a', 0x80, 0xFF, 0x01] {
+                    let mut v = vec![fill; len];
+                    if nul < len {
+                        v[nul] = 0;
+                        // A second NUL later must not move the answer.
+                        if nul + 3 < len {
+                            v[nul + 3] = 0;
+                        }
+                    }
+                    assert_eq!(
+                        first_nul(&v),
+                        v.iter().position(|&b| b == 0),
+                        "len {len} nul {nul}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn string_faults_are_found_at_every_position() {
+        // Every 12-byte value NUL-filled from `nul`, with one junk byte at `junk`: junk in
+        // the text or right over the only NUL moves the terminator; junk after it is bad
+        // padding.
+        for nul in 0..12 {
+            for junk in 0..12 {
+                let mut v = [b'x'; 12];
+                v[nul..].fill(0);
+                v[junk] = b'j';
+                let b = tlv(32, &v);
+                let a = Attrs::new(&b, 0).next().unwrap().unwrap();
+                let got = a.as_str();
+                if junk < nul {
+                    assert_eq!(got.unwrap().len(), nul);
+                } else if junk == nul && nul == 11 {
+                    assert_eq!(
+                        got,
+                        Err(DecodeError::StringNotTerminated { tag: 32, at: 0 })
+                    );
+                } else if junk == nul {
+                    assert_eq!(got.unwrap().len(), nul + 1);
+                } else {
+                    assert_eq!(
+                        got,
+                        Err(DecodeError::StringBadPadding {
+                            tag: 32,
+                            at: ATTR_HEADER_LEN + junk
+                        })
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_non_utf8_string() {
+        let b = tlv(34, b"a\xff\0\0");
+        let a = Attrs::new(&b, 4).next().unwrap().unwrap();
+        assert_eq!(
+            a.as_str(),
+            Err(DecodeError::StringNotUtf8 { tag: 34, at: 4 })
+        );
     }
 
     #[test]

@@ -66,32 +66,77 @@ const STR_MAX: u32 = 256;
 // An opaque value can never exceed what one PDU payload can carry.
 const OPAQUE_MAX: u32 = 65532;
 
-const NO_ROW: u8 = u8::MAX;
 const LOW_SPAN: u32 = 257;
 const DD_BASE: u32 = 2049;
 const DD_SPAN: u32 = 31;
 
-/// Builds a dense `tag - base -> row` index over `N` tags at compile time.
+/// What framing needs to know about a tag, stored inline in two dense arrays (tags 0..=256
+/// and the DD/DDS block 2049..=2079) so that the per-attribute lookup is one bounds check
+/// and one load, with no second indirection through the row table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Rule {
+    /// Smallest legal non-zero length (0 for tags outside the table).
+    pub(crate) min_len: u32,
+    /// Largest legal length (`u32::MAX` for tags outside the table: any length).
+    pub(crate) max_len: u32,
+    /// Value type ([`ValueKind::Opaque`] outside the table).
+    pub(crate) kind: ValueKind,
+    /// Row in the tag table, [`Rule::NO_ROW`] outside it.
+    pub(crate) row: u8,
+}
+
+impl Rule {
+    const NO_ROW: u8 = u8::MAX;
+    /// The rule for a tag the table does not name: any 4-aligned length, opaque.
+    pub(crate) const UNKNOWN: Rule = Rule {
+        min_len: 0,
+        max_len: u32::MAX,
+        kind: ValueKind::Opaque,
+        row: Rule::NO_ROW,
+    };
+}
+
+/// Builds the dense `tag - base -> rule` array over `N` tags at compile time.
 // Const evaluation has no `try_from`; the table has fewer than 255 rows (asserted below)
 // and `N` is at most 257, so neither cast can truncate.
 #[allow(clippy::cast_possible_truncation)]
-const fn index<const N: usize>(tags: &[u32], base: u32) -> [u8; N] {
-    let mut out = [NO_ROW; N];
+const fn rules<const N: usize>(tags: &[u32], rows: &[TagInfo], base: u32) -> [Rule; N] {
+    let mut out = [Rule::UNKNOWN; N];
     let mut i = 0;
     while i < tags.len() {
         let t = tags[i];
         if t >= base && t - base < N as u32 {
-            out[(t - base) as usize] = i as u8;
+            out[(t - base) as usize] = Rule {
+                min_len: rows[i].min_len,
+                max_len: rows[i].max_len,
+                kind: rows[i].kind,
+                row: i as u8,
+            };
         }
         i += 1;
     }
     out
 }
 
-const _: () = assert!(ROWS.len() < NO_ROW as usize && ROWS.len() == ROW_TAGS.len());
+const _: () = assert!(ROWS.len() < Rule::NO_ROW as usize && ROWS.len() == ROW_TAGS.len());
 
-static LOW_INDEX: [u8; LOW_SPAN as usize] = index::<{ LOW_SPAN as usize }>(ROW_TAGS, 0);
-static DD_INDEX: [u8; DD_SPAN as usize] = index::<{ DD_SPAN as usize }>(ROW_TAGS, DD_BASE);
+static LOW_RULES: [Rule; LOW_SPAN as usize] = rules::<{ LOW_SPAN as usize }>(ROW_TAGS, ROWS, 0);
+static DD_RULES: [Rule; DD_SPAN as usize] = rules::<{ DD_SPAN as usize }>(ROW_TAGS, ROWS, DD_BASE);
+static UNKNOWN_RULE: Rule = Rule::UNKNOWN;
+
+impl Tag {
+    /// The framing rule for this tag: the table's range and type, or [`Rule::UNKNOWN`].
+    #[inline]
+    pub(crate) fn rule(self) -> &'static Rule {
+        let t = self.0;
+        let dense = if t < LOW_SPAN {
+            LOW_RULES.get(usize::try_from(t).unwrap_or(usize::MAX))
+        } else {
+            DD_RULES.get(usize::try_from(t.wrapping_sub(DD_BASE)).unwrap_or(usize::MAX))
+        };
+        dense.unwrap_or(&UNKNOWN_RULE)
+    }
+}
 
 macro_rules! tags {
     ($( $(#[$cmeta:meta])* $konst:ident = $val:expr, $name:literal, $kind:ident, $min:expr, $max:expr; )*) => {
@@ -110,20 +155,7 @@ macro_rules! tags {
             #[inline]
             #[must_use]
             pub fn info(self) -> Option<&'static TagInfo> {
-                // Two dense index tables cover every standard tag (0..=256 and the DD/DDS
-                // block 2049..=2079), so a lookup is one bounds check and two loads.
-                let t = self.0;
-                let slot = if t < LOW_SPAN {
-                    LOW_INDEX.get(usize::try_from(t).ok()?)
-                } else if (DD_BASE..DD_BASE + DD_SPAN).contains(&t) {
-                    DD_INDEX.get(usize::try_from(t - DD_BASE).ok()?)
-                } else {
-                    None
-                };
-                match slot {
-                    Some(&i) if i != NO_ROW => ROWS.get(usize::from(i)),
-                    _ => None,
-                }
+                ROWS.get(usize::from(self.rule().row))
             }
         }
 
@@ -303,7 +335,7 @@ impl Tag {
     #[inline]
     #[must_use]
     pub fn kind(self) -> ValueKind {
-        self.info().map_or(ValueKind::Opaque, |i| i.kind)
+        self.rule().kind
     }
 
     /// The raw wire number.
@@ -341,8 +373,8 @@ impl Tag {
         if !len.is_multiple_of(4) {
             return false;
         }
-        self.info()
-            .is_none_or(|i| len >= i.min_len && len <= i.max_len)
+        let r = self.rule();
+        len >= r.min_len && len <= r.max_len
     }
 }
 
@@ -392,6 +424,31 @@ mod tests {
                 ValueKind::Ip => assert_eq!((i.min_len, i.max_len), (16, 16)),
                 ValueKind::None => assert_eq!(i.max_len, 0),
                 ValueKind::String | ValueKind::Opaque => assert!(i.max_len >= 4),
+            }
+        }
+    }
+
+    #[test]
+    fn dense_rules_agree_with_a_scan_of_the_table() {
+        let probes = (0..=4200u32).chain([
+            0xFFFF_0000,
+            0xFFFF_0601,
+            u32::MAX,
+            u32::MAX - DD_BASE + 1,
+            DD_BASE.wrapping_sub(1),
+        ]);
+        for t in probes {
+            let row = Tag::ALL.iter().position(|x| x.0 == t).map(|i| &ROWS[i]);
+            assert_eq!(Tag(t).info(), row, "tag {t}");
+            let r = Tag(t).rule();
+            match row {
+                Some(i) => {
+                    assert_eq!(
+                        (r.min_len, r.max_len, r.kind),
+                        (i.min_len, i.max_len, i.kind)
+                    );
+                }
+                None => assert_eq!(*r, Rule::UNKNOWN, "tag {t}"),
             }
         }
     }
