@@ -179,6 +179,11 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
     let pacer = Arc::new(Pacer::new(config.isns.scn_pacing));
     let mut inv_cfg = InventoryConfig::from_config(config, server);
     inv_cfg.pacer = Arc::clone(&pacer);
+    let renewal = config
+        .isns
+        .renew_target_scn
+        .then_some(crate::manager::live::TGT_SCN_BITMAP);
+    inv_cfg.renew_target_scn = renewal;
     let extra = match &config.probe.chap_secret {
         Some(src) => {
             let secret = src

@@ -227,6 +227,9 @@ pub struct IsnsConfig {
     /// loses SCNs sent closer together, and tgtd then hangs; see [`crate::pacing`]).
     #[serde(deserialize_with = "de_duration")]
     pub scn_pacing: Duration,
+    /// Renew each target's SCN registration (with tgt's bitmap) before changing its DDs, so
+    /// open-isns notifies it from fresh state (`false` for iSNS servers without the defect).
+    pub renew_target_scn: bool,
 }
 
 impl Default for IsnsConfig {
@@ -239,6 +242,7 @@ impl Default for IsnsConfig {
             request_timeout: Duration::from_secs(5),
             reconcile_interval: Duration::from_secs(300),
             scn_pacing: Duration::from_secs(1),
+            renew_target_scn: true,
         }
     }
 }

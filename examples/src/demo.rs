@@ -336,7 +336,10 @@ async fn demo(
         &dir.join("isnsd"),
         &[
             ("ISNSD_PORT", free_tcp()?.to_string()),
-            ("ISNSD_DEBUG", std::env::var("ISNSD_DEBUG").unwrap_or_default()),
+            (
+                "ISNSD_DEBUG",
+                std::env::var("ISNSD_DEBUG").unwrap_or_default(),
+            ),
         ],
     )?;
     let isns_port = var(&isnsd, "ISNSD_PORT")?.to_owned();

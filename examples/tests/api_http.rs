@@ -39,17 +39,33 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
         .iter()
         .map(|t| t["luns"][0]["size_bytes"].as_u64().unwrap())
         .collect();
-    assert_eq!(sizes, [64 << 20, 32 << 20], "targets sorted by name: large, small");
+    assert_eq!(
+        sizes,
+        [64 << 20, 32 << 20],
+        "targets sorted by name: large, small"
+    );
 
     // Malformed requests: 400 with a message naming the problem.
     for (body, needle) in [
         ("{not json", "malformed boot request"),
         (r#"{"server":"server-0"}"#, "missing field `size`"),
-        (r#"{"server":"server-0","size":"40GiB","colour":"red"}"#, "unknown field `colour`"),
-        (r#"{"server":"server-0","size":"40 parsecs"}"#, "unknown unit"),
-        (r#"{"server":"server-0","size":"10MiB","auth":"kerberos"}"#, "mutual-chap"),
+        (
+            r#"{"server":"server-0","size":"40GiB","colour":"red"}"#,
+            "unknown field `colour`",
+        ),
+        (
+            r#"{"server":"server-0","size":"40 parsecs"}"#,
+            "unknown unit",
+        ),
+        (
+            r#"{"server":"server-0","size":"10MiB","auth":"kerberos"}"#,
+            "mutual-chap",
+        ),
         (r#"{"server":"nobody","size":"10MiB"}"#, "no BMC address"),
-        (r#"{"server":"server-0","size":"10MiB","reachable_from":["10.0.0.0"]}"#, "address/prefix"),
+        (
+            r#"{"server":"server-0","size":"10MiB","reachable_from":["10.0.0.0"]}"#,
+            "address/prefix",
+        ),
     ] {
         let (code, resp) = lab.curl("POST", "/v1/boot-requests", Some(body));
         assert_eq!(code, 400, "{body} -> {resp}");
@@ -58,7 +74,11 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
         assert!(msg.contains(needle), "{body} -> {msg}");
     }
     // Nothing fits: 422 with the engine's explanation.
-    let (code, resp) = lab.curl("POST", "/v1/boot-requests", Some(r#"{"server":"server-0","size":"1GiB"}"#));
+    let (code, resp) = lab.curl(
+        "POST",
+        "/v1/boot-requests",
+        Some(r#"{"server":"server-0","size":"1GiB"}"#),
+    );
     assert_eq!(code, 422, "{resp}");
     assert!(resp.contains("largest available is 64 MiB"), "{resp}");
 
@@ -67,14 +87,23 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
     let (code, resp) = lab.curl("POST", "/v1/boot-requests", Some(ask));
     assert_eq!(code, 201, "{resp}\n{}", lab.serve_log());
     let r: Value = serde_json::from_str(&resp).unwrap();
-    assert_eq!(r["assignment"]["primary"]["target"], "iqn.2026-12.api.storage:large");
+    assert_eq!(
+        r["assignment"]["primary"]["target"],
+        "iqn.2026-12.api.storage:large"
+    );
     assert_eq!(r["replayed"], false);
     assert_eq!(r["steps"].as_array().unwrap().len(), 7, "{resp}");
-    assert!(resp.find("secret").is_none(), "no secret in the response: {resp}");
+    assert!(
+        resp.find("secret").is_none(),
+        "no secret in the response: {resp}"
+    );
     // The same request again: replayed, 200.
     let (code, resp) = lab.curl("POST", "/v1/boot-requests", Some(ask));
     assert_eq!(code, 200, "{resp}");
-    assert_eq!(serde_json::from_str::<Value>(&resp).unwrap()["replayed"], true);
+    assert_eq!(
+        serde_json::from_str::<Value>(&resp).unwrap()["replayed"],
+        true
+    );
     // The same ID for something else: 409.
     let (code, resp) = lab.curl(
         "POST",
@@ -83,7 +112,11 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
     );
     assert_eq!(code, 409, "{resp}");
     // Another disk for the same server: the engine refuses (422).
-    let (code, resp) = lab.curl("POST", "/v1/boot-requests", Some(r#"{"server":"server-0","size":"10MiB"}"#));
+    let (code, resp) = lab.curl(
+        "POST",
+        "/v1/boot-requests",
+        Some(r#"{"server":"server-0","size":"10MiB"}"#),
+    );
     assert_eq!(code, 422, "{resp}");
     assert!(resp.contains("already"), "{resp}");
 
@@ -107,9 +140,18 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
 
     let (code, metrics) = lab.curl("GET", "/metrics", None);
     assert_eq!(code, 200);
-    assert!(metrics.contains("bcm_provisions_total{outcome=\"ok\"} 1"), "{metrics}");
-    assert!(metrics.contains("bcm_provisions_total{outcome=\"replayed\"} 1"), "{metrics}");
-    assert!(metrics.contains("bcm_luns{state=\"assigned\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("bcm_provisions_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bcm_provisions_total{outcome=\"replayed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bcm_luns{state=\"assigned\"} 1"),
+        "{metrics}"
+    );
 
     let (code, resp) = lab.curl("GET", "/v1/requests?server=server-0", None);
     assert_eq!(code, 200);
@@ -127,5 +169,8 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
     lab.stop_serve();
     let log = lab.serve_log();
     assert!(!log.contains(&secret), "the CHAP secret reached the log");
-    assert!(!log.contains(&lab.bmc_password), "the BMC password reached the log");
+    assert!(
+        !log.contains(&lab.bmc_password),
+        "the BMC password reached the log"
+    );
 }

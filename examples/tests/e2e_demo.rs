@@ -14,7 +14,16 @@ use serde_json::Value;
 
 #[test]
 fn the_demo_provisions_two_servers_that_boot_and_refuses_the_third() {
-    for p in ["isnsd", "isnsadm", "tgtd", "tgtadm", "ipmitool", "qemu-system-x86_64", "nasm", "python3"] {
+    for p in [
+        "isnsd",
+        "isnsadm",
+        "tgtd",
+        "tgtadm",
+        "ipmitool",
+        "qemu-system-x86_64",
+        "nasm",
+        "python3",
+    ] {
         harness::require_program(p);
     }
     let dir = tempfile::tempdir().unwrap();
@@ -105,7 +114,11 @@ fn the_demo_provisions_two_servers_that_boot_and_refuses_the_third() {
     // server-c was never provisioned: the target refused it, nothing booted.
     let refused = &r["refused"];
     assert_eq!(refused["server"], "server-c");
-    assert!(refused["booted_label"].is_null(), "{}", refused["serial_tail"]);
+    assert!(
+        refused["booted_label"].is_null(),
+        "{}",
+        refused["serial_tail"]
+    );
     assert_ne!(refused["exit_code"], 33);
 
     // Released: server-b's DD is gone, server-a's stays.

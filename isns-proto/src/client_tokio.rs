@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::ScnBitmap;
 use crate::client::{
     ClientConfig, ClientError, Event, InboundId, NodeInfo, OpError, OpId, OpOutcome, Session,
     Transmit,
@@ -63,6 +64,8 @@ enum Command {
         reply: Reply,
     },
     DeregisterInitiator(String, Reply),
+    ScnReg(String, ScnBitmap, Reply),
+    ScnDereg(String, Reply),
 }
 
 enum Net {
@@ -234,6 +237,26 @@ impl IsnsClient {
     /// [`DriverError`].
     pub async fn deregister_initiator(&self, name: &str) -> Result<(), DriverError> {
         self.call(|r| Command::DeregisterInitiator(name.to_owned(), r))
+            .await
+            .map(drop)
+    }
+
+    /// Registers `node` for SCNs with `bitmap` on its behalf.
+    ///
+    /// # Errors
+    /// [`DriverError`].
+    pub async fn scn_reg(&self, node: &str, bitmap: ScnBitmap) -> Result<(), DriverError> {
+        self.call(|r| Command::ScnReg(node.to_owned(), bitmap, r))
+            .await
+            .map(drop)
+    }
+
+    /// Removes `node`'s SCN registration.
+    ///
+    /// # Errors
+    /// [`DriverError`].
+    pub async fn scn_dereg(&self, node: &str) -> Result<(), DriverError> {
+        self.call(|r| Command::ScnDereg(node.to_owned(), r))
             .await
             .map(drop)
     }
@@ -431,6 +454,8 @@ async fn run(
                         (session.register_initiator(now, &name, &entity, alias.as_deref()), reply)
                     }
                     Command::DeregisterInitiator(n, reply) => (session.deregister_initiator(now, &n), reply),
+                    Command::ScnReg(n, bitmap, reply) => (session.scn_reg(now, &n, bitmap), reply),
+                    Command::ScnDereg(n, reply) => (session.scn_dereg(now, &n), reply),
                 };
                 match r {
                     Ok(op) => { replies.insert(op, reply); }

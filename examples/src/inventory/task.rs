@@ -406,6 +406,16 @@ impl Task {
                 .map(|t| vec![t.spec.entity.as_str().to_owned()])
                 .unwrap_or_default();
             self.cfg.pacer.pace(&entity).await;
+            if let Some(bitmap) = self.cfg.renew_target_scn {
+                // A fresh SCN registration for the target before its DD changes: see
+                // examples/tests/isns_tgtd_quirks.rs. Failures only cost the renewal.
+                if let Err(error) = self.isns.scn_dereg(&target).await {
+                    tracing::debug!(%error, %target, "scn dereg before management dd change");
+                }
+                if let Err(error) = self.isns.scn_reg(&target, bitmap).await {
+                    tracing::debug!(%error, %target, "scn reg before management dd change");
+                }
+            }
             let name = super::management_dd_name(&self.cfg.management_dd, &target);
             let result = match self.mgmt.get(&target) {
                 Some((id, members)) => {

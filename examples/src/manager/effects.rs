@@ -24,6 +24,8 @@ pub struct StepContext<'a> {
     /// Entities (storage systems) of the targets the action's DD holds or names: iSNS
     /// changes notify them, so they are paced per entity ([`crate::pacing`]).
     pub entities: Vec<String>,
+    /// Those targets (iSCSI names) known to the inventory.
+    pub targets: Vec<String>,
 }
 
 /// Why a step failed.

@@ -500,9 +500,9 @@ impl<E: Effects> Manager<E> {
             .map(|d| d.id.0)
     }
 
-    /// The entities an action's iSNS change notifies: those of the targets of the request's
-    /// allocation (or, for a DD the ledger does not know, of its target members).
-    fn entities_of(&self, action: &Action, request: &str) -> Vec<String> {
+    /// The entities and targets an action's iSNS change notifies: those of the request's
+    /// allocation (or, for a DD the ledger does not know, its target members).
+    fn entities_of(&self, action: &Action, request: &str) -> (Vec<String>, Vec<String>) {
         let engine = lock(&self.inner.engine);
         let inv = engine.inventory();
         let provision = request.strip_prefix("release:").unwrap_or(request);
@@ -522,13 +522,16 @@ impl<E: Effects> Manager<E> {
         if let Action::CreateDd { targets: t, .. } = action {
             targets.extend(t.iter().map(|m| m.as_str().to_owned()));
         }
+        targets.retain(|t| inv.target(t).is_some());
+        targets.sort();
+        targets.dedup();
         let mut entities: Vec<String> = targets
             .iter()
             .filter_map(|t| inv.target(t).map(|v| v.entity.as_str().to_owned()))
             .collect();
         entities.sort();
         entities.dedup();
-        entities
+        (entities, targets)
     }
 
     fn portals_of(&self, action: &Action) -> Vec<(String, Vec<String>)> {
@@ -593,7 +596,14 @@ impl<E: Effects> Manager<E> {
                         known_dd: self.dd_of(action),
                         power_cycle,
                         target_portals: self.portals_of(action),
-                        entities: self.entities_of(action, request),
+                        entities: Vec::new(),
+                        targets: Vec::new(),
+                    };
+                    let (entities, targets) = self.entities_of(action, request);
+                    let ctx = StepContext {
+                        entities,
+                        targets,
+                        ..ctx
                     };
                     let attempt_result = tokio::time::timeout(
                         self.inner.options.step_timeout,

@@ -94,7 +94,10 @@ impl Lab {
         // One CHAP hook for every tgtd: it finds the tgtd serving the target by trying each
         // management socket.
         let hook = dir.path().join("chap-hook.sh");
-        let sockets: Vec<String> = tgtds.iter().map(|t| t.var("TGT_IPC_SOCKET").to_owned()).collect();
+        let sockets: Vec<String> = tgtds
+            .iter()
+            .map(|t| t.var("TGT_IPC_SOCKET").to_owned())
+            .collect();
         std::fs::write(
             &hook,
             format!(
@@ -224,7 +227,17 @@ listen = "127.0.0.1:0"
     /// `curl` against the API: (HTTP status, body).
     pub fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
         let url = format!("{}{path}", self.api.as_deref().expect("serve first"));
-        let mut args = vec!["-sS", "-X", method, "-o", "-", "-w", "\n%{http_code}", "--max-time", "120"];
+        let mut args = vec![
+            "-sS",
+            "-X",
+            method,
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "--max-time",
+            "120",
+        ];
         if let Some(b) = body {
             args.extend(["-H", "content-type: application/json", "--data-binary", b]);
         }
@@ -238,7 +251,11 @@ listen = "127.0.0.1:0"
     fn isnsadm(&self, args: &[&str]) -> String {
         let conf = self.isnsd.var("ISNSADM_CONF");
         let source = self.isnsd.var("ISNSADM_SOURCE");
-        let _ = harness::run("isnsadm", &["-c", conf, "--register", &format!("control={source}")], &[]);
+        let _ = harness::run(
+            "isnsadm",
+            &["-c", conf, "--register", &format!("control={source}")],
+            &[],
+        );
         let mut all = vec!["-c", conf];
         all.extend_from_slice(args);
         let (ok, out, err) = harness::run("isnsadm", &all, &[]);
@@ -256,16 +273,33 @@ listen = "127.0.0.1:0"
         self.isnsadm(&["--list", "nodes"])
             .lines()
             .filter(|l| l.contains(": iSCSI name = "))
-            .filter_map(|l| l.split_once('"').and_then(|(_, r)| r.rsplit_once('"')).map(|(v, _)| v.to_owned()))
+            .filter_map(|l| {
+                l.split_once('"')
+                    .and_then(|(_, r)| r.rsplit_once('"'))
+                    .map(|(v, _)| v.to_owned())
+            })
             .collect()
     }
 
     /// `ipmitool -C 17` against BMC `i`.
     pub fn ipmitool(&self, i: u16, args: &[&str]) -> (bool, String) {
         let port = (self.bmc_first + i).to_string();
-        let mut all = vec!["-I", "lanplus", "-C", "17", "-H", "127.0.0.1", "-p", &port, "-U", "admin", "-E"];
+        let mut all = vec![
+            "-I",
+            "lanplus",
+            "-C",
+            "17",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "admin",
+            "-E",
+        ];
         all.extend_from_slice(args);
-        let (ok, out, err) = harness::run("ipmitool", &all, &[("IPMI_PASSWORD", &self.bmc_password)]);
+        let (ok, out, err) =
+            harness::run("ipmitool", &all, &[("IPMI_PASSWORD", &self.bmc_password)]);
         (ok, format!("{out}{err}"))
     }
 
@@ -277,7 +311,11 @@ listen = "127.0.0.1:0"
             .args(["status", "--json", "--recent", "1000"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -299,7 +337,11 @@ pub fn run_ok(program: &str, args: &[&str]) {
 
 /// Appends a line to a file (test logs).
 pub fn note(path: &Path, text: &str) {
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         let _ = writeln!(f, "{text}");
     }
 }

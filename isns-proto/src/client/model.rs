@@ -191,6 +191,8 @@ pub enum OpOutcome {
     NodeDeregistered,
     /// A node query answered (`None`: no such node visible).
     Node(Option<NodeInfo>),
+    /// An SCN registration was made or removed.
+    ScnUpdated,
 }
 
 pub(crate) fn secs(v: u32) -> Duration {

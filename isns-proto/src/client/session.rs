@@ -16,7 +16,7 @@ use super::model::{
 };
 use crate::{
     Attr, Body, DecodeError, EntityProtocol, FunctionId, Message, NodeType, Pdu, Port, Reassembler,
-    Reassembly, Status, Tag, Tlv, Value,
+    Reassembly, ScnBitmap, Status, Tag, Tlv, Value,
 };
 
 /// Identifies a command; its result comes back as [`Event::OpCompleted`].
@@ -154,6 +154,11 @@ enum Cmd {
         alias: Option<String>,
     },
     DeregisterInitiator(String),
+    ScnReg {
+        node: String,
+        bitmap: ScnBitmap,
+    },
+    ScnDereg(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -649,6 +654,35 @@ impl Session {
         self.command(now, Cmd::DeregisterInitiator(name.to_owned()))
     }
 
+    /// Registers `node` for SCNs with `bitmap` on its behalf (a Control node may, RFC 4171
+    /// §5.6.5.5); answers with [`OpOutcome::ScnUpdated`]. With [`Session::scn_dereg`] first,
+    /// this renews isnsd's notification state for a node (see `ClientConfig` docs).
+    ///
+    /// # Errors
+    /// [`ClientError::QueueFull`].
+    pub fn scn_reg(
+        &mut self,
+        now: Instant,
+        node: &str,
+        bitmap: ScnBitmap,
+    ) -> Result<OpId, ClientError> {
+        self.command(
+            now,
+            Cmd::ScnReg {
+                node: node.to_owned(),
+                bitmap,
+            },
+        )
+    }
+
+    /// Removes `node`'s SCN registration; answers with [`OpOutcome::ScnUpdated`].
+    ///
+    /// # Errors
+    /// [`ClientError::QueueFull`].
+    pub fn scn_dereg(&mut self, now: Instant, node: &str) -> Result<OpId, ClientError> {
+        self.command(now, Cmd::ScnDereg(node.to_owned()))
+    }
+
     fn command(&mut self, now: Instant, cmd: Cmd) -> Result<OpId, ClientError> {
         let op = OpId(self.next_op);
         let req = Req::Op { op, cmd };
@@ -849,6 +883,8 @@ impl Session {
                 Cmd::DeregisterInitiator(name) => {
                     Message::dev_dereg(xid, src).op(Tag::ISCSI_NAME, name.as_str())
                 }
+                Cmd::ScnReg { node, bitmap } => Message::scn_reg(xid, src, node.as_str(), *bitmap),
+                Cmd::ScnDereg(node) => Message::scn_dereg(xid, src, node.as_str()),
             },
         };
         let mut out = BytesMut::new();
@@ -1412,6 +1448,7 @@ impl Session {
                             },
                         },
                         Cmd::DeregisterInitiator(_) => OpOutcome::NodeDeregistered,
+                        Cmd::ScnReg { .. } | Cmd::ScnDereg(_) => OpOutcome::ScnUpdated,
                     })
                 } else {
                     Err(OpError::Status(status))
