@@ -176,14 +176,13 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
         command: config.targets.chap_hook.clone(),
         timeout: config.targets.hook_timeout,
     });
-    let pacer = Arc::new(Pacer::new(config.isns.scn_pacing));
-    let mut inv_cfg = InventoryConfig::from_config(config, server);
-    inv_cfg.pacer = Arc::clone(&pacer);
     let renewal = config
         .isns
         .renew_target_scn
         .then_some(crate::manager::live::TGT_SCN_BITMAP);
-    inv_cfg.renew_target_scn = renewal;
+    let pacer = Arc::new(Pacer::new(config.isns.scn_pacing, renewal));
+    let mut inv_cfg = InventoryConfig::from_config(config, server);
+    inv_cfg.pacer = Arc::clone(&pacer);
     let extra = match &config.probe.chap_secret {
         Some(src) => {
             let secret = src

@@ -1,36 +1,89 @@
-//! Spacing of iSNS changes that make the server notify the same storage system.
+//! One State Change Notification connection at a time into each storage system.
 //!
-//! Why: open-isns `isnsd` (0.101) opens a new TCP connection for each State Change
-//! Notification but, when a second SCN for the same recipient is due before the first was
-//! acknowledged, writes both on the first connection and leaves the second empty; tgtd
-//! (1.0.85) reads each accepted SCN connection with a blocking read in its single event
-//! loop, so it then hangs for good and stops answering iSCSI logins. Seen here with two DD
-//! membership changes of targets of one tgtd within about half a second; one second apart
-//! they are always delivered. So every iSNS change that notifies the targets of an entity
-//! (DD member added or removed, DD removed, an initiator in a DD deregistered) waits until
-//! the previous change notifying that entity is at least `interval` old. Changes for
-//! different entities (storage systems) proceed in parallel.
+//! Why (open-isns 0.101 with tgt 1.0.85, read in both sources and seen on the wire):
+//! * isnsd keeps one TCP connection per notified *node* open to the node's SCN port, so a
+//!   tgtd whose several targets were notified holds several connections from isnsd;
+//! * tgtd reads SCNs through one global descriptor (the connection it accepted last) from
+//!   every connection's event handler, so with two connections open it reads the wrong one,
+//!   and when an older one closes it closes the global one, then descriptor 0: from then on
+//!   its event loop spins or blocks and it stops answering iSCSI logins;
+//! * isnsd refreshes an entity's timestamp on every message the entity sends and, at the
+//!   next notification for one of its nodes, frees that node's connection state while
+//!   keeping a pointer into it (`scn_current_funnel`): lost notifications or a crash.
+//!
+//! So every iSNS change that notifies a target (DD member added or removed, DD removed, an
+//! initiator in a DD deregistered) takes a [`Slot`] for the target's entity: it waits until
+//! the entity's previous change is `interval` old (its notification delivered), then removes
+//! and re-makes the SCN registration of the target notified last (isnsd closes that
+//! connection while it is the only one) and of the target about to be notified (fresh state),
+//! and holds the entity until the change is made. Changes for different entities run in
+//! parallel. Renewal is optional (`None` bitmap) for iSNS servers without these defects.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use isns_proto::ScnBitmap;
+use isns_proto::client::OpError;
+use isns_proto::client_tokio::{DriverError, IsnsClient};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
-/// Per-entity spacing of notifying iSNS changes.
+#[derive(Debug, Default)]
+struct EntityState {
+    /// Earliest time of the next change.
+    next: Option<Instant>,
+    /// The target the last change notified (its connection may still be open).
+    last_target: Option<String>,
+}
+
+/// Per-entity spacing and SCN renewal of notifying iSNS changes (see the module docs).
 #[derive(Debug)]
 pub struct Pacer {
     interval: Duration,
-    next: Mutex<HashMap<String, Instant>>,
+    renew: Option<ScnBitmap>,
+    entities: StdMutex<HashMap<String, Arc<Mutex<EntityState>>>>,
+}
+
+/// Holds the entities of one change; dropping it (after the change) starts their interval.
+#[derive(Debug)]
+pub struct Slot {
+    held: Vec<(OwnedMutexGuard<EntityState>, Option<String>)>,
+    interval: Duration,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let next = Instant::now() + self.interval;
+        for (state, target) in &mut self.held {
+            state.next = Some(next);
+            if target.is_some() {
+                state.last_target.clone_from(target);
+            }
+        }
+    }
+}
+
+fn is_absent(e: &DriverError) -> bool {
+    matches!(
+        e,
+        DriverError::Op(OpError::Status(
+            isns_proto::Status::NO_SUCH_ENTRY
+                | isns_proto::Status::SCN_REGISTRATION_REJECTED
+                | isns_proto::Status::INVALID_DEREGISTRATION
+        ))
+    )
 }
 
 impl Pacer {
-    /// A pacer keeping changes for the same entity `interval` apart (zero: no spacing).
+    /// Changes for one entity `interval` apart; `renew` is the SCN bitmap re-registered for
+    /// the targets (`None`: no renewal).
     #[must_use]
-    pub fn new(interval: Duration) -> Self {
+    pub fn new(interval: Duration, renew: Option<ScnBitmap>) -> Self {
         Self {
             interval,
-            next: Mutex::new(HashMap::new()),
+            renew,
+            entities: StdMutex::new(HashMap::new()),
         }
     }
 
@@ -40,26 +93,83 @@ impl Pacer {
         self.interval
     }
 
-    /// Waits for a slot for a change notifying `entities`, and books it.
-    pub async fn pace<S: AsRef<str>>(&self, entities: &[S]) {
-        if self.interval.is_zero() || entities.is_empty() {
-            return;
+    fn entity(&self, name: &str) -> Arc<Mutex<EntityState>> {
+        let mut m = self
+            .entities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(m.entry(name.to_owned()).or_default())
+    }
+
+    /// Waits for the entities of `changes` (`(entity, target)` pairs; a target may be
+    /// `None` when only the entity is known), renews SCN registrations through `isns`, and
+    /// returns the slot to hold while making the change.
+    ///
+    /// # Errors
+    /// The iSNS error of a renewal (other than "nothing registered").
+    pub async fn slot(
+        &self,
+        changes: &[(String, Option<String>)],
+        isns: &IsnsClient,
+    ) -> Result<Slot, DriverError> {
+        // Lock in name order: two changes spanning the same entities cannot deadlock.
+        let mut sorted: Vec<&(String, Option<String>)> = changes.iter().collect();
+        sorted.sort();
+        sorted.dedup_by(|a, b| a.0 == b.0);
+        let mut held = Vec::new();
+        for (entity, target) in sorted {
+            let state = self.entity(entity).lock_owned().await;
+            held.push((state, target.clone()));
         }
-        let at = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let at = entities
-                .iter()
-                .filter_map(|e| next.get(e.as_ref()).copied())
-                .fold(now, Instant::max);
-            for e in entities {
-                next.insert(e.as_ref().to_owned(), at + self.interval);
-            }
-            // Entries in the past hold nothing back: keep the map small.
-            next.retain(|_, t| *t > now);
-            at
+        let slot = Slot {
+            held,
+            interval: self.interval,
         };
-        tokio::time::sleep_until(at).await;
+        if let Some(at) = slot.held.iter().filter_map(|(s, _)| s.next).max() {
+            tokio::time::sleep_until(at).await;
+        }
+        if let Some(bitmap) = self.renew {
+            for (state, target) in &slot.held {
+                let mut renew: Vec<&str> = Vec::new();
+                renew.extend(state.last_target.as_deref());
+                renew.extend(target.as_deref());
+                renew.dedup();
+                for t in renew {
+                    match isns.scn_dereg(t).await {
+                        Ok(()) => {}
+                        Err(e) if is_absent(&e) => {}
+                        Err(e) => return Err(e),
+                    }
+                    match isns.scn_reg(t, bitmap).await {
+                        Ok(()) => {}
+                        // A target that left iSNS has nothing to renew.
+                        Err(e) if is_absent(&e) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(slot)
+    }
+
+    /// Waits for the entities without renewing anything (changes that notify no target by
+    /// name, such as registering an initiator that may already be a DD member).
+    pub async fn wait(&self, entities: &[String]) -> Slot {
+        let mut sorted: Vec<&String> = entities.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let mut held = Vec::new();
+        for e in sorted {
+            held.push((self.entity(e).lock_owned().await, None));
+        }
+        let slot = Slot {
+            held,
+            interval: self.interval,
+        };
+        if let Some(at) = slot.held.iter().filter_map(|(s, _)| s.next).max() {
+            tokio::time::sleep_until(at).await;
+        }
+        slot
     }
 }
 
@@ -69,18 +179,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn spaces_changes_for_one_entity_and_not_for_others() {
-        let p = Pacer::new(Duration::from_secs(1));
+        let p = Pacer::new(Duration::from_secs(1), None);
         let t0 = Instant::now();
-        p.pace(&["array-1"]).await;
-        p.pace(&["array-2"]).await;
+        drop(p.wait(&["array-1".to_owned()]).await);
+        drop(p.wait(&["array-2".to_owned()]).await);
         assert_eq!(
             t0.elapsed(),
             Duration::ZERO,
             "first changes of each entity go at once"
         );
-        p.pace(&["array-1"]).await;
+        drop(p.wait(&["array-1".to_owned()]).await);
         assert_eq!(t0.elapsed(), Duration::from_secs(1));
-        p.pace(&["array-1", "array-2"]).await;
+        drop(p.wait(&["array-1".to_owned(), "array-2".to_owned()]).await);
         assert_eq!(
             t0.elapsed(),
             Duration::from_secs(2),
@@ -88,7 +198,7 @@ mod tests {
         );
         tokio::time::sleep(Duration::from_secs(5)).await;
         let t1 = Instant::now();
-        p.pace(&["array-1"]).await;
+        drop(p.wait(&["array-1".to_owned()]).await);
         assert_eq!(
             t1.elapsed(),
             Duration::ZERO,
@@ -97,15 +207,29 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn concurrent_changes_get_distinct_slots() {
-        let p = std::sync::Arc::new(Pacer::new(Duration::from_millis(500)));
+    async fn the_interval_counts_from_the_end_of_a_held_change() {
+        let p = Pacer::new(Duration::from_secs(1), None);
+        let t0 = Instant::now();
+        let slot = p.wait(&["array".to_owned()]).await;
+        tokio::time::sleep(Duration::from_secs(3)).await; // a slow change
+        drop(slot);
+        drop(p.wait(&["array".to_owned()]).await);
+        assert_eq!(t0.elapsed(), Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_changes_for_one_entity_are_serialized_and_spaced() {
+        let p = Arc::new(Pacer::new(Duration::from_millis(500), None));
         let t0 = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..4 {
-            let p = std::sync::Arc::clone(&p);
+            let p = Arc::clone(&p);
             tasks.push(tokio::spawn(async move {
-                p.pace(&["array"]).await;
-                Instant::now()
+                let slot = p.wait(&["array".to_owned()]).await;
+                let at = Instant::now();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                drop(slot);
+                at
             }));
         }
         let mut at: Vec<Duration> = Vec::new();
@@ -113,15 +237,15 @@ mod tests {
             at.push(t.await.unwrap() - t0);
         }
         at.sort();
-        assert_eq!(at, [0, 500, 1000, 1500].map(Duration::from_millis));
+        assert_eq!(at, [0, 600, 1200, 1800].map(Duration::from_millis));
     }
 
     #[tokio::test]
     async fn zero_interval_never_waits() {
-        let p = Pacer::new(Duration::ZERO);
+        let p = Pacer::new(Duration::ZERO, None);
         let t0 = Instant::now();
         for _ in 0..100 {
-            p.pace(&["a"]).await;
+            drop(p.wait(&["a".to_owned()]).await);
         }
         assert!(t0.elapsed() < Duration::from_millis(100));
     }

@@ -87,9 +87,6 @@ pub struct InventoryConfig {
     /// Spacing of iSNS changes that notify one storage entity, shared with the manager's
     /// own DD changes ([`crate::pacing`]).
     pub pacer: std::sync::Arc<crate::pacing::Pacer>,
-    /// Renew a target's SCN registration with this bitmap before changing its management
-    /// DD (`None`: never); see [`crate::manager::live::TGT_SCN_BITMAP`].
-    pub renew_target_scn: Option<isns_proto::ScnBitmap>,
 }
 
 impl InventoryConfig {
@@ -117,8 +114,10 @@ impl InventoryConfig {
             backoff: Backoff::default(),
             isns_max_in_flight: 2,
             update_capacity: 1024,
-            pacer: std::sync::Arc::new(crate::pacing::Pacer::new(Duration::from_secs(1))),
-            renew_target_scn: Some(crate::manager::live::TGT_SCN_BITMAP),
+            pacer: std::sync::Arc::new(crate::pacing::Pacer::new(
+                Duration::from_secs(1),
+                Some(crate::manager::live::TGT_SCN_BITMAP),
+            )),
         }
     }
 

@@ -405,17 +405,18 @@ impl Task {
                 .get(&target)
                 .map(|t| vec![t.spec.entity.as_str().to_owned()])
                 .unwrap_or_default();
-            self.cfg.pacer.pace(&entity).await;
-            if let Some(bitmap) = self.cfg.renew_target_scn {
-                // A fresh SCN registration for the target before its DD changes: see
-                // examples/tests/isns_tgtd_quirks.rs. Failures only cost the renewal.
-                if let Err(error) = self.isns.scn_dereg(&target).await {
-                    tracing::debug!(%error, %target, "scn dereg before management dd change");
+            let changes: Vec<(String, Option<String>)> = entity
+                .into_iter()
+                .map(|e| (e, Some(target.clone())))
+                .collect();
+            let slot = match self.cfg.pacer.slot(&changes, &self.isns).await {
+                Ok(slot) => Some(slot),
+                Err(error) => {
+                    // Without the renewal the change may still be delivered: go on.
+                    tracing::warn!(%error, %target, "scn renewal before a management dd change");
+                    None
                 }
-                if let Err(error) = self.isns.scn_reg(&target, bitmap).await {
-                    tracing::debug!(%error, %target, "scn reg before management dd change");
-                }
-            }
+            };
             let name = super::management_dd_name(&self.cfg.management_dd, &target);
             let result = match self.mgmt.get(&target) {
                 Some((id, members)) => {
@@ -439,6 +440,7 @@ impl Task {
                     Err(e) => Err(e),
                 },
             };
+            drop(slot);
             match result {
                 Ok(id) => {
                     let members = [initiator.clone(), target.clone()].into_iter().collect();

@@ -21,11 +21,9 @@ pub struct StepContext<'a> {
     /// For CHAP actions: the portals (`ip:port`) of each target named, as the inventory
     /// knows them (the hook uses them to find the target's management interface).
     pub target_portals: Vec<(String, Vec<String>)>,
-    /// Entities (storage systems) of the targets the action's DD holds or names: iSNS
-    /// changes notify them, so they are paced per entity ([`crate::pacing`]).
-    pub entities: Vec<String>,
-    /// Those targets (iSCSI names) known to the inventory.
-    pub targets: Vec<String>,
+    /// `(entity, target)` of every target the action's iSNS change notifies, as the
+    /// inventory knows them: such changes take a [`crate::pacing::Pacer`] slot.
+    pub notified: Vec<(String, String)>,
 }
 
 /// Why a step failed.

@@ -23,7 +23,7 @@ use crate::target_chap::{ChapChange, ChapHook};
 
 /// The SCN bitmap tgt 1.0.85 registers for its targets (initiator-and-self information,
 /// object added, removed and updated): what [`LiveEffects`] re-registers when it renews a
-/// target's SCN registration (see `examples/tests/isns_tgtd_quirks.rs`).
+/// target's SCN registration (see [`crate::pacing`]).
 pub const TGT_SCN_BITMAP: isns_proto::ScnBitmap = isns_proto::ScnBitmap::INITIATOR_AND_SELF_ONLY
     .union(isns_proto::ScnBitmap::OBJECT_REMOVED)
     .union(isns_proto::ScnBitmap::OBJECT_ADDED)
@@ -161,7 +161,6 @@ impl std::fmt::Debug for ExtraAccount {
 pub struct LiveEffects<I> {
     isns: I,
     pacer: Arc<Pacer>,
-    renew_target_scn: Option<isns_proto::ScnBitmap>,
     bmc: BmcPusher,
     directory: BmcDirectory,
     chap: Option<ChapHook>,
@@ -182,7 +181,6 @@ impl<I: IsnsAccess> LiveEffects<I> {
         Self {
             isns,
             pacer,
-            renew_target_scn: Some(TGT_SCN_BITMAP),
             bmc,
             directory,
             chap,
@@ -191,39 +189,22 @@ impl<I: IsnsAccess> LiveEffects<I> {
         }
     }
 
-    /// Renews each notified target's SCN registration with `bitmap` before a DD change
-    /// (`None`: never). On by default with [`TGT_SCN_BITMAP`].
-    #[must_use]
-    pub fn with_target_scn_renewal(mut self, bitmap: Option<isns_proto::ScnBitmap>) -> Self {
-        self.renew_target_scn = bitmap;
-        self
-    }
-
     /// The iSNS session.
     pub fn isns(&self) -> &IsnsClient {
         self.isns.isns()
     }
 
-    /// Paces, then renews the SCN registration of every target the change will notify:
-    /// isnsd then notifies each from fresh state (see `examples/tests/isns_tgtd_quirks.rs`
-    /// for why; `renew_target_scn = false` turns it off for other iSNS servers).
-    async fn before_change(&self, ctx: &StepContext<'_>) -> Result<(), StepError> {
-        self.pacer.pace(&ctx.entities).await;
-        if let Some(bitmap) = self.renew_target_scn {
-            let isns = self.isns.isns();
-            for t in &ctx.targets {
-                // Absent registration: nothing to remove.
-                match isns.scn_dereg(t).await {
-                    Ok(()) => {}
-                    Err(e) if is_absent(&e) => {}
-                    Err(e) => return Err(isns_error("renew target SCN registration", &e)),
-                }
-                isns.scn_reg(t, bitmap)
-                    .await
-                    .map_err(|e| isns_error("renew target SCN registration", &e))?;
-            }
-        }
-        Ok(())
+    /// The pacer slot for a change notifying `ctx.notified` (see [`crate::pacing`]).
+    async fn slot(&self, ctx: &StepContext<'_>) -> Result<crate::pacing::Slot, StepError> {
+        let changes: Vec<(String, Option<String>)> = ctx
+            .notified
+            .iter()
+            .map(|(e, t)| (e.clone(), Some(t.clone())))
+            .collect();
+        self.pacer
+            .slot(&changes, self.isns.isns())
+            .await
+            .map_err(|e| isns_error("renew target SCN registration", &e))
     }
 
     fn dd_id(&self, name: &str, ctx: &StepContext<'_>) -> Option<u32> {
@@ -430,7 +411,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                         (id, false)
                     }
                 };
-                self.before_change(ctx).await?;
+                let _slot = self.slot(ctx).await?;
                 isns.add_dd_members(id, &members)
                     .await
                     .map_err(|e| isns_error("add DD members", &e))?;
@@ -443,7 +424,8 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
             Action::RegisterInitiator { initiator, server } => {
                 let entity = format!("bcm.{}", server.as_str());
                 // Notifies the DD's targets when the name is already a member (recovery).
-                self.pacer.pace(&ctx.entities).await;
+                let entities: Vec<String> = ctx.notified.iter().map(|(e, _)| e.clone()).collect();
+                let _slot = self.pacer.wait(&entities).await;
                 isns.register_initiator(initiator.as_str(), &entity, Some(server.as_str()))
                     .await
                     .map_err(|e| isns_error("register initiator", &e))?;
@@ -453,7 +435,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 let id = self.dd_id(dd_name, ctx).ok_or_else(|| {
                     StepError::transient(format!("DD {dd_name} is not known in iSNS (yet)"))
                 })?;
-                self.before_change(ctx).await?;
+                let _slot = self.slot(ctx).await?;
                 isns.add_dd_members(id, &[member.as_str()])
                     .await
                     .map_err(|e| isns_error("add DD member", &e))?;
@@ -463,7 +445,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 let Some(id) = self.dd_id(dd_name, ctx) else {
                     return Ok(StepOutcome::detail("absent"));
                 };
-                self.before_change(ctx).await?;
+                let _slot = self.slot(ctx).await?;
                 match isns.remove_dd(id).await {
                     Ok(()) => {}
                     Err(e) if is_absent(&e) => {}
@@ -473,7 +455,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 Ok(StepOutcome::detail(format!("DD {id} removed")))
             }
             Action::DeregisterInitiator { initiator } => {
-                self.before_change(ctx).await?;
+                let _slot = self.slot(ctx).await?;
                 match isns.deregister_initiator(initiator.as_str()).await {
                     Ok(()) => Ok(StepOutcome::detail("deregistered")),
                     Err(e) if is_absent(&e) => Ok(StepOutcome::detail("absent")),
@@ -484,7 +466,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 let Some(id) = self.dd_id(dd_name, ctx) else {
                     return Ok(StepOutcome::detail("DD absent"));
                 };
-                self.before_change(ctx).await?;
+                let _slot = self.slot(ctx).await?;
                 match isns.remove_dd_members(id, &[member.as_str()]).await {
                     Ok(()) => Ok(StepOutcome::detail(format!("DD {id}"))),
                     Err(e) if is_absent(&e) => Ok(StepOutcome::detail("not a member")),

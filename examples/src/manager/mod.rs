@@ -502,7 +502,7 @@ impl<E: Effects> Manager<E> {
 
     /// The entities and targets an action's iSNS change notifies: those of the request's
     /// allocation (or, for a DD the ledger does not know, its target members).
-    fn entities_of(&self, action: &Action, request: &str) -> (Vec<String>, Vec<String>) {
+    fn notified_by(&self, action: &Action, request: &str) -> Vec<(String, String)> {
         let engine = lock(&self.inner.engine);
         let inv = engine.inventory();
         let provision = request.strip_prefix("release:").unwrap_or(request);
@@ -522,16 +522,12 @@ impl<E: Effects> Manager<E> {
         if let Action::CreateDd { targets: t, .. } = action {
             targets.extend(t.iter().map(|m| m.as_str().to_owned()));
         }
-        targets.retain(|t| inv.target(t).is_some());
         targets.sort();
         targets.dedup();
-        let mut entities: Vec<String> = targets
-            .iter()
-            .filter_map(|t| inv.target(t).map(|v| v.entity.as_str().to_owned()))
-            .collect();
-        entities.sort();
-        entities.dedup();
-        (entities, targets)
+        targets
+            .into_iter()
+            .filter_map(|t| inv.target(&t).map(|v| (v.entity.as_str().to_owned(), t)))
+            .collect()
     }
 
     fn portals_of(&self, action: &Action) -> Vec<(String, Vec<String>)> {
@@ -596,14 +592,7 @@ impl<E: Effects> Manager<E> {
                         known_dd: self.dd_of(action),
                         power_cycle,
                         target_portals: self.portals_of(action),
-                        entities: Vec::new(),
-                        targets: Vec::new(),
-                    };
-                    let (entities, targets) = self.entities_of(action, request);
-                    let ctx = StepContext {
-                        entities,
-                        targets,
-                        ..ctx
+                        notified: self.notified_by(action, request),
                     };
                     let attempt_result = tokio::time::timeout(
                         self.inner.options.step_timeout,
