@@ -87,13 +87,13 @@ fn the_demo_provisions_two_servers_that_boot_and_refuses_the_third() {
         assert_eq!(a["initiator"], initiator.as_str());
 
         // isnsadm: the server's DD holds exactly its target and its initiator.
-        let members: Vec<&str> = r["isnsadm_dds"][format!("bcm:{server}")]
+        let members: std::collections::BTreeSet<&str> = r["isnsadm_dds"][format!("bcm:{server}")]
             .as_array()
             .unwrap_or_else(|| panic!("isnsadm lists no DD bcm:{server}: {}", r["isnsadm_dds"]))
             .iter()
             .map(|m| m.as_str().unwrap())
             .collect();
-        assert_eq!(members, [*target, initiator.as_str()]);
+        assert_eq!(members, [*target, initiator.as_str()].into());
 
         // ipmitool -C 17 read the BMC: network (PXE) boot flags, the pushed initiator name.
         let (flags, name) = (
