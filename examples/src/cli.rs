@@ -90,7 +90,7 @@ pub enum Command {
     /// List every target and LUN (size, state, holder) from iSNS and the targets.
     Inventory(InventoryArgs),
     /// Give a server a boot disk: select, DD, initiator, CHAP, BMC.
-    Provision(ProvisionArgs),
+    Provision(Box<ProvisionArgs>),
     /// Take a server's boot disk back.
     Release(ReleaseArgs),
     /// Show assignments and unfinished requests from the store (no network).

@@ -4,8 +4,9 @@
 //! 1. starts open-isns `isnsd`, a `tgtd` with four LUNs of different sizes registering with
 //!    iSNS (access control on), a pyslp SLP agent advertising the iSNS server, and `imm-sim`
 //!    emulating three servers' BMCs;
-//! 2. discovers the iSNS server with SLP; 3. inventories targets and LUNs (iSNS + probes);
-//! 4–5. provisions server-a (≥ 40 MiB) and server-b (≥ 60 MiB) with CHAP;
+//! 2. discovers the iSNS server with SLP;
+//! 3. inventories targets and LUNs (iSNS + probes);
+//! 4. provisions server-a (≥ 40 MiB), then 5. server-b (≥ 60 MiB), with CHAP;
 //! 6. checks with independent tools: `isnsadm --list dds`, `ipmitool -C 17` on each BMC;
 //! 7. boots a QEMU VM per server from the `boot.ipxe` imm-sim rendered (serial marker of the
 //!    LUN's boot sector, iBFT names), and a VM for server-c, which was never provisioned,
@@ -723,7 +724,7 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
                 .await;
         let mut outcomes: Vec<VmOutcome> = outcomes
             .into_iter()
-            .map(|r| r.unwrap_or_default())
+            .map(Result::unwrap_or_default)
             .collect();
         let refused = outcomes.pop().unwrap_or_default();
         for (o, (_, server, target, initiator)) in outcomes.iter().zip(&provisioned) {

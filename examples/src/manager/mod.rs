@@ -514,10 +514,10 @@ impl<E: Effects> Manager<E> {
                 .collect(),
             None => Vec::new(),
         };
-        if let Action::RemoveDd { dd_name } | Action::RemoveDdMember { dd_name, .. } = action {
-            if let Some(dd) = inv.dds().find(|d| d.name == *dd_name) {
-                targets.extend(dd.members.iter().map(|m| m.as_str().to_owned()));
-            }
+        if let Action::RemoveDd { dd_name } | Action::RemoveDdMember { dd_name, .. } = action
+            && let Some(dd) = inv.dds().find(|d| d.name == *dd_name)
+        {
+            targets.extend(dd.members.iter().map(|m| m.as_str().to_owned()));
         }
         if let Action::CreateDd { targets: t, .. } = action {
             targets.extend(t.iter().map(|m| m.as_str().to_owned()));
