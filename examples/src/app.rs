@@ -168,6 +168,10 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
             dialect: config.bmc.dialect,
             persistent: config.bmc.persistent,
             efi: config.bmc.efi,
+            retry: ipmi_iscsi::rmcp::RetryPolicy {
+                timeout: config.bmc.retransmit_after,
+                attempts: config.bmc.transmissions,
+            },
             ..PusherConfig::default()
         },
         &remembered,

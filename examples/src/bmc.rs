@@ -169,11 +169,14 @@ pub struct PusherConfig {
     pub persistent: bool,
     /// EFI boot flags rather than legacy.
     pub efi: bool,
+    /// Retransmission of unanswered RMCP+ datagrams.
+    pub retry: ipmi_iscsi::rmcp::RetryPolicy,
 }
 
 impl Default for PusherConfig {
     fn default() -> Self {
         Self {
+            retry: ipmi_iscsi::rmcp::RetryPolicy::default(),
             timeout: Duration::from_secs(10),
             dialect: DialectChoice::Auto,
             pen: Pen::EXAMPLE,
@@ -207,7 +210,8 @@ impl BmcPusher {
     }
 
     async fn connect(&self, login: &BmcLogin) -> Result<Client, BmcError> {
-        let cfg = ClientConfig::new(login.user.as_bytes().to_vec(), login.password.clone());
+        let mut cfg = ClientConfig::new(login.user.as_bytes().to_vec(), login.password.clone());
+        cfg.retry = self.config.retry;
         let mut memory = self
             .suites
             .lock()

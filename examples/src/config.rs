@@ -241,7 +241,7 @@ impl Default for IsnsConfig {
             advertise: None,
             request_timeout: Duration::from_secs(5),
             reconcile_interval: Duration::from_secs(300),
-            scn_pacing: Duration::from_secs(1),
+            scn_pacing: Duration::from_millis(500),
             renew_target_scn: true,
         }
     }
@@ -317,6 +317,11 @@ pub struct BmcConfig {
     pub persistent: bool,
     /// EFI boot flags rather than legacy BIOS.
     pub efi: bool,
+    /// Wait for an RMCP+ answer before retransmitting.
+    #[serde(deserialize_with = "de_duration")]
+    pub retransmit_after: Duration,
+    /// RMCP+ transmissions per request in all (lossy management networks want more).
+    pub transmissions: u32,
 }
 
 impl Default for BmcConfig {
@@ -331,6 +336,8 @@ impl Default for BmcConfig {
             dialect: crate::bmc::DialectChoice::Auto,
             persistent: true,
             efi: false,
+            retransmit_after: Duration::from_secs(1),
+            transmissions: 4,
         }
     }
 }
@@ -433,6 +440,11 @@ impl Config {
                 "[manager] chap = true needs [targets] chap_hook, the program that creates the \
                  CHAP accounts on the targets (or set chap = false)"
                     .to_owned(),
+            ));
+        }
+        if self.bmc.transmissions == 0 {
+            return Err(ConfigError::Invalid(
+                "[bmc] transmissions must be at least 1".to_owned(),
             ));
         }
         if self.probe.concurrency == 0 {

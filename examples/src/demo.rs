@@ -460,6 +460,7 @@ control_node = "iqn.2026-12.com.example:bcm"
 listen = "127.0.0.1:0"
 request_timeout = "3s"
 reconcile_interval = "2m"
+scn_pacing = "{scn_pacing}"
 
 [slp]
 da = "127.0.0.1:{slp_port}"
@@ -483,6 +484,7 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
         store = dir.join("bcm.sqlite").display(),
         probe_secret = hex::encode(&pw[..8]),
         hook = repo.join("scripts/peers/tgt-chap.sh").display(),
+        scn_pacing = std::env::var("BCM_SCN_PACING").unwrap_or_else(|_| "500ms".to_owned()),
     );
     for (i, s) in SERVERS.iter().enumerate() {
         let _ = write!(

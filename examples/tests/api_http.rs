@@ -21,7 +21,7 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
         )],
         bmcs: 2,
         chap: true,
-        extra_config: String::new(),
+        ..LabSpec::default()
     });
     lab.serve();
 

@@ -21,6 +21,15 @@ if tcp_listening "$PORT"; then echo "start-isnsd: TCP port $PORT is taken" >&2; 
 # isnsd keeps its database in memory only when no Database key is given at all.
 DB_LINE="Database               = ${ISNSD_DATABASE-$W/db}"
 if [ -z "${ISNSD_DATABASE-$W/db}" ]; then DB_LINE="# Database: none, in memory"; fi
+# A previous isnsd killed without cleanup (crash, SIGKILL) leaves its PID file behind and
+# isnsd then refuses to start ("PID file exists"): drop it when that PID is gone.
+# (A killed daemon may linger as a zombie where nothing reaps it: that is gone too.)
+if [ -f "$W/isnsd.pidfile" ]; then
+    old="$(tr -dc '0-9' < "$W/isnsd.pidfile")"
+    st="$(ps -o stat= -p "${old:-0}" 2>/dev/null || true)"
+    if [ -z "$st" ] || [ "${st:0:1}" = Z ]; then rm -f "$W/isnsd.pidfile"; fi
+fi
+
 cat > "$W/isnsd.conf" <<CONF
 SourceName             = isns.test.server
 HostName               = localhost

@@ -14,6 +14,8 @@ use crate::harness::{self, Peer};
 pub struct Lab {
     pub dir: tempfile::TempDir,
     pub isnsd: Peer,
+    /// isnsd restarted in the same directory (the first `Peer` keeps owning it).
+    pub isnsd_again: Option<Peer>,
     pub tgtds: Vec<Peer>,
     pub imm: Peer,
     pub bmc_first: u16,
@@ -34,6 +36,27 @@ pub struct LabSpec {
     pub chap: bool,
     /// Extra TOML appended to the manager's config.
     pub extra_config: String,
+    /// BMC addresses the manager uses instead of imm-sim's (a lossy relay), by index.
+    pub bmc_overrides: Vec<(u16, String)>,
+    /// Extra lines for the `[isns]`, `[bmc]` and `[api]` sections.
+    pub isns_extra: String,
+    pub bmc_extra: String,
+    pub api_listen: Option<String>,
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        Self {
+            tgtds: Vec::new(),
+            bmcs: 1,
+            chap: false,
+            extra_config: String::new(),
+            bmc_overrides: Vec::new(),
+            isns_extra: String::new(),
+            bmc_extra: String::new(),
+            api_listen: None,
+        }
+    }
 }
 
 /// `n` consecutive free UDP ports on 127.0.0.1.
@@ -52,6 +75,7 @@ pub fn free_udp_run(n: u16) -> u16 {
 
 impl Lab {
     pub fn start(spec: &LabSpec) -> Lab {
+        assert!(spec.bmcs > 0);
         for p in ["isnsd", "isnsadm", "tgtd", "tgtadm", "ipmitool", "curl"] {
             harness::require_program(p);
         }
@@ -122,6 +146,7 @@ server = "{isns}"
 control_node = "iqn.2026-12.com.example:bcm"
 request_timeout = "3s"
 reconcile_interval = "10m"
+{isns_extra}
 
 [probe]
 initiator = "iqn.2026-12.com.example:bcm-inventory"
@@ -132,21 +157,32 @@ timeout = "15s"
 user = "admin"
 password = {{ value = "{bmc_password}" }}
 timeout = "5s"
+{bmc_extra}
 
 [targets]
 chap_hook = ["{hook}"]
 
 [api]
-listen = "127.0.0.1:0"
+listen = "{api}"
 "#,
+            isns_extra = spec.isns_extra,
+            bmc_extra = spec.bmc_extra,
+            api = spec.api_listen.as_deref().unwrap_or("127.0.0.1:0"),
             store = dir.path().join("bcm.sqlite").display(),
             chap = spec.chap,
             hook = hook.display(),
         );
         for i in 0..spec.bmcs {
+            let bmc = spec
+                .bmc_overrides
+                .iter()
+                .find(|(j, _)| *j == i)
+                .map_or_else(
+                    || format!("127.0.0.1:{}", bmc_first + i),
+                    |(_, a)| a.clone(),
+                );
             text.push_str(&format!(
-                "\n[[server]]\nname = \"server-{i}\"\nbmc = \"127.0.0.1:{}\"\n",
-                bmc_first + i
+                "\n[[server]]\nname = \"server-{i}\"\nbmc = \"{bmc}\"\n"
             ));
         }
         text.push_str(&spec.extra_config);
@@ -154,6 +190,7 @@ listen = "127.0.0.1:0"
         Lab {
             dir,
             isnsd,
+            isnsd_again: None,
             tgtds,
             imm,
             bmc_first,
@@ -162,6 +199,25 @@ listen = "127.0.0.1:0"
             serve: None,
             api: None,
         }
+    }
+
+    /// Kills isnsd (SIGKILL, as a crash) and starts it again on the same port and database
+    /// after `down`.
+    pub fn restart_isnsd(&mut self, down: Duration) {
+        let pid = self.isnsd_peer().var("ISNSD_PID").to_owned();
+        run_ok("kill", &["-KILL", &pid]);
+        std::thread::sleep(down);
+        let dir = self.isnsd.dir.clone();
+        let port = self.isnsd.var("ISNSD_PORT").to_owned();
+        self.isnsd_again = Some(Peer::start_in_dir(
+            "isnsd",
+            &dir,
+            &[("ISNSD_PORT", port), ("ISNSD_DEBUG", String::new())],
+        ));
+    }
+
+    fn isnsd_peer(&self) -> &Peer {
+        self.isnsd_again.as_ref().unwrap_or(&self.isnsd)
     }
 
     /// Starts `bcm serve` and waits until its API listens and the first inventory round
@@ -249,8 +305,8 @@ listen = "127.0.0.1:0"
     }
 
     fn isnsadm(&self, args: &[&str]) -> String {
-        let conf = self.isnsd.var("ISNSADM_CONF");
-        let source = self.isnsd.var("ISNSADM_SOURCE");
+        let conf = self.isnsd_peer().var("ISNSADM_CONF");
+        let source = self.isnsd_peer().var("ISNSADM_SOURCE");
         let _ = harness::run(
             "isnsadm",
             &["-c", conf, "--register", &format!("control={source}")],
