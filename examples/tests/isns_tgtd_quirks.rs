@@ -1,13 +1,10 @@
-//! What open-isns 0.101 and tgt 1.0.85 do with a second DD change, and the workaround the
-//! manager relies on (see `bcm::pacing` and `bcm::manager::live`).
-//!
-//! isnsd refreshes an entity's timestamp on every message its nodes send, and when it next
-//! notifies a node of that entity it frees the node's SCN connections while keeping a
-//! pointer to one of them (scn.c: `isns_scn_release_funnels` leaves `scn_current_funnel`
-//! dangling). tgtd queries isnsd after every SCN, so from the second DD change on, SCNs to a
-//! target are lost (or isnsd crashes) and tgtd never learns of the new initiator. Removing
-//! and re-making the target's SCN registration from the Control node just before the change
-//! gives isnsd a fresh notification state, and the SCN arrives.
+//! A target's SCN registration renewed from the Control node before each DD change (what
+//! `bcm::pacing::Pacer` does) gets every change to tgtd: four server DDs in a row on one
+//! target, each admitted by tgtd (`iscsi-inq`). Why the renewal exists is in `bcm::pacing`:
+//! isnsd frees a node's SCN connection state at the first notification after the node's entity
+//! sent anything (tgtd queries after every SCN) while keeping a pointer into it, so without a
+//! fresh registration the outcome depends on what that freed memory holds — delivery, a lost
+//! notification, or a crash. That run is shown, not asserted.
 
 #[path = "../../scripts/peers/harness.rs"]
 mod harness;
