@@ -291,10 +291,15 @@ impl Running {
 
     /// Stops the inventory and the iSNS session.
     pub async fn shutdown(self) {
-        self.pump.abort();
         let Running {
-            manager, inventory, ..
+            manager,
+            inventory,
+            pump,
+            ..
         } = self;
+        pump.abort();
+        // The pump holds a manager (and so the inventory): wait until it is gone.
+        let _ = pump.await;
         drop(manager);
         if let Ok(inv) = Arc::try_unwrap(inventory) {
             inv.shutdown().await;

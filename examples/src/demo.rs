@@ -366,6 +366,32 @@ async fn demo(
     line(format!(
         "tgtd (tgt)                    iSCSI on 127.0.0.1:{tgt_port}, registered with iSNS, access control on"
     ));
+    // tgtd registers its targets with isnsd one by one after it starts: wait for all of them
+    // (the inventory's first walk would otherwise miss some until its next walk).
+    let isnsadm_conf = var(&isnsd, "ISNSADM_CONF")?.to_owned();
+    let isnsadm_source = var(&isnsd, "ISNSADM_SOURCE")?.to_owned();
+    exec(
+        "isnsadm",
+        &[
+            "-c",
+            &isnsadm_conf,
+            "--register",
+            &format!("control={isnsadm_source}"),
+        ],
+        &[],
+    )?;
+    let t_reg = Instant::now();
+    loop {
+        let listed = exec("isnsadm", &["-c", &isnsadm_conf, "--list", "nodes"], &[])?;
+        if listed.matches(TARGET_PREFIX).count() >= TARGETS.len() {
+            break;
+        }
+        check(
+            t_reg.elapsed() < Duration::from_secs(30),
+            "tgtd did not register its targets with isnsd",
+        )?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Each LUN gets a boot sector that prints which LUN booted.
     let images = dir.join("tgtd").join("tgtd");
     for (tid, (name, size)) in TARGETS.iter().enumerate() {

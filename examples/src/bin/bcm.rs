@@ -382,22 +382,36 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         config: Arc::new(config.clone()),
         status: running.status.clone(),
     });
-    // Reservations that lapse without a running operation are rolled back.
+    // Reservations that lapse without a running operation are rolled back; after each
+    // inventory round (a fresh view of iSNS) unfinished work is retried and iSNS reconciled.
     let sweeper = {
         let m = running.manager.clone();
+        let mut status = running.status.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(30));
+            let mut rounds = status.borrow().rounds;
             loop {
-                tick.tick().await;
-                let rolled = m.expire_lapsed().await;
-                if !rolled.is_empty() {
-                    tracing::warn!(?rolled, "rolled back lapsed reservations");
-                }
-                // Unfinished work (a rollback that could not run) is retried.
-                if let Ok(out) = m.recover().await
-                    && !out.is_clean()
-                {
-                    tracing::info!(?out, "periodic recovery");
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let rolled = m.expire_lapsed().await;
+                        if !rolled.is_empty() {
+                            tracing::warn!(?rolled, "rolled back lapsed reservations");
+                        }
+                    }
+                    changed = status.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        let now = status.borrow().rounds;
+                        if now != rounds {
+                            rounds = now;
+                            match m.recover().await {
+                                Ok(out) if !out.is_clean() => tracing::info!(?out, "reconciled after an inventory round"),
+                                Ok(_) => {}
+                                Err(e) => tracing::warn!(error = %e, "reconcile after an inventory round"),
+                            }
+                        }
+                    }
                 }
             }
         })
@@ -407,6 +421,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
     sweeper.abort();
+    let _ = sweeper.await;
     running.shutdown().await;
     Ok(())
 }

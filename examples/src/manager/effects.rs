@@ -68,6 +68,9 @@ pub struct StepOutcome {
     pub detail: String,
     /// A cipher suite that worked with a BMC, to persist.
     pub cipher_suite: Option<(String, u8)>,
+    /// What the change did to iSNS, for the engine's view (applied at once, so recovery and
+    /// reconciliation need not wait for the inventory's next walk).
+    pub events: Vec<boot_config_core::InventoryEvent>,
 }
 
 impl StepOutcome {
@@ -76,6 +79,7 @@ impl StepOutcome {
         Self {
             detail: detail.into(),
             cipher_suite: None,
+            events: Vec::new(),
         }
     }
 }

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use boot_config_core::{Action, BmcBootSettings, BootPath, ChapCredentials as CoreChap};
+use boot_config_core::{
+    Action, BmcBootSettings, BootPath, ChapCredentials as CoreChap, DdId, DdSpec, InventoryEvent,
+};
 use ipmi_iscsi::params::{
     Authentication, ChapCredentials, InitiatorNetwork, IscsiBootParams, IscsiName, IscsiTarget,
     Lun, Secret,
@@ -308,6 +310,7 @@ impl<I: IsnsAccess> LiveEffects<I> {
         Ok(StepOutcome {
             detail: format!("{addr}: {report}"),
             cipher_suite: report.suite.map(|s| (addr.to_string(), s)),
+            events: Vec::new(),
         })
     }
 }
@@ -415,11 +418,30 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 isns.add_dd_members(id, &members)
                     .await
                     .map_err(|e| isns_error("add DD members", &e))?;
-                Ok(StepOutcome::detail(if existed {
-                    format!("DD {id} (existed)")
+                let events = if existed {
+                    targets
+                        .iter()
+                        .map(|t| InventoryEvent::DdMemberAdded {
+                            dd: DdId(id),
+                            member: t.clone(),
+                        })
+                        .collect()
                 } else {
-                    format!("DD {id}")
-                }))
+                    vec![InventoryEvent::DdUpserted(DdSpec {
+                        id: DdId(id),
+                        name: dd_name.clone(),
+                        members: targets.clone(),
+                    })]
+                };
+                Ok(StepOutcome {
+                    detail: if existed {
+                        format!("DD {id} (existed)")
+                    } else {
+                        format!("DD {id}")
+                    },
+                    cipher_suite: None,
+                    events,
+                })
             }
             Action::RegisterInitiator { initiator, server } => {
                 let entity = format!("bcm.{}", server.as_str());
@@ -439,7 +461,13 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 isns.add_dd_members(id, &[member.as_str()])
                     .await
                     .map_err(|e| isns_error("add DD member", &e))?;
-                Ok(StepOutcome::detail(format!("DD {id}")))
+                Ok(StepOutcome {
+                    events: vec![InventoryEvent::DdMemberAdded {
+                        dd: DdId(id),
+                        member: member.clone(),
+                    }],
+                    ..StepOutcome::detail(format!("DD {id}"))
+                })
             }
             Action::RemoveDd { dd_name } => {
                 let Some(id) = self.dd_id(dd_name, ctx) else {
@@ -452,7 +480,10 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                     Err(e) => return Err(isns_error("remove DD", &e)),
                 }
                 self.remember_dd(dd_name, None);
-                Ok(StepOutcome::detail(format!("DD {id} removed")))
+                Ok(StepOutcome {
+                    events: vec![InventoryEvent::DdRemoved { dd: DdId(id) }],
+                    ..StepOutcome::detail(format!("DD {id} removed"))
+                })
             }
             Action::DeregisterInitiator { initiator } => {
                 let _slot = self.slot(ctx).await?;
@@ -467,9 +498,19 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                     return Ok(StepOutcome::detail("DD absent"));
                 };
                 let _slot = self.slot(ctx).await?;
+                let gone = StepOutcome {
+                    events: vec![InventoryEvent::DdMemberRemoved {
+                        dd: DdId(id),
+                        member: member.clone(),
+                    }],
+                    ..StepOutcome::detail(format!("DD {id}"))
+                };
                 match isns.remove_dd_members(id, &[member.as_str()]).await {
-                    Ok(()) => Ok(StepOutcome::detail(format!("DD {id}"))),
-                    Err(e) if is_absent(&e) => Ok(StepOutcome::detail("not a member")),
+                    Ok(()) => Ok(gone),
+                    Err(e) if is_absent(&e) => Ok(StepOutcome {
+                        detail: "not a member".to_owned(),
+                        ..gone
+                    }),
                     Err(e) => Err(isns_error("remove DD member", &e)),
                 }
             }

@@ -27,6 +27,7 @@ mod metrics;
 mod report;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -607,6 +608,13 @@ impl<E: Effects> Manager<E> {
                     });
                     match attempt_result {
                         Ok(outcome) => {
+                            if !outcome.events.is_empty() {
+                                let seen = Provenance::new(
+                                    boot_config_core::Source::IsnsRegistration,
+                                    self.now(),
+                                );
+                                self.apply(&outcome.events, seen);
+                            }
                             if let Some((bmc, suite)) = &outcome.cipher_suite {
                                 let _ = lock(&self.inner.store).remember_cipher_suite(bmc, *suite);
                             }
@@ -674,6 +682,66 @@ impl<E: Effects> Manager<E> {
         Ok((done, compensated, last_begun))
     }
 
+    /// Runs one step with its journal entries (`begun` before, `done` or `failed` after) and
+    /// progress reports: the part every provisioning and release step shares.
+    async fn journalled(
+        &self,
+        request: &str,
+        server: &str,
+        index: u32,
+        step: &'static str,
+        description: String,
+        work: impl Future<Output = Result<StepOutcome, StepError>>,
+    ) -> Result<Result<StepReport, StepError>, ManagerError> {
+        lock(&self.inner.store).journal(request, index, StepPhase::Begun, None)?;
+        self.observe(
+            request,
+            server,
+            ProgressPhase::Started,
+            description.clone(),
+            None,
+        );
+        match work.await {
+            Ok(outcome) => {
+                lock(&self.inner.store).journal(
+                    request,
+                    index,
+                    StepPhase::Done,
+                    Some(&outcome.detail),
+                )?;
+                self.observe(
+                    request,
+                    server,
+                    ProgressPhase::Done,
+                    description.clone(),
+                    Some(outcome.detail.clone()),
+                );
+                Ok(Ok(StepReport {
+                    step,
+                    description,
+                    detail: outcome.detail,
+                }))
+            }
+            Err(e) => {
+                self.inner.metrics.step_failed(step);
+                lock(&self.inner.store).journal(
+                    request,
+                    index,
+                    StepPhase::Failed,
+                    Some(&e.message),
+                )?;
+                self.observe(
+                    request,
+                    server,
+                    ProgressPhase::Failed,
+                    description,
+                    Some(e.message.clone()),
+                );
+                Ok(Err(e))
+            }
+        }
+    }
+
     async fn run_provision(
         &self,
         id: &str,
@@ -689,55 +757,21 @@ impl<E: Effects> Manager<E> {
             if done.contains(&index) {
                 continue;
             }
-            let description = step.action.to_string();
-            lock(&self.inner.store).journal(id, index, StepPhase::Begun, None)?;
-            self.observe(
-                id,
-                server,
-                ProgressPhase::Started,
-                description.clone(),
-                None,
-            );
+            let work = self.execute(&step.action, id, server, body.power_cycle);
+            // Commit moves the request to completed with the allocation itself.
             match self
-                .execute(&step.action, id, server, body.power_cycle)
-                .await
+                .journalled(
+                    id,
+                    server,
+                    index,
+                    step_name(step),
+                    step.action.to_string(),
+                    work,
+                )
+                .await?
             {
-                Ok(outcome) => {
-                    // Commit already moved the request to completed with the allocation.
-                    lock(&self.inner.store).journal(
-                        id,
-                        index,
-                        StepPhase::Done,
-                        Some(&outcome.detail),
-                    )?;
-                    self.observe(
-                        id,
-                        server,
-                        ProgressPhase::Done,
-                        description.clone(),
-                        Some(outcome.detail.clone()),
-                    );
-                    reports.push(StepReport {
-                        step: step_name(step),
-                        description,
-                        detail: outcome.detail,
-                    });
-                }
+                Ok(report) => reports.push(report),
                 Err(e) => {
-                    self.inner.metrics.step_failed(step_name(step));
-                    lock(&self.inner.store).journal(
-                        id,
-                        index,
-                        StepPhase::Failed,
-                        Some(&e.message),
-                    )?;
-                    self.observe(
-                        id,
-                        server,
-                        ProgressPhase::Failed,
-                        description,
-                        Some(e.message.clone()),
-                    );
                     let error = format!("{}: {}", step_name(step), e.message);
                     lock(&self.inner.store).set_state(
                         id,
@@ -877,65 +911,36 @@ impl<E: Effects> Manager<E> {
             if done.contains(&index) {
                 continue;
             }
-            let description = action.to_string();
-            lock(&self.inner.store).journal(release_id, index, StepPhase::Begun, None)?;
-            self.observe(
-                release_id,
-                server,
-                ProgressPhase::Started,
-                description.clone(),
-                None,
-            );
-            let result = if let Action::Release { request } = action {
-                lock(&self.inner.engine).release(request);
-                lock(&self.inner.store)
-                    .finish_release(release_id, provision)
-                    .map(|()| StepOutcome::detail("LUN returned to the pool"))
-                    .map_err(|e| StepError::permanent(e.to_string()))
-            } else {
-                self.execute(action, release_id, server, false).await
-            };
-            match result {
-                Ok(outcome) => {
-                    lock(&self.inner.store).journal(
-                        release_id,
-                        index,
-                        StepPhase::Done,
-                        Some(&outcome.detail),
-                    )?;
-                    self.observe(
-                        release_id,
-                        server,
-                        ProgressPhase::Done,
-                        description.clone(),
-                        Some(outcome.detail.clone()),
-                    );
-                    reports.push(StepReport {
-                        step: action_name(action),
-                        description,
-                        detail: outcome.detail,
-                    });
+            let work = async {
+                if let Action::Release { request } = action {
+                    lock(&self.inner.engine).release(request);
+                    lock(&self.inner.store)
+                        .finish_release(release_id, provision)
+                        .map(|()| StepOutcome::detail("LUN returned to the pool"))
+                        .map_err(|e| StepError::permanent(e.to_string()))
+                } else {
+                    self.execute(action, release_id, server, false).await
                 }
+            };
+            match self
+                .journalled(
+                    release_id,
+                    server,
+                    index,
+                    action_name(action),
+                    action.to_string(),
+                    work,
+                )
+                .await?
+            {
+                Ok(report) => reports.push(report),
                 Err(e) => {
-                    lock(&self.inner.store).journal(
-                        release_id,
-                        index,
-                        StepPhase::Failed,
-                        Some(&e.message),
-                    )?;
                     lock(&self.inner.store).set_state(
                         release_id,
                         RequestState::InFlight,
                         Some(&e.message),
                         LedgerChange::None,
                     )?;
-                    self.observe(
-                        release_id,
-                        server,
-                        ProgressPhase::Failed,
-                        description,
-                        Some(e.message.clone()),
-                    );
                     return Err(ManagerError::ReleaseIncomplete {
                         server: server.to_owned(),
                         step: action_name(action).to_owned(),

@@ -101,6 +101,32 @@ impl Lab {
                 ],
             ));
         }
+        // tgtd registers its targets with isnsd one by one after it starts; the manager's
+        // first walk must see them all (isnsd tells a Control node of new targets by no SCN).
+        let want: usize = spec.tgtds.iter().map(|(_, t)| t.len()).sum();
+        let conf = isnsd.var("ISNSADM_CONF").to_owned();
+        let source = isnsd.var("ISNSADM_SOURCE").to_owned();
+        let _ = harness::run(
+            "isnsadm",
+            &["-c", &conf, "--register", &format!("control={source}")],
+            &[],
+        );
+        let t0 = Instant::now();
+        loop {
+            let (_, out, _) = harness::run("isnsadm", &["-c", &conf, "--list", "nodes"], &[]);
+            let seen = out
+                .lines()
+                .filter(|l| l.contains("iSCSI node type = Target"))
+                .count();
+            if seen >= want {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "only {seen} of {want} targets registered"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let bmc_first = free_udp_run(spec.bmcs);
         let bmc_password = format!("pw{:x}", std::process::id());
         let imm = Peer::start(
