@@ -122,11 +122,14 @@ fn main() {
         );
     }
     let dir = tempfile::tempdir().expect("tempdir");
+    // In memory: with its file database isnsd rewrites (and fsyncs) the database on every
+    // registration, and 500 of them take minutes.
     let isnsd = Peer::start(
         "isnsd",
         &[
             ("ISNSD_PORT", harness::free_tcp_port().to_string()),
             ("ISNSD_DEBUG", String::new()),
+            ("ISNSD_DATABASE", String::new()),
         ],
     );
     let isns = format!("127.0.0.1:{}", isnsd.var("ISNSD_PORT"));
@@ -151,8 +154,32 @@ fn main() {
         ],
     );
     let tgt_port: u16 = tgtd.var("TGTD_PORT").parse().expect("port");
+    // tgtd registers its targets with isnsd one by one after it starts: wait for all of them,
+    // or the manager's first walk sees part of them (new targets reach the inventory only at
+    // its next reconciliation walk: isnsd sends a Control node no SCN for them).
+    let (conf, source) = (isnsd.var("ISNSADM_CONF"), isnsd.var("ISNSADM_SOURCE"));
+    let _ = harness::run(
+        "isnsadm",
+        &["-c", conf, "--register", &format!("control={source}")],
+        &[],
+    );
+    loop {
+        let (_, out, _) = harness::run("isnsadm", &["-c", conf, "--list", "nodes"], &[]);
+        let seen = out
+            .lines()
+            .filter(|l| l.contains("iqn.2026-12.bench.storage:"))
+            .count();
+        if seen >= servers {
+            break;
+        }
+        assert!(
+            t_start.elapsed() < Duration::from_secs(600),
+            "only {seen} targets registered"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
     eprintln!(
-        "tgtd with {servers} targets up in {:.1} s",
+        "tgtd with {servers} targets registered in iSNS after {:.1} s",
         t_start.elapsed().as_secs_f64()
     );
     let n = u16::try_from(servers).expect("servers fit u16");

@@ -234,9 +234,9 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
         isns_server: server,
         pump,
     };
-    let bound = opts
-        .sync_timeout
-        .unwrap_or(config.probe.timeout * 3 + config.isns.request_timeout * 4);
+    let bound = opts.sync_timeout.unwrap_or(
+        config.probe.timeout * 3 + config.isns.request_timeout * 4 + Duration::from_secs(60),
+    );
     running.wait_rounds(1, bound).await?;
     if !opts.no_recover {
         let out = running.manager.recover().await?;

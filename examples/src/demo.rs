@@ -497,7 +497,7 @@ timeout = "3s"
 initiator = "iqn.2026-12.com.example:bcm-inventory"
 concurrency = 4
 timeout = "15s"
-#chap_secret = {{ value = "{probe_secret}" }}
+chap_secret = {{ value = "{probe_secret}" }}
 
 [bmc]
 user = "admin"
@@ -508,7 +508,11 @@ power_cycle = true
 chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
 "#,
         store = dir.join("bcm.sqlite").display(),
-        probe_secret = hex::encode(&pw[..8]),
+        probe_secret = {
+            let mut b = [0u8; 8];
+            rand::fill(&mut b);
+            hex::encode(b)
+        },
         hook = repo.join("scripts/peers/tgt-chap.sh").display(),
         scn_pacing = std::env::var("BCM_SCN_PACING").unwrap_or_else(|_| "500ms".to_owned()),
     );
@@ -560,7 +564,7 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
         ProgressPhase::Started => {}
     });
     let t0 = Instant::now();
-    let running = app::start(
+    let mut running = app::start(
         &config,
         StartOptions {
             observer: Some(observer),
@@ -681,6 +685,28 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
         )?;
     }
     report.isnsadm_dds = dds;
+    // The targets now demand CHAP (tgtd, once an account is bound): the inventory's probe has
+    // its own account there too, so a fresh round still reads the assigned LUNs.
+    running
+        .resync(Duration::from_secs(60))
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows = running.manager.with_engine(inventory_rows);
+    for (_, server, target, _) in &provisioned {
+        let state = rows
+            .iter()
+            .find(|r| &r.target == target)
+            .and_then(|r| r.luns.first())
+            .map(|l| l.state.clone())
+            .unwrap_or_default();
+        line(format!(
+            "re-probed with the inventory's own CHAP account: {target} {state} ({server})"
+        ));
+        check(
+            state == "assigned",
+            format!("{target} is {state} after a fresh probe round"),
+        )?;
+    }
     for (i, server, _, initiator) in &provisioned {
         let bmc = bmc_of(*i);
         let flags = ipmitool(bmc, &bmc_password, &["chassis", "bootparam", "get", "5"])?;

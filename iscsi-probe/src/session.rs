@@ -336,12 +336,22 @@ impl Session {
                 t.push("TargetName", target_name)?;
             }
         }
+        // One-way CHAP also offers None (RFC 7143 §6.2: the target picks from the list), so a
+        // probe with credentials still reads targets that demand no authentication; mutual CHAP
+        // offers CHAP alone, since the target's proof is then required.
+        let mutual = matches!(
+            &s.config.auth,
+            Auth::Chap {
+                target: Some(_),
+                ..
+            }
+        );
         t.push(
             "AuthMethod",
-            if sec == SecStep::NoneOffered {
-                "None"
-            } else {
-                "CHAP"
+            match sec {
+                SecStep::NoneOffered => "None",
+                _ if mutual => "CHAP",
+                _ => "CHAP,None",
             },
         )?;
         s.state = State::Login(Login {
@@ -662,8 +672,22 @@ impl Session {
                 }
             }
             SecStep::ChapOffered => {
+                let mutual = matches!(
+                    &self.config.auth,
+                    Auth::Chap {
+                        target: Some(_),
+                        ..
+                    }
+                );
                 match text::find(text, "AuthMethod")? {
                     Some("CHAP") => {}
+                    // The target chose None from "CHAP,None": no authentication stage.
+                    Some("None") if !mutual => {
+                        if let State::Login(l) = &mut self.state {
+                            l.sec = SecStep::NoneOffered;
+                        }
+                        return self.finish_security(now, r);
+                    }
                     _ => return Err(AuthError::MethodRefused { offered: "CHAP" }.into()),
                 }
                 l.sec = SecStep::ChapAlgorithm;
@@ -688,6 +712,11 @@ impl Session {
             }
             SecStep::ChapResponse => self.check_mutual(text)?,
         }
+        self.finish_security(now, r)
+    }
+
+    /// The security stage is done on our side: move on as the target allows.
+    fn finish_security(&mut self, now: Instant, r: &LoginResponse<'_>) -> Result<(), SessionError> {
         if !r.transit {
             // The target wants another round in this stage; offer to move on again.
             self.send_login(now, true, Stage::SECURITY, Stage::OPERATIONAL, &[])?;

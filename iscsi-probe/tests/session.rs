@@ -572,6 +572,33 @@ fn chap_login_with_a_wrong_secret_is_an_auth_error() {
 }
 
 #[test]
+fn one_way_chap_credentials_still_read_a_target_that_picks_none() {
+    // The probe offers "CHAP,None"; a target without accounts picks None.
+    let mut t = FakeTarget::new();
+    let cfg = normal().with_auth(Auth::chap("user", "secret-123456"));
+    let events = drive(cfg, &mut t, 4096);
+    assert_eq!(report(&events).luns.len(), 4);
+}
+
+#[test]
+fn mutual_chap_never_accepts_a_target_that_picks_none() {
+    let mut t = FakeTarget::new();
+    let cfg = normal().with_auth(Auth::Chap {
+        initiator: iscsi_probe::ChapCredentials::new("user", "secret-123456"),
+        target: Some(iscsi_probe::ChapCredentials::new("tgt", "target-secret-1")),
+    });
+    let events = drive(cfg, &mut t, 4096);
+    assert!(
+        matches!(
+            failure(&events),
+            SessionError::Auth(AuthError::MethodRefused { .. })
+        ),
+        "{:?}",
+        failure(&events)
+    );
+}
+
+#[test]
 fn no_auth_against_a_chap_target_is_an_auth_error() {
     let mut t = FakeTarget::new();
     t.chap = Some(("user".into(), b"secret-123456".to_vec()));

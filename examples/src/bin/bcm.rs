@@ -361,7 +361,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     let config = config_of(cli)?;
     let listen = a.listen.unwrap_or(config.api.listen);
-    let running = app::start(&config, StartOptions::default()).await?;
+    // A daemon waits for its first inventory round however long it takes (management DDs
+    // for many targets are paced); the API listens once the engine knows the storage.
+    let running = app::start(
+        &config,
+        StartOptions {
+            sync_timeout: Some(Duration::from_secs(24 * 3600)),
+            ..StartOptions::default()
+        },
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| Failure(exit::FAILURE, format!("cannot listen on {listen}: {e}")))?;
