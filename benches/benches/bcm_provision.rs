@@ -335,8 +335,38 @@ listen = "127.0.0.1:{api_port}"
             requests_sent += 1;
         }
     }
-    let per_bmc_ipmitool =
-        t_ipmi.elapsed() / u32::try_from(IPMITOOL_SAMPLE.min(servers)).expect("small");
+    let sample = u32::try_from(IPMITOOL_SAMPLE.min(servers)).expect("small");
+    let per_bmc_ipmitool = t_ipmi.elapsed() / sample;
+
+    // The same configuration with the manager's own pusher, sequentially, over the sample.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let pusher = bcm::bmc::BmcPusher::new(bcm::bmc::PusherConfig::default(), &[]);
+    let t_ours = Instant::now();
+    for i in 0..IPMITOOL_SAMPLE.min(servers) {
+        let login = bcm::bmc::BmcLogin {
+            addr: std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                bmc_first + u16::try_from(i).expect("small"),
+            )),
+            user: "admin".to_owned(),
+            password: ipmi_iscsi::rmcp::Password::new(password).expect("password"),
+        };
+        let params = IscsiBootParams::new(
+            IscsiName::new(format!("iqn.2026-12.com.example:server-{i}")).expect("name"),
+            IscsiTarget {
+                name: IscsiName::new(targets[i].as_str()).expect("target"),
+                address: "127.0.0.1".parse().expect("ip"),
+                port: tgt_port,
+                lun: Lun::new(1).expect("lun"),
+            },
+        );
+        rt.block_on(pusher.configure(&login, &params, false))
+            .expect("push");
+    }
+    let per_bmc_ours = t_ours.elapsed() / sample;
 
     println!(
         "bcm_provision: {servers} servers through bcm serve ({CLIENTS} concurrent clients, scn_pacing {PACING})"
@@ -362,7 +392,12 @@ listen = "127.0.0.1:{api_port}"
         IPMITOOL_SAMPLE.min(servers)
     );
     println!(
-        "  ratio                ipmitool per BMC / manager wall per server = {:.1}x",
+        "  bcm's pusher         {:.3} s per BMC (one RMCP+ session, write + read-back), same sample",
+        per_bmc_ours.as_secs_f64()
+    );
+    println!(
+        "  ratios               ipmitool loop / bcm pusher = {:.1}x; ipmitool loop / manager wall per server = {:.1}x",
+        per_bmc_ipmitool.as_secs_f64() / per_bmc_ours.as_secs_f64(),
         per_bmc_ipmitool.as_secs_f64() / (wall.as_secs_f64() / servers as f64)
     );
     drop(imm);
