@@ -306,9 +306,9 @@ listen = "127.0.0.1:{api_port}"
     // The same BMC configuration with ipmitool, sequentially, over a sample.
     let t_ipmi = Instant::now();
     let mut requests_sent = 0usize;
-    for i in 0..IPMITOOL_SAMPLE.min(servers) {
+    for (i, target) in targets.iter().enumerate().take(IPMITOOL_SAMPLE) {
         let port = (usize::from(bmc_first) + i).to_string();
-        for (netfn, cmd, data) in write_requests(i, &targets[i], tgt_port) {
+        for (netfn, cmd, data) in write_requests(i, target, tgt_port) {
             let mut args: Vec<String> = [
                 "-I",
                 "lanplus",
@@ -345,7 +345,7 @@ listen = "127.0.0.1:{api_port}"
         .expect("runtime");
     let pusher = bcm::bmc::BmcPusher::new(bcm::bmc::PusherConfig::default(), &[]);
     let t_ours = Instant::now();
-    for i in 0..IPMITOOL_SAMPLE.min(servers) {
+    for (i, target) in targets.iter().enumerate().take(IPMITOOL_SAMPLE) {
         let login = bcm::bmc::BmcLogin {
             addr: std::net::SocketAddr::from((
                 [127, 0, 0, 1],
@@ -357,7 +357,7 @@ listen = "127.0.0.1:{api_port}"
         let params = IscsiBootParams::new(
             IscsiName::new(format!("iqn.2026-12.com.example:server-{i}")).expect("name"),
             IscsiTarget {
-                name: IscsiName::new(targets[i].as_str()).expect("target"),
+                name: IscsiName::new(target.as_str()).expect("target"),
                 address: "127.0.0.1".parse().expect("ip"),
                 port: tgt_port,
                 lun: Lun::new(1).expect("lun"),
