@@ -12,12 +12,18 @@
 //!   keeping a pointer into it (`scn_current_funnel`): lost notifications or a crash.
 //!
 //! So every iSNS change that notifies a target (DD member added or removed, DD removed, an
-//! initiator in a DD deregistered) takes a [`Slot`] for the target's entity: it waits until
-//! the entity's previous change is `interval` old (its notification delivered), then removes
-//! and re-makes the SCN registration of the target notified last (isnsd closes that
-//! connection while it is the only one) and of the target about to be notified (fresh state),
-//! and holds the entity until the change is made. Changes for different entities run in
-//! parallel. Renewal is optional (`None` bitmap) for iSNS servers without these defects.
+//! initiator in a DD deregistered) takes a [`Slot`] for the target's entity, which holds the
+//! entity (changes for one entity are serialized; different entities run in parallel):
+//! 1. before the change, the target's SCN registration is removed and made again, so isnsd
+//!    notifies it from fresh state;
+//! 2. the change is made;
+//! 3. [`Slot::finish`] waits `interval` (the notification is delivered and read), then renews
+//!    the registration again: isnsd closes that connection while it is the only one open.
+//!
+//! Between changes no SCN connection into a tgtd stays open. A process that died inside a slot
+//! may have left one: [`Pacer::sweep`], run once by the inventory after its first walk and
+//! before any change, renews every known target (at most one connection per entity is then
+//! closed). Renewal is optional (`None` bitmap) for iSNS servers without these defects.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -33,8 +39,6 @@ use tokio::time::Instant;
 struct EntityState {
     /// Earliest time of the next change.
     next: Option<Instant>,
-    /// The target the last change notified (its connection may still be open).
-    last_target: Option<String>,
 }
 
 /// Per-entity spacing and SCN renewal of notifying iSNS changes (see the module docs).
@@ -45,23 +49,67 @@ pub struct Pacer {
     entities: StdMutex<HashMap<String, Arc<Mutex<EntityState>>>>,
 }
 
-/// Holds the entities of one change; dropping it (after the change) starts their interval.
+/// Holds the entities of one change. [`Slot::finish`] after the change; a slot merely
+/// dropped (the change was abandoned) keeps the entity quiet for `interval`.
 #[derive(Debug)]
 pub struct Slot {
     held: Vec<(OwnedMutexGuard<EntityState>, Option<String>)>,
     interval: Duration,
+    renew: Option<ScnBitmap>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let next = Instant::now() + self.interval;
-        for (state, target) in &mut self.held {
+        for (state, _) in &mut self.held {
             state.next = Some(next);
-            if target.is_some() {
-                state.last_target.clone_from(target);
-            }
         }
     }
+}
+
+impl Slot {
+    /// After the change: waits `interval` for its notifications to be delivered, then renews
+    /// the notified targets' SCN registrations, which closes isnsd's connections to them.
+    ///
+    /// # Errors
+    /// The iSNS error of a renewal (other than "nothing registered").
+    pub async fn finish(mut self, isns: &IsnsClient) -> Result<(), DriverError> {
+        if self.renew.is_none() {
+            return Ok(());
+        }
+        tokio::time::sleep(self.interval).await;
+        let targets: Vec<String> = self.held.iter().filter_map(|(_, t)| t.clone()).collect();
+        let result = renew(isns, self.renew, &targets).await;
+        // The connection is closed: the next change may follow at once.
+        self.interval = Duration::ZERO;
+        result
+    }
+}
+
+/// Removes and re-makes the SCN registration of each target with `bitmap`.
+async fn renew<S: AsRef<str>>(
+    isns: &IsnsClient,
+    bitmap: Option<ScnBitmap>,
+    targets: &[S],
+) -> Result<(), DriverError> {
+    let Some(bitmap) = bitmap else {
+        return Ok(());
+    };
+    for t in targets {
+        let t = t.as_ref();
+        match isns.scn_dereg(t).await {
+            Ok(()) => {}
+            Err(e) if is_absent(&e) => {}
+            Err(e) => return Err(e),
+        }
+        match isns.scn_reg(t, bitmap).await {
+            Ok(()) => {}
+            // A target that left iSNS has nothing to renew.
+            Err(e) if is_absent(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn is_absent(e: &DriverError) -> bool {
@@ -124,34 +172,37 @@ impl Pacer {
         let slot = Slot {
             held,
             interval: self.interval,
+            renew: self.renew,
         };
         if let Some(at) = slot.held.iter().filter_map(|(s, _)| s.next).max()
             && at > Instant::now()
         {
             tokio::time::sleep_until(at).await;
         }
-        if let Some(bitmap) = self.renew {
-            for (state, target) in &slot.held {
-                let mut renew: Vec<&str> = Vec::new();
-                renew.extend(state.last_target.as_deref());
-                renew.extend(target.as_deref());
-                renew.dedup();
-                for t in renew {
-                    match isns.scn_dereg(t).await {
-                        Ok(()) => {}
-                        Err(e) if is_absent(&e) => {}
-                        Err(e) => return Err(e),
-                    }
-                    match isns.scn_reg(t, bitmap).await {
-                        Ok(()) => {}
-                        // A target that left iSNS has nothing to renew.
-                        Err(e) if is_absent(&e) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-        }
+        let targets: Vec<String> = slot.held.iter().filter_map(|(_, t)| t.clone()).collect();
+        renew(isns, self.renew, &targets).await?;
         Ok(slot)
+    }
+
+    /// Renews the SCN registration of every `(entity, target)` once, entity by entity (each
+    /// held meanwhile): closes whatever SCN connection a previous process left open.
+    ///
+    /// # Errors
+    /// The first iSNS error of a renewal.
+    pub async fn sweep(
+        &self,
+        targets: &[(String, String)],
+        isns: &IsnsClient,
+    ) -> Result<(), DriverError> {
+        let mut by_entity: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (e, t) in targets {
+            by_entity.entry(e.as_str()).or_default().push(t.as_str());
+        }
+        for (entity, targets) in by_entity {
+            let _held = self.entity(entity).lock_owned().await;
+            renew(isns, self.renew, &targets).await?;
+        }
+        Ok(())
     }
 
     /// Waits for the entities without renewing anything (changes that notify no target by
@@ -167,6 +218,7 @@ impl Pacer {
         let slot = Slot {
             held,
             interval: self.interval,
+            renew: None,
         };
         if let Some(at) = slot.held.iter().filter_map(|(s, _)| s.next).max()
             && at > Instant::now()

@@ -58,6 +58,8 @@ pub(crate) struct Task {
     targets: BTreeMap<String, TrackedTarget>,
     /// Target -> its management DD (ID and members).
     mgmt: BTreeMap<String, (u32, BTreeSet<String>)>,
+    /// Whether this process renewed every target's SCN registration once (pacing::Pacer::sweep).
+    swept: bool,
     initiator_registered: bool,
     /// When a management DD change last made isnsd send an SCN into a portal.
     /// Until when a "target not found" refusal of a target is retried.
@@ -172,6 +174,7 @@ impl Task {
             reported: Reported::default(),
             targets: BTreeMap::new(),
             mgmt: BTreeMap::new(),
+            swept: false,
             initiator_registered: false,
             admit_until: BTreeMap::new(),
             semaphore,
@@ -330,6 +333,19 @@ impl Task {
                 }
             }
         }
+        if !self.swept {
+            // A previous process may have died between a change and its slot's end, leaving
+            // an SCN connection into a tgtd open: close any before the first change.
+            let pairs: Vec<(String, String)> = self
+                .targets
+                .iter()
+                .map(|(name, t)| (t.spec.entity.as_str().to_owned(), name.clone()))
+                .collect();
+            match self.cfg.pacer.sweep(&pairs, &self.isns).await {
+                Ok(()) => self.swept = true,
+                Err(error) => tracing::warn!(%error, "scn renewal sweep"),
+            }
+        }
         let all: Vec<String> = self.targets.keys().cloned().collect();
         self.ensure_management(&all).await;
         self.start_round().await;
@@ -440,7 +456,11 @@ impl Task {
                     Err(e) => Err(e),
                 },
             };
-            drop(slot);
+            if let Some(slot) = slot
+                && let Err(error) = slot.finish(&self.isns).await
+            {
+                tracing::warn!(%error, %target, "scn renewal after a management dd change");
+            }
             match result {
                 Ok(id) => {
                     let members = [initiator.clone(), target.clone()].into_iter().collect();

@@ -196,6 +196,22 @@ impl<I: IsnsAccess> LiveEffects<I> {
         self.isns.isns()
     }
 
+    /// Runs an iSNS change that notifies `ctx.notified` inside a pacer slot, then finishes
+    /// the slot (see [`crate::pacing`]).
+    async fn notifying<T>(
+        &self,
+        ctx: &StepContext<'_>,
+        change: impl std::future::Future<Output = Result<T, StepError>>,
+    ) -> Result<T, StepError> {
+        let slot = self.slot(ctx).await?;
+        let result = change.await;
+        if let Err(e) = slot.finish(self.isns.isns()).await {
+            // The change stands; the next slot for this entity renews again.
+            tracing::warn!(error = %e, "renewing SCN registrations after a change");
+        }
+        result
+    }
+
     /// The pacer slot for a change notifying `ctx.notified` (see [`crate::pacing`]).
     async fn slot(&self, ctx: &StepContext<'_>) -> Result<crate::pacing::Slot, StepError> {
         let changes: Vec<(String, Option<String>)> = ctx
@@ -414,10 +430,12 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                         (id, false)
                     }
                 };
-                let _slot = self.slot(ctx).await?;
-                isns.add_dd_members(id, &members)
-                    .await
-                    .map_err(|e| isns_error("add DD members", &e))?;
+                self.notifying(ctx, async {
+                    isns.add_dd_members(id, &members)
+                        .await
+                        .map_err(|e| isns_error("add DD members", &e))
+                })
+                .await?;
                 let events = if existed {
                     targets
                         .iter()
@@ -457,10 +475,12 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 let id = self.dd_id(dd_name, ctx).ok_or_else(|| {
                     StepError::transient(format!("DD {dd_name} is not known in iSNS (yet)"))
                 })?;
-                let _slot = self.slot(ctx).await?;
-                isns.add_dd_members(id, &[member.as_str()])
-                    .await
-                    .map_err(|e| isns_error("add DD member", &e))?;
+                self.notifying(ctx, async {
+                    isns.add_dd_members(id, &[member.as_str()])
+                        .await
+                        .map_err(|e| isns_error("add DD member", &e))
+                })
+                .await?;
                 Ok(StepOutcome {
                     events: vec![InventoryEvent::DdMemberAdded {
                         dd: DdId(id),
@@ -473,12 +493,14 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 let Some(id) = self.dd_id(dd_name, ctx) else {
                     return Ok(StepOutcome::detail("absent"));
                 };
-                let _slot = self.slot(ctx).await?;
-                match isns.remove_dd(id).await {
-                    Ok(()) => {}
-                    Err(e) if is_absent(&e) => {}
-                    Err(e) => return Err(isns_error("remove DD", &e)),
-                }
+                self.notifying(ctx, async {
+                    match isns.remove_dd(id).await {
+                        Ok(()) => Ok(()),
+                        Err(e) if is_absent(&e) => Ok(()),
+                        Err(e) => Err(isns_error("remove DD", &e)),
+                    }
+                })
+                .await?;
                 self.remember_dd(dd_name, None);
                 Ok(StepOutcome {
                     events: vec![InventoryEvent::DdRemoved { dd: DdId(id) }],
@@ -486,18 +508,19 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 })
             }
             Action::DeregisterInitiator { initiator } => {
-                let _slot = self.slot(ctx).await?;
-                match isns.deregister_initiator(initiator.as_str()).await {
-                    Ok(()) => Ok(StepOutcome::detail("deregistered")),
-                    Err(e) if is_absent(&e) => Ok(StepOutcome::detail("absent")),
-                    Err(e) => Err(isns_error("deregister initiator", &e)),
-                }
+                self.notifying(ctx, async {
+                    match isns.deregister_initiator(initiator.as_str()).await {
+                        Ok(()) => Ok(StepOutcome::detail("deregistered")),
+                        Err(e) if is_absent(&e) => Ok(StepOutcome::detail("absent")),
+                        Err(e) => Err(isns_error("deregister initiator", &e)),
+                    }
+                })
+                .await
             }
             Action::RemoveDdMember { dd_name, member } => {
                 let Some(id) = self.dd_id(dd_name, ctx) else {
                     return Ok(StepOutcome::detail("DD absent"));
                 };
-                let _slot = self.slot(ctx).await?;
                 let gone = StepOutcome {
                     events: vec![InventoryEvent::DdMemberRemoved {
                         dd: DdId(id),
@@ -505,14 +528,17 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                     }],
                     ..StepOutcome::detail(format!("DD {id}"))
                 };
-                match isns.remove_dd_members(id, &[member.as_str()]).await {
-                    Ok(()) => Ok(gone),
-                    Err(e) if is_absent(&e) => Ok(StepOutcome {
-                        detail: "not a member".to_owned(),
-                        ..gone
-                    }),
-                    Err(e) => Err(isns_error("remove DD member", &e)),
-                }
+                self.notifying(ctx, async {
+                    match isns.remove_dd_members(id, &[member.as_str()]).await {
+                        Ok(()) => Ok(gone),
+                        Err(e) if is_absent(&e) => Ok(StepOutcome {
+                            detail: "not a member".to_owned(),
+                            ..gone
+                        }),
+                        Err(e) => Err(isns_error("remove DD member", &e)),
+                    }
+                })
+                .await
             }
             Action::SetTargetChap {
                 targets,
