@@ -3,12 +3,14 @@
 //! Storage is a slab of compact LUN records (32 bytes) addressed by `u32` slots, one record per
 //! target, and these indexes, all kept in step by every mutation:
 //!
-//! * `available`: an ordered set of [`SizeKey`] `(size, target hash, LUN number, slot)` holding
-//!   exactly the LUNs that are online, sized and held by nobody. Best fit is one range lookup.
-//! * one [`Group`] per entity and per tag with the same ordered size set restricted to that
-//!   group's targets, so an entity or tag constraint is a range lookup in a smaller set rather
-//!   than a filtered walk of the global one (each LUN is in its entity's set and in one set per
-//!   tag its target carries: ~50 bytes per membership);
+//! * `avail`: the [`SizeKey`] `(size, target hash, LUN number, slot, target)` of exactly the LUNs
+//!   that are online, sized and held by nobody, in size-ordered blocks with a mask of the groups
+//!   present in each ([`AvailIndex`]). It is the only per-LUN index: a resize is one remove and
+//!   one insert there, a few cache misses in all;
+//! * one [`Group`] per entity and per tag: the group's targets (for constrained selections that
+//!   evaluate candidates target by target), and, per target, `sigs`: the mask bits of its groups,
+//!   so a walk over `avail` filters keys by entity and tags from two dense arrays (`entity_of`,
+//!   `sigs`) without reading target records;
 //! * `by_name` (targets in name order, for lookups, first fit and pattern prefixes),
 //!   `by_portal` (address order, for subnet ranges) and `by_load` (targets ordered by the
 //!   number of LUNs held on them, for least-loaded);
@@ -16,7 +18,7 @@
 //!   whose target lies on another entity than the target of the key before them. Targets of one
 //!   storage system usually share a name prefix and a subnet, so a name-prefix or subnet range
 //!   holds few runs, and the entities it touches are found in O(log n + runs) without visiting
-//!   its targets (selection then reads those entities' size sets).
+//!   its targets (selection then filters `avail` by those entities).
 
 use core::ops::Bound;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -24,6 +26,7 @@ use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use core::net::IpAddr;
 
+use crate::avail::{AvailIndex, group_bit};
 use crate::change::{Change, Changes, Warning};
 use crate::ledger::Ledger;
 use crate::model::{
@@ -101,13 +104,32 @@ impl LunRec {
 
 /// The key of the ordered size index; its order is the best-fit order and the deterministic
 /// tie-break: smaller size, then a stable hash of the target name (spreads equal sizes over
-/// targets instead of piling onto the alphabetically first), then the LUN number.
+/// targets instead of piling onto the alphabetically first), then the LUN number. It carries
+/// its target so walks can filter by target without reading the LUN record (the slot already
+/// makes keys unique, so the target never decides the order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct SizeKey {
     pub(crate) size: u64,
     pub(crate) tie: u64,
     pub(crate) number: u64,
     pub(crate) slot: u32,
+    pub(crate) target: u32,
+}
+
+impl SizeKey {
+    /// The smallest key.
+    pub(crate) const MIN: Self = Self::at_least(0);
+
+    /// The smallest key of a size.
+    pub(crate) const fn at_least(size: u64) -> Self {
+        Self {
+            size,
+            tie: 0,
+            number: 0,
+            slot: 0,
+            target: 0,
+        }
+    }
 }
 
 /// One target.
@@ -136,11 +158,10 @@ struct EntityRec {
     provenance: Provenance,
 }
 
-/// The targets of one entity or one tag, and the selectable LUNs on them in size order.
+/// The targets of one entity or one tag.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Group {
     pub(crate) targets: BTreeSet<u32>,
-    pub(crate) avail: BTreeSet<SizeKey>,
 }
 
 /// One run of `by_name`: consecutive names whose targets lie on one entity.
@@ -263,7 +284,9 @@ pub struct Inventory {
     /// Run starts of `by_portal`, each with its target's entity group.
     portal_runs: BTreeMap<(IpAddr, u32), u32>,
     pub(crate) by_load: BTreeSet<(u32, u64, u32)>,
-    pub(crate) available: BTreeSet<SizeKey>,
+    pub(crate) avail: AvailIndex,
+    /// Group signature of each target slot: the OR of [`group_bit`] over its groups.
+    pub(crate) sigs: Vec<u128>,
     dds: BTreeMap<DdId, DdRec>,
     counts: LunCounts,
 }
@@ -377,6 +400,16 @@ impl Inventory {
     /// The entity group of a target.
     pub(crate) fn entity_group_of(&self, t: u32) -> Option<u32> {
         self.entity_of.get(ix(t)).copied()
+    }
+
+    /// The group of a present entity, by ID.
+    pub(crate) fn entity_group_id_of(&self, e: &str) -> Option<u32> {
+        self.entities.get(e).map(|r| r.group)
+    }
+
+    /// Entity group by target slot (`u32::MAX` for unused slots).
+    pub(crate) fn entity_of(&self) -> &[u32] {
+        &self.entity_of
     }
 
     /// The entity groups that can hold a target named in `lo..hi`, sorted: every group of
@@ -574,31 +607,34 @@ impl Inventory {
         Some(g)
     }
 
-    /// Adds or removes a target's selectable LUNs to/from one group's size set.
-    fn move_luns(&mut self, t: u32, g: u32, add: bool) {
+    /// Adds a target to or removes it from one group's target set.
+    fn set_member(&mut self, t: u32, g: u32, member: bool) {
+        if let Some(group) = self.groups.get_mut(ix(g)) {
+            if member {
+                group.targets.insert(t);
+            } else {
+                group.targets.remove(&t);
+            }
+        }
+    }
+
+    /// Re-derives a target's signature from its groups; bits it gains are added to the masks of
+    /// the blocks holding its LUNs (bits it loses stay there until those masks are recomputed).
+    fn refresh_sig(&mut self, t: u32) {
         let Some(tr) = self.target_rec(t) else {
             return;
         };
-        let keys: Vec<SizeKey> = tr
-            .luns
-            .iter()
-            .filter(|&&s| self.luns[ix(s)].selectable())
-            .map(|&s| self.key_of(s))
-            .collect();
-        let Some(group) = self.groups.get_mut(ix(g)) else {
-            return;
-        };
-        for k in keys {
-            if add {
-                group.avail.insert(k);
-            } else {
-                group.avail.remove(&k);
-            }
+        let sig = tr.groups.iter().fold(0, |a, &g| a | group_bit(g));
+        let slots = tr.luns.clone();
+        if self.sigs.len() <= ix(t) {
+            self.sigs.resize(ix(t) + 1, 0);
         }
-        if add {
-            group.targets.insert(t);
-        } else {
-            group.targets.remove(&t);
+        let gained = sig & !self.sigs[ix(t)];
+        self.sigs[ix(t)] = sig;
+        if gained != 0 {
+            for s in slots {
+                self.avail.add_bits(s, gained);
+            }
         }
     }
 
@@ -670,6 +706,7 @@ impl Inventory {
             tie,
             number: r.number,
             slot,
+            target: r.target,
         }
     }
 
@@ -693,13 +730,12 @@ impl Inventory {
         let key_before = before.selectable().then(|| self.key_for(&before, slot));
         let key_after = after.selectable().then(|| self.key_for(&after, slot));
         if key_before != key_after {
-            if let Some(k) = key_before {
-                self.available.remove(&k);
-                self.group_index(before.target, k, false);
+            if key_before.is_some() {
+                self.avail.remove(slot, &self.sigs);
             }
             if let Some(k) = key_after {
-                self.available.insert(k);
-                self.group_index(after.target, k, true);
+                let sig = self.sigs.get(ix(k.target)).copied().unwrap_or(u128::MAX);
+                self.avail.insert(k, sig);
             }
         }
         let held = |r: &LunRec| r.live() && r.hold != Hold::Free;
@@ -719,21 +755,6 @@ impl Inventory {
             }
             if sel_before.is_some_and(|sz| sz >= tr.max_avail) {
                 self.recompute_max(t);
-            }
-        }
-    }
-
-    fn group_index(&mut self, t: u32, k: SizeKey, add: bool) {
-        let Some(tr) = self.targets.get(ix(t)).and_then(Option::as_ref) else {
-            return;
-        };
-        for &g in &tr.groups {
-            if let Some(gr) = self.groups.get_mut(ix(g)) {
-                if add {
-                    gr.avail.insert(k);
-                } else {
-                    gr.avail.remove(&k);
-                }
             }
         }
     }
@@ -926,7 +947,7 @@ impl Inventory {
                 .is_some_and(|tr| tr.entity != spec.entity);
             if moved {
                 if let Some(og) = old_group {
-                    self.move_luns(t, og, false);
+                    self.set_member(t, og, false);
                 }
                 if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
                     tr.entity = spec.entity.clone();
@@ -937,7 +958,8 @@ impl Inventory {
                 if let Some(e) = self.entity_of.get_mut(ix(t)) {
                     *e = group;
                 }
-                self.move_luns(t, group, true);
+                self.set_member(t, group, true);
+                self.refresh_sig(t);
             }
             let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) else {
                 return;
@@ -1021,6 +1043,7 @@ impl Inventory {
             self.entity_of.resize(ix(t) + 1, u32::MAX);
         }
         self.entity_of[ix(t)] = group;
+        self.refresh_sig(t);
         self.by_name.insert(spec.name.clone(), t);
         self.name_index.insert(spec.name.clone(), t);
         self.by_load.insert((0, hash, t));
@@ -1090,7 +1113,7 @@ impl Inventory {
         }
         let old_groups: Vec<u32> = tr.groups.iter().skip(1).copied().collect();
         for g in old_groups {
-            self.move_luns(t, g, false);
+            self.set_member(t, g, false);
         }
         let mut new_groups = Vec::with_capacity(tags.len());
         for tag in &tags {
@@ -1100,13 +1123,14 @@ impl Inventory {
             }
         }
         for &g in &new_groups {
-            self.move_luns(t, g, true);
+            self.set_member(t, g, true);
         }
         if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
             tr.tags = tags;
             tr.groups.truncate(1);
             tr.groups.extend(new_groups);
         }
+        self.refresh_sig(t);
         out.push(Change::TargetUpdated {
             target: target.clone(),
         });
@@ -1370,7 +1394,7 @@ impl Inventory {
     /// [`Engine::verify`](crate::Engine::verify).
     pub(crate) fn check(&self) -> Result<(), String> {
         let mut counts = LunCounts::default();
-        let mut avail = BTreeSet::new();
+        let mut avail = Vec::new();
         let mut live = 0usize;
         for (i, r) in self.luns.iter().enumerate() {
             if !r.live() {
@@ -1380,7 +1404,7 @@ impl Inventory {
             let slot = u32::try_from(i).map_err(|e| e.to_string())?;
             *counts.slot_for(r) += 1;
             if r.selectable() {
-                avail.insert(self.key_of(slot));
+                avail.push(self.key_of(slot));
             }
             let tr = self
                 .target_rec(r.target)
@@ -1392,7 +1416,11 @@ impl Inventory {
         if counts != self.counts {
             return Err(format!("counts {:?} != recomputed {counts:?}", self.counts));
         }
-        if avail != self.available {
+        self.avail.check(&self.sigs)?;
+        let mut have: Vec<SizeKey> = self.avail.keys().copied().collect();
+        have.sort_unstable();
+        avail.sort_unstable();
+        if avail != have || have.len() != self.avail.len() {
             return Err("available index differs from records".into());
         }
         let mut groups = vec![Group::default(); self.groups.len()];
@@ -1421,15 +1449,14 @@ impl Inventory {
                     .get_mut(ix(g))
                     .ok_or_else(|| format!("group {g} missing"))?;
                 gr.targets.insert(t);
-                for &s in &tr.luns {
-                    if self.luns[ix(s)].selectable() {
-                        gr.avail.insert(self.key_of(s));
-                    }
-                }
+            }
+            let sig = tr.groups.iter().fold(0, |a, &g| a | group_bit(g));
+            if self.sigs.get(ix(t)) != Some(&sig) {
+                return Err(format!("{}: signature disagrees with its groups", tr.name));
             }
         }
         for (i, (have, want)) in self.groups.iter().zip(&groups).enumerate() {
-            if have.targets != want.targets || have.avail != want.avail {
+            if have.targets != want.targets {
                 return Err(format!("group {i} differs from records"));
             }
         }

@@ -70,6 +70,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod avail;
 mod change;
 mod engine;
 mod inventory;
