@@ -42,6 +42,9 @@ pub(crate) fn group_bit(g: u32) -> u128 {
 pub(crate) struct AvailIndex {
     /// Lower bound of the key range of each block, in order; `fences[0]` is [`SizeKey::MIN`].
     fences: Vec<SizeKey>,
+    /// The size of each fence: the array the block search reads (8 bytes a block, so it stays
+    /// in cache; the full fence is read only where sizes tie).
+    fence_sizes: Vec<u64>,
     /// The block ID at each order position.
     order: Vec<u32>,
     /// Keys by block ID (capacity exactly [`CAP`]; emptied blocks are kept for reuse).
@@ -85,7 +88,15 @@ impl AvailIndex {
 
     /// The order position of the block whose range holds `k`.
     fn position_of(&self, k: &SizeKey) -> usize {
-        self.fences.partition_point(|f| f <= k).saturating_sub(1)
+        let mut i = self
+            .fence_sizes
+            .partition_point(|&s| s <= k.size)
+            .saturating_sub(1);
+        // Blocks whose fence has k's size but a larger key come after k's block.
+        while i > 0 && self.fences.get(i).is_some_and(|f| f > k) {
+            i -= 1;
+        }
+        i
     }
 
     /// The order position of the block a walk from `lo` starts at.
@@ -129,6 +140,7 @@ impl AvailIndex {
         if self.order.is_empty() {
             let id = self.new_block();
             self.fences.push(SizeKey::MIN);
+            self.fence_sizes.push(0);
             self.order.push(id);
         }
         let mut i = self.position_of(&k);
@@ -208,6 +220,7 @@ impl AvailIndex {
         self.masks[ix(fresh)] = self.masks[ix(id)];
         self.stale[ix(fresh)] = self.stale[ix(id)];
         self.fences.insert(i + 1, fence);
+        self.fence_sizes.insert(i + 1, fence.size);
         self.order.insert(i + 1, fresh);
     }
 
@@ -233,7 +246,9 @@ impl AvailIndex {
             // Empty and both neighbours too full to merge with: drop it; the block before it (or,
             // for the first, the block after it) takes over its range.
             let id = self.order.remove(i);
-            self.fences.remove(if i == 0 { 1 } else { i });
+            let f = if i == 0 { 1 } else { i };
+            self.fences.remove(f);
+            self.fence_sizes.remove(f);
             self.free.push(id);
         }
     }
@@ -256,6 +271,7 @@ impl AvailIndex {
         self.stale[ix(from)] = 0;
         self.order.remove(j);
         self.fences.remove(j);
+        self.fence_sizes.remove(j);
         self.free.push(from);
     }
 
@@ -289,8 +305,10 @@ impl AvailIndex {
     /// Checks the structure: fences ordered, every key inside its block's range and found
     /// where its slot says, masks covering the signatures, sizes and the length consistent.
     pub(crate) fn check(&self, sigs: &[u128]) -> Result<(), String> {
-        if self.fences.len() != self.order.len() {
-            return Err("avail: fences and order differ in length".into());
+        if self.fences.len() != self.order.len()
+            || self.fences.iter().map(|f| f.size).ne(self.fence_sizes.iter().copied())
+        {
+            return Err("avail: fences, fence sizes and order disagree".into());
         }
         if self.fences.first().is_some_and(|f| *f != SizeKey::MIN) {
             return Err("avail: first fence is not the minimum key".into());

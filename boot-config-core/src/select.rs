@@ -156,12 +156,24 @@ impl Prefilter<'_> {
         mask & self.all_bits != self.all_bits || (self.any_bits != 0 && mask & self.any_bits == 0)
     }
 
-    /// Whether a target may be a candidate.
+    /// Whether the filter admits every target (nothing to read per key).
+    fn is_open(&self) -> bool {
+        self.all_bits == 0 && self.exclude.is_none() && self.entities.is_none()
+    }
+
+    /// Whether a target may be a candidate; reads only the arrays the request needs.
     fn admits(&self, t: u32) -> bool {
+        if self.all_bits != 0 {
+            let sig = self.sigs.get(ix(t)).copied().unwrap_or(0);
+            if sig & self.all_bits != self.all_bits {
+                return false;
+            }
+        }
+        if self.exclude.is_none() && self.entities.is_none() {
+            return true;
+        }
         let e = self.entity_of.get(ix(t)).copied().unwrap_or(u32::MAX);
-        let sig = self.sigs.get(ix(t)).copied().unwrap_or(0);
-        sig & self.all_bits == self.all_bits
-            && self.exclude != Some(e)
+        self.exclude != Some(e)
             && self
                 .entities
                 .as_ref()
@@ -395,6 +407,7 @@ impl<'a> Ctx<'a> {
         let index = &self.inv.avail;
         let mut budget = SCAN_BUDGET;
         let mut cands: Vec<SizeKey> = Vec::new();
+        let open = pf.is_open();
         let mut i = index.start(&lo);
         while let Some(b) = index.block(i) {
             if b.fence.size > upper {
@@ -404,13 +417,22 @@ impl<'a> Ctx<'a> {
                 budget = budget.saturating_sub(SKIP_COST);
             } else {
                 budget = budget.saturating_sub(b.keys.len());
+                // `k >= lo` is `k.size >= lo.size`: `lo` is the smallest key of its size.
+                let in_range = |k: &&SizeKey| k.size >= lo.size && k.size <= upper;
                 cands.clear();
-                cands.extend(
-                    b.keys
-                        .iter()
-                        .filter(|k| **k >= lo && k.size <= upper && pf.admits(k.target))
-                        .copied(),
-                );
+                if open {
+                    // No per-key filter: the block's smallest key in range is the one to try.
+                    cands.extend(b.keys.iter().filter(in_range).min().copied());
+                } else {
+                    cands.reserve(b.keys.len());
+                    cands.extend(
+                        b.keys
+                            .iter()
+                            .filter(in_range)
+                            .filter(|k| pf.admits(k.target))
+                            .copied(),
+                    );
+                }
                 // Usually the smallest candidate passes; after one failure, go in order.
                 if let Some(j) = (0..cands.len()).min_by_key(|&j| cands[j]) {
                     let k = cands.swap_remove(j);
@@ -418,6 +440,10 @@ impl<'a> Ctx<'a> {
                         return Some(k.slot);
                     }
                     budget = budget.saturating_sub(FAILED_CHECK_COST);
+                    if open {
+                        // Rare (a target without portals): take the whole block after all.
+                        cands.extend(b.keys.iter().filter(in_range).filter(|c| **c != k));
+                    }
                     cands.sort_unstable();
                     for k in &cands {
                         if budget == 0 {
