@@ -3,21 +3,25 @@
 //!
 //! * The blocks partition the key space: the block at order position `i` holds the keys in
 //!   `fences[i]..fences[i + 1]` (`fences[0]` is the smallest key there is), at most [`CAP`] of
-//!   them, **unsorted**, in an allocation of exactly `CAP` keys that never moves.
+//!   them, **unsorted**, in one fixed allocation that never moves.
 //! * Every LUN slot records where its key sits (block and position). Removing a key is a swap
-//!   with the last key of its block; inserting one is a binary search over the fences (a small
-//!   array that stays in cache) and an append. A resize (remove + insert) thus touches the LUN's
-//!   position entry, two key positions and one block length — no tree descent, one index only.
+//!   with the last key of its block; inserting one is a binary search over the fence sizes (a
+//!   small array that stays in cache) and an append. A resize (remove + insert) thus touches the
+//!   LUN's position entry, two key positions and one block length — no tree descent, one index.
+//! * A block stores its keys column-wise: sizes, entity groups, tag bits, then the rest of the
+//!   key. A best-fit walk reads the size column (and the entity or tag column when the request
+//!   constrains them), 8–16 bytes a key, and the rest only of the keys it picks.
 //! * Each block has a mask of the groups (entities, tags) of its keys' targets (bit `g % 128` for
 //!   group `g`), so a walk constrained to some groups skips blocks that cannot hold a candidate.
 //!   Removals leave stale bits behind (the mask stays a superset, which is all a filter needs);
-//!   after [`CAP`] removals the mask is recomputed from the targets' signatures.
+//!   after [`CAP`] removals, and at every split, the mask is recomputed from the targets'
+//!   signatures.
 //! * A block that fills up is sorted and split in two; one that falls below a quarter is merged
 //!   with a neighbour when the two fit in three quarters of a block.
 //!
 //! Selection walks blocks in order from the block holding its lower bound: the first block with
 //! a passing key holds the best one. Callers that need keys one by one in order (explanations,
-//! the largest LUN) use [`AvailIndex::sorted_from`], which sorts one block at a time.
+//! the memo walk) use [`AvailIndex::sorted_from`], which sorts one block at a time.
 
 use crate::inventory::{SizeKey, ix};
 
@@ -29,12 +33,138 @@ const MERGE_BELOW: usize = CAP / 4;
 const MERGED_MAX: usize = CAP * 3 / 4;
 /// "Not indexed" in [`AvailIndex::at`].
 const NOWHERE: u64 = u64::MAX;
-// Positions are packed as `block * CAP + position`; CAP is a power of two.
+// Positions are packed as `block << POS_BITS | position`; CAP is a power of two.
 const POS_BITS: u32 = CAP.trailing_zeros();
+const POS_MASK: u64 = (1 << POS_BITS) - 1;
 
 /// The mask bit of a group.
 pub(crate) fn group_bit(g: u32) -> u128 {
     1u128 << (g % 128)
+}
+
+/// A group signature folded to the 32 bits a block stores per key (bit `g % 32` for group `g`):
+/// a superset test, confirmed against the full signature.
+pub(crate) fn fold(sig: u128) -> u32 {
+    let words = sig.to_le_bytes();
+    let mut f = 0u32;
+    for w in words.chunks_exact(4) {
+        f |= u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+    }
+    f
+}
+
+/// The part of a key a walk reads only for the keys it picks.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rest {
+    tie: u64,
+    number: u64,
+    slot: u32,
+    target: u32,
+}
+
+/// Up to [`CAP`] keys, column-wise, unsorted.
+#[derive(Clone, Debug)]
+pub(crate) struct Block {
+    len: usize,
+    sizes: [u64; CAP],
+    groups: [u32; CAP],
+    tags: [u32; CAP],
+    rest: [Rest; CAP],
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            sizes: [0; CAP],
+            groups: [0; CAP],
+            tags: [0; CAP],
+            rest: [Rest::default(); CAP],
+        }
+    }
+}
+
+impl Block {
+    /// Number of keys.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The size column.
+    pub(crate) fn sizes(&self) -> &[u64] {
+        self.sizes.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The entity-group column.
+    pub(crate) fn groups(&self) -> &[u32] {
+        self.groups.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The folded-signature column (see [`fold`]).
+    pub(crate) fn tags(&self) -> &[u32] {
+        self.tags.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The key at position `p` (< `len`).
+    pub(crate) fn key(&self, p: usize) -> Option<SizeKey> {
+        if p >= self.len {
+            return None;
+        }
+        let r = self.rest.get(p)?;
+        Some(SizeKey {
+            size: *self.sizes.get(p)?,
+            tie: r.tie,
+            number: r.number,
+            slot: r.slot,
+            target: r.target,
+        })
+    }
+
+    /// The target of the key at position `p`.
+    pub(crate) fn target(&self, p: usize) -> Option<u32> {
+        self.rest.get(..self.len)?.get(p).map(|r| r.target)
+    }
+
+    /// Its keys, unsorted.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = SizeKey> + '_ {
+        (0..self.len).filter_map(|p| self.key(p))
+    }
+
+    fn push(&mut self, k: SizeKey, group: u32, tags: u32) -> Option<usize> {
+        let p = self.len;
+        *self.sizes.get_mut(p)? = k.size;
+        self.groups[p] = group;
+        self.tags[p] = tags;
+        self.rest[p] = Rest {
+            tie: k.tie,
+            number: k.number,
+            slot: k.slot,
+            target: k.target,
+        };
+        self.len += 1;
+        Some(p)
+    }
+
+    /// Moves the last key into position `p`; returns the moved key's slot if it moved.
+    fn swap_remove(&mut self, p: usize) -> Option<u32> {
+        let last = self.len.checked_sub(1)?;
+        if p > last {
+            return None;
+        }
+        self.sizes[p] = self.sizes[last];
+        self.groups[p] = self.groups[last];
+        self.tags[p] = self.tags[last];
+        self.rest[p] = self.rest[last];
+        self.len = last;
+        (p < last).then(|| self.rest[p].slot)
+    }
+
+    /// The keys with their entity group and tag bits.
+    fn entries(&self) -> Vec<(SizeKey, u32, u32)> {
+        (0..self.len)
+            .filter_map(|p| Some((self.key(p)?, self.groups[p], self.tags[p])))
+            .collect()
+    }
 }
 
 /// The index; see the module documentation.
@@ -47,23 +177,23 @@ pub(crate) struct AvailIndex {
     fence_sizes: Vec<u64>,
     /// The block ID at each order position.
     order: Vec<u32>,
-    /// Keys by block ID (capacity exactly [`CAP`]; emptied blocks are kept for reuse).
-    blocks: Vec<Vec<SizeKey>>,
+    /// Blocks by ID (emptied blocks are kept for reuse).
+    blocks: Vec<Box<Block>>,
     /// Group mask by block ID (a superset of its keys' target signatures).
     masks: Vec<u128>,
     /// Removals since the block's mask was last recomputed, by block ID.
     stale: Vec<u16>,
     /// Unused block IDs.
     free: Vec<u32>,
-    /// By LUN slot: `block * CAP + position` of its key, or [`NOWHERE`].
+    /// By LUN slot: `block << POS_BITS | position` of its key, or [`NOWHERE`].
     at: Vec<u64>,
     len: usize,
 }
 
 /// One block as a walk sees it.
 pub(crate) struct BlockView<'a> {
-    /// Its keys, unsorted.
-    pub(crate) keys: &'a [SizeKey],
+    /// Its keys.
+    pub(crate) block: &'a Block,
     /// The smallest key it may hold.
     pub(crate) fence: SizeKey,
     /// A superset of the group bits of its keys' targets.
@@ -71,13 +201,25 @@ pub(crate) struct BlockView<'a> {
 }
 
 fn pack(block: u32, pos: usize) -> u64 {
-    (u64::from(block) << POS_BITS) | u64::try_from(pos).unwrap_or(0)
+    (u64::from(block) << POS_BITS) | (u64::try_from(pos).unwrap_or(0) & POS_MASK)
 }
 
 fn unpack(code: u64) -> Option<(usize, usize)> {
+    if code == NOWHERE {
+        return None;
+    }
     let block = usize::try_from(code >> POS_BITS).ok()?;
-    let pos = usize::try_from(code & (u64::try_from(CAP).ok()? - 1)).ok()?;
+    let pos = usize::try_from(code & POS_MASK).ok()?;
     Some((block, pos))
+}
+
+/// What the index needs to know about the target of a key it stores.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TargetBits {
+    /// Its entity group.
+    pub(crate) group: u32,
+    /// Its group signature.
+    pub(crate) sig: u128,
 }
 
 impl AvailIndex {
@@ -108,7 +250,7 @@ impl AvailIndex {
     pub(crate) fn block(&self, i: usize) -> Option<BlockView<'_>> {
         let id = ix(*self.order.get(i)?);
         Some(BlockView {
-            keys: self.blocks.get(id)?,
+            block: self.blocks.get(id)?,
             fence: *self.fences.get(i)?,
             mask: self.masks.get(id).copied().unwrap_or(u128::MAX),
         })
@@ -118,10 +260,10 @@ impl AvailIndex {
         if let Some(id) = self.free.pop() {
             return id;
         }
-        // Block IDs are bounded by the number of keys (every block but one is non-empty), and
-        // keys by the u32 slot space, so the ID always fits.
+        // Every block but one holds a key and keys are bounded by the u32 slot space, so the
+        // ID fits (and `pack` keeps it whole in 64 bits).
         let id = u32::try_from(self.blocks.len()).unwrap_or(u32::MAX);
-        self.blocks.push(Vec::with_capacity(CAP));
+        self.blocks.push(Box::default());
         self.masks.push(0);
         self.stale.push(0);
         id
@@ -135,8 +277,9 @@ impl AvailIndex {
         self.at[s] = code;
     }
 
-    /// Adds a key whose target has the group signature `sig`. The slot must not be indexed.
-    pub(crate) fn insert(&mut self, k: SizeKey, sig: u128) {
+    /// Adds a key whose target has `bits`; `sigs` are all targets' signatures (by target slot),
+    /// read when a split recomputes masks. The slot must not be indexed.
+    pub(crate) fn insert(&mut self, k: SizeKey, bits: TargetBits, sigs: &[u128]) {
         if self.order.is_empty() {
             let id = self.new_block();
             self.fences.push(SizeKey::MIN);
@@ -145,28 +288,23 @@ impl AvailIndex {
         }
         let mut i = self.position_of(&k);
         if self.blocks[ix(self.order[i])].len() >= CAP {
-            self.split(i);
+            self.split(i, sigs);
             i = self.position_of(&k);
         }
         let id = self.order[i];
-        let block = &mut self.blocks[ix(id)];
-        let pos = block.len();
-        block.push(k);
-        self.masks[ix(id)] |= sig;
-        self.set_at(k.slot, pack(id, pos));
-        self.len += 1;
+        if let Some(p) = self.blocks[ix(id)].push(k, bits.group, fold(bits.sig)) {
+            self.masks[ix(id)] |= bits.sig;
+            self.set_at(k.slot, pack(id, p));
+            self.len += 1;
+        }
     }
 
-    /// Removes the key of a LUN slot and returns it; `sigs` are the targets' group signatures
-    /// (by target slot), read when a block's mask is recomputed.
+    /// Removes the key of a LUN slot and returns it; `sigs` as for [`AvailIndex::insert`].
     pub(crate) fn remove(&mut self, slot: u32, sigs: &[u128]) -> Option<SizeKey> {
         let (b, p) = unpack(*self.at.get(ix(slot))?)?;
         let block = self.blocks.get_mut(b)?;
-        if p >= block.len() {
-            return None;
-        }
-        let k = block.swap_remove(p);
-        let moved = block.get(p).map(|m| m.slot);
+        let k = block.key(p)?;
+        let moved = block.swap_remove(p);
         let left = block.len();
         let id = u32::try_from(b).ok()?;
         if let Some(m) = moved {
@@ -177,11 +315,7 @@ impl AvailIndex {
         let stale = &mut self.stale[b];
         *stale = stale.saturating_add(1);
         if usize::from(*stale) >= CAP {
-            *stale = 0;
-            self.masks[b] = self.blocks[b]
-                .iter()
-                .map(|k| sigs.get(ix(k.target)).copied().unwrap_or(u128::MAX))
-                .fold(0, |a, s| a | s);
+            self.refresh_mask(b, sigs);
         }
         if left < MERGE_BELOW {
             let i = self.position_of(&k);
@@ -190,35 +324,52 @@ impl AvailIndex {
         Some(k)
     }
 
-    /// Adds group bits to the mask of the block holding a slot's key.
-    pub(crate) fn add_bits(&mut self, slot: u32, bits: u128) {
-        if let Some((b, _)) = self.at.get(ix(slot)).and_then(|&c| unpack(c))
-            && let Some(m) = self.masks.get_mut(b)
+    /// Records new entity group and signature bits for the target of a slot's key.
+    pub(crate) fn retag(&mut self, slot: u32, bits: TargetBits) {
+        let Some((b, p)) = self.at.get(ix(slot)).and_then(|&c| unpack(c)) else {
+            return;
+        };
+        if let Some(block) = self.blocks.get_mut(b)
+            && p < block.len
         {
-            *m |= bits;
+            block.groups[p] = bits.group;
+            block.tags[p] = fold(bits.sig);
+        }
+        if let Some(m) = self.masks.get_mut(b) {
+            *m |= bits.sig;
         }
     }
 
+    fn refresh_mask(&mut self, b: usize, sigs: &[u128]) {
+        let Some(block) = self.blocks.get(b) else {
+            return;
+        };
+        let mask = (0..block.len)
+            .filter_map(|p| block.target(p))
+            .map(|t| sigs.get(ix(t)).copied().unwrap_or(u128::MAX))
+            .fold(0, |a, s| a | s);
+        self.masks[b] = mask;
+        self.stale[b] = 0;
+    }
+
     /// Sorts the full block at order position `i` and moves its upper half to a new block.
-    fn split(&mut self, i: usize) {
+    fn split(&mut self, i: usize, sigs: &[u128]) {
         let id = self.order[i];
         let fresh = self.new_block();
-        let mut keys = core::mem::take(&mut self.blocks[ix(id)]);
-        keys.sort_unstable();
-        let mut upper = core::mem::take(&mut self.blocks[ix(fresh)]);
-        upper.extend(keys.drain(keys.len() / 2..));
-        for (p, k) in keys.iter().enumerate() {
-            self.set_at(k.slot, pack(id, p));
+        let mut entries = self.blocks[ix(id)].entries();
+        entries.sort_unstable_by_key(|e| e.0);
+        let upper = entries.split_off(entries.len() / 2);
+        let fence = upper.first().map_or(SizeKey::MIN, |e| e.0);
+        for (into, part) in [(id, entries), (fresh, upper)] {
+            let mut block = Block::default();
+            for (k, group, tags) in part {
+                if let Some(p) = block.push(k, group, tags) {
+                    self.set_at(k.slot, pack(into, p));
+                }
+            }
+            *self.blocks[ix(into)] = block;
+            self.refresh_mask(ix(into), sigs);
         }
-        for (p, k) in upper.iter().enumerate() {
-            self.set_at(k.slot, pack(fresh, p));
-        }
-        let fence = upper.first().copied().unwrap_or(SizeKey::MIN);
-        self.blocks[ix(id)] = keys;
-        self.blocks[ix(fresh)] = upper;
-        // Both halves keep the whole mask: a superset of each.
-        self.masks[ix(fresh)] = self.masks[ix(id)];
-        self.stale[ix(fresh)] = self.stale[ix(id)];
         self.fences.insert(i + 1, fence);
         self.fence_sizes.insert(i + 1, fence.size);
         self.order.insert(i + 1, fresh);
@@ -231,7 +382,7 @@ impl AvailIndex {
             self.order
                 .get(j)
                 .and_then(|&id| self.blocks.get(ix(id)))
-                .map(Vec::len)
+                .map(|b| b.len())
         };
         let Some(here) = len_at(i) else { return };
         if let Some(prev) = i.checked_sub(1).and_then(len_at)
@@ -249,6 +400,8 @@ impl AvailIndex {
             let f = if i == 0 { 1 } else { i };
             self.fences.remove(f);
             self.fence_sizes.remove(f);
+            self.masks[ix(id)] = 0;
+            self.stale[ix(id)] = 0;
             self.free.push(id);
         }
     }
@@ -256,15 +409,13 @@ impl AvailIndex {
     /// Moves the keys of the block at order position `j = i + 1` into the block at `i`.
     fn absorb(&mut self, i: usize, j: usize) {
         let (into, from) = (self.order[i], self.order[j]);
-        let moved = core::mem::take(&mut self.blocks[ix(from)]);
-        let base = self.blocks[ix(into)].len();
-        for (p, k) in moved.iter().enumerate() {
-            self.set_at(k.slot, pack(into, base + p));
+        let moved = self.blocks[ix(from)].entries();
+        self.blocks[ix(from)].len = 0;
+        for (k, group, tags) in moved {
+            if let Some(p) = self.blocks[ix(into)].push(k, group, tags) {
+                self.set_at(k.slot, pack(into, p));
+            }
         }
-        self.blocks[ix(into)].extend_from_slice(&moved);
-        let mut moved = moved;
-        moved.clear();
-        self.blocks[ix(from)] = moved;
         self.masks[ix(into)] |= self.masks[ix(from)];
         self.masks[ix(from)] = 0;
         self.stale[ix(into)] = self.stale[ix(into)].max(self.stale[ix(from)]);
@@ -280,7 +431,7 @@ impl AvailIndex {
         self.order
             .iter()
             .rev()
-            .find_map(|&id| self.blocks.get(ix(id))?.iter().max().copied())
+            .find_map(|&id| self.blocks.get(ix(id))?.keys().max())
     }
 
     /// The keys from `lo` upward, in order (sorting one block at a time).
@@ -295,18 +446,23 @@ impl AvailIndex {
     }
 
     /// Every key, in no particular order.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &SizeKey> {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = SizeKey> + '_ {
         self.order
             .iter()
             .filter_map(|&id| self.blocks.get(ix(id)))
-            .flatten()
+            .flat_map(|b| b.keys())
     }
 
-    /// Checks the structure: fences ordered, every key inside its block's range and found
-    /// where its slot says, masks covering the signatures, sizes and the length consistent.
-    pub(crate) fn check(&self, sigs: &[u128]) -> Result<(), String> {
+    /// Checks the structure against the targets' `bits` (by target slot): fences ordered, every
+    /// key inside its block's range and found where its slot says, each key's entity group and
+    /// tag bits those of its target, masks covering the signatures, the length consistent.
+    pub(crate) fn check(&self, bits: impl Fn(u32) -> Option<TargetBits>) -> Result<(), String> {
         if self.fences.len() != self.order.len()
-            || self.fences.iter().map(|f| f.size).ne(self.fence_sizes.iter().copied())
+            || self
+                .fences
+                .iter()
+                .map(|f| f.size)
+                .ne(self.fence_sizes.iter().copied())
         {
             return Err("avail: fences, fence sizes and order disagree".into());
         }
@@ -319,34 +475,36 @@ impl AvailIndex {
         let mut seen = vec![false; self.blocks.len()];
         let mut total = 0usize;
         for (i, (&id, fence)) in self.order.iter().zip(&self.fences).enumerate() {
-            let keys = self
+            let block = self
                 .blocks
                 .get(ix(id))
                 .ok_or_else(|| format!("avail: block {id} missing"))?;
             if core::mem::replace(&mut seen[ix(id)], true) {
                 return Err(format!("avail: block {id} listed twice"));
             }
-            if keys.len() > CAP || keys.capacity() != CAP {
-                return Err(format!("avail: block {id} holds {} keys", keys.len()));
-            }
-            if keys.is_empty() && self.order.len() > 1 {
-                return Err(format!("avail: block {id} is empty"));
+            if block.len() > CAP || (block.len() == 0 && self.order.len() > 1) {
+                return Err(format!("avail: block {id} holds {} keys", block.len()));
             }
             let next = self.fences.get(i + 1);
             let mut mask = 0;
-            for (p, k) in keys.iter().enumerate() {
-                if k < fence || next.is_some_and(|n| k >= n) {
+            for p in 0..block.len() {
+                let k = block.key(p).ok_or("avail: key missing")?;
+                if k < *fence || next.is_some_and(|n| k >= *n) {
                     return Err(format!("avail: key {k:?} outside block {id}"));
                 }
                 if self.at.get(ix(k.slot)).copied() != Some(pack(id, p)) {
                     return Err(format!("avail: slot {} not found where its key is", k.slot));
                 }
-                mask |= sigs.get(ix(k.target)).copied().unwrap_or(u128::MAX);
+                let want = bits(k.target).ok_or("avail: key of a missing target")?;
+                if block.groups[p] != want.group || block.tags[p] != fold(want.sig) {
+                    return Err(format!("avail: slot {} carries stale target bits", k.slot));
+                }
+                mask |= want.sig;
             }
             if mask & !self.masks[ix(id)] != 0 {
                 return Err(format!("avail: mask of block {id} misses group bits"));
             }
-            total += keys.len();
+            total += block.len();
         }
         let free_ok = self
             .free
@@ -380,11 +538,11 @@ impl Iterator for Sorted<'_> {
 
     fn next(&mut self) -> Option<SizeKey> {
         while self.at >= self.buf.len() {
-            let block = self.index.block(self.next_block)?;
+            let view = self.index.block(self.next_block)?;
             self.next_block += 1;
             self.buf.clear();
             self.buf
-                .extend(block.keys.iter().filter(|k| **k >= self.lo).copied());
+                .extend(view.block.keys().filter(|k| *k >= self.lo));
             self.buf.sort_unstable();
             self.at = 0;
         }

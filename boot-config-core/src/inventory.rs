@@ -26,7 +26,7 @@ use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use core::net::IpAddr;
 
-use crate::avail::{AvailIndex, group_bit};
+use crate::avail::{AvailIndex, TargetBits, group_bit};
 use crate::change::{Change, Changes, Warning};
 use crate::ledger::Ledger;
 use crate::model::{
@@ -407,11 +407,6 @@ impl Inventory {
         self.entities.get(e).map(|r| r.group)
     }
 
-    /// Entity group by target slot (`u32::MAX` for unused slots).
-    pub(crate) fn entity_of(&self) -> &[u32] {
-        &self.entity_of
-    }
-
     /// The entity groups that can hold a target named in `lo..hi`, sorted: every group of
     /// such a target, plus possibly the group of the run that straddles `lo` when none of its
     /// names falls below `hi` (a superset, never a subset). Reads only the small run map, not
@@ -618,8 +613,8 @@ impl Inventory {
         }
     }
 
-    /// Re-derives a target's signature from its groups; bits it gains are added to the masks of
-    /// the blocks holding its LUNs (bits it loses stay there until those masks are recomputed).
+    /// Re-derives a target's signature from its groups and gives its indexed keys the new
+    /// entity group and signature (call after its entity or tags changed).
     fn refresh_sig(&mut self, t: u32) {
         let Some(tr) = self.target_rec(t) else {
             return;
@@ -629,12 +624,18 @@ impl Inventory {
         if self.sigs.len() <= ix(t) {
             self.sigs.resize(ix(t) + 1, 0);
         }
-        let gained = sig & !self.sigs[ix(t)];
         self.sigs[ix(t)] = sig;
-        if gained != 0 {
-            for s in slots {
-                self.avail.add_bits(s, gained);
-            }
+        let bits = self.bits_of(t);
+        for s in slots {
+            self.avail.retag(s, bits);
+        }
+    }
+
+    /// What the size index stores about a target.
+    fn bits_of(&self, t: u32) -> TargetBits {
+        TargetBits {
+            group: self.group_at(t),
+            sig: self.sigs.get(ix(t)).copied().unwrap_or(u128::MAX),
         }
     }
 
@@ -734,8 +735,8 @@ impl Inventory {
                 self.avail.remove(slot, &self.sigs);
             }
             if let Some(k) = key_after {
-                let sig = self.sigs.get(ix(k.target)).copied().unwrap_or(u128::MAX);
-                self.avail.insert(k, sig);
+                let bits = self.bits_of(k.target);
+                self.avail.insert(k, bits, &self.sigs);
             }
         }
         let held = |r: &LunRec| r.live() && r.hold != Hold::Free;
@@ -1416,8 +1417,11 @@ impl Inventory {
         if counts != self.counts {
             return Err(format!("counts {:?} != recomputed {counts:?}", self.counts));
         }
-        self.avail.check(&self.sigs)?;
-        let mut have: Vec<SizeKey> = self.avail.keys().copied().collect();
+        self.avail.check(|t| {
+            self.target_rec(t)?;
+            Some(self.bits_of(t))
+        })?;
+        let mut have: Vec<SizeKey> = self.avail.keys().collect();
         have.sort_unstable();
         avail.sort_unstable();
         if avail != have || have.len() != self.avail.len() {

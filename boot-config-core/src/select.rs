@@ -32,7 +32,7 @@ use core::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
-use crate::avail::group_bit;
+use crate::avail::{Block, fold, group_bit};
 use crate::inventory::{Group, Inventory, SizeKey, TargetRec, ix};
 use crate::model::Portal;
 use crate::names::{EntityId, LunNumber, LunRef};
@@ -135,17 +135,18 @@ pub(crate) fn target_failures(
     f
 }
 
-/// What a best-fit walk tests from dense per-target arrays before reading a target record;
-/// every target passing the request's constraints passes this (the converse need not hold).
+/// What a best-fit walk tests from a block's entity and tag columns before reading a key's
+/// target; every target passing the request's constraints passes this (not conversely).
 struct Prefilter<'a> {
-    entity_of: &'a [u32],
     sigs: &'a [u128],
     /// Allowed entity groups, sorted; `None`: any.
     entities: Option<Vec<u32>>,
     /// A block must hold at least one of these bits (0: no requirement).
     any_bits: u128,
-    /// A block and a target must hold all of these bits.
+    /// A block and a target must hold all of these bits (the tags asked for).
     all_bits: u128,
+    /// `all_bits` folded as the tag column stores them.
+    all_folded: u32,
     /// The entity group a secondary must avoid.
     exclude: Option<u32>,
 }
@@ -156,29 +157,48 @@ impl Prefilter<'_> {
         mask & self.all_bits != self.all_bits || (self.any_bits != 0 && mask & self.any_bits == 0)
     }
 
-    /// Whether the filter admits every target (nothing to read per key).
-    fn is_open(&self) -> bool {
-        self.all_bits == 0 && self.exclude.is_none() && self.entities.is_none()
+    /// Whether a key with this entity group and tag column entry may be a candidate.
+    fn admits(&self, group: u32, tags: u32) -> bool {
+        tags & self.all_folded == self.all_folded
+            && self.exclude != Some(group)
+            && match self.entities.as_deref() {
+                None => true,
+                Some([one]) => group == *one,
+                Some(v) => v.binary_search(&group).is_ok(),
+            }
     }
 
-    /// Whether a target may be a candidate; reads only the arrays the request needs.
-    fn admits(&self, t: u32) -> bool {
-        if self.all_bits != 0 {
-            let sig = self.sigs.get(ix(t)).copied().unwrap_or(0);
-            if sig & self.all_bits != self.all_bits {
-                return false;
-            }
-        }
-        if self.exclude.is_none() && self.entities.is_none() {
-            return true;
-        }
-        let e = self.entity_of.get(ix(t)).copied().unwrap_or(u32::MAX);
-        self.exclude != Some(e)
-            && self
-                .entities
-                .as_ref()
-                .is_none_or(|v| v.binary_search(&e).is_ok())
+    /// Whether a target admitted by its folded tags has them all in its full signature.
+    fn confirms(&self, t: u32) -> bool {
+        self.all_bits == 0
+            || self
+                .sigs
+                .get(ix(t))
+                .is_some_and(|&s| s & self.all_bits == self.all_bits)
     }
+}
+
+/// The smallest key of `block` with a size in `min..=max` at a position `pick` accepts. A
+/// position is offered to `pick` only while its size could still beat the best so far, and a
+/// key's trailing fields are read only then, so a pass mostly streams the size column.
+fn smallest(
+    block: &Block,
+    min: u64,
+    max: u64,
+    mut pick: impl FnMut(usize) -> bool,
+) -> Option<SizeKey> {
+    let mut best: Option<SizeKey> = None;
+    for (p, &s) in block.sizes().iter().enumerate() {
+        if s < min || s > max || best.is_some_and(|b| s > b.size) || !pick(p) {
+            continue;
+        }
+        if let Some(k) = block.key(p)
+            && best.is_none_or(|b| k < b)
+        {
+            best = Some(k);
+        }
+    }
+    best
 }
 
 struct Ctx<'a> {
@@ -391,24 +411,23 @@ impl<'a> Ctx<'a> {
             None => 0,
         };
         Some(Prefilter {
-            entity_of: inv.entity_of(),
             sigs: &inv.sigs,
             entities,
             any_bits,
             all_bits,
+            all_folded: fold(all_bits),
             exclude: self.exclude.and_then(|e| inv.entity_group_id_of(e.as_str())),
         })
     }
 
     fn best_fit(&self) -> Option<u32> {
         let pf = self.prefilter()?;
-        let lo = SizeKey::at_least(self.size.min);
-        let upper = self.size.upper();
+        let (min, upper) = (self.size.min, self.size.upper());
         let index = &self.inv.avail;
         let mut budget = SCAN_BUDGET;
-        let mut cands: Vec<SizeKey> = Vec::new();
-        let open = pf.is_open();
-        let mut i = index.start(&lo);
+        // Targets whose full check failed in this walk (at most SCAN_BUDGET / FAILED_CHECK_COST).
+        let mut failed: Vec<u32> = Vec::new();
+        let mut i = index.start(&SizeKey::at_least(min));
         while let Some(b) = index.block(i) {
             if b.fence.size > upper {
                 return None;
@@ -416,49 +435,27 @@ impl<'a> Ctx<'a> {
             if pf.skips(b.mask) {
                 budget = budget.saturating_sub(SKIP_COST);
             } else {
-                budget = budget.saturating_sub(b.keys.len());
-                // `k >= lo` is `k.size >= lo.size`: `lo` is the smallest key of its size.
-                let in_range = |k: &&SizeKey| k.size >= lo.size && k.size <= upper;
-                cands.clear();
-                if open {
-                    // No per-key filter: the block's smallest key in range is the one to try.
-                    cands.extend(b.keys.iter().filter(in_range).min().copied());
-                } else {
-                    cands.reserve(b.keys.len());
-                    cands.extend(
-                        b.keys
-                            .iter()
-                            .filter(in_range)
-                            .filter(|k| pf.admits(k.target))
-                            .copied(),
-                    );
-                }
-                // Usually the smallest candidate passes; after one failure, go in order.
-                if let Some(j) = (0..cands.len()).min_by_key(|&j| cands[j]) {
-                    let k = cands.swap_remove(j);
-                    if self.ok(k.target) {
+                let (block, groups, tags) = (b.block, b.block.groups(), b.block.tags());
+                while budget > 0 {
+                    budget = budget.saturating_sub(block.len());
+                    let admitted = |p: usize| {
+                        pf.admits(groups[p], tags[p])
+                            && (failed.is_empty()
+                                || block.target(p).is_some_and(|t| !failed.contains(&t)))
+                    };
+                    let Some(k) = smallest(block, min, upper, admitted) else {
+                        break;
+                    };
+                    if pf.confirms(k.target) && self.ok(k.target) {
                         return Some(k.slot);
                     }
+                    failed.push(k.target);
                     budget = budget.saturating_sub(FAILED_CHECK_COST);
-                    if open {
-                        // Rare (a target without portals): take the whole block after all.
-                        cands.extend(b.keys.iter().filter(in_range).filter(|c| **c != k));
-                    }
-                    cands.sort_unstable();
-                    for k in &cands {
-                        if budget == 0 {
-                            break;
-                        }
-                        if self.ok(k.target) {
-                            return Some(k.slot);
-                        }
-                        budget = budget.saturating_sub(FAILED_CHECK_COST);
-                    }
                 }
             }
             if budget == 0 {
                 // Block `i` may hold unexamined candidates: continue from it.
-                return self.best_fit_past_budget(&pf, i, lo, upper);
+                return self.best_fit_past_budget(&pf, i);
             }
             i += 1;
         }
@@ -467,13 +464,7 @@ impl<'a> Ctx<'a> {
 
     /// Best fit once the walk's budget is spent: the indexed candidate set if there is one,
     /// else the rest of the walk from block `from` with a per-target verdict memo.
-    fn best_fit_past_budget(
-        &self,
-        pf: &Prefilter<'_>,
-        from: usize,
-        lo: SizeKey,
-        upper: u64,
-    ) -> Option<u32> {
+    fn best_fit_past_budget(&self, pf: &Prefilter<'_>, from: usize) -> Option<u32> {
         if let Some(set) = self.indexed_set() {
             return set
                 .iter()
@@ -482,12 +473,13 @@ impl<'a> Ctx<'a> {
                 .min()
                 .map(|k| k.slot);
         }
+        let (min, upper) = (self.size.min, self.size.upper());
         // 0: not judged yet, 1: passes, 2: fails.
         let mut memo = vec![0u8; self.inv.targets.len()];
         let mut verdict = |t: u32| match memo.get(ix(t)).copied() {
             Some(1) => true,
             Some(0) => {
-                let ok = self.ok(t);
+                let ok = pf.confirms(t) && self.ok(t);
                 memo[ix(t)] = if ok { 1 } else { 2 };
                 ok
             }
@@ -503,18 +495,11 @@ impl<'a> Ctx<'a> {
             if pf.skips(b.mask) {
                 continue;
             }
-            let mut best: Option<SizeKey> = None;
-            for k in b.keys {
-                if *k >= lo
-                    && k.size <= upper
-                    && best.is_none_or(|b| *k < b)
-                    && pf.admits(k.target)
-                    && verdict(k.target)
-                {
-                    best = Some(*k);
-                }
-            }
-            if let Some(k) = best {
+            let (block, groups, tags) = (b.block, b.block.groups(), b.block.tags());
+            let found = smallest(block, min, upper, |p| {
+                pf.admits(groups[p], tags[p]) && block.target(p).is_some_and(&mut verdict)
+            });
+            if let Some(k) = found {
                 return Some(k.slot);
             }
         }
