@@ -53,117 +53,74 @@ pub(crate) fn fold(sig: u128) -> u32 {
     f
 }
 
+/// The part of a key a walk reads for every key it passes: 16 bytes, four to a cache line.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Hot {
+    /// The LUN's size.
+    pub(crate) size: u64,
+    /// Its target's entity group.
+    pub(crate) group: u32,
+    /// Its target's signature, folded (see [`fold`]).
+    pub(crate) tags: u32,
+}
+
 /// The part of a key a walk reads only for the keys it picks.
 #[derive(Clone, Copy, Debug, Default)]
-struct Rest {
+struct Cold {
     tie: u64,
     number: u64,
     slot: u32,
     target: u32,
 }
 
-/// Up to [`CAP`] keys, column-wise, unsorted.
+/// Up to [`CAP`] keys in two columns, unsorted; the length is kept by the index.
 #[derive(Clone, Debug)]
-pub(crate) struct Block {
-    len: usize,
-    sizes: [u64; CAP],
-    groups: [u32; CAP],
-    tags: [u32; CAP],
-    rest: [Rest; CAP],
+struct Block {
+    hot: [Hot; CAP],
+    cold: [Cold; CAP],
 }
 
 impl Default for Block {
     fn default() -> Self {
         Self {
-            len: 0,
-            sizes: [0; CAP],
-            groups: [0; CAP],
-            tags: [0; CAP],
-            rest: [Rest::default(); CAP],
+            hot: [Hot::default(); CAP],
+            cold: [Cold::default(); CAP],
         }
     }
 }
 
-impl Block {
-    /// Number of keys.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
+/// One block as a walk sees it.
+pub(crate) struct BlockView<'a> {
+    /// The hot column of its keys.
+    pub(crate) hot: &'a [Hot],
+    cold: &'a [Cold],
+    /// The smallest key it may hold.
+    pub(crate) fence: SizeKey,
+    /// A superset of the group bits of its keys' targets.
+    pub(crate) mask: u128,
+}
 
-    /// The size column.
-    pub(crate) fn sizes(&self) -> &[u64] {
-        self.sizes.get(..self.len).unwrap_or(&[])
-    }
-
-    /// The entity-group column.
-    pub(crate) fn groups(&self) -> &[u32] {
-        self.groups.get(..self.len).unwrap_or(&[])
-    }
-
-    /// The folded-signature column (see [`fold`]).
-    pub(crate) fn tags(&self) -> &[u32] {
-        self.tags.get(..self.len).unwrap_or(&[])
-    }
-
-    /// The key at position `p` (< `len`).
+impl BlockView<'_> {
+    /// The key at position `p`.
     pub(crate) fn key(&self, p: usize) -> Option<SizeKey> {
-        if p >= self.len {
-            return None;
-        }
-        let r = self.rest.get(p)?;
+        let (h, c) = (self.hot.get(p)?, self.cold.get(p)?);
         Some(SizeKey {
-            size: *self.sizes.get(p)?,
-            tie: r.tie,
-            number: r.number,
-            slot: r.slot,
-            target: r.target,
+            size: h.size,
+            tie: c.tie,
+            number: c.number,
+            slot: c.slot,
+            target: c.target,
         })
     }
 
     /// The target of the key at position `p`.
     pub(crate) fn target(&self, p: usize) -> Option<u32> {
-        self.rest.get(..self.len)?.get(p).map(|r| r.target)
+        self.cold.get(p).map(|c| c.target)
     }
 
     /// Its keys, unsorted.
     pub(crate) fn keys(&self) -> impl Iterator<Item = SizeKey> + '_ {
-        (0..self.len).filter_map(|p| self.key(p))
-    }
-
-    fn push(&mut self, k: SizeKey, group: u32, tags: u32) -> Option<usize> {
-        let p = self.len;
-        *self.sizes.get_mut(p)? = k.size;
-        self.groups[p] = group;
-        self.tags[p] = tags;
-        self.rest[p] = Rest {
-            tie: k.tie,
-            number: k.number,
-            slot: k.slot,
-            target: k.target,
-        };
-        self.len += 1;
-        Some(p)
-    }
-
-    /// Moves the last key into position `p`; returns the moved key's slot if it moved.
-    fn swap_remove(&mut self, p: usize) -> Option<u32> {
-        let last = self.len.checked_sub(1)?;
-        if p > last {
-            return None;
-        }
-        self.sizes[p] = self.sizes[last];
-        self.groups[p] = self.groups[last];
-        self.tags[p] = self.tags[last];
-        self.rest[p] = self.rest[last];
-        self.len = last;
-        (p < last).then(|| self.rest[p].slot)
-    }
-
-    /// The keys with their entity group and tag bits.
-    fn entries(&self) -> Vec<(SizeKey, u32, u32)> {
-        (0..self.len)
-            .filter_map(|p| Some((self.key(p)?, self.groups[p], self.tags[p])))
-            .collect()
+        (0..self.hot.len()).filter_map(|p| self.key(p))
     }
 }
 
@@ -179,6 +136,8 @@ pub(crate) struct AvailIndex {
     order: Vec<u32>,
     /// Blocks by ID (emptied blocks are kept for reuse).
     blocks: Vec<Box<Block>>,
+    /// Keys in each block, by block ID (a dense array, so reading a length costs no miss).
+    lens: Vec<u16>,
     /// Group mask by block ID (a superset of its keys' target signatures).
     masks: Vec<u128>,
     /// Removals since the block's mask was last recomputed, by block ID.
@@ -188,16 +147,6 @@ pub(crate) struct AvailIndex {
     /// By LUN slot: `block << POS_BITS | position` of its key, or [`NOWHERE`].
     at: Vec<u64>,
     len: usize,
-}
-
-/// One block as a walk sees it.
-pub(crate) struct BlockView<'a> {
-    /// Its keys.
-    pub(crate) block: &'a Block,
-    /// The smallest key it may hold.
-    pub(crate) fence: SizeKey,
-    /// A superset of the group bits of its keys' targets.
-    pub(crate) mask: u128,
 }
 
 fn pack(block: u32, pos: usize) -> u64 {
@@ -234,11 +183,30 @@ impl AvailIndex {
             .fence_sizes
             .partition_point(|&s| s <= k.size)
             .saturating_sub(1);
-        // Blocks whose fence has k's size but a larger key come after k's block.
-        while i > 0 && self.fences.get(i).is_some_and(|f| f > k) {
+        // Blocks whose fence has k's size but a larger key come after k's block; the full fence
+        // is read only when the sizes tie.
+        while i > 0
+            && self.fence_sizes.get(i) == Some(&k.size)
+            && self.fences.get(i).is_some_and(|f| f > k)
+        {
             i -= 1;
         }
         i
+    }
+
+    fn len_of(&self, id: usize) -> usize {
+        self.lens.get(id).map_or(0, |&n| usize::from(n))
+    }
+
+    fn view(&self, id: usize, fence: SizeKey) -> Option<BlockView<'_>> {
+        let b = self.blocks.get(id)?;
+        let n = self.len_of(id);
+        Some(BlockView {
+            hot: b.hot.get(..n)?,
+            cold: b.cold.get(..n)?,
+            fence,
+            mask: self.masks.get(id).copied().unwrap_or(u128::MAX),
+        })
     }
 
     /// The order position of the block a walk from `lo` starts at.
@@ -248,12 +216,7 @@ impl AvailIndex {
 
     /// The block at order position `i`.
     pub(crate) fn block(&self, i: usize) -> Option<BlockView<'_>> {
-        let id = ix(*self.order.get(i)?);
-        Some(BlockView {
-            block: self.blocks.get(id)?,
-            fence: *self.fences.get(i)?,
-            mask: self.masks.get(id).copied().unwrap_or(u128::MAX),
-        })
+        self.view(ix(*self.order.get(i)?), *self.fences.get(i)?)
     }
 
     fn new_block(&mut self) -> u32 {
@@ -264,9 +227,56 @@ impl AvailIndex {
         // ID fits (and `pack` keeps it whole in 64 bits).
         let id = u32::try_from(self.blocks.len()).unwrap_or(u32::MAX);
         self.blocks.push(Box::default());
+        self.lens.push(0);
         self.masks.push(0);
         self.stale.push(0);
         id
+    }
+
+    /// Appends a key to block `id`; returns its position.
+    fn push(&mut self, id: usize, k: SizeKey, hot: Hot) -> Option<usize> {
+        let p = self.len_of(id);
+        let b = self.blocks.get_mut(id)?;
+        *b.hot.get_mut(p)? = hot;
+        b.cold[p] = Cold {
+            tie: k.tie,
+            number: k.number,
+            slot: k.slot,
+            target: k.target,
+        };
+        self.lens[id] = u16::try_from(p + 1).ok()?;
+        Some(p)
+    }
+
+    /// Removes position `p` of block `id` by moving the last key there; returns the removed key
+    /// and the moved key's slot, if one moved.
+    fn swap_remove(&mut self, id: usize, p: usize) -> Option<(SizeKey, Option<u32>)> {
+        let last = self.len_of(id).checked_sub(1)?;
+        let b = self.blocks.get_mut(id)?;
+        if p > last {
+            return None;
+        }
+        let (h, c) = (b.hot[p], b.cold[p]);
+        b.hot[p] = b.hot[last];
+        b.cold[p] = b.cold[last];
+        self.lens[id] = u16::try_from(last).ok()?;
+        let k = SizeKey {
+            size: h.size,
+            tie: c.tie,
+            number: c.number,
+            slot: c.slot,
+            target: c.target,
+        };
+        Some((k, (p < last).then(|| b.cold[p].slot)))
+    }
+
+    /// The keys of block `id` with their hot entries.
+    fn entries(&self, id: usize) -> Vec<(SizeKey, Hot)> {
+        self.view(id, SizeKey::MIN).map_or_else(Vec::new, |v| {
+            (0..v.hot.len())
+                .filter_map(|p| Some((v.key(p)?, v.hot[p])))
+                .collect()
+        })
     }
 
     fn set_at(&mut self, slot: u32, code: u64) {
@@ -287,12 +297,17 @@ impl AvailIndex {
             self.order.push(id);
         }
         let mut i = self.position_of(&k);
-        if self.blocks[ix(self.order[i])].len() >= CAP {
+        if self.len_of(ix(self.order[i])) >= CAP {
             self.split(i, sigs);
             i = self.position_of(&k);
         }
         let id = self.order[i];
-        if let Some(p) = self.blocks[ix(id)].push(k, bits.group, fold(bits.sig)) {
+        let hot = Hot {
+            size: k.size,
+            group: bits.group,
+            tags: fold(bits.sig),
+        };
+        if let Some(p) = self.push(ix(id), k, hot) {
             self.masks[ix(id)] |= bits.sig;
             self.set_at(k.slot, pack(id, p));
             self.len += 1;
@@ -302,10 +317,8 @@ impl AvailIndex {
     /// Removes the key of a LUN slot and returns it; `sigs` as for [`AvailIndex::insert`].
     pub(crate) fn remove(&mut self, slot: u32, sigs: &[u128]) -> Option<SizeKey> {
         let (b, p) = unpack(*self.at.get(ix(slot))?)?;
-        let block = self.blocks.get_mut(b)?;
-        let k = block.key(p)?;
-        let moved = block.swap_remove(p);
-        let left = block.len();
+        let (k, moved) = self.swap_remove(b, p)?;
+        let left = self.len_of(b);
         let id = u32::try_from(b).ok()?;
         if let Some(m) = moved {
             self.set_at(m, pack(id, p));
@@ -329,11 +342,11 @@ impl AvailIndex {
         let Some((b, p)) = self.at.get(ix(slot)).and_then(|&c| unpack(c)) else {
             return;
         };
-        if let Some(block) = self.blocks.get_mut(b)
-            && p < block.len
+        if p < self.len_of(b)
+            && let Some(h) = self.blocks.get_mut(b).and_then(|x| x.hot.get_mut(p))
         {
-            block.groups[p] = bits.group;
-            block.tags[p] = fold(bits.sig);
+            h.group = bits.group;
+            h.tags = fold(bits.sig);
         }
         if let Some(m) = self.masks.get_mut(b) {
             *m |= bits.sig;
@@ -341,11 +354,11 @@ impl AvailIndex {
     }
 
     fn refresh_mask(&mut self, b: usize, sigs: &[u128]) {
-        let Some(block) = self.blocks.get(b) else {
+        let Some(v) = self.view(b, SizeKey::MIN) else {
             return;
         };
-        let mask = (0..block.len)
-            .filter_map(|p| block.target(p))
+        let mask = (0..v.hot.len())
+            .filter_map(|p| v.target(p))
             .map(|t| sigs.get(ix(t)).copied().unwrap_or(u128::MAX))
             .fold(0, |a, s| a | s);
         self.masks[b] = mask;
@@ -356,18 +369,17 @@ impl AvailIndex {
     fn split(&mut self, i: usize, sigs: &[u128]) {
         let id = self.order[i];
         let fresh = self.new_block();
-        let mut entries = self.blocks[ix(id)].entries();
+        let mut entries = self.entries(ix(id));
         entries.sort_unstable_by_key(|e| e.0);
         let upper = entries.split_off(entries.len() / 2);
         let fence = upper.first().map_or(SizeKey::MIN, |e| e.0);
         for (into, part) in [(id, entries), (fresh, upper)] {
-            let mut block = Block::default();
-            for (k, group, tags) in part {
-                if let Some(p) = block.push(k, group, tags) {
+            self.lens[ix(into)] = 0;
+            for (k, hot) in part {
+                if let Some(p) = self.push(ix(into), k, hot) {
                     self.set_at(k.slot, pack(into, p));
                 }
             }
-            *self.blocks[ix(into)] = block;
             self.refresh_mask(ix(into), sigs);
         }
         self.fences.insert(i + 1, fence);
@@ -378,12 +390,7 @@ impl AvailIndex {
     /// Merges the small block at order position `i` into a neighbour when they fit together, or
     /// drops it when it is empty and not the only block.
     fn merge_around(&mut self, i: usize) {
-        let len_at = |j: usize| {
-            self.order
-                .get(j)
-                .and_then(|&id| self.blocks.get(ix(id)))
-                .map(|b| b.len())
-        };
+        let len_at = |j: usize| self.order.get(j).map(|&id| self.len_of(ix(id)));
         let Some(here) = len_at(i) else { return };
         if let Some(prev) = i.checked_sub(1).and_then(len_at)
             && prev + here <= MERGED_MAX
@@ -409,10 +416,10 @@ impl AvailIndex {
     /// Moves the keys of the block at order position `j = i + 1` into the block at `i`.
     fn absorb(&mut self, i: usize, j: usize) {
         let (into, from) = (self.order[i], self.order[j]);
-        let moved = self.blocks[ix(from)].entries();
-        self.blocks[ix(from)].len = 0;
-        for (k, group, tags) in moved {
-            if let Some(p) = self.blocks[ix(into)].push(k, group, tags) {
+        let moved = self.entries(ix(from));
+        self.lens[ix(from)] = 0;
+        for (k, hot) in moved {
+            if let Some(p) = self.push(ix(into), k, hot) {
                 self.set_at(k.slot, pack(into, p));
             }
         }
@@ -431,7 +438,7 @@ impl AvailIndex {
         self.order
             .iter()
             .rev()
-            .find_map(|&id| self.blocks.get(ix(id))?.keys().max())
+            .find_map(|&id| self.view(ix(id), SizeKey::MIN)?.keys().max())
     }
 
     /// The keys from `lo` upward, in order (sorting one block at a time).
@@ -449,8 +456,7 @@ impl AvailIndex {
     pub(crate) fn keys(&self) -> impl Iterator<Item = SizeKey> + '_ {
         self.order
             .iter()
-            .filter_map(|&id| self.blocks.get(ix(id)))
-            .flat_map(|b| b.keys())
+            .flat_map(|&id| self.entries(ix(id)).into_iter().map(|e| e.0))
     }
 
     /// Checks the structure against the targets' `bits` (by target slot): fences ordered, every
@@ -476,18 +482,18 @@ impl AvailIndex {
         let mut total = 0usize;
         for (i, (&id, fence)) in self.order.iter().zip(&self.fences).enumerate() {
             let block = self
-                .blocks
-                .get(ix(id))
-                .ok_or_else(|| format!("avail: block {id} missing"))?;
+                .view(ix(id), *fence)
+                .ok_or_else(|| format!("avail: block {id} missing or overfull"))?;
             if core::mem::replace(&mut seen[ix(id)], true) {
                 return Err(format!("avail: block {id} listed twice"));
             }
-            if block.len() > CAP || (block.len() == 0 && self.order.len() > 1) {
-                return Err(format!("avail: block {id} holds {} keys", block.len()));
+            let n = block.hot.len();
+            if n == 0 && self.order.len() > 1 {
+                return Err(format!("avail: block {id} is empty"));
             }
             let next = self.fences.get(i + 1);
             let mut mask = 0;
-            for p in 0..block.len() {
+            for p in 0..n {
                 let k = block.key(p).ok_or("avail: key missing")?;
                 if k < *fence || next.is_some_and(|n| k >= *n) {
                     return Err(format!("avail: key {k:?} outside block {id}"));
@@ -496,7 +502,7 @@ impl AvailIndex {
                     return Err(format!("avail: slot {} not found where its key is", k.slot));
                 }
                 let want = bits(k.target).ok_or("avail: key of a missing target")?;
-                if block.groups[p] != want.group || block.tags[p] != fold(want.sig) {
+                if block.hot[p].group != want.group || block.hot[p].tags != fold(want.sig) {
                     return Err(format!("avail: slot {} carries stale target bits", k.slot));
                 }
                 mask |= want.sig;
@@ -504,7 +510,7 @@ impl AvailIndex {
             if mask & !self.masks[ix(id)] != 0 {
                 return Err(format!("avail: mask of block {id} misses group bits"));
             }
-            total += block.len();
+            total += n;
         }
         let free_ok = self
             .free
@@ -541,8 +547,7 @@ impl Iterator for Sorted<'_> {
             let view = self.index.block(self.next_block)?;
             self.next_block += 1;
             self.buf.clear();
-            self.buf
-                .extend(view.block.keys().filter(|k| *k >= self.lo));
+            self.buf.extend(view.keys().filter(|k| *k >= self.lo));
             self.buf.sort_unstable();
             self.at = 0;
         }

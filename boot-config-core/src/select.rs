@@ -32,7 +32,7 @@ use core::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
-use crate::avail::{Block, fold, group_bit};
+use crate::avail::{BlockView, Hot, fold, group_bit};
 use crate::inventory::{Group, Inventory, SizeKey, TargetRec, ix};
 use crate::model::Portal;
 use crate::names::{EntityId, LunNumber, LunRef};
@@ -182,14 +182,15 @@ impl Prefilter<'_> {
 /// position is offered to `pick` only while its size could still beat the best so far, and a
 /// key's trailing fields are read only then, so a pass mostly streams the size column.
 fn smallest(
-    block: &Block,
+    block: &BlockView<'_>,
     min: u64,
     max: u64,
-    mut pick: impl FnMut(usize) -> bool,
+    mut pick: impl FnMut(usize, &Hot) -> bool,
 ) -> Option<SizeKey> {
     let mut best: Option<SizeKey> = None;
-    for (p, &s) in block.sizes().iter().enumerate() {
-        if s < min || s > max || best.is_some_and(|b| s > b.size) || !pick(p) {
+    for (p, h) in block.hot.iter().enumerate() {
+        let s = h.size;
+        if s < min || s > max || best.is_some_and(|b| s > b.size) || !pick(p, h) {
             continue;
         }
         if let Some(k) = block.key(p)
@@ -435,15 +436,14 @@ impl<'a> Ctx<'a> {
             if pf.skips(b.mask) {
                 budget = budget.saturating_sub(SKIP_COST);
             } else {
-                let (block, groups, tags) = (b.block, b.block.groups(), b.block.tags());
                 while budget > 0 {
-                    budget = budget.saturating_sub(block.len());
-                    let admitted = |p: usize| {
-                        pf.admits(groups[p], tags[p])
+                    budget = budget.saturating_sub(b.hot.len());
+                    let admitted = |p: usize, h: &Hot| {
+                        pf.admits(h.group, h.tags)
                             && (failed.is_empty()
-                                || block.target(p).is_some_and(|t| !failed.contains(&t)))
+                                || b.target(p).is_some_and(|t| !failed.contains(&t)))
                     };
-                    let Some(k) = smallest(block, min, upper, admitted) else {
+                    let Some(k) = smallest(&b, min, upper, admitted) else {
                         break;
                     };
                     if pf.confirms(k.target) && self.ok(k.target) {
@@ -495,9 +495,8 @@ impl<'a> Ctx<'a> {
             if pf.skips(b.mask) {
                 continue;
             }
-            let (block, groups, tags) = (b.block, b.block.groups(), b.block.tags());
-            let found = smallest(block, min, upper, |p| {
-                pf.admits(groups[p], tags[p]) && block.target(p).is_some_and(&mut verdict)
+            let found = smallest(&b, min, upper, |p, h| {
+                pf.admits(h.group, h.tags) && b.target(p).is_some_and(&mut verdict)
             });
             if let Some(k) = found {
                 return Some(k.slot);
