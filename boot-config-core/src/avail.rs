@@ -248,26 +248,18 @@ impl AvailIndex {
         Some(p)
     }
 
-    /// Removes position `p` of block `id` by moving the last key there; returns the removed key
-    /// and the moved key's slot, if one moved.
-    fn swap_remove(&mut self, id: usize, p: usize) -> Option<(SizeKey, Option<u32>)> {
+    /// Removes position `p` of block `id` by moving the last key there (position `p` itself is
+    /// only written, not read); returns the moved key's slot, if one moved.
+    fn swap_remove(&mut self, id: usize, p: usize) -> Option<Option<u32>> {
         let last = self.len_of(id).checked_sub(1)?;
         let b = self.blocks.get_mut(id)?;
         if p > last {
             return None;
         }
-        let (h, c) = (b.hot[p], b.cold[p]);
         b.hot[p] = b.hot[last];
         b.cold[p] = b.cold[last];
         self.lens[id] = u16::try_from(last).ok()?;
-        let k = SizeKey {
-            size: h.size,
-            tie: c.tie,
-            number: c.number,
-            slot: c.slot,
-            target: c.target,
-        };
-        Some((k, (p < last).then(|| b.cold[p].slot)))
+        Some((p < last).then(|| b.cold[p].slot))
     }
 
     /// The keys of block `id` with their hot entries.
@@ -314,10 +306,12 @@ impl AvailIndex {
         }
     }
 
-    /// Removes the key of a LUN slot and returns it; `sigs` as for [`AvailIndex::insert`].
-    pub(crate) fn remove(&mut self, slot: u32, sigs: &[u128]) -> Option<SizeKey> {
+    /// Removes `k`, the key of its slot (the caller knows it, so its position is not read);
+    /// `sigs` as for [`AvailIndex::insert`]. Returns whether the slot was indexed.
+    pub(crate) fn remove(&mut self, k: &SizeKey, sigs: &[u128]) -> Option<()> {
+        let slot = k.slot;
         let (b, p) = unpack(*self.at.get(ix(slot))?)?;
-        let (k, moved) = self.swap_remove(b, p)?;
+        let moved = self.swap_remove(b, p)?;
         let left = self.len_of(b);
         let id = u32::try_from(b).ok()?;
         if let Some(m) = moved {
@@ -331,10 +325,10 @@ impl AvailIndex {
             self.refresh_mask(b, sigs);
         }
         if left < MERGE_BELOW {
-            let i = self.position_of(&k);
+            let i = self.position_of(k);
             self.merge_around(i);
         }
-        Some(k)
+        Some(())
     }
 
     /// Records new entity group and signature bits for the target of a slot's key.

@@ -21,14 +21,14 @@
 //!   its targets (selection then filters `avail` by those entities).
 
 use core::ops::Bound;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::collections::{BTreeMap, BTreeSet};
 
 use core::net::IpAddr;
 
 use crate::avail::{AvailIndex, TargetBits, group_bit};
 use crate::change::{Change, Changes, Warning};
 use crate::ledger::Ledger;
+use crate::name_index::NameIndex;
 use crate::model::{
     DdSpec, InventoryEvent, LunSpec, LunState, Portal, Provenance, Source, TargetSpec,
 };
@@ -142,6 +142,9 @@ pub(crate) struct TargetRec {
     pub(crate) tags: Vec<Tag>,
     /// LUN slots, sorted by LUN number.
     pub(crate) luns: Vec<u32>,
+    /// Where LUN `n` is expected: slot `lun_base + n` (LUNs reported together get consecutive
+    /// slots), so a lookup usually reads that one record and not `luns`; always verified.
+    lun_base: u32,
     pub(crate) hash: u64,
     /// LUNs on this target held by a reservation or assignment.
     pub(crate) load: u32,
@@ -266,9 +269,9 @@ pub struct Inventory {
     pub(crate) targets: Vec<Option<TargetRec>>,
     free_targets: Vec<u32>,
     pub(crate) by_name: BTreeMap<IscsiName, u32>,
-    /// Same map hashed, for point lookups (one probe instead of ~15 string compares); SipHash
-    /// with fixed keys, so nothing depends on process randomness.
-    name_index: HashMap<IscsiName, u32, BuildHasherDefault<DefaultHasher>>,
+    /// Same map hashed, for point lookups: one probe, then the name is confirmed against the
+    /// target record.
+    name_index: NameIndex,
     entities: BTreeMap<EntityId, EntityRec>,
     /// Group of every entity ever seen (kept after removal so group IDs stay stable).
     entity_group: BTreeMap<EntityId, u32>,
@@ -350,15 +353,14 @@ impl Inventory {
     /// One target.
     #[must_use]
     pub fn target(&self, name: &str) -> Option<TargetView> {
-        self.name_index.get(name).and_then(|&t| self.target_view(t))
+        self.target_slot(name).and_then(|t| self.target_view(t))
     }
 
     /// The LUNs of one target in LUN-number order.
     pub fn luns_of<'a>(&'a self, target: &str) -> impl Iterator<Item = LunView> + 'a {
         let t = self
-            .name_index
-            .get(target)
-            .and_then(|&t| self.target_rec(t));
+            .target_slot(target)
+            .and_then(|t| self.target_rec(t));
         t.into_iter()
             .flat_map(move |t| t.luns.iter().map(move |&s| self.lun_view(t, s)))
     }
@@ -366,7 +368,7 @@ impl Inventory {
     /// One LUN.
     #[must_use]
     pub fn lun(&self, lun: &LunRef) -> Option<LunView> {
-        let t = self.target_rec(*self.name_index.get(lun.target.as_str())?)?;
+        let t = self.target_rec(self.target_slot(lun.target.as_str())?)?;
         let slot = self.find_lun(t, lun.lun.0)?;
         Some(self.lun_view(t, slot))
     }
@@ -383,6 +385,12 @@ impl Inventory {
 
     pub(crate) fn target_rec(&self, t: u32) -> Option<&TargetRec> {
         self.targets.get(ix(t)).and_then(Option::as_ref)
+    }
+
+    /// The slot of a target, by name.
+    fn target_slot(&self, name: &str) -> Option<u32> {
+        self.name_index
+            .get(name, |t| self.target_rec(t).map(|tr| tr.name.as_str()))
     }
 
     /// The group of a present entity.
@@ -675,7 +683,28 @@ impl Inventory {
     }
 
     pub(crate) fn find_lun(&self, t: &TargetRec, number: u64) -> Option<u32> {
-        self.lun_position(t, number).ok().map(|i| t.luns[i])
+        self.predicted_slot(t, number)
+            .or_else(|| self.lun_position(t, number).ok().map(|i| t.luns[i]))
+    }
+
+    /// The slot `lun_base` predicts for LUN `number` of `t`, if that record is that LUN.
+    fn predicted_slot(&self, t: &TargetRec, number: u64) -> Option<u32> {
+        let s = t.lun_base.wrapping_add(u32::try_from(number).ok()?);
+        let r = self.luns.get(ix(s))?;
+        let mine = self.target_rec(r.target).is_some_and(|x| core::ptr::eq(x, t));
+        (r.live() && r.number == number && mine).then_some(s)
+    }
+
+    /// Re-derives `lun_base` from the target's first LUN.
+    fn refresh_lun_base(&mut self, t: u32) {
+        let first = self.target_rec(t).and_then(|tr| tr.luns.first().copied());
+        let base = first.map_or(0, |s| {
+            let n = self.luns.get(ix(s)).map_or(0, |r| r.number);
+            s.wrapping_sub(u32::try_from(n).unwrap_or(0))
+        });
+        if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
+            tr.lun_base = base;
+        }
     }
 
     /// Where LUN `number` is (`Ok`) or belongs (`Err`) in the target's number-sorted list.
@@ -692,7 +721,7 @@ impl Inventory {
     }
 
     pub(crate) fn slot_of(&self, lun: &LunRef) -> Option<u32> {
-        let t = self.target_rec(*self.name_index.get(lun.target.as_str())?)?;
+        let t = self.target_rec(self.target_slot(lun.target.as_str())?)?;
         self.find_lun(t, lun.lun.0)
     }
 
@@ -731,8 +760,8 @@ impl Inventory {
         let key_before = before.selectable().then(|| self.key_for(&before, slot));
         let key_after = after.selectable().then(|| self.key_for(&after, slot));
         if key_before != key_after {
-            if key_before.is_some() {
-                self.avail.remove(slot, &self.sigs);
+            if let Some(k) = key_before {
+                self.avail.remove(&k, &self.sigs);
             }
             if let Some(k) = key_after {
                 let bits = self.bits_of(k.target);
@@ -816,7 +845,7 @@ impl Inventory {
                 self.upsert_target(spec, prov, &mut out);
             }
             InventoryEvent::TargetRemoved { target } => {
-                if let Some(&t) = self.name_index.get(target.as_str()) {
+                if let Some(t) = self.target_slot(target.as_str()) {
                     self.remove_target(t, ledger, &mut out);
                 }
             }
@@ -825,7 +854,7 @@ impl Inventory {
             }
             InventoryEvent::LunUpserted { target, lun } => {
                 if let Some(t) = self.known_target(target, &mut out) {
-                    self.upsert_lun(t, *lun, prov, ledger, &mut out);
+                    self.upsert_lun(t, target, *lun, prov, ledger, &mut out);
                 }
             }
             InventoryEvent::LunRemoved { target, number } => {
@@ -840,7 +869,7 @@ impl Inventory {
             }
             InventoryEvent::LunsReported { target, luns } => {
                 if let Some(t) = self.known_target(target, &mut out) {
-                    self.report_luns(t, luns, prov, ledger, &mut out);
+                    self.report_luns(t, target, luns, prov, ledger, &mut out);
                 }
             }
             InventoryEvent::TargetUnreachable { target } => {
@@ -896,7 +925,7 @@ impl Inventory {
     }
 
     fn known_target(&self, target: &IscsiName, out: &mut Changes) -> Option<u32> {
-        let t = self.name_index.get(target.as_str()).copied();
+        let t = self.target_slot(target.as_str());
         if t.is_none() {
             out.warn(Warning::UnknownTarget {
                 target: target.clone(),
@@ -941,7 +970,7 @@ impl Inventory {
             return;
         };
         let portals = normalise_portals(spec.portals.clone());
-        if let Some(&t) = self.name_index.get(spec.name.as_str()) {
+        if let Some(t) = self.target_slot(spec.name.as_str()) {
             let old_group = self.entity_group_of(t);
             let moved = self
                 .target_rec(t)
@@ -1031,6 +1060,7 @@ impl Inventory {
             portals,
             tags: Vec::new(),
             luns: Vec::new(),
+            lun_base: 0,
             hash,
             load: 0,
             max_avail: 0,
@@ -1046,7 +1076,7 @@ impl Inventory {
         self.entity_of[ix(t)] = group;
         self.refresh_sig(t);
         self.by_name.insert(spec.name.clone(), t);
-        self.name_index.insert(spec.name.clone(), t);
+        self.name_index.insert(spec.name.as_str(), t);
         self.by_load.insert((0, hash, t));
         self.refresh_name_runs(&spec.name);
         let entries: Vec<(IpAddr, u32)> = self
@@ -1073,7 +1103,7 @@ impl Inventory {
             return;
         };
         self.by_name.remove(tr.name.as_str());
-        self.name_index.remove(tr.name.as_str());
+        self.name_index.remove(tr.name.as_str(), t);
         self.by_load.remove(&(tr.load, tr.hash, t));
         for p in &tr.portals {
             self.by_portal.remove(&(p.addr, t));
@@ -1141,9 +1171,12 @@ impl Inventory {
         ledger.hold_of(target.as_str(), number)
     }
 
+    /// Adds or updates LUN `spec` of target `t`, whose name is `name` (the event's copy: the
+    /// caller found `t` by it, and it is in cache where the record's copy is not).
     fn upsert_lun(
         &mut self,
         t: u32,
+        name: &IscsiName,
         spec: LunSpec,
         prov: Provenance,
         ledger: &Ledger,
@@ -1153,14 +1186,16 @@ impl Inventory {
             return;
         };
         let number = spec.number.0;
-        match self.lun_position(tr, number) {
-            Ok(i) => {
-                let slot = tr.luns[i];
+        let found = match self.predicted_slot(tr, number) {
+            Some(slot) => Ok(slot),
+            None => self.lun_position(tr, number).map(|i| tr.luns[i]),
+        };
+        match found {
+            Ok(slot) => {
                 let before = self.luns[ix(slot)];
                 let resized = spec.size.filter(|&s| before.size_opt() != Some(s));
                 // Only a change is reported; an unchanged re-observation copies no name.
-                let changed_name =
-                    (resized.is_some() || !before.online()).then(|| tr.name.clone());
+                let changed_name = (resized.is_some() || !before.online()).then(|| name.clone());
                 self.update_lun(slot, |r| {
                     r.seen_ms = prov.at.as_millis();
                     r.source = prov.source;
@@ -1221,6 +1256,7 @@ impl Inventory {
                 if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
                     tr.luns.insert(i, slot);
                 }
+                self.refresh_lun_base(t);
                 self.update_lun(slot, |r| {
                     *r = LunRec {
                         size: spec.size.unwrap_or(0),
@@ -1254,6 +1290,7 @@ impl Inventory {
         if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
             tr.luns.retain(|&s| s != slot);
         }
+        self.refresh_lun_base(t);
         self.free_luns.push(slot);
         if let Some(lun) = lun {
             let held_by = (before.hold != Hold::Free)
@@ -1266,6 +1303,7 @@ impl Inventory {
     fn report_luns(
         &mut self,
         t: u32,
+        name: &IscsiName,
         luns: &[LunSpec],
         prov: Provenance,
         ledger: &Ledger,
@@ -1292,7 +1330,7 @@ impl Inventory {
             self.remove_lun(s, ledger, out);
         }
         for l in merged.into_values() {
-            self.upsert_lun(t, l, prov, ledger, out);
+            self.upsert_lun(t, name, l, prov, ledger, out);
         }
         if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
             tr.provenance = prov;
@@ -1496,9 +1534,16 @@ impl Inventory {
             || self
                 .by_name
                 .iter()
-                .any(|(n, t)| self.name_index.get(n.as_str()) != Some(t))
+                .any(|(n, &t)| self.target_slot(n.as_str()) != Some(t))
         {
             return Err("hashed and ordered name maps disagree".into());
+        }
+        let mut hashed: Vec<u32> = self.name_index.slots().collect();
+        let mut ordered: Vec<u32> = self.by_name.values().copied().collect();
+        hashed.sort_unstable();
+        ordered.sort_unstable();
+        if hashed != ordered {
+            return Err("hashed name map holds stale entries".into());
         }
         if linked != live || self.by_load.len() != self.by_name.len() {
             return Err("target links and live LUNs disagree".into());

@@ -76,6 +76,7 @@ mod engine;
 mod inventory;
 mod ledger;
 mod model;
+mod name_index;
 mod names;
 mod net;
 mod pattern;
