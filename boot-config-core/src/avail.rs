@@ -550,3 +550,219 @@ impl Iterator for Sorted<'_> {
         k
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{AvailIndex, CAP, TargetBits, group_bit};
+    use crate::inventory::SizeKey;
+
+    const TARGETS: u32 = 40;
+    /// Half a block, as a slot count.
+    const HALF: u32 = 64;
+    const _: () = assert!(HALF as usize * 2 == CAP);
+
+    /// Target `t` is in entity group `t % 5` and tag group `5 + t % 3`.
+    fn bits(t: u32) -> TargetBits {
+        TargetBits {
+            group: t % 5,
+            sig: group_bit(t % 5) | group_bit(5 + t % 3),
+        }
+    }
+
+    fn sigs() -> Vec<u128> {
+        (0..TARGETS).map(|t| bits(t).sig).collect()
+    }
+
+    fn key(size: u64, slot: u32) -> SizeKey {
+        let target = slot % TARGETS;
+        SizeKey {
+            size,
+            tie: u64::from(target) * 7,
+            number: u64::from(slot / TARGETS),
+            slot,
+            target,
+        }
+    }
+
+    fn agree(ix: &AvailIndex, oracle: &BTreeSet<SizeKey>, probes: &[u64]) {
+        ix.check(|t| (t < TARGETS).then(|| bits(t))).unwrap();
+        assert_eq!(ix.len(), oracle.len());
+        assert_eq!(ix.last(), oracle.last().copied());
+        for &p in probes {
+            let lo = SizeKey::at_least(p);
+            let got: Vec<SizeKey> = ix.sorted_from(lo).take(300).collect();
+            let want: Vec<SizeKey> = oracle.range(lo..).take(300).copied().collect();
+            assert_eq!(got, want, "from {p}");
+        }
+    }
+
+    #[test]
+    fn random_inserts_and_removes_keep_blocks_fences_and_positions_consistent() {
+        let mut ix = AvailIndex::default();
+        let mut oracle = BTreeSet::new();
+        let mut present: Vec<Option<SizeKey>> = vec![None; 6000];
+        let sigs = sigs();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let (mut max_blocks, mut min_blocks_after_peak) = (0, usize::MAX);
+        for step in 0..60_000u32 {
+            // Grow to ~5,000 keys, shrink to a few, grow again: splits, merges and drops.
+            let phase = (step / 15_000) % 2;
+            let want_insert = if phase == 0 {
+                rnd(100) < 70
+            } else {
+                rnd(100) < 3
+            };
+            let slot = u32::try_from(rnd(6000)).unwrap();
+            match (present[slot as usize], want_insert) {
+                (None, true) => {
+                    // Few distinct sizes, so equal sizes straddle blocks.
+                    let k = key(rnd(300) * 1000, slot);
+                    ix.insert(k, bits(k.target), &sigs);
+                    oracle.insert(k);
+                    present[slot as usize] = Some(k);
+                }
+                (Some(k), false) => {
+                    assert_eq!(ix.remove(&k, &sigs), Some(()));
+                    oracle.remove(&k);
+                    present[slot as usize] = None;
+                }
+                _ => {}
+            }
+            max_blocks = max_blocks.max(ix.order.len());
+            if max_blocks > 30 {
+                min_blocks_after_peak = min_blocks_after_peak.min(ix.order.len());
+            }
+            if step % 1009 == 0 {
+                agree(&ix, &oracle, &[0, 1000, 150_000, 299_000, 400_000]);
+            }
+        }
+        agree(&ix, &oracle, &[0, 77_000, 299_000]);
+        // The walk split its way to ~4,200 keys in many blocks and merged most away again.
+        assert!(max_blocks * CAP > 4200, "{max_blocks}");
+        assert!(
+            min_blocks_after_peak * 4 < max_blocks,
+            "{min_blocks_after_peak}"
+        );
+    }
+
+    #[test]
+    fn masks_cover_retagged_targets_and_shed_stale_bits_after_cap_removals() {
+        let mut ix = AvailIndex::default();
+        let mut sigs = sigs();
+        for slot in 0..HALF {
+            let k = key(10, slot);
+            ix.insert(k, bits(k.target), &sigs);
+        }
+        let view = ix.block(0).unwrap();
+        assert_eq!(view.mask, sigs.iter().fold(0, |a, s| a | s));
+        // Target 3 gains group 100: its keys are retagged and the mask gains the bit.
+        sigs[3] |= group_bit(100);
+        for slot in (3..HALF).step_by(TARGETS as usize) {
+            ix.retag(
+                slot,
+                TargetBits {
+                    group: 3,
+                    sig: sigs[3],
+                },
+            );
+        }
+        assert_ne!(ix.block(0).unwrap().mask & group_bit(100), 0);
+        ix.check(|t| {
+            (t < TARGETS).then(|| TargetBits {
+                group: t % 5,
+                sig: sigs[t as usize],
+            })
+        })
+        .unwrap();
+        // Remove every key of target 3, then churn other keys until CAP removals happened.
+        for slot in (3..HALF).step_by(TARGETS as usize) {
+            ix.remove(&key(10, slot), &sigs).unwrap();
+        }
+        let mut removals = (HALF - 3).div_ceil(TARGETS);
+        let mut next = 1000;
+        while removals < 2 * HALF {
+            let k = key(11, next + 1);
+            ix.insert(k, bits(k.target), &sigs);
+            ix.remove(&k, &sigs).unwrap();
+            removals += 1;
+            next += TARGETS;
+        }
+        assert_eq!(ix.block(0).unwrap().mask & group_bit(100), 0);
+    }
+
+    /// Three blocks: sizes `0..640` step 10 plus `extra_a` more in that range, `640..1280` step
+    /// 10, and `10_000..` with `extra_c` more; returns the index, the oracle and the keys of the
+    /// middle block.
+    fn three_blocks(extra_a: u64, extra_c: u64) -> (AvailIndex, BTreeSet<SizeKey>, Vec<SizeKey>) {
+        let (mut ix, mut oracle, sigs) = (AvailIndex::default(), BTreeSet::new(), sigs());
+        let mut slot = 0;
+        let mut add = |ix: &mut AvailIndex, size: u64| {
+            let k = key(size, slot);
+            slot += 1;
+            ix.insert(k, bits(k.target), &sigs);
+            oracle.insert(k);
+            k
+        };
+        let middle: Vec<SizeKey> = (0..128u64)
+            .map(|i| add(&mut ix, i * 10))
+            .filter(|k| k.size >= 640)
+            .collect();
+        for i in 0..64 {
+            add(&mut ix, 10_000 + i);
+        }
+        for i in 0..extra_a {
+            add(&mut ix, 1 + i * 10);
+        }
+        for i in 0..extra_c {
+            add(&mut ix, 20_000 + i);
+        }
+        assert_eq!(ix.order.len(), 3);
+        (ix, oracle, middle)
+    }
+
+    #[test]
+    fn an_emptied_block_between_two_full_ones_is_dropped() {
+        let (mut ix, mut oracle, middle) = three_blocks(40, 40);
+        let sigs = sigs();
+        for k in &middle {
+            ix.remove(k, &sigs).unwrap();
+            oracle.remove(k);
+        }
+        assert_eq!(ix.order.len(), 2);
+        assert_eq!(ix.free.len(), 1);
+        agree(&ix, &oracle, &[0, 600, 640, 1300, 10_000]);
+    }
+
+    #[test]
+    fn an_emptied_first_block_is_dropped_and_its_range_goes_to_the_next() {
+        let (mut ix, mut oracle, _) = three_blocks(0, 40);
+        let sigs = sigs();
+        // Fill the middle block past what a merge with the first could hold.
+        for i in 0..40u32 {
+            let k = key(645 + u64::from(i) * 10, 500 + i);
+            ix.insert(k, bits(k.target), &sigs);
+            oracle.insert(k);
+        }
+        let first: Vec<SizeKey> = oracle.iter().copied().filter(|k| k.size < 640).collect();
+        for k in &first {
+            ix.remove(k, &sigs).unwrap();
+            oracle.remove(k);
+        }
+        assert_eq!(ix.order.len(), 2);
+        assert_eq!(ix.fences[0], SizeKey::MIN);
+        agree(&ix, &oracle, &[0, 640, 1300, 10_000]);
+        // A key below the old first block's range lands in the new first block.
+        let k = key(5, 900);
+        ix.insert(k, bits(k.target), &sigs);
+        oracle.insert(k);
+        agree(&ix, &oracle, &[0, 5, 6]);
+    }
+}

@@ -28,10 +28,10 @@ use core::net::IpAddr;
 use crate::avail::{AvailIndex, TargetBits, group_bit};
 use crate::change::{Change, Changes, Warning};
 use crate::ledger::Ledger;
-use crate::name_index::NameIndex;
 use crate::model::{
     DdSpec, InventoryEvent, LunSpec, LunState, Portal, Provenance, Source, TargetSpec,
 };
+use crate::name_index::NameIndex;
 use crate::names::{DdId, EntityId, IscsiName, LunNumber, LunRef, Tag};
 use crate::time::Timestamp;
 
@@ -358,9 +358,7 @@ impl Inventory {
 
     /// The LUNs of one target in LUN-number order.
     pub fn luns_of<'a>(&'a self, target: &str) -> impl Iterator<Item = LunView> + 'a {
-        let t = self
-            .target_slot(target)
-            .and_then(|t| self.target_rec(t));
+        let t = self.target_slot(target).and_then(|t| self.target_rec(t));
         t.into_iter()
             .flat_map(move |t| t.luns.iter().map(move |&s| self.lun_view(t, s)))
     }
@@ -691,7 +689,9 @@ impl Inventory {
     fn predicted_slot(&self, t: &TargetRec, number: u64) -> Option<u32> {
         let s = t.lun_base.wrapping_add(u32::try_from(number).ok()?);
         let r = self.luns.get(ix(s))?;
-        let mine = self.target_rec(r.target).is_some_and(|x| core::ptr::eq(x, t));
+        let mine = self
+            .target_rec(r.target)
+            .is_some_and(|x| core::ptr::eq(x, t));
         (r.live() && r.number == number && mine).then_some(s)
     }
 

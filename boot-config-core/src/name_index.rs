@@ -42,7 +42,11 @@ impl NameIndex {
     }
 
     /// The slot of `name`; `name_of` gives the name of a target slot.
-    pub(crate) fn get<'n>(&self, name: &str, name_of: impl Fn(u32) -> Option<&'n str>) -> Option<u32> {
+    pub(crate) fn get<'n>(
+        &self,
+        name: &str,
+        name_of: impl Fn(u32) -> Option<&'n str>,
+    ) -> Option<u32> {
         if self.table.is_empty() {
             return None;
         }
@@ -135,66 +139,66 @@ impl NameIndex {
 mod tests {
     use super::NameIndex;
 
-    /// A brute-force oracle: names by slot, `None` for free slots.
-    fn check(ix: &NameIndex, names: &[Option<String>]) {
-        let name_of = |t: u32| names.get(t as usize).and_then(|n| n.as_deref());
-        for (t, n) in names.iter().enumerate() {
+    fn ix(t: u32) -> usize {
+        usize::try_from(t).unwrap()
+    }
+
+    /// Checks `index` against a brute-force oracle: names by slot, `None` for free slots.
+    fn check(index: &NameIndex, names: &[Option<String>]) {
+        let name_of = |t: u32| names.get(ix(t)).and_then(|n| n.as_deref());
+        let mut want = Vec::new();
+        for (t, n) in (0u32..).zip(names) {
             if let Some(n) = n {
-                assert_eq!(ix.get(n, name_of), Some(t as u32), "{n}");
+                assert_eq!(index.get(n, name_of), Some(t), "{n}");
+                want.push(t);
             }
         }
-        assert_eq!(ix.len(), names.iter().flatten().count());
-        let mut slots: Vec<u32> = ix.slots().collect();
+        assert_eq!(index.len(), want.len());
+        let mut slots: Vec<u32> = index.slots().collect();
         slots.sort_unstable();
-        let want: Vec<u32> = (0..names.len() as u32)
-            .filter(|&t| names[t as usize].is_some())
-            .collect();
         assert_eq!(slots, want);
     }
 
     #[test]
     fn finds_every_name_through_growth_and_backward_shift_deletion() {
-        let mut ix = NameIndex::default();
-        let mut names: Vec<Option<String>> = Vec::new();
+        let mut index = NameIndex::default();
+        let mut names: Vec<Option<String>> = vec![None; 700];
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for step in 0..20_000 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let t = (x % 700) as usize;
-            if names.len() <= t {
-                names.resize(t + 1, None);
-            }
-            match names[t].take() {
+            let t = u32::try_from(x % 700).unwrap();
+            match names[ix(t)].take() {
                 Some(n) => {
-                    assert!(ix.remove(&n, t as u32));
-                    assert!(!ix.remove(&n, t as u32));
-                    let name_of = |s: u32| names.get(s as usize).and_then(|n| n.as_deref());
-                    assert_eq!(ix.get(&n, name_of), None);
+                    assert!(index.remove(&n, t));
+                    assert!(!index.remove(&n, t));
+                    let name_of = |s: u32| names.get(ix(s)).and_then(|n| n.as_deref());
+                    assert_eq!(index.get(&n, name_of), None);
                 }
                 None => {
                     let n = format!("iqn.2026-01.com.example:t{step}");
-                    ix.insert(&n, t as u32);
-                    names[t] = Some(n);
+                    index.insert(&n, t);
+                    names[ix(t)] = Some(n);
                 }
             }
             if step % 97 == 0 {
-                check(&ix, &names);
+                check(&index, &names);
             }
         }
-        check(&ix, &names);
-        assert!(ix.len() > 200, "{}", ix.len());
+        check(&index, &names);
+        assert!(index.len() > 200, "{}", index.len());
     }
 
     #[test]
     fn an_unknown_name_or_an_empty_table_finds_nothing() {
-        let mut ix = NameIndex::default();
-        assert_eq!(ix.get("iqn.x", |_| None), None);
-        ix.insert("iqn.a", 0);
-        assert_eq!(ix.get("iqn.b", |_| Some("iqn.a")), None);
-        assert!(!ix.remove("iqn.a", 1));
-        assert_eq!(ix.len(), 1);
-        assert!(ix.remove("iqn.a", 0));
-        assert_eq!(ix.get("iqn.a", |_| Some("iqn.a")), None);
+        let mut index = NameIndex::default();
+        assert_eq!(index.get("iqn.x", |_| None), None);
+        index.insert("iqn.a", 0);
+        assert_eq!(index.get("iqn.b", |_| Some("iqn.a")), None);
+        assert!(!index.remove("iqn.a", 1));
+        assert_eq!(index.len(), 1);
+        assert!(index.remove("iqn.a", 0));
+        assert_eq!(index.get("iqn.a", |_| Some("iqn.a")), None);
     }
 }

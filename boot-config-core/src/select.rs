@@ -29,7 +29,6 @@
 
 use core::ops::Bound;
 
-
 use serde::{Deserialize, Serialize};
 
 use crate::avail::{BlockView, Hot, fold, group_bit};
@@ -397,7 +396,10 @@ impl<'a> Ctx<'a> {
             {
                 // Both lists cover every candidate's entity, so their intersection does too.
                 entities = Some(match entities {
-                    Some(e) => e.into_iter().filter(|g| d.binary_search(g).is_ok()).collect(),
+                    Some(e) => e
+                        .into_iter()
+                        .filter(|g| d.binary_search(g).is_ok())
+                        .collect(),
                     None => d,
                 });
             }
@@ -417,7 +419,9 @@ impl<'a> Ctx<'a> {
             any_bits,
             all_bits,
             all_folded: fold(all_bits),
-            exclude: self.exclude.and_then(|e| inv.entity_group_id_of(e.as_str())),
+            exclude: self
+                .exclude
+                .and_then(|e| inv.entity_group_id_of(e.as_str())),
         })
     }
 
