@@ -4,10 +4,12 @@
 //! * The blocks partition the key space: the block at order position `i` holds the keys in
 //!   `fences[i]..fences[i + 1]` (`fences[0]` is the smallest key there is), at most [`CAP`] of
 //!   them, **unsorted**, in one fixed allocation that never moves.
-//! * Every LUN slot records where its key sits (block and position). Removing a key is a swap
-//!   with the last key of its block; inserting one is a binary search over the fence sizes (a
-//!   small array that stays in cache) and an append. A resize (remove + insert) thus touches the
-//!   LUN's position entry, two key positions and one block length — no tree descent, one index.
+//! * Every LUN slot records where its key sits (block and position). Removing a key marks its
+//!   position a hole in the block's hole mask (a dense array) — no key is read or moved;
+//!   inserting one is a binary search over the fence sizes (a small array that stays in cache)
+//!   and a write into the block's lowest hole, or an append. A resize (remove + insert) thus
+//!   reads one position entry from memory and writes one key; everything else it touches is
+//!   small per-block metadata — no tree descent, one index.
 //! * A block stores its keys column-wise: sizes, entity groups, tag bits, then the rest of the
 //!   key. A best-fit walk reads the size column (and the entity or tag column when the request
 //!   constrains them), 8–16 bytes a key, and the rest only of the keys it picks.
@@ -91,9 +93,10 @@ impl Default for Block {
 
 /// One block as a walk sees it.
 pub(crate) struct BlockView<'a> {
-    /// The hot column of its keys.
+    /// The hot column of its positions (holes included: see [`BlockView::is_hole`]).
     pub(crate) hot: &'a [Hot],
     cold: &'a [Cold],
+    holes: u128,
     /// The smallest key it may hold.
     pub(crate) fence: SizeKey,
     /// A superset of the group bits of its keys' targets.
@@ -101,8 +104,16 @@ pub(crate) struct BlockView<'a> {
 }
 
 impl BlockView<'_> {
+    /// Whether position `p` holds no key (its columns hold a removed key's stale values).
+    pub(crate) fn is_hole(&self, p: usize) -> bool {
+        p >= CAP || (self.holes >> p) & 1 != 0
+    }
+
     /// The key at position `p`.
     pub(crate) fn key(&self, p: usize) -> Option<SizeKey> {
+        if self.is_hole(p) {
+            return None;
+        }
         let (h, c) = (self.hot.get(p)?, self.cold.get(p)?);
         Some(SizeKey {
             size: h.size,
@@ -115,6 +126,9 @@ impl BlockView<'_> {
 
     /// The target of the key at position `p`.
     pub(crate) fn target(&self, p: usize) -> Option<u32> {
+        if self.is_hole(p) {
+            return None;
+        }
         self.cold.get(p).map(|c| c.target)
     }
 
@@ -136,8 +150,11 @@ pub(crate) struct AvailIndex {
     order: Vec<u32>,
     /// Blocks by ID (emptied blocks are kept for reuse).
     blocks: Vec<Box<Block>>,
-    /// Keys in each block, by block ID (a dense array, so reading a length costs no miss).
+    /// Positions in use in each block (keys and holes), by block ID (a dense array, so
+    /// reading a length costs no miss).
     lens: Vec<u16>,
+    /// The holes (removed keys' positions below the length) of each block, by block ID.
+    holes: Vec<u128>,
     /// Group mask by block ID (a superset of its keys' target signatures).
     masks: Vec<u128>,
     /// Removals since the block's mask was last recomputed, by block ID.
@@ -198,12 +215,23 @@ impl AvailIndex {
         self.lens.get(id).map_or(0, |&n| usize::from(n))
     }
 
+    fn holes_of(&self, id: usize) -> u128 {
+        self.holes.get(id).copied().unwrap_or(0)
+    }
+
+    /// Keys in block `id`.
+    fn live_of(&self, id: usize) -> usize {
+        let holes = usize::try_from(self.holes_of(id).count_ones()).unwrap_or(0);
+        self.len_of(id).saturating_sub(holes)
+    }
+
     fn view(&self, id: usize, fence: SizeKey) -> Option<BlockView<'_>> {
         let b = self.blocks.get(id)?;
         let n = self.len_of(id);
         Some(BlockView {
             hot: b.hot.get(..n)?,
             cold: b.cold.get(..n)?,
+            holes: self.holes_of(id),
             fence,
             mask: self.masks.get(id).copied().unwrap_or(u128::MAX),
         })
@@ -228,14 +256,20 @@ impl AvailIndex {
         let id = u32::try_from(self.blocks.len()).unwrap_or(u32::MAX);
         self.blocks.push(Box::default());
         self.lens.push(0);
+        self.holes.push(0);
         self.masks.push(0);
         self.stale.push(0);
         id
     }
 
-    /// Appends a key to block `id`; returns its position.
-    fn push(&mut self, id: usize, k: SizeKey, hot: Hot) -> Option<usize> {
-        let p = self.len_of(id);
+    /// Writes a key into the lowest hole of block `id`, or appends it; returns its position.
+    fn place(&mut self, id: usize, k: SizeKey, hot: Hot) -> Option<usize> {
+        let holes = self.holes_of(id);
+        let p = if holes == 0 {
+            self.len_of(id)
+        } else {
+            usize::try_from(holes.trailing_zeros()).ok()?
+        };
         let b = self.blocks.get_mut(id)?;
         *b.hot.get_mut(p)? = hot;
         b.cold[p] = Cold {
@@ -244,22 +278,29 @@ impl AvailIndex {
             slot: k.slot,
             target: k.target,
         };
-        self.lens[id] = u16::try_from(p + 1).ok()?;
+        if holes == 0 {
+            self.lens[id] = u16::try_from(p + 1).ok()?;
+        } else {
+            self.holes[id] = holes & !(1u128 << p);
+        }
         Some(p)
     }
 
-    /// Removes position `p` of block `id` by moving the last key there (position `p` itself is
-    /// only written, not read); returns the moved key's slot, if one moved.
-    fn swap_remove(&mut self, id: usize, p: usize) -> Option<Option<u32>> {
-        let last = self.len_of(id).checked_sub(1)?;
-        let b = self.blocks.get_mut(id)?;
-        if p > last {
+    /// Makes position `p` of block `id` a hole (nothing is read or moved), then drops holes
+    /// from the end.
+    fn vacate(&mut self, id: usize, p: usize) -> Option<()> {
+        let mut len = self.len_of(id);
+        if p >= len {
             return None;
         }
-        b.hot[p] = b.hot[last];
-        b.cold[p] = b.cold[last];
-        self.lens[id] = u16::try_from(last).ok()?;
-        Some((p < last).then(|| b.cold[p].slot))
+        let mut holes = self.holes_of(id) | (1u128 << p);
+        while len > 0 && (holes >> (len - 1)) & 1 != 0 {
+            len -= 1;
+            holes &= !(1u128 << len);
+        }
+        self.holes[id] = holes;
+        self.lens[id] = u16::try_from(len).ok()?;
+        Some(())
     }
 
     /// The keys of block `id` with their hot entries.
@@ -269,6 +310,17 @@ impl AvailIndex {
                 .filter_map(|p| Some((v.key(p)?, v.hot[p])))
                 .collect()
         })
+    }
+
+    /// Rewrites block `id` to hold exactly `entries`, without holes, and records their positions.
+    fn refill(&mut self, id: u32, entries: Vec<(SizeKey, Hot)>) {
+        self.lens[ix(id)] = 0;
+        self.holes[ix(id)] = 0;
+        for (k, hot) in entries {
+            if let Some(p) = self.place(ix(id), k, hot) {
+                self.set_at(k.slot, pack(id, p));
+            }
+        }
     }
 
     fn set_at(&mut self, slot: u32, code: u64) {
@@ -289,7 +341,7 @@ impl AvailIndex {
             self.order.push(id);
         }
         let mut i = self.position_of(&k);
-        if self.len_of(ix(self.order[i])) >= CAP {
+        if self.live_of(ix(self.order[i])) >= CAP {
             self.split(i, sigs);
             i = self.position_of(&k);
         }
@@ -299,24 +351,20 @@ impl AvailIndex {
             group: bits.group,
             tags: fold(bits.sig),
         };
-        if let Some(p) = self.push(ix(id), k, hot) {
+        if let Some(p) = self.place(ix(id), k, hot) {
             self.masks[ix(id)] |= bits.sig;
             self.set_at(k.slot, pack(id, p));
             self.len += 1;
         }
     }
 
-    /// Removes `k`, the key of its slot (the caller knows it, so its position is not read);
+    /// Removes `k`, the key of its slot (the caller knows it, so the key is not read);
     /// `sigs` as for [`AvailIndex::insert`]. Returns whether the slot was indexed.
     pub(crate) fn remove(&mut self, k: &SizeKey, sigs: &[u128]) -> Option<()> {
         let slot = k.slot;
         let (b, p) = unpack(*self.at.get(ix(slot))?)?;
-        let moved = self.swap_remove(b, p)?;
-        let left = self.len_of(b);
-        let id = u32::try_from(b).ok()?;
-        if let Some(m) = moved {
-            self.set_at(m, pack(id, p));
-        }
+        self.vacate(b, p)?;
+        let left = self.live_of(b);
         self.set_at(slot, NOWHERE);
         self.len -= 1;
         let stale = &mut self.stale[b];
@@ -337,6 +385,7 @@ impl AvailIndex {
             return;
         };
         if p < self.len_of(b)
+            && (self.holes_of(b) >> p) & 1 == 0
             && let Some(h) = self.blocks.get_mut(b).and_then(|x| x.hot.get_mut(p))
         {
             h.group = bits.group;
@@ -368,12 +417,7 @@ impl AvailIndex {
         let upper = entries.split_off(entries.len() / 2);
         let fence = upper.first().map_or(SizeKey::MIN, |e| e.0);
         for (into, part) in [(id, entries), (fresh, upper)] {
-            self.lens[ix(into)] = 0;
-            for (k, hot) in part {
-                if let Some(p) = self.push(ix(into), k, hot) {
-                    self.set_at(k.slot, pack(into, p));
-                }
-            }
+            self.refill(into, part);
             self.refresh_mask(ix(into), sigs);
         }
         self.fences.insert(i + 1, fence);
@@ -384,7 +428,7 @@ impl AvailIndex {
     /// Merges the small block at order position `i` into a neighbour when they fit together, or
     /// drops it when it is empty and not the only block.
     fn merge_around(&mut self, i: usize) {
-        let len_at = |j: usize| self.order.get(j).map(|&id| self.len_of(ix(id)));
+        let len_at = |j: usize| self.order.get(j).map(|&id| self.live_of(ix(id)));
         let Some(here) = len_at(i) else { return };
         if let Some(prev) = i.checked_sub(1).and_then(len_at)
             && prev + here <= MERGED_MAX
@@ -403,6 +447,8 @@ impl AvailIndex {
             self.fence_sizes.remove(f);
             self.masks[ix(id)] = 0;
             self.stale[ix(id)] = 0;
+            self.lens[ix(id)] = 0;
+            self.holes[ix(id)] = 0;
             self.free.push(id);
         }
     }
@@ -410,13 +456,11 @@ impl AvailIndex {
     /// Moves the keys of the block at order position `j = i + 1` into the block at `i`.
     fn absorb(&mut self, i: usize, j: usize) {
         let (into, from) = (self.order[i], self.order[j]);
-        let moved = self.entries(ix(from));
+        let mut all = self.entries(ix(into));
+        all.extend(self.entries(ix(from)));
+        self.refill(into, all);
         self.lens[ix(from)] = 0;
-        for (k, hot) in moved {
-            if let Some(p) = self.push(ix(into), k, hot) {
-                self.set_at(k.slot, pack(into, p));
-            }
-        }
+        self.holes[ix(from)] = 0;
         self.masks[ix(into)] |= self.masks[ix(from)];
         self.masks[ix(from)] = 0;
         self.stale[ix(into)] = self.stale[ix(into)].max(self.stale[ix(from)]);
@@ -482,12 +526,17 @@ impl AvailIndex {
                 return Err(format!("avail: block {id} listed twice"));
             }
             let n = block.hot.len();
-            if n == 0 && self.order.len() > 1 {
+            let live = self.live_of(ix(id));
+            if live == 0 && self.order.len() > 1 {
                 return Err(format!("avail: block {id} is empty"));
+            }
+            let below_len = if n >= CAP { u128::MAX } else { (1u128 << n) - 1 };
+            if block.holes & !below_len != 0 || (n > 0 && block.is_hole(n - 1)) {
+                return Err(format!("avail: block {id} has holes at or past its end"));
             }
             let next = self.fences.get(i + 1);
             let mut mask = 0;
-            for p in 0..n {
+            for p in (0..n).filter(|&p| !block.is_hole(p)) {
                 let k = block.key(p).ok_or("avail: key missing")?;
                 if k < *fence || next.is_some_and(|n| k >= *n) {
                     return Err(format!("avail: key {k:?} outside block {id}"));
@@ -504,7 +553,7 @@ impl AvailIndex {
             if mask & !self.masks[ix(id)] != 0 {
                 return Err(format!("avail: mask of block {id} misses group bits"));
             }
-            total += n;
+            total += live;
         }
         let free_ok = self
             .free
