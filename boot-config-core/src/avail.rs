@@ -150,15 +150,9 @@ pub(crate) struct AvailIndex {
     order: Vec<u32>,
     /// Blocks by ID (emptied blocks are kept for reuse).
     blocks: Vec<Box<Block>>,
-    /// Positions in use in each block (keys and holes), by block ID (a dense array, so
-    /// reading a length costs no miss).
-    lens: Vec<u16>,
-    /// The holes (removed keys' positions below the length) of each block, by block ID.
-    holes: Vec<u128>,
-    /// Group mask by block ID (a superset of its keys' target signatures).
-    masks: Vec<u128>,
-    /// Removals since the block's mask was last recomputed, by block ID.
-    stale: Vec<u16>,
+    /// Per-block bookkeeping by block ID: a dense array apart from the keys, so the updates of
+    /// a resize read one small entry, not a block.
+    meta: Vec<Meta>,
     /// Unused block IDs.
     free: Vec<u32>,
     /// By LUN slot: `block << POS_BITS | position` of its key, or [`NOWHERE`].
@@ -177,6 +171,23 @@ fn unpack(code: u64) -> Option<(usize, usize)> {
     let block = usize::try_from(code >> POS_BITS).ok()?;
     let pos = usize::try_from(code & POS_MASK).ok()?;
     Some((block, pos))
+}
+
+/// Where a slot's key sits, from [`AvailIndex::locate`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Located(u64);
+
+/// The bookkeeping of one block.
+#[derive(Clone, Copy, Debug, Default)]
+struct Meta {
+    /// The holes: removed keys' positions below `len`.
+    holes: u128,
+    /// A superset of the signatures of its keys' targets.
+    mask: u128,
+    /// Positions in use (keys and holes).
+    len: u16,
+    /// Removals since `mask` was last recomputed.
+    stale: u16,
 }
 
 /// What the index needs to know about the target of a key it stores.
@@ -212,11 +223,11 @@ impl AvailIndex {
     }
 
     fn len_of(&self, id: usize) -> usize {
-        self.lens.get(id).map_or(0, |&n| usize::from(n))
+        self.meta.get(id).map_or(0, |m| usize::from(m.len))
     }
 
     fn holes_of(&self, id: usize) -> u128 {
-        self.holes.get(id).copied().unwrap_or(0)
+        self.meta.get(id).map_or(0, |m| m.holes)
     }
 
     /// Keys in block `id`.
@@ -233,7 +244,7 @@ impl AvailIndex {
             cold: b.cold.get(..n)?,
             holes: self.holes_of(id),
             fence,
-            mask: self.masks.get(id).copied().unwrap_or(u128::MAX),
+            mask: self.meta.get(id).map_or(u128::MAX, |m| m.mask),
         })
     }
 
@@ -255,10 +266,7 @@ impl AvailIndex {
         // ID fits (and `pack` keeps it whole in 64 bits).
         let id = u32::try_from(self.blocks.len()).unwrap_or(u32::MAX);
         self.blocks.push(Box::default());
-        self.lens.push(0);
-        self.holes.push(0);
-        self.masks.push(0);
-        self.stale.push(0);
+        self.meta.push(Meta::default());
         id
     }
 
@@ -279,9 +287,9 @@ impl AvailIndex {
             target: k.target,
         };
         if holes == 0 {
-            self.lens[id] = u16::try_from(p + 1).ok()?;
+            self.meta[id].len = u16::try_from(p + 1).ok()?;
         } else {
-            self.holes[id] = holes & !(1u128 << p);
+            self.meta[id].holes = holes & !(1u128 << p);
         }
         Some(p)
     }
@@ -298,8 +306,8 @@ impl AvailIndex {
             len -= 1;
             holes &= !(1u128 << len);
         }
-        self.holes[id] = holes;
-        self.lens[id] = u16::try_from(len).ok()?;
+        self.meta[id].holes = holes;
+        self.meta[id].len = u16::try_from(len).ok()?;
         Some(())
     }
 
@@ -314,8 +322,8 @@ impl AvailIndex {
 
     /// Rewrites block `id` to hold exactly `entries`, without holes, and records their positions.
     fn refill(&mut self, id: u32, entries: Vec<(SizeKey, Hot)>) {
-        self.lens[ix(id)] = 0;
-        self.holes[ix(id)] = 0;
+        self.meta[ix(id)].len = 0;
+        self.meta[ix(id)].holes = 0;
         for (k, hot) in entries {
             if let Some(p) = self.place(ix(id), k, hot) {
                 self.set_at(k.slot, pack(id, p));
@@ -352,22 +360,36 @@ impl AvailIndex {
             tags: fold(bits.sig),
         };
         if let Some(p) = self.place(ix(id), k, hot) {
-            self.masks[ix(id)] |= bits.sig;
+            self.meta[ix(id)].mask |= bits.sig;
             self.set_at(k.slot, pack(id, p));
             self.len += 1;
         }
     }
 
+    /// Where the key of `slot` sits. Reading it is a cache miss of its own; a caller that knows
+    /// the slot before it reads the LUN record can read both at once and hand this to
+    /// [`AvailIndex::remove_located`].
+    pub(crate) fn locate(&self, slot: u32) -> Located {
+        Located(self.at.get(ix(slot)).copied().unwrap_or(NOWHERE))
+    }
+
     /// Removes `k`, the key of its slot (the caller knows it, so the key is not read);
     /// `sigs` as for [`AvailIndex::insert`]. Returns whether the slot was indexed.
     pub(crate) fn remove(&mut self, k: &SizeKey, sigs: &[u128]) -> Option<()> {
+        let at = self.locate(k.slot);
+        self.remove_located(k, at, sigs)
+    }
+
+    /// As [`AvailIndex::remove`], with `at` from [`AvailIndex::locate`] for `k.slot`, read with
+    /// no change to the index since.
+    pub(crate) fn remove_located(&mut self, k: &SizeKey, at: Located, sigs: &[u128]) -> Option<()> {
         let slot = k.slot;
-        let (b, p) = unpack(*self.at.get(ix(slot))?)?;
+        let (b, p) = unpack(at.0)?;
         self.vacate(b, p)?;
         let left = self.live_of(b);
         self.set_at(slot, NOWHERE);
         self.len -= 1;
-        let stale = &mut self.stale[b];
+        let stale = &mut self.meta[b].stale;
         *stale = stale.saturating_add(1);
         if usize::from(*stale) >= CAP {
             self.refresh_mask(b, sigs);
@@ -391,8 +413,8 @@ impl AvailIndex {
             h.group = bits.group;
             h.tags = fold(bits.sig);
         }
-        if let Some(m) = self.masks.get_mut(b) {
-            *m |= bits.sig;
+        if let Some(m) = self.meta.get_mut(b) {
+            m.mask |= bits.sig;
         }
     }
 
@@ -404,8 +426,8 @@ impl AvailIndex {
             .filter_map(|p| v.target(p))
             .map(|t| sigs.get(ix(t)).copied().unwrap_or(u128::MAX))
             .fold(0, |a, s| a | s);
-        self.masks[b] = mask;
-        self.stale[b] = 0;
+        self.meta[b].mask = mask;
+        self.meta[b].stale = 0;
     }
 
     /// Sorts the full block at order position `i` and moves its upper half to a new block.
@@ -445,10 +467,10 @@ impl AvailIndex {
             let f = if i == 0 { 1 } else { i };
             self.fences.remove(f);
             self.fence_sizes.remove(f);
-            self.masks[ix(id)] = 0;
-            self.stale[ix(id)] = 0;
-            self.lens[ix(id)] = 0;
-            self.holes[ix(id)] = 0;
+            self.meta[ix(id)].mask = 0;
+            self.meta[ix(id)].stale = 0;
+            self.meta[ix(id)].len = 0;
+            self.meta[ix(id)].holes = 0;
             self.free.push(id);
         }
     }
@@ -459,12 +481,12 @@ impl AvailIndex {
         let mut all = self.entries(ix(into));
         all.extend(self.entries(ix(from)));
         self.refill(into, all);
-        self.lens[ix(from)] = 0;
-        self.holes[ix(from)] = 0;
-        self.masks[ix(into)] |= self.masks[ix(from)];
-        self.masks[ix(from)] = 0;
-        self.stale[ix(into)] = self.stale[ix(into)].max(self.stale[ix(from)]);
-        self.stale[ix(from)] = 0;
+        self.meta[ix(from)].len = 0;
+        self.meta[ix(from)].holes = 0;
+        self.meta[ix(into)].mask |= self.meta[ix(from)].mask;
+        self.meta[ix(from)].mask = 0;
+        self.meta[ix(into)].stale = self.meta[ix(into)].stale.max(self.meta[ix(from)].stale);
+        self.meta[ix(from)].stale = 0;
         self.order.remove(j);
         self.fences.remove(j);
         self.fence_sizes.remove(j);
@@ -530,7 +552,11 @@ impl AvailIndex {
             if live == 0 && self.order.len() > 1 {
                 return Err(format!("avail: block {id} is empty"));
             }
-            let below_len = if n >= CAP { u128::MAX } else { (1u128 << n) - 1 };
+            let below_len = if n >= CAP {
+                u128::MAX
+            } else {
+                (1u128 << n) - 1
+            };
             if block.holes & !below_len != 0 || (n > 0 && block.is_hole(n - 1)) {
                 return Err(format!("avail: block {id} has holes at or past its end"));
             }
@@ -550,7 +576,7 @@ impl AvailIndex {
                 }
                 mask |= want.sig;
             }
-            if mask & !self.masks[ix(id)] != 0 {
+            if mask & !self.meta[ix(id)].mask != 0 {
                 return Err(format!("avail: mask of block {id} misses group bits"));
             }
             total += live;

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use core::net::IpAddr;
 
-use crate::avail::{AvailIndex, TargetBits, group_bit};
+use crate::avail::{AvailIndex, Located, TargetBits, group_bit};
 use crate::change::{Change, Changes, Warning};
 use crate::ledger::Ledger;
 use crate::model::{
@@ -744,6 +744,12 @@ impl Inventory {
 
     /// Mutates one LUN and keeps counts, the size index, target max and load in step.
     fn update_lun(&mut self, slot: u32, f: impl FnOnce(&mut LunRec)) {
+        self.update_located_lun(slot, None, f);
+    }
+
+    /// As [`Inventory::update_lun`], with where the LUN's key sits in `avail` when the caller
+    /// read that already (alongside the record, one cache miss instead of two in a row).
+    fn update_located_lun(&mut self, slot: u32, at: Option<Located>, f: impl FnOnce(&mut LunRec)) {
         let before = self.luns[ix(slot)];
         f(&mut self.luns[ix(slot)]);
         let after = self.luns[ix(slot)];
@@ -761,7 +767,10 @@ impl Inventory {
         let key_after = after.selectable().then(|| self.key_for(&after, slot));
         if key_before != key_after {
             if let Some(k) = key_before {
-                self.avail.remove(&k, &self.sigs);
+                match at {
+                    Some(at) => self.avail.remove_located(&k, at, &self.sigs),
+                    None => self.avail.remove(&k, &self.sigs),
+                };
             }
             if let Some(k) = key_after {
                 let bits = self.bits_of(k.target);
@@ -1186,6 +1195,11 @@ impl Inventory {
             return;
         };
         let number = spec.number.0;
+        // Where the predicted slot's key sits, read before the record so the two misses overlap.
+        let guess = u32::try_from(number)
+            .ok()
+            .map(|n| tr.lun_base.wrapping_add(n));
+        let early = guess.map(|s| self.avail.locate(s));
         let found = match self.predicted_slot(tr, number) {
             Some(slot) => Ok(slot),
             None => self.lun_position(tr, number).map(|i| tr.luns[i]),
@@ -1194,9 +1208,8 @@ impl Inventory {
             Ok(slot) => {
                 let before = self.luns[ix(slot)];
                 let resized = spec.size.filter(|&s| before.size_opt() != Some(s));
-                // Only a change is reported; an unchanged re-observation copies no name.
-                let changed_name = (resized.is_some() || !before.online()).then(|| name.clone());
-                self.update_lun(slot, |r| {
+                let at = early.filter(|_| guess == Some(slot));
+                self.update_located_lun(slot, at, |r| {
                     r.seen_ms = prov.at.as_millis();
                     r.source = prov.source;
                     r.set(ONLINE, true);
@@ -1205,9 +1218,10 @@ impl Inventory {
                         r.set(SIZED, true);
                     }
                 });
-                if let Some(name) = changed_name {
+                // Only a change is reported; an unchanged re-observation copies no name.
+                if resized.is_some() || !before.online() {
                     let lun = LunRef {
-                        target: name,
+                        target: name.clone(),
                         lun: spec.number,
                     };
                     let held_by = (before.hold != Hold::Free)

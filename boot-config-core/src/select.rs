@@ -189,11 +189,7 @@ fn smallest(
     let mut best: Option<SizeKey> = None;
     for (p, h) in block.hot.iter().enumerate() {
         let s = h.size;
-        if s < min
-            || s > max
-            || best.is_some_and(|b| s > b.size)
-            || block.is_hole(p)
-            || !pick(p, h)
+        if s < min || s > max || best.is_some_and(|b| s > b.size) || block.is_hole(p) || !pick(p, h)
         {
             continue;
         }
