@@ -35,6 +35,8 @@ const MERGE_BELOW: usize = CAP / 4;
 const MERGED_MAX: usize = CAP * 3 / 4;
 /// "Not indexed" in [`AvailIndex::at`].
 const NOWHERE: u64 = u64::MAX;
+/// Fence sizes per entry of [`AvailIndex::samples`].
+const SAMPLE: usize = 32;
 // Positions are packed as `block << POS_BITS | position`; CAP is a power of two.
 const POS_BITS: u32 = CAP.trailing_zeros();
 const POS_MASK: u64 = (1 << POS_BITS) - 1;
@@ -148,11 +150,11 @@ pub(crate) struct AvailIndex {
     fence_sizes: Vec<u64>,
     /// The block ID at each order position.
     order: Vec<u32>,
-    /// Blocks by ID (emptied blocks are kept for reuse).
-    blocks: Vec<Box<Block>>,
-    /// Per-block bookkeeping by block ID: a dense array apart from the keys, so the updates of
-    /// a resize read one small entry, not a block.
+    /// Blocks and their bookkeeping by block ID (emptied blocks are kept for reuse): a dense
+    /// array of 48-byte entries apart from the keys, so a resize reads one entry, not a block.
     meta: Vec<Meta>,
+    /// Every [`SAMPLE`]-th fence size: the first level of the block search (a few KB).
+    samples: Vec<u64>,
     /// Unused block IDs.
     free: Vec<u32>,
     /// By LUN slot: `block << POS_BITS | position` of its key, or [`NOWHERE`].
@@ -177,9 +179,11 @@ fn unpack(code: u64) -> Option<(usize, usize)> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Located(u64);
 
-/// The bookkeeping of one block.
-#[derive(Clone, Copy, Debug, Default)]
+/// The bookkeeping of one block, and the block.
+#[derive(Clone, Debug, Default)]
 struct Meta {
+    /// The keys.
+    block: Box<Block>,
     /// The holes: removed keys' positions below `len`.
     holes: u128,
     /// A superset of the signatures of its keys' targets.
@@ -207,10 +211,15 @@ impl AvailIndex {
 
     /// The order position of the block whose range holds `k`.
     fn position_of(&self, k: &SizeKey) -> usize {
-        let mut i = self
+        // Two levels: the sample array picks a run of SAMPLE fence sizes (a few cache lines),
+        // instead of a dozen dependent probes across the whole fence array.
+        let j = self.samples.partition_point(|&s| s <= k.size).saturating_sub(1);
+        let from = j * SAMPLE;
+        let run = self
             .fence_sizes
-            .partition_point(|&s| s <= k.size)
-            .saturating_sub(1);
+            .get(from..(from + SAMPLE).min(self.fence_sizes.len()))
+            .unwrap_or(&[]);
+        let mut i = (from + run.partition_point(|&s| s <= k.size)).saturating_sub(1);
         // Blocks whose fence has k's size but a larger key come after k's block; the full fence
         // is read only when the sizes tie.
         while i > 0
@@ -220,6 +229,13 @@ impl AvailIndex {
             i -= 1;
         }
         i
+    }
+
+    /// Rebuilds the sample array after the fences changed (a split or merge: rare).
+    fn resample(&mut self) {
+        self.samples.clear();
+        self.samples
+            .extend(self.fence_sizes.iter().step_by(SAMPLE).copied());
     }
 
     fn len_of(&self, id: usize) -> usize {
@@ -237,7 +253,7 @@ impl AvailIndex {
     }
 
     fn view(&self, id: usize, fence: SizeKey) -> Option<BlockView<'_>> {
-        let b = self.blocks.get(id)?;
+        let b = &self.meta.get(id)?.block;
         let n = self.len_of(id);
         Some(BlockView {
             hot: b.hot.get(..n)?,
@@ -264,8 +280,7 @@ impl AvailIndex {
         }
         // Every block but one holds a key and keys are bounded by the u32 slot space, so the
         // ID fits (and `pack` keeps it whole in 64 bits).
-        let id = u32::try_from(self.blocks.len()).unwrap_or(u32::MAX);
-        self.blocks.push(Box::default());
+        let id = u32::try_from(self.meta.len()).unwrap_or(u32::MAX);
         self.meta.push(Meta::default());
         id
     }
@@ -278,7 +293,7 @@ impl AvailIndex {
         } else {
             usize::try_from(holes.trailing_zeros()).ok()?
         };
-        let b = self.blocks.get_mut(id)?;
+        let b = &mut self.meta.get_mut(id)?.block;
         *b.hot.get_mut(p)? = hot;
         b.cold[p] = Cold {
             tie: k.tie,
@@ -347,6 +362,7 @@ impl AvailIndex {
             self.fences.push(SizeKey::MIN);
             self.fence_sizes.push(0);
             self.order.push(id);
+            self.resample();
         }
         let mut i = self.position_of(&k);
         if self.live_of(ix(self.order[i])) >= CAP {
@@ -408,7 +424,7 @@ impl AvailIndex {
         };
         if p < self.len_of(b)
             && (self.holes_of(b) >> p) & 1 == 0
-            && let Some(h) = self.blocks.get_mut(b).and_then(|x| x.hot.get_mut(p))
+            && let Some(h) = self.meta.get_mut(b).and_then(|x| x.block.hot.get_mut(p))
         {
             h.group = bits.group;
             h.tags = fold(bits.sig);
@@ -445,6 +461,7 @@ impl AvailIndex {
         self.fences.insert(i + 1, fence);
         self.fence_sizes.insert(i + 1, fence.size);
         self.order.insert(i + 1, fresh);
+        self.resample();
     }
 
     /// Merges the small block at order position `i` into a neighbour when they fit together, or
@@ -467,6 +484,7 @@ impl AvailIndex {
             let f = if i == 0 { 1 } else { i };
             self.fences.remove(f);
             self.fence_sizes.remove(f);
+            self.resample();
             self.meta[ix(id)].mask = 0;
             self.meta[ix(id)].stale = 0;
             self.meta[ix(id)].len = 0;
@@ -490,6 +508,7 @@ impl AvailIndex {
         self.order.remove(j);
         self.fences.remove(j);
         self.fence_sizes.remove(j);
+        self.resample();
         self.free.push(from);
     }
 
@@ -538,7 +557,14 @@ impl AvailIndex {
         if self.fences.windows(2).any(|w| w[0] >= w[1]) {
             return Err("avail: fences out of order".into());
         }
-        let mut seen = vec![false; self.blocks.len()];
+        if self
+            .samples
+            .iter()
+            .ne(self.fence_sizes.iter().step_by(SAMPLE))
+        {
+            return Err("avail: samples are not every SAMPLE-th fence size".into());
+        }
+        let mut seen = vec![false; self.meta.len()];
         let mut total = 0usize;
         for (i, (&id, fence)) in self.order.iter().zip(&self.fences).enumerate() {
             let block = self
