@@ -213,7 +213,10 @@ impl AvailIndex {
     fn position_of(&self, k: &SizeKey) -> usize {
         // Two levels: the sample array picks a run of SAMPLE fence sizes (a few cache lines),
         // instead of a dozen dependent probes across the whole fence array.
-        let j = self.samples.partition_point(|&s| s <= k.size).saturating_sub(1);
+        let j = self
+            .samples
+            .partition_point(|&s| s <= k.size)
+            .saturating_sub(1);
         let from = j * SAMPLE;
         let run = self
             .fence_sizes

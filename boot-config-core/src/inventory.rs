@@ -132,10 +132,44 @@ impl SizeKey {
     }
 }
 
+/// A copy of a target name of up to [`NameHead::LEN`] bytes inside the target record, so that
+/// confirming a hashed lookup reads the record's own cache lines rather than following a
+/// pointer to the heap (longer names are compared on the heap).
+#[derive(Clone, Debug)]
+struct NameHead {
+    len: u8,
+    bytes: [u8; NameHead::LEN],
+}
+
+impl NameHead {
+    const LEN: usize = 63;
+
+    fn new(name: &str) -> Self {
+        let mut bytes = [0; Self::LEN];
+        let len = match bytes.get_mut(..name.len()) {
+            Some(b) => {
+                b.copy_from_slice(name.as_bytes());
+                u8::try_from(name.len()).unwrap_or(u8::MAX)
+            }
+            None => u8::MAX,
+        };
+        Self { len, bytes }
+    }
+
+    /// Whether the record whose full name is `full` is named `name`.
+    fn is(&self, name: &str, full: &IscsiName) -> bool {
+        match self.bytes.get(..usize::from(self.len)) {
+            Some(head) => head == name.as_bytes(),
+            None => full.as_str() == name,
+        }
+    }
+}
+
 /// One target.
 #[derive(Clone, Debug)]
 pub(crate) struct TargetRec {
     pub(crate) name: IscsiName,
+    name_head: NameHead,
     pub(crate) entity: EntityId,
     pub(crate) alias: Option<String>,
     pub(crate) portals: Vec<Portal>,
@@ -387,8 +421,10 @@ impl Inventory {
 
     /// The slot of a target, by name.
     fn target_slot(&self, name: &str) -> Option<u32> {
-        self.name_index
-            .get(name, |t| self.target_rec(t).map(|tr| tr.name.as_str()))
+        self.name_index.get(name, |t, n| {
+            self.target_rec(t)
+                .is_some_and(|tr| tr.name_head.is(n, &tr.name))
+        })
     }
 
     /// The group of a present entity.
@@ -1064,6 +1100,7 @@ impl Inventory {
         }
         self.targets[ix(t)] = Some(TargetRec {
             name: spec.name.clone(),
+            name_head: NameHead::new(spec.name.as_str()),
             entity: spec.entity.clone(),
             alias: spec.alias.clone(),
             portals,
@@ -1667,6 +1704,48 @@ mod tests {
         g.sort_unstable();
         g.dedup();
         g
+    }
+
+    #[test]
+    fn names_longer_than_the_inline_copy_are_found_and_told_apart() {
+        let mut e = Engine::new(EngineConfig::new(2026, 1, "example.com").unwrap());
+        let p = Provenance::new(Source::IsnsQuery, Timestamp::EPOCH);
+        let base = "iqn.2026-01.com.example:".to_owned();
+        // Lengths around the inline copy's 63 bytes, and two long names sharing that prefix.
+        let names: Vec<String> = [
+            (40usize, "p"),
+            (62, "q"),
+            (63, "r"),
+            (64, "s"),
+            (100, "t"),
+            (223, "u"),
+        ]
+        .iter()
+        .map(|&(n, c)| format!("{base}{}", c.repeat(n - base.len())))
+        .chain([
+            format!("{base}{}a", "y".repeat(80)),
+            format!("{base}{}b", "y".repeat(80)),
+        ])
+        .collect();
+        for (i, n) in names.iter().enumerate() {
+            e.apply(
+                &InventoryEvent::TargetUpserted(TargetSpec {
+                    name: IscsiName::new(n.clone()),
+                    entity: EntityId::new(format!("e{i}")),
+                    alias: None,
+                    portals: Vec::new(),
+                }),
+                p,
+            );
+        }
+        let inv = e.inventory();
+        for (i, n) in names.iter().enumerate() {
+            let t = inv.target(n).unwrap_or_else(|| panic!("{} bytes", n.len()));
+            assert_eq!(t.entity.as_str(), format!("e{i}"));
+            assert!(inv.target(&n[..n.len() - 1]).is_none());
+            assert!(inv.target(&format!("{n}z")).is_none());
+        }
+        inv.check().unwrap();
     }
 
     #[test]
