@@ -3,7 +3,12 @@
 //! Criterion measures selection per policy and constraint kind, reserve+release and event
 //! apply. Before criterion runs, a recorder times 200,000 individual selections per request
 //! class with `Instant` and prints p50/p99/p99.9/max, since criterion reports the distribution
-//! of batch means rather than per-call tail latency.
+//! of batch means rather than per-call tail latency; it does the same for 200,000 resizes of
+//! distinct LUNs ("cold": each LUN is touched once, so its records are not in cache).
+//!
+//! Every resize event, in the recorder and in criterion, really changes a LUN's size (checked:
+//! each returns a `LunResized`): criterion's resize benches cycle through distinct LUNs and
+//! alternate each LUN between two sizes, so no iteration is an unchanged re-observation.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -44,6 +49,48 @@ fn entity(t: usize) -> u8 {
 
 fn lun_size(rng: &mut Rng) -> u64 {
     BASES_GIB[rng.below(BASES_GIB.len())] * GIB + (rng.next() % 1024) * (1 << 20)
+}
+
+/// `n` distinct LUNs (target, number), in random order.
+fn distinct_luns(rng: &mut Rng, n: usize) -> Vec<(usize, u64)> {
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        let lun = (rng.below(TARGETS), rng.next() % LUNS_PER_TARGET);
+        if seen.insert(lun) {
+            v.push(lun);
+        }
+    }
+    v
+}
+
+/// Two resize events per LUN, `a` and `b`, with different sizes, so applying the `a` events,
+/// then the `b` events, then the `a` events again, … resizes a LUN every time.
+fn resize_pair(rng: &mut Rng, luns: &[(usize, u64)]) -> (Vec<InventoryEvent>, Vec<InventoryEvent>) {
+    let ev = |t: usize, n: u64, size: u64| InventoryEvent::LunUpserted {
+        target: target_name(t),
+        lun: LunSpec {
+            number: LunNumber(n),
+            size: Some(size),
+        },
+    };
+    luns.iter()
+        .map(|&(t, n)| {
+            let a = lun_size(rng);
+            let mut b = lun_size(rng);
+            if b == a {
+                b += 1 << 20;
+            }
+            (ev(t, n, a), ev(t, n, b))
+        })
+        .unzip()
+}
+
+/// Whether applying an event resized a LUN.
+fn resized(c: &Changes) -> bool {
+    c.changes
+        .iter()
+        .any(|c| matches!(c, Change::LunResized { .. }))
 }
 
 fn build() -> (Engine, Vec<InventoryEvent>) {
@@ -178,34 +225,42 @@ fn record_tails(e: &Engine) {
     }
 }
 
-/// Per-event apply latency for the event kinds the iSNS driver sends most.
+/// Per-event apply latency of resizes, each of a distinct LUN touched for the first time since
+/// the build ("cold"), then of re-observing the same LUNs unchanged.
 fn record_apply(e: &mut Engine) {
     let seen = Provenance::new(Source::IsnsScn, Timestamp::from_millis(2));
     let mut rng = Rng(7);
-    let events: Vec<InventoryEvent> = (0..200_000)
-        .map(|_| InventoryEvent::LunUpserted {
-            target: target_name(rng.below(TARGETS)),
-            lun: LunSpec {
-                number: LunNumber(rng.next() % LUNS_PER_TARGET),
-                size: Some(lun_size(&mut rng)),
-            },
-        })
-        .collect();
-    let mut d = Vec::with_capacity(events.len());
-    for ev in &events {
-        let t = Instant::now();
-        black_box(e.apply(black_box(ev), seen));
-        d.push(t.elapsed());
+    let luns = distinct_luns(&mut rng, 200_000);
+    let (events, _) = resize_pair(&mut rng, &luns);
+    let report = |what: &str, d: &mut Vec<Duration>, changed: usize| {
+        d.sort_unstable();
+        let total: Duration = d.iter().sum();
+        println!(
+            "apply LunUpserted ({what:9})          p50 {:>9.2?}  p99 {:>9.2?}  mean {:>9.2?}  ({:.0} events/s, {changed} resized)",
+            d[d.len() / 2],
+            d[d.len() * 99 / 100],
+            total / u32::try_from(d.len()).unwrap(),
+            d.len() as f64 / total.as_secs_f64()
+        );
+    };
+    for (what, want_resized) in [("resize", true), ("unchanged", false)] {
+        let mut d = Vec::with_capacity(events.len());
+        let mut changed = 0usize;
+        for ev in &events {
+            let t = Instant::now();
+            let c = black_box(e.apply(black_box(ev), seen));
+            d.push(t.elapsed());
+            changed += usize::from(resized(&c));
+        }
+        // A resize sized differently from what the build reported changes the LUN; the same
+        // event again is an unchanged re-observation.
+        let expect = if want_resized { events.len() } else { 0 };
+        assert!(
+            changed.abs_diff(expect) < events.len() / 100,
+            "{what}: {changed}"
+        );
+        report(what, &mut d, changed);
     }
-    d.sort_unstable();
-    let total: Duration = d.iter().sum();
-    println!(
-        "apply LunUpserted (resize)              p50 {:>9.2?}  p99 {:>9.2?}  mean {:>9.2?}  ({:.0} events/s)",
-        d[d.len() / 2],
-        d[d.len() * 99 / 100],
-        total / u32::try_from(d.len()).unwrap(),
-        d.len() as f64 / total.as_secs_f64()
-    );
 }
 
 fn benches(c: &mut Criterion) {
@@ -251,22 +306,35 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("core_apply");
     g.throughput(Throughput::Elements(1));
     let seen = Provenance::new(Source::IsnsScn, Timestamp::from_millis(3));
-    let resizes: Vec<InventoryEvent> = (0..4096)
-        .map(|_| InventoryEvent::LunUpserted {
-            target: target_name(rng.below(TARGETS)),
-            lun: LunSpec {
-                number: LunNumber(rng.next() % LUNS_PER_TARGET),
-                size: Some(lun_size(&mut rng)),
-            },
-        })
-        .collect();
-    let mut i = 0usize;
-    g.bench_function("lun_upserted_resize", |b| {
-        b.iter(|| {
-            i = (i + 1) % resizes.len();
-            e.apply(black_box(&resizes[i]), seen)
+    // 4,096 LUNs: their records stay in cache ("warm"); 262,144: they do not ("cold").
+    for (name, n) in [
+        ("lun_upserted_resize", 4096),
+        ("lun_upserted_resize_cold", 262_144),
+    ] {
+        let luns = distinct_luns(&mut rng, n);
+        let (a, b) = resize_pair(&mut rng, &luns);
+        // Bring every LUN to its `b` size, so the walk below resizes from the first call.
+        for ev in &b {
+            e.apply(ev, seen);
+        }
+        let (mut i, mut calls, mut resizes) = (0usize, 0u64, 0u64);
+        g.bench_function(name, |bch| {
+            bch.iter(|| {
+                let ev = if (i / n) % 2 == 0 {
+                    &a[i % n]
+                } else {
+                    &b[i % n]
+                };
+                i += 1;
+                let c = e.apply(black_box(ev), seen);
+                calls += 1;
+                resizes += u64::from(resized(&c));
+                c
+            });
         });
-    });
+        assert_eq!(resizes, calls, "{name}: every call must resize a LUN");
+    }
+    let mut i = 0usize;
     let reregs: Vec<&InventoryEvent> = events
         .iter()
         .filter(|e| matches!(e, InventoryEvent::TargetUpserted(_)))

@@ -3,12 +3,14 @@
 //! Storage is a slab of compact LUN records (32 bytes) addressed by `u32` slots, one record per
 //! target, and these indexes, all kept in step by every mutation:
 //!
-//! * `available`: an ordered set of [`SizeKey`] `(size, target hash, LUN number, slot)` holding
-//!   exactly the LUNs that are online, sized and held by nobody. Best fit is one range lookup.
-//! * one [`Group`] per entity and per tag with the same ordered size set restricted to that
-//!   group's targets, so an entity or tag constraint is a range lookup in a smaller set rather
-//!   than a filtered walk of the global one (each LUN is in its entity's set and in one set per
-//!   tag its target carries: ~50 bytes per membership);
+//! * `avail`: the [`SizeKey`] `(size, target hash, LUN number, slot, target)` of exactly the LUNs
+//!   that are online, sized and held by nobody, in size-ordered blocks with a mask of the groups
+//!   present in each ([`AvailIndex`]). It is the only per-LUN index: a resize is one remove and
+//!   one insert there, a few cache misses in all;
+//! * one [`Group`] per entity and per tag: the group's targets (for constrained selections that
+//!   evaluate candidates target by target), and, per target, `sigs`: the mask bits of its groups,
+//!   so a walk over `avail` filters keys by entity and tags from two dense arrays (`entity_of`,
+//!   `sigs`) without reading target records;
 //! * `by_name` (targets in name order, for lookups, first fit and pattern prefixes),
 //!   `by_portal` (address order, for subnet ranges) and `by_load` (targets ordered by the
 //!   number of LUNs held on them, for least-loaded);
@@ -16,19 +18,20 @@
 //!   whose target lies on another entity than the target of the key before them. Targets of one
 //!   storage system usually share a name prefix and a subnet, so a name-prefix or subnet range
 //!   holds few runs, and the entities it touches are found in O(log n + runs) without visiting
-//!   its targets (selection then reads those entities' size sets).
+//!   its targets (selection then filters `avail` by those entities).
 
 use core::ops::Bound;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::collections::{BTreeMap, BTreeSet};
 
 use core::net::IpAddr;
 
+use crate::avail::{AvailIndex, Located, TargetBits, group_bit};
 use crate::change::{Change, Changes, Warning};
 use crate::ledger::Ledger;
 use crate::model::{
     DdSpec, InventoryEvent, LunSpec, LunState, Portal, Provenance, Source, TargetSpec,
 };
+use crate::name_index::NameIndex;
 use crate::names::{DdId, EntityId, IscsiName, LunNumber, LunRef, Tag};
 use crate::time::Timestamp;
 
@@ -101,25 +104,81 @@ impl LunRec {
 
 /// The key of the ordered size index; its order is the best-fit order and the deterministic
 /// tie-break: smaller size, then a stable hash of the target name (spreads equal sizes over
-/// targets instead of piling onto the alphabetically first), then the LUN number.
+/// targets instead of piling onto the alphabetically first), then the LUN number. It carries
+/// its target so walks can filter by target without reading the LUN record (the slot already
+/// makes keys unique, so the target never decides the order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct SizeKey {
     pub(crate) size: u64,
     pub(crate) tie: u64,
     pub(crate) number: u64,
     pub(crate) slot: u32,
+    pub(crate) target: u32,
+}
+
+impl SizeKey {
+    /// The smallest key.
+    pub(crate) const MIN: Self = Self::at_least(0);
+
+    /// The smallest key of a size.
+    pub(crate) const fn at_least(size: u64) -> Self {
+        Self {
+            size,
+            tie: 0,
+            number: 0,
+            slot: 0,
+            target: 0,
+        }
+    }
+}
+
+/// A copy of a target name of up to [`NameHead::LEN`] bytes inside the target record, so that
+/// confirming a hashed lookup reads the record's own cache lines rather than following a
+/// pointer to the heap (longer names are compared on the heap).
+#[derive(Clone, Debug)]
+struct NameHead {
+    len: u8,
+    bytes: [u8; NameHead::LEN],
+}
+
+impl NameHead {
+    const LEN: usize = 63;
+
+    fn new(name: &str) -> Self {
+        let mut bytes = [0; Self::LEN];
+        let len = match bytes.get_mut(..name.len()) {
+            Some(b) => {
+                b.copy_from_slice(name.as_bytes());
+                u8::try_from(name.len()).unwrap_or(u8::MAX)
+            }
+            None => u8::MAX,
+        };
+        Self { len, bytes }
+    }
+
+    /// Whether the record whose full name is `full` is named `name`.
+    fn is(&self, name: &str, full: &IscsiName) -> bool {
+        match self.bytes.get(..usize::from(self.len)) {
+            Some(head) => head == name.as_bytes(),
+            None => full.as_str() == name,
+        }
+    }
 }
 
 /// One target.
 #[derive(Clone, Debug)]
 pub(crate) struct TargetRec {
     pub(crate) name: IscsiName,
+    name_head: NameHead,
     pub(crate) entity: EntityId,
     pub(crate) alias: Option<String>,
     pub(crate) portals: Vec<Portal>,
     pub(crate) tags: Vec<Tag>,
     /// LUN slots, sorted by LUN number.
     pub(crate) luns: Vec<u32>,
+    /// Where LUN `n` is expected: slot `lun_base + n` (LUNs reported together get consecutive
+    /// slots), so a lookup usually reads that one record and not `luns`; always verified.
+    lun_base: u32,
     pub(crate) hash: u64,
     /// LUNs on this target held by a reservation or assignment.
     pub(crate) load: u32,
@@ -136,11 +195,10 @@ struct EntityRec {
     provenance: Provenance,
 }
 
-/// The targets of one entity or one tag, and the selectable LUNs on them in size order.
+/// The targets of one entity or one tag.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Group {
     pub(crate) targets: BTreeSet<u32>,
-    pub(crate) avail: BTreeSet<SizeKey>,
 }
 
 /// One run of `by_name`: consecutive names whose targets lie on one entity.
@@ -245,9 +303,9 @@ pub struct Inventory {
     pub(crate) targets: Vec<Option<TargetRec>>,
     free_targets: Vec<u32>,
     pub(crate) by_name: BTreeMap<IscsiName, u32>,
-    /// Same map hashed, for point lookups (one probe instead of ~15 string compares); SipHash
-    /// with fixed keys, so nothing depends on process randomness.
-    name_index: HashMap<IscsiName, u32, BuildHasherDefault<DefaultHasher>>,
+    /// Same map hashed, for point lookups: one probe, then the name is confirmed against the
+    /// target record.
+    name_index: NameIndex,
     entities: BTreeMap<EntityId, EntityRec>,
     /// Group of every entity ever seen (kept after removal so group IDs stay stable).
     entity_group: BTreeMap<EntityId, u32>,
@@ -263,7 +321,9 @@ pub struct Inventory {
     /// Run starts of `by_portal`, each with its target's entity group.
     portal_runs: BTreeMap<(IpAddr, u32), u32>,
     pub(crate) by_load: BTreeSet<(u32, u64, u32)>,
-    pub(crate) available: BTreeSet<SizeKey>,
+    pub(crate) avail: AvailIndex,
+    /// Group signature of each target slot: the OR of [`group_bit`] over its groups.
+    pub(crate) sigs: Vec<u128>,
     dds: BTreeMap<DdId, DdRec>,
     counts: LunCounts,
 }
@@ -327,15 +387,12 @@ impl Inventory {
     /// One target.
     #[must_use]
     pub fn target(&self, name: &str) -> Option<TargetView> {
-        self.name_index.get(name).and_then(|&t| self.target_view(t))
+        self.target_slot(name).and_then(|t| self.target_view(t))
     }
 
     /// The LUNs of one target in LUN-number order.
     pub fn luns_of<'a>(&'a self, target: &str) -> impl Iterator<Item = LunView> + 'a {
-        let t = self
-            .name_index
-            .get(target)
-            .and_then(|&t| self.target_rec(t));
+        let t = self.target_slot(target).and_then(|t| self.target_rec(t));
         t.into_iter()
             .flat_map(move |t| t.luns.iter().map(move |&s| self.lun_view(t, s)))
     }
@@ -343,7 +400,7 @@ impl Inventory {
     /// One LUN.
     #[must_use]
     pub fn lun(&self, lun: &LunRef) -> Option<LunView> {
-        let t = self.target_rec(*self.name_index.get(lun.target.as_str())?)?;
+        let t = self.target_rec(self.target_slot(lun.target.as_str())?)?;
         let slot = self.find_lun(t, lun.lun.0)?;
         Some(self.lun_view(t, slot))
     }
@@ -362,6 +419,14 @@ impl Inventory {
         self.targets.get(ix(t)).and_then(Option::as_ref)
     }
 
+    /// The slot of a target, by name.
+    fn target_slot(&self, name: &str) -> Option<u32> {
+        self.name_index.get(name, |t, n| {
+            self.target_rec(t)
+                .is_some_and(|tr| tr.name_head.is(n, &tr.name))
+        })
+    }
+
     /// The group of a present entity.
     pub(crate) fn entity_group(&self, e: &str) -> Option<&Group> {
         self.entities
@@ -377,6 +442,11 @@ impl Inventory {
     /// The entity group of a target.
     pub(crate) fn entity_group_of(&self, t: u32) -> Option<u32> {
         self.entity_of.get(ix(t)).copied()
+    }
+
+    /// The group of a present entity, by ID.
+    pub(crate) fn entity_group_id_of(&self, e: &str) -> Option<u32> {
+        self.entities.get(e).map(|r| r.group)
     }
 
     /// The entity groups that can hold a target named in `lo..hi`, sorted: every group of
@@ -574,31 +644,40 @@ impl Inventory {
         Some(g)
     }
 
-    /// Adds or removes a target's selectable LUNs to/from one group's size set.
-    fn move_luns(&mut self, t: u32, g: u32, add: bool) {
+    /// Adds a target to or removes it from one group's target set.
+    fn set_member(&mut self, t: u32, g: u32, member: bool) {
+        if let Some(group) = self.groups.get_mut(ix(g)) {
+            if member {
+                group.targets.insert(t);
+            } else {
+                group.targets.remove(&t);
+            }
+        }
+    }
+
+    /// Re-derives a target's signature from its groups and gives its indexed keys the new
+    /// entity group and signature (call after its entity or tags changed).
+    fn refresh_sig(&mut self, t: u32) {
         let Some(tr) = self.target_rec(t) else {
             return;
         };
-        let keys: Vec<SizeKey> = tr
-            .luns
-            .iter()
-            .filter(|&&s| self.luns[ix(s)].selectable())
-            .map(|&s| self.key_of(s))
-            .collect();
-        let Some(group) = self.groups.get_mut(ix(g)) else {
-            return;
-        };
-        for k in keys {
-            if add {
-                group.avail.insert(k);
-            } else {
-                group.avail.remove(&k);
-            }
+        let sig = tr.groups.iter().fold(0, |a, &g| a | group_bit(g));
+        let slots = tr.luns.clone();
+        if self.sigs.len() <= ix(t) {
+            self.sigs.resize(ix(t) + 1, 0);
         }
-        if add {
-            group.targets.insert(t);
-        } else {
-            group.targets.remove(&t);
+        self.sigs[ix(t)] = sig;
+        let bits = self.bits_of(t);
+        for s in slots {
+            self.avail.retag(s, bits);
+        }
+    }
+
+    /// What the size index stores about a target.
+    fn bits_of(&self, t: u32) -> TargetBits {
+        TargetBits {
+            group: self.group_at(t),
+            sig: self.sigs.get(ix(t)).copied().unwrap_or(u128::MAX),
         }
     }
 
@@ -638,14 +717,47 @@ impl Inventory {
     }
 
     pub(crate) fn find_lun(&self, t: &TargetRec, number: u64) -> Option<u32> {
+        self.predicted_slot(t, number)
+            .or_else(|| self.lun_position(t, number).ok().map(|i| t.luns[i]))
+    }
+
+    /// The slot `lun_base` predicts for LUN `number` of `t`, if that record is that LUN.
+    fn predicted_slot(&self, t: &TargetRec, number: u64) -> Option<u32> {
+        let s = t.lun_base.wrapping_add(u32::try_from(number).ok()?);
+        let r = self.luns.get(ix(s))?;
+        let mine = self
+            .target_rec(r.target)
+            .is_some_and(|x| core::ptr::eq(x, t));
+        (r.live() && r.number == number && mine).then_some(s)
+    }
+
+    /// Re-derives `lun_base` from the target's first LUN.
+    fn refresh_lun_base(&mut self, t: u32) {
+        let first = self.target_rec(t).and_then(|tr| tr.luns.first().copied());
+        let base = first.map_or(0, |s| {
+            let n = self.luns.get(ix(s)).map_or(0, |r| r.number);
+            s.wrapping_sub(u32::try_from(n).unwrap_or(0))
+        });
+        if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
+            tr.lun_base = base;
+        }
+    }
+
+    /// Where LUN `number` is (`Ok`) or belongs (`Err`) in the target's number-sorted list.
+    /// Targets usually number their LUNs 0, 1, 2, …, so the entry at index `number` is tried
+    /// first: one record read instead of a binary search's chain of cache misses.
+    fn lun_position(&self, t: &TargetRec, number: u64) -> Result<usize, usize> {
+        if let Some(&s) = usize::try_from(number).ok().and_then(|i| t.luns.get(i))
+            && self.luns[ix(s)].number == number
+        {
+            return usize::try_from(number).map_err(|_| 0);
+        }
         t.luns
             .binary_search_by_key(&number, |&s| self.luns[ix(s)].number)
-            .ok()
-            .map(|i| t.luns[i])
     }
 
     pub(crate) fn slot_of(&self, lun: &LunRef) -> Option<u32> {
-        let t = self.target_rec(*self.name_index.get(lun.target.as_str())?)?;
+        let t = self.target_rec(self.target_slot(lun.target.as_str())?)?;
         self.find_lun(t, lun.lun.0)
     }
 
@@ -660,6 +772,7 @@ impl Inventory {
             tie,
             number: r.number,
             slot,
+            target: r.target,
         }
     }
 
@@ -667,6 +780,12 @@ impl Inventory {
 
     /// Mutates one LUN and keeps counts, the size index, target max and load in step.
     fn update_lun(&mut self, slot: u32, f: impl FnOnce(&mut LunRec)) {
+        self.update_located_lun(slot, None, f);
+    }
+
+    /// As [`Inventory::update_lun`], with where the LUN's key sits in `avail` when the caller
+    /// read that already (alongside the record, one cache miss instead of two in a row).
+    fn update_located_lun(&mut self, slot: u32, at: Option<Located>, f: impl FnOnce(&mut LunRec)) {
         let before = self.luns[ix(slot)];
         f(&mut self.luns[ix(slot)]);
         let after = self.luns[ix(slot)];
@@ -684,12 +803,14 @@ impl Inventory {
         let key_after = after.selectable().then(|| self.key_for(&after, slot));
         if key_before != key_after {
             if let Some(k) = key_before {
-                self.available.remove(&k);
-                self.group_index(before.target, k, false);
+                match at {
+                    Some(at) => self.avail.remove_located(&k, at, &self.sigs),
+                    None => self.avail.remove(&k, &self.sigs),
+                };
             }
             if let Some(k) = key_after {
-                self.available.insert(k);
-                self.group_index(after.target, k, true);
+                let bits = self.bits_of(k.target);
+                self.avail.insert(k, bits, &self.sigs);
             }
         }
         let held = |r: &LunRec| r.live() && r.hold != Hold::Free;
@@ -709,21 +830,6 @@ impl Inventory {
             }
             if sel_before.is_some_and(|sz| sz >= tr.max_avail) {
                 self.recompute_max(t);
-            }
-        }
-    }
-
-    fn group_index(&mut self, t: u32, k: SizeKey, add: bool) {
-        let Some(tr) = self.targets.get(ix(t)).and_then(Option::as_ref) else {
-            return;
-        };
-        for &g in &tr.groups {
-            if let Some(gr) = self.groups.get_mut(ix(g)) {
-                if add {
-                    gr.avail.insert(k);
-                } else {
-                    gr.avail.remove(&k);
-                }
             }
         }
     }
@@ -784,7 +890,7 @@ impl Inventory {
                 self.upsert_target(spec, prov, &mut out);
             }
             InventoryEvent::TargetRemoved { target } => {
-                if let Some(&t) = self.name_index.get(target.as_str()) {
+                if let Some(t) = self.target_slot(target.as_str()) {
                     self.remove_target(t, ledger, &mut out);
                 }
             }
@@ -793,7 +899,7 @@ impl Inventory {
             }
             InventoryEvent::LunUpserted { target, lun } => {
                 if let Some(t) = self.known_target(target, &mut out) {
-                    self.upsert_lun(t, *lun, prov, ledger, &mut out);
+                    self.upsert_lun(t, target, *lun, prov, ledger, &mut out);
                 }
             }
             InventoryEvent::LunRemoved { target, number } => {
@@ -808,7 +914,7 @@ impl Inventory {
             }
             InventoryEvent::LunsReported { target, luns } => {
                 if let Some(t) = self.known_target(target, &mut out) {
-                    self.report_luns(t, luns, prov, ledger, &mut out);
+                    self.report_luns(t, target, luns, prov, ledger, &mut out);
                 }
             }
             InventoryEvent::TargetUnreachable { target } => {
@@ -864,7 +970,7 @@ impl Inventory {
     }
 
     fn known_target(&self, target: &IscsiName, out: &mut Changes) -> Option<u32> {
-        let t = self.name_index.get(target.as_str()).copied();
+        let t = self.target_slot(target.as_str());
         if t.is_none() {
             out.warn(Warning::UnknownTarget {
                 target: target.clone(),
@@ -909,14 +1015,14 @@ impl Inventory {
             return;
         };
         let portals = normalise_portals(spec.portals.clone());
-        if let Some(&t) = self.name_index.get(spec.name.as_str()) {
+        if let Some(t) = self.target_slot(spec.name.as_str()) {
             let old_group = self.entity_group_of(t);
             let moved = self
                 .target_rec(t)
                 .is_some_and(|tr| tr.entity != spec.entity);
             if moved {
                 if let Some(og) = old_group {
-                    self.move_luns(t, og, false);
+                    self.set_member(t, og, false);
                 }
                 if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
                     tr.entity = spec.entity.clone();
@@ -927,7 +1033,8 @@ impl Inventory {
                 if let Some(e) = self.entity_of.get_mut(ix(t)) {
                     *e = group;
                 }
-                self.move_luns(t, group, true);
+                self.set_member(t, group, true);
+                self.refresh_sig(t);
             }
             let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) else {
                 return;
@@ -993,11 +1100,13 @@ impl Inventory {
         }
         self.targets[ix(t)] = Some(TargetRec {
             name: spec.name.clone(),
+            name_head: NameHead::new(spec.name.as_str()),
             entity: spec.entity.clone(),
             alias: spec.alias.clone(),
             portals,
             tags: Vec::new(),
             luns: Vec::new(),
+            lun_base: 0,
             hash,
             load: 0,
             max_avail: 0,
@@ -1011,8 +1120,9 @@ impl Inventory {
             self.entity_of.resize(ix(t) + 1, u32::MAX);
         }
         self.entity_of[ix(t)] = group;
+        self.refresh_sig(t);
         self.by_name.insert(spec.name.clone(), t);
-        self.name_index.insert(spec.name.clone(), t);
+        self.name_index.insert(spec.name.as_str(), t);
         self.by_load.insert((0, hash, t));
         self.refresh_name_runs(&spec.name);
         let entries: Vec<(IpAddr, u32)> = self
@@ -1039,7 +1149,7 @@ impl Inventory {
             return;
         };
         self.by_name.remove(tr.name.as_str());
-        self.name_index.remove(tr.name.as_str());
+        self.name_index.remove(tr.name.as_str(), t);
         self.by_load.remove(&(tr.load, tr.hash, t));
         for p in &tr.portals {
             self.by_portal.remove(&(p.addr, t));
@@ -1080,7 +1190,7 @@ impl Inventory {
         }
         let old_groups: Vec<u32> = tr.groups.iter().skip(1).copied().collect();
         for g in old_groups {
-            self.move_luns(t, g, false);
+            self.set_member(t, g, false);
         }
         let mut new_groups = Vec::with_capacity(tags.len());
         for tag in &tags {
@@ -1090,13 +1200,14 @@ impl Inventory {
             }
         }
         for &g in &new_groups {
-            self.move_luns(t, g, true);
+            self.set_member(t, g, true);
         }
         if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
             tr.tags = tags;
             tr.groups.truncate(1);
             tr.groups.extend(new_groups);
         }
+        self.refresh_sig(t);
         out.push(Change::TargetUpdated {
             target: target.clone(),
         });
@@ -1106,9 +1217,12 @@ impl Inventory {
         ledger.hold_of(target.as_str(), number)
     }
 
+    /// Adds or updates LUN `spec` of target `t`, whose name is `name` (the event's copy: the
+    /// caller found `t` by it, and it is in cache where the record's copy is not).
     fn upsert_lun(
         &mut self,
         t: u32,
+        name: &IscsiName,
         spec: LunSpec,
         prov: Provenance,
         ledger: &Ledger,
@@ -1118,16 +1232,21 @@ impl Inventory {
             return;
         };
         let number = spec.number.0;
-        let pos = tr
-            .luns
-            .binary_search_by_key(&number, |&s| self.luns[ix(s)].number);
-        match pos {
-            Ok(i) => {
-                let slot = tr.luns[i];
+        // Where the predicted slot's key sits, read before the record so the two misses overlap.
+        let guess = u32::try_from(number)
+            .ok()
+            .map(|n| tr.lun_base.wrapping_add(n));
+        let early = guess.map(|s| self.avail.locate(s));
+        let found = match self.predicted_slot(tr, number) {
+            Some(slot) => Ok(slot),
+            None => self.lun_position(tr, number).map(|i| tr.luns[i]),
+        };
+        match found {
+            Ok(slot) => {
                 let before = self.luns[ix(slot)];
-                let name = tr.name.clone();
                 let resized = spec.size.filter(|&s| before.size_opt() != Some(s));
-                self.update_lun(slot, |r| {
+                let at = early.filter(|_| guess == Some(slot));
+                self.update_located_lun(slot, at, |r| {
                     r.seen_ms = prov.at.as_millis();
                     r.source = prov.source;
                     r.set(ONLINE, true);
@@ -1136,9 +1255,10 @@ impl Inventory {
                         r.set(SIZED, true);
                     }
                 });
+                // Only a change is reported; an unchanged re-observation copies no name.
                 if resized.is_some() || !before.online() {
                     let lun = LunRef {
-                        target: name,
+                        target: name.clone(),
                         lun: spec.number,
                     };
                     let held_by = (before.hold != Hold::Free)
@@ -1187,6 +1307,7 @@ impl Inventory {
                 if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
                     tr.luns.insert(i, slot);
                 }
+                self.refresh_lun_base(t);
                 self.update_lun(slot, |r| {
                     *r = LunRec {
                         size: spec.size.unwrap_or(0),
@@ -1220,6 +1341,7 @@ impl Inventory {
         if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
             tr.luns.retain(|&s| s != slot);
         }
+        self.refresh_lun_base(t);
         self.free_luns.push(slot);
         if let Some(lun) = lun {
             let held_by = (before.hold != Hold::Free)
@@ -1232,6 +1354,7 @@ impl Inventory {
     fn report_luns(
         &mut self,
         t: u32,
+        name: &IscsiName,
         luns: &[LunSpec],
         prov: Provenance,
         ledger: &Ledger,
@@ -1258,7 +1381,7 @@ impl Inventory {
             self.remove_lun(s, ledger, out);
         }
         for l in merged.into_values() {
-            self.upsert_lun(t, l, prov, ledger, out);
+            self.upsert_lun(t, name, l, prov, ledger, out);
         }
         if let Some(tr) = self.targets.get_mut(ix(t)).and_then(Option::as_mut) {
             tr.provenance = prov;
@@ -1361,7 +1484,7 @@ impl Inventory {
     /// [`Engine::verify`](crate::Engine::verify).
     pub(crate) fn check(&self) -> Result<(), String> {
         let mut counts = LunCounts::default();
-        let mut avail = BTreeSet::new();
+        let mut avail = Vec::new();
         let mut live = 0usize;
         for (i, r) in self.luns.iter().enumerate() {
             if !r.live() {
@@ -1371,7 +1494,7 @@ impl Inventory {
             let slot = u32::try_from(i).map_err(|e| e.to_string())?;
             *counts.slot_for(r) += 1;
             if r.selectable() {
-                avail.insert(self.key_of(slot));
+                avail.push(self.key_of(slot));
             }
             let tr = self
                 .target_rec(r.target)
@@ -1383,7 +1506,14 @@ impl Inventory {
         if counts != self.counts {
             return Err(format!("counts {:?} != recomputed {counts:?}", self.counts));
         }
-        if avail != self.available {
+        self.avail.check(|t| {
+            self.target_rec(t)?;
+            Some(self.bits_of(t))
+        })?;
+        let mut have: Vec<SizeKey> = self.avail.keys().collect();
+        have.sort_unstable();
+        avail.sort_unstable();
+        if avail != have || have.len() != self.avail.len() {
             return Err("available index differs from records".into());
         }
         let mut groups = vec![Group::default(); self.groups.len()];
@@ -1412,15 +1542,14 @@ impl Inventory {
                     .get_mut(ix(g))
                     .ok_or_else(|| format!("group {g} missing"))?;
                 gr.targets.insert(t);
-                for &s in &tr.luns {
-                    if self.luns[ix(s)].selectable() {
-                        gr.avail.insert(self.key_of(s));
-                    }
-                }
+            }
+            let sig = tr.groups.iter().fold(0, |a, &g| a | group_bit(g));
+            if self.sigs.get(ix(t)) != Some(&sig) {
+                return Err(format!("{}: signature disagrees with its groups", tr.name));
             }
         }
         for (i, (have, want)) in self.groups.iter().zip(&groups).enumerate() {
-            if have.targets != want.targets || have.avail != want.avail {
+            if have.targets != want.targets {
                 return Err(format!("group {i} differs from records"));
             }
         }
@@ -1456,9 +1585,16 @@ impl Inventory {
             || self
                 .by_name
                 .iter()
-                .any(|(n, t)| self.name_index.get(n.as_str()) != Some(t))
+                .any(|(n, &t)| self.target_slot(n.as_str()) != Some(t))
         {
             return Err("hashed and ordered name maps disagree".into());
+        }
+        let mut hashed: Vec<u32> = self.name_index.slots().collect();
+        let mut ordered: Vec<u32> = self.by_name.values().copied().collect();
+        hashed.sort_unstable();
+        ordered.sort_unstable();
+        if hashed != ordered {
+            return Err("hashed name map holds stale entries".into());
         }
         if linked != live || self.by_load.len() != self.by_name.len() {
             return Err("target links and live LUNs disagree".into());
@@ -1568,6 +1704,48 @@ mod tests {
         g.sort_unstable();
         g.dedup();
         g
+    }
+
+    #[test]
+    fn names_longer_than_the_inline_copy_are_found_and_told_apart() {
+        let mut e = Engine::new(EngineConfig::new(2026, 1, "example.com").unwrap());
+        let p = Provenance::new(Source::IsnsQuery, Timestamp::EPOCH);
+        let base = "iqn.2026-01.com.example:".to_owned();
+        // Lengths around the inline copy's 63 bytes, and two long names sharing that prefix.
+        let names: Vec<String> = [
+            (40usize, "p"),
+            (62, "q"),
+            (63, "r"),
+            (64, "s"),
+            (100, "t"),
+            (223, "u"),
+        ]
+        .iter()
+        .map(|&(n, c)| format!("{base}{}", c.repeat(n - base.len())))
+        .chain([
+            format!("{base}{}a", "y".repeat(80)),
+            format!("{base}{}b", "y".repeat(80)),
+        ])
+        .collect();
+        for (i, n) in names.iter().enumerate() {
+            e.apply(
+                &InventoryEvent::TargetUpserted(TargetSpec {
+                    name: IscsiName::new(n.clone()),
+                    entity: EntityId::new(format!("e{i}")),
+                    alias: None,
+                    portals: Vec::new(),
+                }),
+                p,
+            );
+        }
+        let inv = e.inventory();
+        for (i, n) in names.iter().enumerate() {
+            let t = inv.target(n).unwrap_or_else(|| panic!("{} bytes", n.len()));
+            assert_eq!(t.entity.as_str(), format!("e{i}"));
+            assert!(inv.target(&n[..n.len() - 1]).is_none());
+            assert!(inv.target(&format!("{n}z")).is_none());
+        }
+        inv.check().unwrap();
     }
 
     #[test]

@@ -70,11 +70,13 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod avail;
 mod change;
 mod engine;
 mod inventory;
 mod ledger;
 mod model;
+mod name_index;
 mod names;
 mod net;
 mod pattern;

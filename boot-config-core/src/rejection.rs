@@ -297,31 +297,20 @@ pub(crate) fn explain(
     req: &BootRequest,
     exclude: Option<&EntityId>,
 ) -> ConstraintOrSize {
-    let lo = SizeKey {
-        size: req.size.min,
-        tie: 0,
-        number: 0,
-        slot: 0,
-    };
+    let lo = SizeKey::at_least(req.size.min);
     let upper = req.size.upper();
     let mut fitting = inv
-        .available
-        .range(lo..)
+        .avail
+        .sorted_from(lo)
         .take_while(|k| k.size <= upper)
         .peekable();
     if fitting.peek().is_none() {
-        let largest = inv.available.last().and_then(|k| lun_of(inv, k));
+        let largest = inv.avail.last().and_then(|k| lun_of(inv, &k));
         let above = req.size.max.and_then(|m| {
-            let lo = SizeKey {
-                size: m.saturating_add(1),
-                tie: 0,
-                number: 0,
-                slot: 0,
-            };
-            inv.available
-                .range(lo..)
+            inv.avail
+                .sorted_from(SizeKey::at_least(m.saturating_add(1)))
                 .next()
-                .and_then(|k| lun_of(inv, k))
+                .and_then(|k| lun_of(inv, &k))
         });
         return ConstraintOrSize::Size(SizeReport {
             size: req.size,
@@ -352,7 +341,7 @@ pub(crate) fn explain(
             }
         }
         if nearest.is_none_or(|(n, _, _)| bits.count_ones() < n) {
-            nearest = Some((bits.count_ones(), bits, *k));
+            nearest = Some((bits.count_ones(), bits, k));
         }
     }
     let mut excluded: Vec<Exclusion> = per_bit

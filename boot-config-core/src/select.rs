@@ -1,49 +1,57 @@
 //! Selection: which LUN a request gets, without scanning the inventory in the common case.
 //!
-//! # Cost model (n available LUNs, T targets, L LUNs per target)
+//! # Cost model (n available LUNs, T targets, L LUNs per target, B = [`crate::avail::CAP`] keys per block)
 //!
-//! * **Best fit** reads ordered size sets from `min` upward and takes the first LUN whose target
-//!   passes every constraint: O(log n + k), k being the better-fitting LUNs the constraints
-//!   exclude. The sets read are the smallest that cover all candidates: the global set; or the
-//!   per-entity sets of an entity constraint; or the set of the most selective tag; or, when a
-//!   name pattern's literal prefix or the portal subnets select targets on at most
-//!   [`MAX_DERIVED_ENTITIES`] entities, those entities' sets. Those entities come from the
-//!   run-start indexes of the inventory (where name order and address order change entity):
-//!   O(log T + r) for r ≤ [`MAX_RUNS`] run starts in the range, without visiting its targets;
-//!   only ranges that interleave entities more finely enumerate their targets (O(c)). So a
-//!   constraint that excludes most LUNs usually also picks a small set in which the first
-//!   candidate passes.
-//! * When k reaches [`SCAN_BUDGET`] in some set, the engine evaluates the smallest
-//!   candidate-target set an indexed constraint yields (entity list, tag, pattern prefix, portal
-//!   subnets; at most [`SET_LIMIT`] targets) target by target: O(c · L).
+//! * **Best fit** walks the one size index (`avail`: blocks of at most B keys partitioning the
+//!   key space) from the block holding `min` upward; the first block with a key whose target
+//!   passes every constraint holds the answer (its smallest such key). Before a target record is
+//!   read, each key is filtered from two dense per-target arrays — entity group and group
+//!   signature — by the request's entities, tags and excluded entity, and by the entities that a
+//!   name pattern's literal prefix or the portal subnets map onto (at most
+//!   [`MAX_DERIVED_ENTITIES`], found through the run-start indexes of the inventory in
+//!   O(log T + r) for r ≤ [`MAX_RUNS`] run starts, without visiting targets); a whole block is
+//!   skipped when its group mask lacks the entities or tags asked for. Cost:
+//!   O(log n + B · blocks read), blocks read being those up to the first passing key.
+//! * When the walk has examined [`SCAN_BUDGET`] keys (a skipped block counts a few, a target
+//!   that fails its full check counts more) the engine evaluates the smallest candidate-target
+//!   set an indexed constraint yields (entity list, tag, pattern prefix, portal subnets; at most
+//!   [`SET_LIMIT`] targets) target by target: O(c · L).
 //! * **First fit** visits targets in name order (from the pattern's literal prefix) and
 //!   **least loaded** in load order, skipping in O(1) any target whose largest available LUN is
 //!   too small; after [`WALK_BUDGET`] fruitless visits they switch to the indexed candidate set.
 //!
 //! **Worst case.** With no indexed constraint able to narrow the candidates — a pattern with a
 //! leading `*` that matches almost nothing, subnets that span many entities, or a secondary whose
-//! only fits sit on the primary's entity — best fit keeps walking with a per-target verdict memo:
-//! O(k) with k up to the available LUNs in the size range (milliseconds at 1,000,000 LUNs);
-//! first fit and least loaded are bounded by O(T · L) in the same situation.
+//! only fits sit on the primary's entity — best fit keeps walking blocks, judging each target
+//! once (a dense per-target verdict memo): O(k) with k up to the available LUNs in the size range
+//! (milliseconds at 1,000,000 LUNs); first fit and least loaded are bounded by O(T · L) in the
+//! same situation.
 
 use core::ops::Bound;
-use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::avail::{BlockView, Hot, fold, group_bit};
 use crate::inventory::{Group, Inventory, SizeKey, TargetRec, ix};
 use crate::model::Portal;
 use crate::names::{EntityId, LunNumber, LunRef};
 use crate::request::{BootRequest, Constraints, Policy, SizeRange};
 
-/// Best-fit candidates examined in size order before switching to an indexed candidate set.
-pub const SCAN_BUDGET: usize = 64;
+/// Best-fit work, in keys examined, before switching to an indexed candidate set; a block
+/// skipped by its group mask counts [`SKIP_COST`], a target failing its full check
+/// [`FAILED_CHECK_COST`].
+pub const SCAN_BUDGET: usize = 2048;
+/// Budget units a block skipped by its group mask costs.
+const SKIP_COST: usize = 4;
+/// Budget units a candidate whose target fails the full constraint check costs (a target-record
+/// read).
+const FAILED_CHECK_COST: usize = 16;
 /// Largest indexed candidate-target set evaluated target by target.
 pub const SET_LIMIT: usize = 2048;
 /// Targets visited in first-fit / least-loaded order before switching to an indexed set.
 pub const WALK_BUDGET: usize = 1024;
-/// A pattern or subnet whose targets span at most this many entities is served from those
-/// entities' size sets.
+/// A pattern or subnet whose targets span at most this many entities filters best-fit keys by
+/// those entities.
 pub const MAX_DERIVED_ENTITIES: usize = 8;
 /// Run starts (entity changes in name or address order) read per name-prefix or subnet range
 /// before the engine falls back to enumerating the range's targets.
@@ -124,6 +132,74 @@ pub(crate) fn target_failures(
         f |= C_SAME_ENTITY;
     }
     f
+}
+
+/// What a best-fit walk tests from a block's entity and tag columns before reading a key's
+/// target; every target passing the request's constraints passes this (not conversely).
+struct Prefilter<'a> {
+    sigs: &'a [u128],
+    /// Allowed entity groups, sorted; `None`: any.
+    entities: Option<Vec<u32>>,
+    /// A block must hold at least one of these bits (0: no requirement).
+    any_bits: u128,
+    /// A block and a target must hold all of these bits (the tags asked for).
+    all_bits: u128,
+    /// `all_bits` folded as the tag column stores them.
+    all_folded: u32,
+    /// The entity group a secondary must avoid.
+    exclude: Option<u32>,
+}
+
+impl Prefilter<'_> {
+    /// Whether a block with this group mask cannot hold a candidate.
+    fn skips(&self, mask: u128) -> bool {
+        mask & self.all_bits != self.all_bits || (self.any_bits != 0 && mask & self.any_bits == 0)
+    }
+
+    /// Whether a key with this entity group and tag column entry may be a candidate.
+    fn admits(&self, group: u32, tags: u32) -> bool {
+        tags & self.all_folded == self.all_folded
+            && self.exclude != Some(group)
+            && match self.entities.as_deref() {
+                None => true,
+                Some([one]) => group == *one,
+                Some(v) => v.binary_search(&group).is_ok(),
+            }
+    }
+
+    /// Whether a target admitted by its folded tags has them all in its full signature.
+    fn confirms(&self, t: u32) -> bool {
+        self.all_bits == 0
+            || self
+                .sigs
+                .get(ix(t))
+                .is_some_and(|&s| s & self.all_bits == self.all_bits)
+    }
+}
+
+/// The smallest key of `block` with a size in `min..=max` at a position `pick` accepts. A
+/// position is offered to `pick` only while its size could still beat the best so far, and a
+/// key's trailing fields are read only then, so a pass mostly streams the size column.
+fn smallest(
+    block: &BlockView<'_>,
+    min: u64,
+    max: u64,
+    mut pick: impl FnMut(usize, &Hot) -> bool,
+) -> Option<SizeKey> {
+    let mut best: Option<SizeKey> = None;
+    for (p, h) in block.hot.iter().enumerate() {
+        let s = h.size;
+        if s < min || s > max || best.is_some_and(|b| s > b.size) || block.is_hole(p) || !pick(p, h)
+        {
+            continue;
+        }
+        if let Some(k) = block.key(p)
+            && best.is_none_or(|b| k < b)
+        {
+            best = Some(k);
+        }
+    }
+    best
 }
 
 struct Ctx<'a> {
@@ -291,119 +367,147 @@ impl<'a> Ctx<'a> {
         best
     }
 
-    /// The size-ordered sets a best-fit walk reads: the global one, or — when a constraint
-    /// names them, or a pattern/subnet maps onto a few entities — the smaller sets of the
-    /// entities or the most selective tag. Every set returned together covers all candidates.
-    fn sources(&self) -> Vec<&BTreeSet<SizeKey>> {
+    /// The dense-array filter of a best-fit walk; `None` when no target can pass (an unknown
+    /// tag, no known entity among those asked for, no target in the pattern's or subnets' range).
+    fn prefilter(&self) -> Option<Prefilter<'a>> {
         let inv = self.inv;
-        let mut best: Vec<&BTreeSet<SizeKey>> = vec![&inv.available];
-        let mut best_len = inv.available.len();
-        let mut consider = |v: Vec<&'a BTreeSet<SizeKey>>| {
-            let n: usize = v.iter().map(|s| s.len()).sum();
-            if n < best_len {
-                best_len = n;
-                best = v;
-            }
-        };
+        let mut entities: Option<Vec<u32>> = None;
         if !self.c.entities.is_empty() {
-            let mut names: Vec<&str> = self.c.entities.iter().map(EntityId::as_str).collect();
-            names.sort_unstable();
-            names.dedup();
-            consider(
-                names
-                    .into_iter()
-                    .filter_map(|e| inv.entity_group(e))
-                    .map(|g| &g.avail)
-                    .collect(),
-            );
+            let mut v: Vec<u32> = self
+                .c
+                .entities
+                .iter()
+                .filter_map(|e| inv.entity_group_id_of(e.as_str()))
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            entities = Some(v);
         }
-        if let Some(smallest) = self
-            .c
-            .tags
-            .iter()
-            .map(|t| inv.tag_group(t.as_str()).map(|g| &g.avail))
-            .min_by_key(|s| s.map_or(0, BTreeSet::len))
-        {
-            consider(smallest.into_iter().collect());
+        if self.c.target_pattern.is_some() || !self.c.reachable_from.is_empty() {
+            let derived = self.derived_groups().or_else(|| {
+                let set = self.pattern_or_subnet_set()?;
+                let mut groups: Vec<u32> =
+                    set.iter().filter_map(|&t| inv.entity_group_of(t)).collect();
+                groups.sort_unstable();
+                groups.dedup();
+                Some(groups)
+            });
+            if let Some(d) = derived
+                && d.len() <= MAX_DERIVED_ENTITIES
+            {
+                // Both lists cover every candidate's entity, so their intersection does too.
+                entities = Some(match entities {
+                    Some(e) => e
+                        .into_iter()
+                        .filter(|g| d.binary_search(g).is_ok())
+                        .collect(),
+                    None => d,
+                });
+            }
         }
-        let derived = self.derived_groups().or_else(|| {
-            let set = self.pattern_or_subnet_set()?;
-            let mut groups: Vec<u32> = set.iter().filter_map(|&t| inv.entity_group_of(t)).collect();
-            groups.sort_unstable();
-            groups.dedup();
-            Some(groups)
-        });
-        if let Some(groups) = derived
-            && groups.len() <= MAX_DERIVED_ENTITIES
-        {
-            consider(
-                groups
-                    .into_iter()
-                    .filter_map(|g| inv.groups.get(ix(g)))
-                    .map(|g| &g.avail)
-                    .collect(),
-            );
+        let mut all_bits = 0;
+        for t in &self.c.tags {
+            all_bits |= group_bit(*inv.by_tag.get(t.as_str())?);
         }
-        best
+        let any_bits = match &entities {
+            Some(e) if e.is_empty() => return None,
+            Some(e) => e.iter().fold(0, |a, &g| a | group_bit(g)),
+            None => 0,
+        };
+        Some(Prefilter {
+            sigs: &inv.sigs,
+            entities,
+            any_bits,
+            all_bits,
+            all_folded: fold(all_bits),
+            exclude: self
+                .exclude
+                .and_then(|e| inv.entity_group_id_of(e.as_str())),
+        })
     }
 
     fn best_fit(&self) -> Option<u32> {
-        let lo = SizeKey {
-            size: self.size.min,
-            tie: 0,
-            number: 0,
-            slot: 0,
-        };
-        let upper = self.size.upper();
-        let mut best: Option<SizeKey> = None;
-        let mut pending = Vec::new();
-        for src in self.sources() {
-            let mut it = src.range(lo..);
-            let mut budget = SCAN_BUDGET;
-            let exhausted = loop {
-                let Some(k) = it.next() else { break false };
-                if k.size > upper || best.is_some_and(|b| *k >= b) {
-                    break false;
-                }
-                if self.ok(self.inv.luns[ix(k.slot)].target) {
-                    best = Some(*k);
-                    break false;
-                }
-                budget -= 1;
-                if budget == 0 {
-                    break true;
-                }
-            };
-            if exhausted {
-                pending.push(it);
+        let pf = self.prefilter()?;
+        let (min, upper) = (self.size.min, self.size.upper());
+        let index = &self.inv.avail;
+        let mut budget = SCAN_BUDGET;
+        // Targets whose full check failed in this walk (at most SCAN_BUDGET / FAILED_CHECK_COST).
+        let mut failed: Vec<u32> = Vec::new();
+        let mut i = index.start(&SizeKey::at_least(min));
+        while let Some(b) = index.block(i) {
+            if b.fence.size > upper {
+                return None;
             }
+            if pf.skips(b.mask) {
+                budget = budget.saturating_sub(SKIP_COST);
+            } else {
+                while budget > 0 {
+                    budget = budget.saturating_sub(b.hot.len());
+                    let admitted = |p: usize, h: &Hot| {
+                        pf.admits(h.group, h.tags)
+                            && (failed.is_empty()
+                                || b.target(p).is_some_and(|t| !failed.contains(&t)))
+                    };
+                    let Some(k) = smallest(&b, min, upper, admitted) else {
+                        break;
+                    };
+                    if pf.confirms(k.target) && self.ok(k.target) {
+                        return Some(k.slot);
+                    }
+                    failed.push(k.target);
+                    budget = budget.saturating_sub(FAILED_CHECK_COST);
+                }
+            }
+            if budget == 0 {
+                // Block `i` may hold unexamined candidates: continue from it.
+                return self.best_fit_past_budget(&pf, i);
+            }
+            i += 1;
         }
-        if pending.is_empty() {
-            return best.map(|k| k.slot);
-        }
+        None
+    }
+
+    /// Best fit once the walk's budget is spent: the indexed candidate set if there is one,
+    /// else the rest of the walk from block `from` with a per-target verdict memo.
+    fn best_fit_past_budget(&self, pf: &Prefilter<'_>, from: usize) -> Option<u32> {
         if let Some(set) = self.indexed_set() {
-            let alt = set
+            return set
                 .iter()
                 .filter(|&&t| self.ok(t))
                 .filter_map(|&t| self.inv.target_rec(t).and_then(|tr| self.best_in(tr)))
-                .min();
-            return best.into_iter().chain(alt).min().map(|k| k.slot);
+                .min()
+                .map(|k| k.slot);
         }
-        // No indexed constraint narrows the set: keep walking, judging each target once.
-        let mut memo: HashMap<u32, bool> = HashMap::new();
-        for it in pending {
-            for k in it {
-                if k.size > upper || best.is_some_and(|b| *k >= b) {
-                    break;
-                }
-                let t = self.inv.luns[ix(k.slot)].target;
-                if *memo.entry(t).or_insert_with(|| self.ok(t)) {
-                    best = Some(*k);
-                    break;
-                }
+        let (min, upper) = (self.size.min, self.size.upper());
+        // 0: not judged yet, 1: passes, 2: fails.
+        let mut memo = vec![0u8; self.inv.targets.len()];
+        let mut verdict = |t: u32| match memo.get(ix(t)).copied() {
+            Some(1) => true,
+            Some(0) => {
+                let ok = pf.confirms(t) && self.ok(t);
+                memo[ix(t)] = if ok { 1 } else { 2 };
+                ok
+            }
+            _ => false,
+        };
+        let index = &self.inv.avail;
+        let mut i = from;
+        while let Some(b) = index.block(i) {
+            if b.fence.size > upper {
+                return None;
+            }
+            i += 1;
+            if pf.skips(b.mask) {
+                continue;
+            }
+            let found = smallest(&b, min, upper, |p, h| {
+                pf.admits(h.group, h.tags) && b.target(p).is_some_and(&mut verdict)
+            });
+            if let Some(k) = found {
+                return Some(k.slot);
             }
         }
-        best.map(|k| k.slot)
+        None
     }
 
     /// Visits targets in `order`, taking the first fitting LUN `pick` finds; after
