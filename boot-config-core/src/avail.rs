@@ -708,13 +708,7 @@ mod tests {
         let mut oracle = BTreeSet::new();
         let mut present: Vec<Option<SizeKey>> = vec![None; 6000];
         let sigs = sigs();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = crate::test_rng(0x2545_f491_4f6c_dd1d);
         let (mut max_blocks, mut min_blocks_after_peak) = (0, usize::MAX);
         for step in 0..60_000u32 {
             // Grow to ~5,000 keys, shrink to a few, grow again: splits, merges and drops.

@@ -1752,13 +1752,7 @@ mod tests {
     fn run_indexes_agree_with_a_brute_force_scan_after_random_events() {
         let mut e = Engine::new(EngineConfig::new(2026, 1, "example.com").unwrap());
         let p = Provenance::new(Source::IsnsQuery, Timestamp::EPOCH);
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = crate::test_rng(0x2545_f491_4f6c_dd1d);
         let prefixes = ["iqn.a:", "iqn.a:1", "iqn.b:", "iqn.b:2", "iqn.", "iqn.c"];
         let subnets: Vec<Subnet> = ["10.0.0.0/24", "10.0.1.0/24", "10.0.0.0/16", "10.9.0.0/16"]
             .iter()

@@ -88,6 +88,17 @@ mod secret;
 mod select;
 mod time;
 
+/// Deterministic xorshift64 for the crate's randomized unit tests: `rnd(n)` is in `0..n`.
+#[cfg(test)]
+pub(crate) fn test_rng(mut x: u64) -> impl FnMut(u64) -> u64 {
+    move |n| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    }
+}
+
 pub use change::{Change, Changes, Warning};
 pub use engine::{Engine, EngineConfig, InvariantViolation, PlanError, Reserved};
 pub use inventory::{DdView, Inventory, LunCounts, LunView, TargetView};

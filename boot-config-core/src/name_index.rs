@@ -159,12 +159,9 @@ mod tests {
     fn finds_every_name_through_growth_and_backward_shift_deletion() {
         let mut index = NameIndex::default();
         let mut names: Vec<Option<String>> = vec![None; 700];
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = crate::test_rng(0x9e37_79b9_7f4a_7c15);
         for step in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let t = u32::try_from(x % 700).unwrap();
+            let t = u32::try_from(rnd(700)).unwrap();
             match names[ix(t)].take() {
                 Some(n) => {
                     assert!(index.remove(&n, t));
