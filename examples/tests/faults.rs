@@ -55,6 +55,8 @@ fn isnsd_killed_and_restarted_mid_provision_is_survived() {
         tgtds: vec![("127.0.0.1".to_owned(), targets("restart", 2))],
         // Slow changes, so the kill lands between the provisioning's iSNS steps.
         isns_extra: "scn_pacing = \"2s\"".to_owned(),
+        // isnsd is restarted in the same directory and must come back with the DDs.
+        isnsd_file_database: true,
         ..LabSpec::default()
     });
     let api = lab.serve();

@@ -69,6 +69,6 @@ ISNSD_CONF=$W/isnsd.conf
 ISNSADM_CONF=$W/isnsadm.conf
 ISNSADM_SOURCE=iqn.2000-01.test:isnsadm
 ISNSD_LOG=$DIR/isnsd.log
-ISNSD_DB=$W/db
+ISNSD_DB=${ISNSD_DATABASE-$W/db}
 ISNSD_START_MS=$(( $(now_ms) - T0 ))
 OUT

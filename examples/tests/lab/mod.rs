@@ -42,6 +42,10 @@ pub struct LabSpec {
     pub isns_extra: String,
     pub bmc_extra: String,
     pub api_listen: Option<String>,
+    /// Keep isnsd's database in files (a test that restarts isnsd needs it); otherwise it
+    /// stays in memory and isnsd writes and fsyncs no object files on every registration,
+    /// which on a loaded machine made 50 tgtd registrations take over a minute.
+    pub isnsd_file_database: bool,
 }
 
 impl Default for LabSpec {
@@ -55,6 +59,7 @@ impl Default for LabSpec {
             isns_extra: String::new(),
             bmc_extra: String::new(),
             api_listen: None,
+            isnsd_file_database: false,
         }
     }
 }
@@ -85,7 +90,10 @@ impl Lab {
             &[
                 ("ISNSD_PORT", harness::free_tcp_port().to_string()),
                 ("ISNSD_DEBUG", String::new()),
-            ],
+            ]
+            .into_iter()
+            .chain((!spec.isnsd_file_database).then(|| ("ISNSD_DATABASE", String::new())))
+            .collect::<Vec<_>>(),
         );
         let isns = format!("127.0.0.1:{}", isnsd.var("ISNSD_PORT"));
         let mut tgtds = Vec::new();
@@ -121,9 +129,12 @@ impl Lab {
             if seen >= want {
                 break;
             }
+            // A readiness wait, not a measurement: tgtd registers its targets one request at
+            // a time, so the bound grows with their number.
+            let bound = Duration::from_secs(60 + 2 * u64::try_from(want).unwrap());
             assert!(
-                t0.elapsed() < Duration::from_secs(60),
-                "only {seen} of {want} targets registered"
+                t0.elapsed() < bound,
+                "only {seen} of {want} targets registered with isnsd after {bound:?}"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -230,6 +241,10 @@ listen = "{api}"
     /// Kills isnsd (SIGKILL, as a crash) and starts it again on the same port and database
     /// after `down`.
     pub fn restart_isnsd(&mut self, down: Duration) {
+        assert!(
+            !self.isnsd.var("ISNSD_DB").is_empty(),
+            "restart_isnsd needs LabSpec::isnsd_file_database"
+        );
         let pid = self.isnsd_peer().var("ISNSD_PID").to_owned();
         run_ok("kill", &["-KILL", &pid]);
         std::thread::sleep(down);
