@@ -96,6 +96,126 @@ impl<'a> AuthBlock<'a> {
     }
 }
 
+/// The shared half of a counted list (`AuthBlocks`, `UrlEntries`): the enum has a `Wire`
+/// variant of validated bytes and a `List` variant of a caller's slice; this writes its
+/// length, iterator, encoder, equality and Debug. Decoding differs per list and stays with it.
+macro_rules! counted_list {
+    ($list:ident, $iter:ident, $item:ident, $what:literal, $count_bytes:literal, $put:ident, $to_count:ident) => {
+        impl<'a> $list<'a> {
+            #[doc = concat!("Number of ", $what, ".")]
+            #[must_use]
+            pub fn len(&self) -> usize {
+                match self {
+                    $list::Wire { count, .. } => usize::from(*count),
+                    $list::List(l) => l.len(),
+                }
+            }
+
+            /// Whether there are none.
+            #[must_use]
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            #[doc = concat!("The ", $what, " in order.")]
+            pub fn iter(&self) -> $iter<'a> {
+                match *self {
+                    $list::Wire { bytes, count } => $iter {
+                        wire: Reader::new(bytes, 0),
+                        left: usize::from(count),
+                        list: &[],
+                    },
+                    $list::List(l) => $iter {
+                        wire: Reader::new(&[], 0),
+                        left: l.len(),
+                        list: l,
+                    },
+                }
+            }
+
+            /// Encoded size including the count field.
+            #[must_use]
+            pub fn encoded_len(&self) -> usize {
+                $count_bytes
+                    + match self {
+                        $list::Wire { bytes, .. } => bytes.len(),
+                        $list::List(l) => l.iter().map($item::encoded_len).sum::<usize>(),
+                    }
+            }
+
+            #[doc = concat!("Writes the count and the ", $what, ".")]
+            ///
+            /// # Errors
+            /// [`EncodeError::TooMany`] when the count does not fit its field, or an item's error.
+            pub fn encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
+                match self {
+                    $list::Wire { bytes, count } => {
+                        buf.$put(*count);
+                        buf.put_slice(bytes);
+                    }
+                    $list::List(l) => {
+                        buf.$put($to_count($what, l.len())?);
+                        for item in *l {
+                            item.encode(buf)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+
+        #[doc = concat!("Iterator over [`", stringify!($list), "`].")]
+        #[derive(Debug, Clone)]
+        pub struct $iter<'a> {
+            wire: Reader<'a>,
+            left: usize,
+            list: &'a [$item<'a>],
+        }
+
+        impl<'a> Iterator for $iter<'a> {
+            type Item = $item<'a>;
+
+            fn next(&mut self) -> Option<$item<'a>> {
+                if self.left == 0 {
+                    return None;
+                }
+                self.left -= 1;
+                if let Some((first, rest)) = self.list.split_first() {
+                    self.list = rest;
+                    return Some(*first);
+                }
+                // Invariant: the bytes were validated when the list was decoded, so this
+                // cannot fail; should it ever, iteration ends rather than yield garbage.
+                match $item::decode(&mut self.wire) {
+                    Ok(item) => Some(item),
+                    Err(_) => {
+                        self.left = 0;
+                        None
+                    }
+                }
+            }
+
+            fn size_hint(&self) -> (usize, Option<usize>) {
+                (self.left, Some(self.left))
+            }
+        }
+
+        impl PartialEq for $list<'_> {
+            fn eq(&self, other: &Self) -> bool {
+                self.len() == other.len() && self.iter().eq(other.iter())
+            }
+        }
+
+        impl Eq for $list<'_> {}
+
+        impl fmt::Debug for $list<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_list().entries(self.iter()).finish()
+            }
+        }
+    };
+}
+
 /// A counted sequence of authentication blocks: checked wire bytes, or a caller's slice.
 #[derive(Clone, Copy)]
 pub enum AuthBlocks<'a> {
@@ -134,113 +254,17 @@ impl<'a> AuthBlocks<'a> {
             count,
         })
     }
-
-    /// Number of blocks.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        match self {
-            AuthBlocks::Wire { count, .. } => usize::from(*count),
-            AuthBlocks::List(l) => l.len(),
-        }
-    }
-
-    /// Whether there are none.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The blocks in order.
-    pub fn iter(&self) -> AuthBlockIter<'a> {
-        match *self {
-            AuthBlocks::Wire { bytes, count } => AuthBlockIter {
-                wire: Reader::new(bytes, 0),
-                left: usize::from(count),
-                list: &[],
-            },
-            AuthBlocks::List(l) => AuthBlockIter {
-                wire: Reader::new(&[], 0),
-                left: l.len(),
-                list: l,
-            },
-        }
-    }
-
-    /// Encoded size including the count byte.
-    #[must_use]
-    pub fn encoded_len(&self) -> usize {
-        match self {
-            AuthBlocks::Wire { bytes, .. } => 1 + bytes.len(),
-            AuthBlocks::List(l) => 1 + l.iter().map(AuthBlock::encoded_len).sum::<usize>(),
-        }
-    }
-
-    /// Writes the count byte and the blocks.
-    ///
-    /// # Errors
-    /// [`EncodeError::TooMany`] for more than 255 blocks, or a block's error.
-    pub fn encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
-        match self {
-            AuthBlocks::Wire { bytes, count } => {
-                buf.put_u8(*count);
-                buf.put_slice(bytes);
-            }
-            AuthBlocks::List(l) => {
-                buf.put_u8(count_u8("auth blocks", l.len())?);
-                for b in *l {
-                    b.encode(buf)?;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
-/// Iterator over [`AuthBlocks`].
-#[derive(Debug, Clone)]
-pub struct AuthBlockIter<'a> {
-    wire: Reader<'a>,
-    left: usize,
-    list: &'a [AuthBlock<'a>],
-}
-
-impl<'a> Iterator for AuthBlockIter<'a> {
-    type Item = AuthBlock<'a>;
-
-    fn next(&mut self) -> Option<AuthBlock<'a>> {
-        if self.left == 0 {
-            return None;
-        }
-        self.left -= 1;
-        if let Some((first, rest)) = self.list.split_first() {
-            self.list = rest;
-            return Some(*first);
-        }
-        // Invariant: the bytes were validated by `AuthBlocks::decode`, so this cannot fail;
-        // should it ever, iteration ends rather than yield garbage.
-        match AuthBlock::decode(&mut self.wire) {
-            Ok(b) => Some(b),
-            Err(_) => {
-                self.left = 0;
-                None
-            }
-        }
-    }
-}
-
-impl PartialEq for AuthBlocks<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
-    }
-}
-
-impl Eq for AuthBlocks<'_> {}
-
-impl fmt::Debug for AuthBlocks<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
+counted_list!(
+    AuthBlocks,
+    AuthBlockIter,
+    AuthBlock,
+    "auth blocks",
+    1,
+    put_u8,
+    count_u8
+);
 
 /// A URL entry: lifetime, URL and its authentication blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -346,116 +370,17 @@ impl<'a> UrlEntries<'a> {
             count,
         })
     }
-
-    /// Number of entries.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        match self {
-            UrlEntries::Wire { count, .. } => usize::from(*count),
-            UrlEntries::List(l) => l.len(),
-        }
-    }
-
-    /// Whether there are none.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The entries in order.
-    pub fn iter(&self) -> UrlEntryIter<'a> {
-        match *self {
-            UrlEntries::Wire { bytes, count } => UrlEntryIter {
-                wire: Reader::new(bytes, 0),
-                left: usize::from(count),
-                list: &[],
-            },
-            UrlEntries::List(l) => UrlEntryIter {
-                wire: Reader::new(&[], 0),
-                left: l.len(),
-                list: l,
-            },
-        }
-    }
-
-    /// Encoded size including the count field.
-    #[must_use]
-    pub fn encoded_len(&self) -> usize {
-        match self {
-            UrlEntries::Wire { bytes, .. } => 2 + bytes.len(),
-            UrlEntries::List(l) => 2 + l.iter().map(UrlEntry::encoded_len).sum::<usize>(),
-        }
-    }
-
-    /// Writes the count and the entries.
-    ///
-    /// # Errors
-    /// [`EncodeError::TooMany`] for more than 65535 entries, or an entry's error.
-    pub fn encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
-        match self {
-            UrlEntries::Wire { bytes, count } => {
-                buf.put_u16(*count);
-                buf.put_slice(bytes);
-            }
-            UrlEntries::List(l) => {
-                buf.put_u16(count_u16("URL entries", l.len())?);
-                for e in *l {
-                    e.encode(buf)?;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
-/// Iterator over [`UrlEntries`].
-#[derive(Debug, Clone)]
-pub struct UrlEntryIter<'a> {
-    wire: Reader<'a>,
-    left: usize,
-    list: &'a [UrlEntry<'a>],
-}
-
-impl<'a> Iterator for UrlEntryIter<'a> {
-    type Item = UrlEntry<'a>;
-
-    fn next(&mut self) -> Option<UrlEntry<'a>> {
-        if self.left == 0 {
-            return None;
-        }
-        self.left -= 1;
-        if let Some((first, rest)) = self.list.split_first() {
-            self.list = rest;
-            return Some(*first);
-        }
-        // Invariant: validated by `UrlEntries::decode`.
-        match UrlEntry::decode(&mut self.wire) {
-            Ok(e) => Some(e),
-            Err(_) => {
-                self.left = 0;
-                None
-            }
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
-    }
-}
-
-impl PartialEq for UrlEntries<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
-    }
-}
-
-impl Eq for UrlEntries<'_> {}
-
-impl fmt::Debug for UrlEntries<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
+counted_list!(
+    UrlEntries,
+    UrlEntryIter,
+    UrlEntry,
+    "URL entries",
+    2,
+    put_u16,
+    count_u16
+);
 
 #[cfg(test)]
 mod tests {
