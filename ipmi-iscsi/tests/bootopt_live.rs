@@ -82,24 +82,7 @@ fn params() -> IscsiBootParams {
 }
 
 fn ipmitool(addr: SocketAddr, args: &[&str]) -> String {
-    harness::require_program("ipmitool");
-    let port = addr.port().to_string();
-    let mut all = vec![
-        "-I",
-        "lanplus",
-        "-H",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-U",
-        "admin",
-        "-P",
-        "password",
-        "-C",
-        "3",
-    ];
-    all.extend_from_slice(args);
-    let (ok, out, err) = harness::run("ipmitool", &all, &[]);
+    let (ok, out, err) = harness::ipmitool_lan(addr.port(), "admin", "password", Some(3), args);
     assert!(ok, "ipmitool {args:?} failed: {out}\n{err}");
     out
 }
@@ -309,24 +292,7 @@ fn start_our_bmc() -> OurBmc {
 }
 
 fn ipmitool17(addr: SocketAddr, args: &[&str]) -> String {
-    harness::require_program("ipmitool");
-    let port = addr.port().to_string();
-    let mut all = vec![
-        "-I",
-        "lanplus",
-        "-H",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-U",
-        "admin",
-        "-P",
-        "password",
-        "-C",
-        "17",
-    ];
-    all.extend_from_slice(args);
-    let (ok, out, err) = harness::run("ipmitool", &all, &[]);
+    let (ok, out, err) = harness::ipmitool_lan(addr.port(), "admin", "password", Some(17), args);
     assert!(ok, "ipmitool {args:?} failed: {out}\n{err}");
     out
 }
@@ -413,30 +379,12 @@ fn oem_dialect_over_suite_17_into_our_store_and_ipmitool_reads_records_but_no_se
     assert_eq!(secret[3], 14, "length is visible");
     assert!(secret[4..].iter().all(|&b| b == 0), "secret bytes are not");
     // Writes to the read-only dialect-info parameter are refused with 0x82.
-    let port = bmc.addr.port().to_string();
-    let (ok, out, err) = harness::run(
-        "ipmitool",
-        &[
-            "-I",
-            "lanplus",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            "admin",
-            "-P",
-            "password",
-            "-C",
-            "17",
-            "raw",
-            "0x00",
-            "0x08",
-            "0x60",
-            "0x00",
-            "0x01",
-        ],
-        &[],
+    let (ok, out, err) = harness::ipmitool_lan(
+        bmc.addr.port(),
+        "admin",
+        "password",
+        Some(17),
+        &["raw", "0x00", "0x08", "0x60", "0x00", "0x01"],
     );
     assert!(
         !ok && format!("{out}{err}").contains("rsp=0x82"),

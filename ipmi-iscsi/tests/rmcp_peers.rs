@@ -56,24 +56,8 @@ fn get_boot(param: u8, set: u8) -> Request {
 }
 
 fn ipmitool(addr: SocketAddr, suite: &str, args: &[&str]) -> (bool, String, String) {
-    harness::require_program("ipmitool");
-    let port = addr.port().to_string();
-    let mut all = vec![
-        "-I",
-        "lanplus",
-        "-H",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-U",
-        "admin",
-        "-P",
-        "password",
-        "-C",
-        suite,
-    ];
-    all.extend_from_slice(args);
-    harness::run("ipmitool", &all, &[])
+    let suite = suite.parse().expect("cipher suite number");
+    harness::ipmitool_lan(addr.port(), "admin", "password", Some(suite), args)
 }
 
 fn sim_state(peer: &harness::Peer) -> serde_like::State {

@@ -93,29 +93,13 @@ fn start_bmc(suites: &[CipherSuite]) -> Bmc {
 }
 
 fn ipmitool(bmc: &Bmc, suite: u8, password: &str, args: &[&str]) -> (bool, String, String) {
-    harness::require_program("ipmitool");
-    let port = bmc.addr.port().to_string();
-    let suite = suite.to_string();
-    let mut all = vec![
-        "-I",
-        "lanplus",
-        "-H",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-U",
+    harness::ipmitool_lan(
+        bmc.addr.port(),
         "admin",
-        "-P",
         password,
-        "-C",
-        &suite,
-        "-N",
-        "1",
-        "-R",
-        "2",
-    ];
-    all.extend_from_slice(args);
-    harness::run("ipmitool", &all, &[])
+        Some(suite),
+        &[&["-N", "1", "-R", "2"], args].concat(),
+    )
 }
 
 #[test]
@@ -286,26 +270,12 @@ fn ipmitool_lists_our_cipher_suites_and_picks_one_without_c() {
         "{out}"
     );
     // Without -C ipmitool asks Get Channel Cipher Suites and chooses on its own.
-    harness::require_program("ipmitool");
-    let port = bmc.addr.port().to_string();
-    let (ok, out, err) = harness::run(
-        "ipmitool",
-        &[
-            "-I",
-            "lanplus",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            "admin",
-            "-P",
-            "password",
-            "chassis",
-            "power",
-            "status",
-        ],
-        &[],
+    let (ok, out, err) = harness::ipmitool_lan(
+        bmc.addr.port(),
+        "admin",
+        "password",
+        None,
+        &["chassis", "power", "status"],
     );
     assert!(ok && out.contains("Chassis Power is on"), "{out}\n{err}");
 }

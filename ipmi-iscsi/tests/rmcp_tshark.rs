@@ -138,26 +138,8 @@ fn boot_option_requests_equal_ipmitools_bytes_in_a_tshark_capture() {
     let peer = harness::Peer::start("ipmi-sim", &[("IPMI_SIM_PORT", port.to_string())]);
     let cap = Capture::start(&peer.dir, port);
 
-    let p = port.to_string();
-    let tool = |args: &[&str]| {
-        let mut all = vec![
-            "-I",
-            "lanplus",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &p,
-            "-U",
-            "admin",
-            "-P",
-            "password",
-            "-C",
-            "2",
-        ];
-        all.extend_from_slice(args);
-        // ipmi_sim refuses parameters 4-7 with 0xCC; the requests are what we compare.
-        harness::run("ipmitool", &all, &[])
-    };
+    // ipmi_sim refuses parameters 4-7 with 0xCC; the requests are what we compare.
+    let tool = |args: &[&str]| harness::ipmitool_lan(port, "admin", "password", Some(2), args);
     tool(&["chassis", "bootparam", "get", "5"]);
     tool(&["chassis", "bootdev", "pxe", "options=efiboot"]);
     tool(&["chassis", "bootmbox", "set", "text", "343", "hello"]);

@@ -137,6 +137,37 @@ impl Drop for Peer {
     }
 }
 
+/// `ipmitool -I lanplus` against the BMC on 127.0.0.1:`port` as `user`, the password passed
+/// through `IPMI_PASSWORD` (`-E`, so it is not on the command line), with cipher suite `suite`
+/// (`None`: ipmitool picks one). `args` are the remaining options and the command.
+pub fn ipmitool_lan(
+    port: u16,
+    user: &str,
+    password: &str,
+    suite: Option<u8>,
+    args: &[&str],
+) -> (bool, String, String) {
+    require_program("ipmitool");
+    let port = port.to_string();
+    let suite = suite.map(|s| s.to_string());
+    let mut all = vec![
+        "-I",
+        "lanplus",
+        "-H",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-U",
+        user,
+        "-E",
+    ];
+    if let Some(s) = &suite {
+        all.extend(["-C", s.as_str()]);
+    }
+    all.extend_from_slice(args);
+    run("ipmitool", &all, &[("IPMI_PASSWORD", password)])
+}
+
 /// Runs a command, returning (success, stdout, stderr) as strings.
 pub fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = Command::new(program);

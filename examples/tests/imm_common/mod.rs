@@ -126,29 +126,13 @@ pub fn ipmitool(
     password: &str,
     args: &[&str],
 ) -> (bool, String, String) {
-    harness::require_program("ipmitool");
-    let port = addr.port().to_string();
-    let suite = suite.to_string();
-    let mut all = vec![
-        "-I",
-        "lanplus",
-        "-H",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-U",
+    harness::ipmitool_lan(
+        addr.port(),
         user,
-        "-P",
         password,
-        "-C",
-        &suite,
-        "-N",
-        "1",
-        "-R",
-        "2",
-    ];
-    all.extend_from_slice(args);
-    harness::run("ipmitool", &all, &[])
+        Some(suite),
+        &[&["-N", "1", "-R", "2"], args].concat(),
+    )
 }
 
 /// ipmitool as the administrator; fails the test unless it succeeds.

@@ -380,23 +380,13 @@ listen = "{api}"
 
     /// `ipmitool -C 17` against BMC `i`.
     pub fn ipmitool(&self, i: u16, args: &[&str]) -> (bool, String) {
-        let port = (self.bmc_first + i).to_string();
-        let mut all = vec![
-            "-I",
-            "lanplus",
-            "-C",
-            "17",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
+        let (ok, out, err) = harness::ipmitool_lan(
+            self.bmc_first + i,
             "admin",
-            "-E",
-        ];
-        all.extend_from_slice(args);
-        let (ok, out, err) =
-            harness::run("ipmitool", &all, &[("IPMI_PASSWORD", &self.bmc_password)]);
+            &self.bmc_password,
+            Some(17),
+            args,
+        );
         (ok, format!("{out}{err}"))
     }
 
