@@ -17,7 +17,6 @@ use crate::config::Config;
 use crate::inventory::{ConnectionState, Inventory, InventoryConfig, InventoryUpdate, ProbeChap};
 use crate::manager::live::{BmcDirectory, ExtraAccount, LiveEffects};
 use crate::manager::{Manager, ManagerError, ManagerOptions, Observer, ProvisionRequest};
-use crate::pacing::Pacer;
 use crate::store::Store;
 use crate::target_chap::ChapHook;
 
@@ -180,13 +179,9 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
         command: config.targets.chap_hook.clone(),
         timeout: config.targets.hook_timeout,
     });
-    let renewal = config
-        .isns
-        .renew_target_scn
-        .then_some(crate::manager::live::TGT_SCN_BITMAP);
-    let pacer = Arc::new(Pacer::new(config.isns.scn_pacing, renewal));
+    // One pacer, shared by the inventory's and the manager's iSNS changes.
     let mut inv_cfg = InventoryConfig::from_config(config, server);
-    inv_cfg.pacer = Arc::clone(&pacer);
+    let pacer = Arc::clone(&inv_cfg.pacer);
     let extra = match &config.probe.chap_secret {
         Some(src) => {
             let secret = src
@@ -487,7 +482,7 @@ impl BootAsk {
         let reachable_from = self
             .reachable_from
             .iter()
-            .map(|s| parse_subnet(s))
+            .map(|s| s.parse::<Subnet>().map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
         let auth = match self.auth.as_deref() {
             None => {
@@ -547,19 +542,6 @@ impl BootAsk {
             power_cycle: self.power_cycle,
         })
     }
-}
-
-fn parse_subnet(text: &str) -> Result<Subnet, String> {
-    let (addr, prefix) = text
-        .split_once('/')
-        .ok_or_else(|| format!("subnet {text:?}: write it as address/prefix (10.0.0.0/24)"))?;
-    let addr = addr
-        .parse()
-        .map_err(|_| format!("subnet {text:?}: {addr:?} is not an IP address"))?;
-    let prefix = prefix
-        .parse()
-        .map_err(|_| format!("subnet {text:?}: {prefix:?} is not a prefix length"))?;
-    Subnet::new(addr, prefix).map_err(|e| format!("subnet {text:?}: {e}"))
 }
 
 /// Loads the config file, or the defaults when `path` is `None`.

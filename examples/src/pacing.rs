@@ -25,7 +25,7 @@
 //! before any change, renews every known target (at most one connection per entity is then
 //! closed). Renewal is optional (`None` bitmap) for iSNS servers without these defects.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -53,7 +53,8 @@ pub struct Pacer {
 /// dropped (the change was abandoned) keeps the entity quiet for `interval`.
 #[derive(Debug)]
 pub struct Slot {
-    held: Vec<(OwnedMutexGuard<EntityState>, Option<String>)>,
+    /// Each entity's state, with the targets of that entity the change notifies.
+    held: Vec<(OwnedMutexGuard<EntityState>, Vec<String>)>,
     interval: Duration,
     renew: Option<ScnBitmap>,
 }
@@ -68,6 +69,13 @@ impl Drop for Slot {
 }
 
 impl Slot {
+    fn targets(&self) -> Vec<&str> {
+        self.held
+            .iter()
+            .flat_map(|(_, ts)| ts.iter().map(String::as_str))
+            .collect()
+    }
+
     /// After the change: waits `interval` for its notifications to be delivered, then renews
     /// the notified targets' SCN registrations, which closes isnsd's connections to them.
     ///
@@ -78,8 +86,7 @@ impl Slot {
             return Ok(());
         }
         tokio::time::sleep(self.interval).await;
-        let targets: Vec<String> = self.held.iter().filter_map(|(_, t)| t.clone()).collect();
-        let result = renew(isns, self.renew, &targets).await;
+        let result = renew(isns, self.renew, &self.targets()).await;
         // The connection is closed: the next change may follow at once.
         self.interval = Duration::ZERO;
         result
@@ -135,12 +142,6 @@ impl Pacer {
         }
     }
 
-    /// The spacing.
-    #[must_use]
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-
     fn entity(&self, name: &str) -> Arc<Mutex<EntityState>> {
         let mut m = self
             .entities
@@ -160,27 +161,17 @@ impl Pacer {
         changes: &[(String, Option<String>)],
         isns: &IsnsClient,
     ) -> Result<Slot, DriverError> {
-        // Lock in name order: two changes spanning the same entities cannot deadlock.
-        let mut sorted: Vec<&(String, Option<String>)> = changes.iter().collect();
-        sorted.sort();
-        sorted.dedup_by(|a, b| a.0 == b.0);
-        let mut held = Vec::new();
-        for (entity, target) in sorted {
-            let state = self.entity(entity).lock_owned().await;
-            held.push((state, target.clone()));
+        let mut by_entity: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (entity, target) in changes {
+            let ts = by_entity.entry(entity.as_str()).or_default();
+            if let Some(t) = target
+                && !ts.contains(t)
+            {
+                ts.push(t.clone());
+            }
         }
-        let slot = Slot {
-            held,
-            interval: self.interval,
-            renew: self.renew,
-        };
-        if let Some(at) = slot.held.iter().filter_map(|(s, _)| s.next).max()
-            && at > Instant::now()
-        {
-            tokio::time::sleep_until(at).await;
-        }
-        let targets: Vec<String> = slot.held.iter().filter_map(|(_, t)| t.clone()).collect();
-        renew(isns, self.renew, &targets).await?;
+        let slot = self.hold(by_entity).await;
+        renew(isns, self.renew, &slot.targets()).await?;
         Ok(slot)
     }
 
@@ -194,7 +185,7 @@ impl Pacer {
         targets: &[(String, String)],
         isns: &IsnsClient,
     ) -> Result<(), DriverError> {
-        let mut by_entity: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        let mut by_entity: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (e, t) in targets {
             by_entity.entry(e.as_str()).or_default().push(t.as_str());
         }
@@ -208,17 +199,23 @@ impl Pacer {
     /// Waits for the entities without renewing anything (changes that notify no target by
     /// name, such as registering an initiator that may already be a DD member).
     pub async fn wait(&self, entities: &[String]) -> Slot {
-        let mut sorted: Vec<&String> = entities.iter().collect();
-        sorted.sort();
-        sorted.dedup();
-        let mut held = Vec::new();
-        for e in sorted {
-            held.push((self.entity(e).lock_owned().await, None));
+        let by_entity = entities.iter().map(|e| (e.as_str(), Vec::new())).collect();
+        let mut slot = self.hold(by_entity).await;
+        slot.renew = None;
+        slot
+    }
+
+    /// Locks the entities in name order (two changes spanning the same entities cannot
+    /// deadlock) and waits until the latest of them may change again.
+    async fn hold(&self, by_entity: BTreeMap<&str, Vec<String>>) -> Slot {
+        let mut held = Vec::with_capacity(by_entity.len());
+        for (entity, targets) in by_entity {
+            held.push((self.entity(entity).lock_owned().await, targets));
         }
         let slot = Slot {
             held,
             interval: self.interval,
-            renew: None,
+            renew: self.renew,
         };
         if let Some(at) = slot.held.iter().filter_map(|(s, _)| s.next).max()
             && at > Instant::now()

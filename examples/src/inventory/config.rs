@@ -137,6 +137,12 @@ impl InventoryConfig {
         c.reconcile_interval = cfg.isns.reconcile_interval;
         c.probe_concurrency = cfg.probe.concurrency;
         c.probe_timeout = cfg.probe.timeout;
+        c.pacer = std::sync::Arc::new(crate::pacing::Pacer::new(
+            cfg.isns.scn_pacing,
+            cfg.isns
+                .renew_target_scn
+                .then_some(crate::manager::live::TGT_SCN_BITMAP),
+        ));
         c
     }
 }
