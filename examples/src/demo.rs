@@ -24,6 +24,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ipmi_iscsi::bootopt::{BLOCK_LEN, Block, BootParam, oem};
 use ipmi_iscsi::params::{IscsiBootParams, IscsiName, IscsiTarget, Lun};
 use ipmi_iscsi::render::{IpxeOptions, decode_ibft, ipxe_script};
 use serde::Serialize;
@@ -31,6 +32,9 @@ use serde::Serialize;
 use crate::app::{self, BootAsk, StartOptions};
 use crate::cli::DemoArgs;
 use crate::config::Config;
+use crate::imm::flash::BOOT_IPXE;
+use crate::imm::persist::write_atomic;
+use crate::imm::{BmcName, RenderDir};
 use crate::manager::{Progress, ProgressPhase, ProvisionReport, TargetRow, inventory_rows};
 
 /// The demo's targets: name suffix and size.
@@ -327,7 +331,8 @@ async fn demo(
 ) -> Result<DemoReport, String> {
     let mut say = Say {
         step: 0,
-        total: if args.no_vm { 6 } else { 8 },
+        // Eight steps; --no-vm skips the VM boots.
+        total: 8 - usize::from(args.no_vm),
     };
     let mut report = DemoReport::default();
 
@@ -525,7 +530,7 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
     }
     let cfg_path = dir.join("bcm.toml");
     write_private(&cfg_path, &cfg)?;
-    let config = Config::load(&cfg_path).map_err(|e| e.to_string())?;
+    let mut config = Config::load(&cfg_path).map_err(|e| e.to_string())?;
 
     say.step("Discovering the iSNS server with SLP (service:iscsi:sms, protocols=isns)");
     let found = crate::discover::discover(&config.slp)
@@ -547,6 +552,8 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
         addr.to_string() == isns,
         format!("SLP pointed at {addr}, isnsd is at {isns}"),
     )?;
+    // The manager uses what SLP found rather than asking SLP again.
+    config.isns.server = Some(addr);
 
     say.step("Inventory: control node registration, DevGetNext walk, iSCSI probes for LUN sizes");
     let observer: Arc<dyn Fn(&Progress) + Send + Sync> = Arc::new(|p: &Progress| match p.phase {
@@ -654,18 +661,8 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
     )?;
 
     say.step("Checking with independent tools (isnsadm, ipmitool)");
-    let isnsadm_conf = var(&isnsd, "ISNSADM_CONF")?.to_owned();
-    let isnsadm_source = var(&isnsd, "ISNSADM_SOURCE")?.to_owned();
-    exec(
-        "isnsadm",
-        &[
-            "-c",
-            &isnsadm_conf,
-            "--register",
-            &format!("control={isnsadm_source}"),
-        ],
-        &[],
-    )?;
+    // isnsadm's source is still registered as a Control node (from the wait for tgtd's
+    // targets; isnsd grants a 1 h period), so it sees every DD.
     let dds = parse_isnsadm_dds(&exec(
         "isnsadm",
         &["-c", &isnsadm_conf, "--list", "dds"],
@@ -710,7 +707,7 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
     for (i, server, _, initiator) in &provisioned {
         let bmc = bmc_of(*i);
         let flags = ipmitool(bmc, &bmc_password, &["chassis", "bootparam", "get", "5"])?;
-        let name = ipmitool_oem_text(bmc, &bmc_password, 0x63)?;
+        let name = ipmitool_oem_text(bmc, &bmc_password, BootParam::OEM_INITIATOR_NAME.0)?;
         let device = flags
             .lines()
             .find(|l| l.contains("Boot Device Selector"))
@@ -734,12 +731,9 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
         say.step("Booting a QEMU VM per server from the boot.ipxe its BMC (imm-sim) rendered");
         let mut boots = Vec::new();
         for (i, server, _, _) in &provisioned {
-            let vm_dir = render_dir.join(format!(
-                "127.0.0.1_{}",
-                bmc_first + u16::try_from(*i).unwrap_or(0)
-            ));
+            let vm_dir = RenderDir::new(&render_dir).dir(&BmcName::of(bmc_of(*i)));
             check(
-                vm_dir.join("boot.ipxe").is_file(),
+                vm_dir.join(BOOT_IPXE).is_file(),
                 format!("imm-sim rendered no boot.ipxe in {}", vm_dir.display()),
             )?;
             boots.push(boot_vm(
@@ -764,7 +758,7 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
             },
         );
         write_private(
-            &c_dir.join("boot.ipxe"),
+            &c_dir.join(BOOT_IPXE),
             &ipxe_script(&params, &IpxeOptions::default()).map_err(|e| e.to_string())?,
         )?;
         boots.push(boot_vm(
@@ -853,17 +847,10 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
     Ok(report)
 }
 
+/// Writes `text` readable by the owner only (the file holds secrets), also over an
+/// existing file from a reused `--dir`.
 fn write_private(path: &Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    o.mode(0o600);
-    o.open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    write_atomic(path, text.as_bytes(), 0o600).map_err(|e| e.to_string())
 }
 
 fn ipmitool(bmc: SocketAddr, password: &str, args: &[&str]) -> Result<String, String> {
@@ -879,8 +866,9 @@ fn ipmitool(bmc: SocketAddr, password: &str, args: &[&str]) -> Result<String, St
 
 /// Reads an OEM text record (blocks of 16 bytes, length-prefixed) with `ipmitool raw`.
 fn ipmitool_oem_text(bmc: SocketAddr, password: &str, param: u8) -> Result<String, String> {
-    let mut bytes = Vec::new();
-    for block in 0u8..16 {
+    // ipmitool reads the blocks (the independent client); the framing is the crate's.
+    let mut blocks: Vec<Block> = Vec::new();
+    for index in 0..u8::try_from(oem::MAX_RECORD_BLOCKS).unwrap_or(u8::MAX) {
         let out = ipmitool(
             bmc,
             password,
@@ -889,26 +877,26 @@ fn ipmitool_oem_text(bmc: SocketAddr, password: &str, param: u8) -> Result<Strin
                 "0x00",
                 "0x09",
                 &format!("0x{param:02x}"),
-                &format!("0x{block:02x}"),
+                &format!("0x{index:02x}"),
                 "0x00",
             ],
         )?;
-        let data: Vec<u8> = out
+        let reply: Vec<u8> = out
             .split_whitespace()
             .filter_map(|h| u8::from_str_radix(h, 16).ok())
             .collect();
         // [version] [param] [block] [16 bytes]
-        bytes.extend_from_slice(data.get(3..).unwrap_or_default());
-        let want = usize::from(bytes.first().copied().unwrap_or(0)) + 1;
-        if bytes.len() >= want {
+        let mut data = [0u8; BLOCK_LEN];
+        let got = reply.get(3..).unwrap_or_default();
+        let n = got.len().min(BLOCK_LEN);
+        data[..n].copy_from_slice(&got[..n]);
+        blocks.push(Block { index, data });
+        if blocks.len() >= oem::record_blocks(usize::from(blocks[0].data[0])) {
             break;
         }
     }
-    let len = usize::from(bytes.first().copied().unwrap_or(0));
-    let text = bytes
-        .get(1..=len)
-        .ok_or("OEM record shorter than its length byte")?;
-    Ok(String::from_utf8_lossy(text).into_owned())
+    let record = oem::record_from_blocks(&blocks).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&record).into_owned())
 }
 
 fn boot_vm(
