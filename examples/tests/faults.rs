@@ -27,26 +27,8 @@ fn targets(prefix: &str, n: usize) -> Vec<String> {
 
 /// `curl` on a fixed URL from any thread: (status, body); status 0 when the server is down.
 fn curl(url: &str, method: &str, body: Option<&str>) -> (u16, String) {
-    let mut args = vec![
-        "-sS",
-        "-X",
-        method,
-        "-o",
-        "-",
-        "-w",
-        "\n%{http_code}",
-        "--max-time",
-        "120",
-    ];
-    if let Some(b) = body {
-        args.extend(["-H", "content-type: application/json", "--data-binary", b]);
-    }
-    args.push(url);
-    let (_, out, _) = harness::run("curl", &args, &[]);
-    match out.rsplit_once('\n') {
-        Some((body, code)) => (code.trim().parse().unwrap_or(0), body.to_owned()),
-        None => (0, String::new()),
-    }
+    let (_, code, body, _) = lab::curl(url, method, body);
+    (code, body)
 }
 
 #[test]

@@ -8,6 +8,8 @@
 #[path = "../../scripts/peers/harness.rs"]
 mod harness;
 
+use harness::Isnsd;
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -28,38 +30,6 @@ const MIB: u64 = 1024 * 1024;
 
 fn lo() -> IpAddr {
     IpAddr::V4(Ipv4Addr::LOCALHOST)
-}
-
-struct Isnsd {
-    peer: harness::Peer,
-    port: u16,
-}
-
-impl Isnsd {
-    fn start() -> Isnsd {
-        harness::require_program("isnsd");
-        harness::require_program("isnsadm");
-        let port = harness::free_tcp_port();
-        let peer = harness::Peer::start("isnsd", &[("ISNSD_PORT", port.to_string())]);
-        Isnsd { peer, port }
-    }
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::new(lo(), self.port)
-    }
-    fn isnsadm(&self, args: &[&str]) -> String {
-        let conf = self.peer.var("ISNSADM_CONF");
-        let mut all = vec!["-c", conf];
-        all.extend_from_slice(args);
-        let (ok, out, err) = harness::run("isnsadm", &all, &[]);
-        assert!(ok, "isnsadm {args:?} failed: {out} {err}");
-        out
-    }
-    /// `isnsadm --list dds` as a control node (which sees every DD).
-    fn list_dds(&self) -> String {
-        let src = self.peer.var("ISNSADM_SOURCE").to_owned();
-        self.isnsadm(&["--register", &format!("control={src}")]);
-        self.isnsadm(&["--list", "dds"])
-    }
 }
 
 /// A plain TCP relay from `[::1]:port` to isnsd on 127.0.0.1. tgtd names its iSNS entity

@@ -7,6 +7,8 @@
 #[path = "../../scripts/peers/harness.rs"]
 mod harness;
 
+use harness::Isnsd;
+
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -437,34 +439,6 @@ async fn silent_target_times_out_within_the_bound_while_others_complete() {
     );
 }
 
-struct Isnsd {
-    peer: harness::Peer,
-}
-
-impl Isnsd {
-    fn start() -> Self {
-        harness::require_program("isnsd");
-        harness::require_program("isnsadm");
-        let port = harness::free_tcp_port();
-        Isnsd {
-            peer: harness::Peer::start("isnsd", &[("ISNSD_PORT", port.to_string())]),
-        }
-    }
-
-    fn port(&self) -> &str {
-        self.peer.var("ISNSD_PORT")
-    }
-
-    fn isnsadm(&self, args: &[&str]) -> String {
-        let conf = self.peer.var("ISNSADM_CONF");
-        let mut all = vec!["-c", conf];
-        all.extend_from_slice(args);
-        let (ok, out, err) = harness::run("isnsadm", &all, &[]);
-        assert!(ok, "isnsadm {args:?} failed: {out} {err}");
-        out
-    }
-}
-
 #[tokio::test]
 async fn isns_access_control_refuses_an_initiator_until_it_shares_a_dd_with_the_target() {
     let isnsd = Isnsd::start();
@@ -473,7 +447,7 @@ async fn isns_access_control_refuses_an_initiator_until_it_shares_a_dd_with_the_
         &[target],
         "32M 64M",
         &[
-            ("TGTD_ISNS", format!("127.0.0.1:{}", isnsd.port())),
+            ("TGTD_ISNS", format!("127.0.0.1:{}", isnsd.port)),
             ("TGTD_ISNS_ACCESS_CONTROL", "On".to_owned()),
         ],
     );

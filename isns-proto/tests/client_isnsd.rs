@@ -7,7 +7,9 @@
 #[path = "../../scripts/peers/harness.rs"]
 mod harness;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use harness::Isnsd;
+
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use isns_proto::client::{Backoff, ClientConfig, Event, Snapshot};
@@ -30,36 +32,6 @@ fn config() -> ClientConfig {
     };
     c.reconcile_interval = Some(Duration::from_secs(2));
     c
-}
-
-struct Isnsd {
-    peer: harness::Peer,
-    port: u16,
-}
-
-impl Isnsd {
-    fn start() -> Isnsd {
-        harness::require_program("isnsd");
-        harness::require_program("isnsadm");
-        let port = harness::free_tcp_port();
-        let peer = harness::Peer::start("isnsd", &[("ISNSD_PORT", port.to_string())]);
-        Isnsd { peer, port }
-    }
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::new(lo(), self.port)
-    }
-    fn isnsadm(&self, args: &[&str]) -> String {
-        let conf = self.peer.var("ISNSADM_CONF");
-        let mut all = vec!["-c", conf];
-        all.extend_from_slice(args);
-        let (ok, out, err) = harness::run("isnsadm", &all, &[]);
-        assert!(ok, "isnsadm {args:?} failed: {out} {err}");
-        out
-    }
-    fn as_control(&self) {
-        let src = self.peer.var("ISNSADM_SOURCE").to_owned();
-        self.isnsadm(&["--register", &format!("control={src}")]);
-    }
 }
 
 async fn next_walk(ev: &mut UnboundedReceiver<Event>, within: Duration) -> Snapshot {

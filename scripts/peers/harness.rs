@@ -11,7 +11,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::collections::BTreeMap;
-use std::net::{TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -134,6 +134,48 @@ impl Peer {
 impl Drop for Peer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// An `isnsd` on 127.0.0.1 (its own directory and file database), with `isnsadm` bound to it.
+pub struct Isnsd {
+    pub peer: Peer,
+    pub port: u16,
+}
+
+impl Isnsd {
+    /// Starts isnsd on a free port; fails the test when isnsd or isnsadm is missing.
+    pub fn start() -> Isnsd {
+        require_program("isnsd");
+        require_program("isnsadm");
+        let port = free_tcp_port();
+        let peer = Peer::start("isnsd", &[("ISNSD_PORT", port.to_string())]);
+        Isnsd { peer, port }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), self.port)
+    }
+
+    /// `isnsadm` with this server's configuration; fails the test unless it succeeds.
+    pub fn isnsadm(&self, args: &[&str]) -> String {
+        let mut all = vec!["-c", self.peer.var("ISNSADM_CONF")];
+        all.extend_from_slice(args);
+        let (ok, out, err) = run("isnsadm", &all, &[]);
+        assert!(ok, "isnsadm {args:?} failed: {out} {err}");
+        out
+    }
+
+    /// Registers isnsadm's source as a Control node, which sees every node and DD.
+    pub fn as_control(&self) {
+        let src = self.peer.var("ISNSADM_SOURCE").to_owned();
+        self.isnsadm(&["--register", &format!("control={src}")]);
+    }
+
+    /// `isnsadm --list dds` as a Control node.
+    pub fn list_dds(&self) -> String {
+        self.as_control();
+        self.isnsadm(&["--list", "dds"])
     }
 }
 

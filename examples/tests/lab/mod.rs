@@ -78,6 +78,29 @@ pub fn free_udp_run(n: u16) -> u16 {
     panic!("no {n} consecutive free UDP ports");
 }
 
+/// `curl` on any URL, from any thread: (curl succeeded, HTTP status, body, stderr). The status
+/// is 0 when no response came (the server is down).
+pub fn curl(url: &str, method: &str, body: Option<&str>) -> (bool, u16, String, String) {
+    let mut args = vec![
+        "-sS",
+        "-X",
+        method,
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "--max-time",
+        "120",
+    ];
+    if let Some(b) = body {
+        args.extend(["-H", "content-type: application/json", "--data-binary", b]);
+    }
+    args.push(url);
+    let (ok, out, err) = harness::run("curl", &args, &[]);
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", ""));
+    (ok, code.trim().parse().unwrap_or(0), body.to_owned(), err)
+}
+
 impl Lab {
     pub fn start(spec: &LabSpec) -> Lab {
         assert!(spec.bmcs > 0);
@@ -321,28 +344,12 @@ listen = "{api}"
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 
-    /// `curl` against the API: (HTTP status, body).
+    /// `curl` against the API: (HTTP status, body); fails the test when curl fails.
     pub fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
         let url = format!("{}{path}", self.api.as_deref().expect("serve first"));
-        let mut args = vec![
-            "-sS",
-            "-X",
-            method,
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_code}",
-            "--max-time",
-            "120",
-        ];
-        if let Some(b) = body {
-            args.extend(["-H", "content-type: application/json", "--data-binary", b]);
-        }
-        args.push(&url);
-        let (ok, out, err) = harness::run("curl", &args, &[]);
+        let (ok, code, body, err) = curl(&url, method, body);
         assert!(ok, "curl {method} {path}: {err}");
-        let (body, code) = out.rsplit_once('\n').unwrap();
-        (code.trim().parse().unwrap(), body.to_owned())
+        (code, body)
     }
 
     fn isnsadm(&self, args: &[&str]) -> String {
