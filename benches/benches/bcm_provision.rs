@@ -307,30 +307,16 @@ listen = "127.0.0.1:{api_port}"
     let t_ipmi = Instant::now();
     let mut requests_sent = 0usize;
     for (i, target) in targets.iter().enumerate().take(IPMITOOL_SAMPLE) {
-        let port = (usize::from(bmc_first) + i).to_string();
+        let port = bmc_first + u16::try_from(i).expect("sample fits u16");
         for (netfn, cmd, data) in write_requests(i, target, tgt_port) {
-            let mut args: Vec<String> = [
-                "-I",
-                "lanplus",
-                "-C",
-                "17",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                "admin",
-                "-E",
-                "raw",
-            ]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-            args.push(format!("0x{netfn:02x}"));
-            args.push(format!("0x{cmd:02x}"));
+            let mut args = vec![
+                "raw".to_owned(),
+                format!("0x{netfn:02x}"),
+                format!("0x{cmd:02x}"),
+            ];
             args.extend(data.iter().map(|b| format!("0x{b:02x}")));
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let (ok, _, err) = harness::run("ipmitool", &args, &[("IPMI_PASSWORD", password)]);
+            let (ok, _, err) = harness::ipmitool_lan(port, "admin", password, Some(17), &args);
             assert!(ok, "ipmitool: {err}");
             requests_sent += 1;
         }

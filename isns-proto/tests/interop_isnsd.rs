@@ -68,19 +68,9 @@ fn localhost() -> IpAddr {
 
 #[test]
 fn our_builders_register_query_walk_dd_and_deregister_against_real_isnsd() {
-    harness::require_program("isnsd");
-    harness::require_program("isnsadm");
-    let port = harness::free_tcp_port();
-    let peer = harness::Peer::start("isnsd", &[("ISNSD_PORT", port.to_string())]);
-    let adm_conf = peer.var("ISNSADM_CONF").to_owned();
-    let isnsadm = |args: &[&str]| {
-        let mut all = vec!["-c", adm_conf.as_str()];
-        all.extend_from_slice(args);
-        let (ok, out, err) = harness::run("isnsadm", &all, &[]);
-        assert!(ok, "isnsadm {args:?} failed: {err}");
-        out
-    };
-    let mut c = Conn::open(port);
+    let isnsd = harness::Isnsd::start();
+    let isnsadm = |args: &[&str]| isnsd.isnsadm(args);
+    let mut c = Conn::open(isnsd.port);
 
     // 1. DevAttrReg: a new entity with a portal (SCN port too) and a target with a PG;
     //    the Source is the node being registered.
@@ -209,8 +199,7 @@ fn our_builders_register_query_walk_dd_and_deregister_against_real_isnsd() {
     assert!(dd_id > 0);
 
     // isnsadm sees what we registered (as a control node, which sees every node and DD).
-    let adm_source = peer.var("ISNSADM_SOURCE").to_owned();
-    isnsadm(&["--register", &format!("control={adm_source}")]);
+    isnsd.as_control();
     let nodes = isnsadm(&["--list", "nodes"]);
     assert!(
         nodes.contains(TARGET) && nodes.contains(CONTROL),
@@ -247,10 +236,8 @@ fn our_builders_register_query_walk_dd_and_deregister_against_real_isnsd() {
 
 #[test]
 fn isnsd_answers_unsupported_dd_set_registration_with_status_15() {
-    harness::require_program("isnsd");
-    let port = harness::free_tcp_port();
-    let _peer = harness::Peer::start("isnsd", &[("ISNSD_PORT", port.to_string())]);
-    let mut c = Conn::open(port);
+    let isnsd = harness::Isnsd::start();
+    let mut c = Conn::open(isnsd.port);
     let x = c.next_xid();
     let b = c.call(&Message::dds_reg(x, CONTROL, None).op(Tag::DD_SET_SYMBOLIC_NAME, "set"));
     assert_eq!(response(&b).status(), Status::MESSAGE_NOT_SUPPORTED);

@@ -30,12 +30,24 @@ pub fn peers_dir() -> PathBuf {
 
 /// Fails the test (with the install hint) unless `program` is on `PATH`.
 pub fn require_program(program: &str) {
+    // Remembered per process: helpers that check on every call (ipmitool_lan) spawn no
+    // extra shell each time, which timed loops over them would measure.
+    static FOUND: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut found_before = FOUND
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if found_before.iter().any(|p| p == program) {
+        return;
+    }
     let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {program}"))
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
+    if found {
+        found_before.push(program.to_owned());
+    }
     assert!(
         found,
         "required peer program `{program}` is not installed; run scripts/install-peers.sh \
