@@ -202,6 +202,37 @@ fn bench(c: &mut Criterion) {
         client.shutdown().await;
     });
 
+    // One timed walk per pipeline depth (not a criterion loop: the deep one takes over a
+    // minute): why InventoryConfig::isns_max_in_flight defaults to 2.
+    for depth in [1, 2, 8] {
+        let t = rt.block_on(async {
+            let name = format!("iqn.2026-01.bench:walker-depth-{depth}");
+            let mut cfg = ClientConfig::new(&name, format!("bench.walker.{depth}"), lo(), 0);
+            cfg.reconcile_interval = None;
+            cfg.max_in_flight = depth;
+            let t0 = std::time::Instant::now();
+            let (client, mut events) = IsnsClient::start(server, cfg, false).await.unwrap();
+            loop {
+                match events.recv().await {
+                    Some(Event::Walked(s)) => {
+                        assert!(s.targets().count() >= NODES);
+                        break;
+                    }
+                    Some(_) => {}
+                    None => panic!("client stopped"),
+                }
+            }
+            let t = t0.elapsed();
+            client.deregister_initiator(&name).await.unwrap();
+            client.shutdown().await;
+            t
+        });
+        println!(
+            "inventory_walk: registration + first walk of {NODES} nodes with {depth} request(s) in flight: {:.2} s",
+            t.as_secs_f64()
+        );
+    }
+
     g.bench_function("isnsadm_list_nodes_2000", |b| {
         b.iter(|| {
             let (ok, out, err) = harness::run("isnsadm", &["-c", &conf, "--list", "nodes"], &[]);
