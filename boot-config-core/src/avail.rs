@@ -99,8 +99,8 @@ pub(crate) struct BlockView<'a> {
     pub(crate) hot: &'a [Hot],
     cold: &'a [Cold],
     holes: u128,
-    /// The smallest key it may hold.
-    pub(crate) fence: SizeKey,
+    /// The smallest size it may hold (its fence key's size).
+    pub(crate) fence_size: u64,
     /// A superset of the group bits of its keys' targets.
     pub(crate) mask: u128,
 }
@@ -255,15 +255,15 @@ impl AvailIndex {
         self.len_of(id).saturating_sub(holes)
     }
 
-    fn view(&self, id: usize, fence: SizeKey) -> Option<BlockView<'_>> {
-        let b = &self.meta.get(id)?.block;
-        let n = self.len_of(id);
+    fn view(&self, id: usize, fence_size: u64) -> Option<BlockView<'_>> {
+        let m = self.meta.get(id)?;
+        let n = usize::from(m.len);
         Some(BlockView {
-            hot: b.hot.get(..n)?,
-            cold: b.cold.get(..n)?,
-            holes: self.holes_of(id),
-            fence,
-            mask: self.meta.get(id).map_or(u128::MAX, |m| m.mask),
+            hot: m.block.hot.get(..n)?,
+            cold: m.block.cold.get(..n)?,
+            holes: m.holes,
+            fence_size,
+            mask: m.mask,
         })
     }
 
@@ -274,7 +274,8 @@ impl AvailIndex {
 
     /// The block at order position `i`.
     pub(crate) fn block(&self, i: usize) -> Option<BlockView<'_>> {
-        self.view(ix(*self.order.get(i)?), *self.fences.get(i)?)
+        // The narrow copy of the fence sizes, which a best-fit walk reads block after block.
+        self.view(ix(*self.order.get(i)?), *self.fence_sizes.get(i)?)
     }
 
     fn new_block(&mut self) -> u32 {
@@ -331,7 +332,7 @@ impl AvailIndex {
 
     /// The keys of block `id` with their hot entries.
     fn entries(&self, id: usize) -> Vec<(SizeKey, Hot)> {
-        self.view(id, SizeKey::MIN).map_or_else(Vec::new, |v| {
+        self.view(id, 0).map_or_else(Vec::new, |v| {
             (0..v.hot.len())
                 .filter_map(|p| Some((v.key(p)?, v.hot[p])))
                 .collect()
@@ -438,7 +439,7 @@ impl AvailIndex {
     }
 
     fn refresh_mask(&mut self, b: usize, sigs: &[u128]) {
-        let Some(v) = self.view(b, SizeKey::MIN) else {
+        let Some(v) = self.view(b, 0) else {
             return;
         };
         let mask = (0..v.hot.len())
@@ -520,7 +521,7 @@ impl AvailIndex {
         self.order
             .iter()
             .rev()
-            .find_map(|&id| self.view(ix(id), SizeKey::MIN)?.keys().max())
+            .find_map(|&id| self.view(ix(id), 0)?.keys().max())
     }
 
     /// The keys from `lo` upward, in order (sorting one block at a time).
@@ -571,7 +572,7 @@ impl AvailIndex {
         let mut total = 0usize;
         for (i, (&id, fence)) in self.order.iter().zip(&self.fences).enumerate() {
             let block = self
-                .view(ix(id), *fence)
+                .view(ix(id), fence.size)
                 .ok_or_else(|| format!("avail: block {id} missing or overfull"))?;
             if core::mem::replace(&mut seen[ix(id)], true) {
                 return Err(format!("avail: block {id} listed twice"));

@@ -460,30 +460,18 @@ impl Inventory {
         hi: &str,
         max_runs: usize,
     ) -> Option<Vec<u32>> {
-        let mut groups = Vec::new();
         let straddling = self
             .name_runs
             .range::<str, _>((Bound::Unbounded, Bound::Included(lo)))
-            .next_back();
-        if let Some((_, run)) = straddling
-            && run.last.as_str() >= lo
-        {
-            groups.push(run.group);
-        }
+            .next_back()
+            .filter(|(_, run)| run.last.as_str() >= lo)
+            .map(|(_, run)| run.group);
         let later = self
             .name_runs
             .range::<str, _>((Bound::Excluded(lo), Bound::Unbounded))
-            .take_while(|(n, _)| n.as_str() < hi);
-        for (i, (_, run)) in later.enumerate() {
-            if i >= max_runs {
-                return None;
-            }
-            if !groups.contains(&run.group) {
-                groups.push(run.group);
-            }
-        }
-        groups.sort_unstable();
-        Some(groups)
+            .take_while(|(n, _)| n.as_str() < hi)
+            .map(|(_, run)| run.group);
+        collect_groups(straddling, later, max_runs)
     }
 
     /// The entity groups of the targets with a portal in `lo..=hi`, sorted; `None` when the
@@ -501,11 +489,11 @@ impl Inventory {
             .portal_runs
             .range((Bound::Excluded(first), Bound::Included((hi, u32::MAX))))
             .map(|(_, &g)| g);
-        collect_groups(self.group_at(first.1), later, max_runs)
+        collect_groups(Some(self.group_at(first.1)), later, max_runs)
     }
 
     fn group_at(&self, t: u32) -> u32 {
-        self.entity_of.get(ix(t)).copied().unwrap_or(u32::MAX)
+        self.entity_group_of(t).unwrap_or(u32::MAX)
     }
 
     /// Re-derives whether `name` starts a run and whether the name after it does, then the
@@ -658,17 +646,20 @@ impl Inventory {
     /// Re-derives a target's signature from its groups and gives its indexed keys the new
     /// entity group and signature (call after its entity or tags changed).
     fn refresh_sig(&mut self, t: u32) {
-        let Some(tr) = self.target_rec(t) else {
+        // Field by field, so the target's LUN list is read in place while the index changes.
+        let Some(tr) = self.targets.get(ix(t)).and_then(Option::as_ref) else {
             return;
         };
         let sig = tr.groups.iter().fold(0, |a, &g| a | group_bit(g));
-        let slots = tr.luns.clone();
         if self.sigs.len() <= ix(t) {
             self.sigs.resize(ix(t) + 1, 0);
         }
         self.sigs[ix(t)] = sig;
-        let bits = self.bits_of(t);
-        for s in slots {
+        let bits = TargetBits {
+            group: self.entity_of.get(ix(t)).copied().unwrap_or(u32::MAX),
+            sig,
+        };
+        for &s in &tr.luns {
             self.avail.retag(s, bits);
         }
     }
@@ -1662,11 +1653,11 @@ impl Inventory {
 /// The distinct groups of a range: the first target's, then one per run start, sorted; `None`
 /// past `max_runs` run starts.
 fn collect_groups(
-    first: u32,
+    first: Option<u32>,
     later: impl Iterator<Item = u32>,
     max_runs: usize,
 ) -> Option<Vec<u32>> {
-    let mut groups = vec![first];
+    let mut groups: Vec<u32> = first.into_iter().collect();
     for (i, g) in later.enumerate() {
         if i >= max_runs {
             return None;

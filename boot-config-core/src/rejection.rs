@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::inventory::{Inventory, LunCounts, SizeKey, ix};
+use crate::inventory::{Inventory, LunCounts, SizeKey};
 use crate::names::{EntityId, LunRef, RequestId, ServerName, Tag, human_bytes};
 use crate::net::Subnet;
 use crate::pattern::NamePattern;
@@ -330,7 +330,7 @@ pub(crate) fn explain(
             break;
         }
         seen += 1;
-        let t = inv.luns[ix(k.slot)].target;
+        let t = k.target;
         let bits = *memo.entry(t).or_insert_with(|| {
             inv.target_rec(t)
                 .map_or(u8::MAX, |tr| target_failures(tr, &req.constraints, exclude))

@@ -435,7 +435,7 @@ impl<'a> Ctx<'a> {
         let mut failed: Vec<u32> = Vec::new();
         let mut i = index.start(&SizeKey::at_least(min));
         while let Some(b) = index.block(i) {
-            if b.fence.size > upper {
+            if b.fence_size > upper {
                 return None;
             }
             if pf.skips(b.mask) {
@@ -493,7 +493,7 @@ impl<'a> Ctx<'a> {
         let index = &self.inv.avail;
         let mut i = from;
         while let Some(b) = index.block(i) {
-            if b.fence.size > upper {
+            if b.fence_size > upper {
                 return None;
             }
             i += 1;
@@ -602,13 +602,11 @@ fn prefix_range<'i>(
     prefix: &'i str,
 ) -> impl Iterator<Item = (&'i crate::names::IscsiName, &'i u32)> + 'i {
     let upper = prefix_upper(prefix);
-    let hi = match &upper {
-        Some(u) => Bound::Excluded(u.clone()),
-        None => Bound::Unbounded,
-    };
+    let bounded = upper.is_some();
+    let hi = upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
     inv.by_name
-        .range::<str, _>((Bound::Included(prefix), hi.as_ref().map(String::as_str)))
-        .take_while(move |(n, _)| upper.is_some() || n.as_str().starts_with(prefix))
+        .range::<str, _>((Bound::Included(prefix), hi))
+        .take_while(move |(n, _)| bounded || n.as_str().starts_with(prefix))
 }
 
 /// Picks one LUN for `req`, excluding targets on `exclude` (the primary's entity for a

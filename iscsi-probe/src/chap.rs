@@ -111,6 +111,17 @@ impl Auth {
             target: Some(target),
         }
     }
+
+    /// Whether the target must prove itself too (mutual CHAP).
+    pub(crate) fn is_mutual(&self) -> bool {
+        matches!(
+            self,
+            Self::Chap {
+                target: Some(_),
+                ..
+            }
+        )
+    }
 }
 
 /// `MD5(id || secret || challenge)` (RFC 1994 §4.1).

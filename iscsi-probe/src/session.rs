@@ -339,13 +339,7 @@ impl Session {
         // One-way CHAP also offers None (RFC 7143 §6.2: the target picks from the list), so a
         // probe with credentials still reads targets that demand no authentication; mutual CHAP
         // offers CHAP alone, since the target's proof is then required.
-        let mutual = matches!(
-            &s.config.auth,
-            Auth::Chap {
-                target: Some(_),
-                ..
-            }
-        );
+        let mutual = s.config.auth.is_mutual();
         t.push(
             "AuthMethod",
             match sec {
@@ -672,13 +666,7 @@ impl Session {
                 }
             }
             SecStep::ChapOffered => {
-                let mutual = matches!(
-                    &self.config.auth,
-                    Auth::Chap {
-                        target: Some(_),
-                        ..
-                    }
-                );
+                let mutual = self.config.auth.is_mutual();
                 match text::find(text, "AuthMethod")? {
                     Some("CHAP") => {}
                     // The target chose None from "CHAP,None": no authentication stage.

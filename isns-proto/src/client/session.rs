@@ -701,6 +701,14 @@ impl Session {
 
     // ----- internals ----------------------------------------------------------------
 
+    /// Queues the SCN registration first in line, unless the bitmap is empty, which means
+    /// "no SCNs".
+    fn queue_scn_reg(&mut self) {
+        if !self.cfg.scn_bitmap.is_empty() {
+            self.urgent.push_front(Req::ScnReg);
+        }
+    }
+
     fn push_event(&mut self, e: Event) {
         if self.events.len() >= self.cfg.max_events {
             self.dropped_events += 1;
@@ -1311,10 +1319,7 @@ impl Session {
                 };
                 self.push_event(Event::Registered(registration));
                 if first {
-                    // An empty bitmap means "no SCNs": nothing to register.
-                    if !self.cfg.scn_bitmap.is_empty() {
-                        self.urgent.push_front(Req::ScnReg);
-                    }
+                    self.queue_scn_reg();
                     self.walk_now = true;
                 }
             }
@@ -1341,9 +1346,7 @@ impl Session {
                     // The server forgot us (restart with a fresh database): register anew.
                     self.error(ClientError::RegistrationRefused(status));
                     let esi = self.cfg.esi_port.is_some();
-                    if !self.cfg.scn_bitmap.is_empty() {
-                        self.urgent.push_front(Req::ScnReg);
-                    }
+                    self.queue_scn_reg();
                     self.urgent.push_front(Req::Register { esi });
                     self.walk_now = true;
                 }
