@@ -92,10 +92,17 @@ async fn health<E: Effects>(State(s): State<Shared<E>>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let unfinished = s
+    // Counted in SQL: the rows themselves (bodies, secrets) are not needed here.
+    let unfinished: u64 = s
         .manager
-        .with_store(crate::store::Store::unfinished)
-        .map_or(0, |v| v.len());
+        .with_store(crate::store::Store::state_counts)
+        .map_or(0, |counts| {
+            counts
+                .iter()
+                .filter(|(st, _)| st.is_unfinished())
+                .map(|(_, n)| n)
+                .sum()
+        });
     (
         code,
         Json(json!({

@@ -318,23 +318,6 @@ impl BmcPusher {
         result
     }
 
-    /// Reads the chassis power state (`true` = on).
-    ///
-    /// # Errors
-    /// [`BmcError`].
-    pub async fn power_state(&self, login: &BmcLogin) -> Result<bool, BmcError> {
-        let mut client = self.connect(login).await?;
-        let result = execute_ok(
-            &mut client,
-            Request::new(NetFn::CHASSIS, chassis::GET_CHASSIS_STATUS, []),
-            "get chassis status",
-        )
-        .await
-        .map(|data| data.first().is_some_and(|b| b & 1 == 1));
-        let _ = client.close().await;
-        result
-    }
-
     /// The cipher suites learned so far, for persisting.
     #[must_use]
     pub fn remembered(&self, bmc: SocketAddr) -> Option<u8> {

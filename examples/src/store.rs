@@ -96,7 +96,8 @@ impl RequestState {
         })
     }
 
-    /// Whether the request still needs work (resume or compensation).
+    /// Whether the request still needs work (resume or compensation), as
+    /// [`Store::unfinished`] selects.
     #[must_use]
     pub fn is_unfinished(self) -> bool {
         matches!(self, Self::InFlight | Self::RollingBack)
@@ -366,22 +367,6 @@ impl Store {
         }
         out.push_str("]}");
         Ok(out)
-    }
-
-    /// Writes one allocation row (insert or replace).
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub fn put_allocation(&self, request_id: &str, json: &str) -> Result<(), StoreError> {
-        Self::apply_ledger(&self.conn, LedgerChange::Put(request_id, json))
-    }
-
-    /// Deletes one allocation row (absent is fine).
-    ///
-    /// # Errors
-    /// SQLite errors.
-    pub fn delete_allocation(&self, request_id: &str) -> Result<(), StoreError> {
-        Self::apply_ledger(&self.conn, LedgerChange::Delete(request_id))
     }
 
     fn apply_ledger(conn: &Connection, change: LedgerChange<'_>) -> Result<(), StoreError> {

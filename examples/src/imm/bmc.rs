@@ -58,19 +58,6 @@ pub struct Handled {
     pub effects: Vec<Effect>,
 }
 
-/// Counters of one BMC.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BmcStats {
-    /// Datagrams received.
-    pub datagrams: u64,
-    /// Datagrams dropped (malformed, forged, replayed, for an unknown session).
-    pub rejected: u64,
-    /// Application commands handled (after authentication).
-    pub commands: u64,
-    /// Session set-ups refused (wrong password, unknown user, no cipher suite match, …).
-    pub refused_setups: u64,
-}
-
 /// A BMC GUID derived from its name (stable across restarts; enters the RAKP HMACs).
 #[must_use]
 pub fn guid_for(name: &BmcName) -> [u8; 16] {
@@ -96,7 +83,6 @@ pub struct BmcCore {
     saved: BootOptionsStore,
     flashed: Flash,
     effects: Vec<Effect>,
-    commands: u64,
 }
 
 fn command_name(netfn: NetFn, cmd: u8) -> &'static str {
@@ -127,7 +113,6 @@ impl BmcCore {
             store,
             flashed: Flash::Nothing,
             effects: Vec::new(),
-            commands: 0,
         }
     }
 
@@ -135,12 +120,6 @@ impl BmcCore {
     #[must_use]
     pub fn name(&self) -> &BmcName {
         &self.name
-    }
-
-    /// The GUID it reports.
-    #[must_use]
-    pub fn guid(&self) -> [u8; 16] {
-        self.guid
     }
 
     /// The boot-options store.
@@ -170,7 +149,6 @@ impl BmcCore {
         username: &[u8],
         request: &Request,
     ) -> Response {
-        self.commands = self.commands.saturating_add(1);
         let response = match (request.netfn, request.cmd) {
             (NetFn::APP, app::GET_DEVICE_ID) if request.data.is_empty() => {
                 let [m0, m1, m2] = self.pen.to_bytes();
@@ -328,7 +306,6 @@ pub struct EmulatedBmc {
     addr: SocketAddr,
     responder: Responder,
     core: BmcCore,
-    stats: BmcStats,
 }
 
 impl fmt::Debug for EmulatedBmc {
@@ -337,7 +314,6 @@ impl fmt::Debug for EmulatedBmc {
             .field("name", self.core.name())
             .field("addr", &self.addr)
             .field("responder", &self.responder)
-            .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
 }
@@ -359,7 +335,6 @@ impl EmulatedBmc {
             addr,
             responder,
             core,
-            stats: BmcStats::default(),
         }
     }
 
@@ -381,21 +356,10 @@ impl EmulatedBmc {
         &self.core
     }
 
-    /// The core, mutably (tests and fuzzing drive commands without RMCP+).
-    pub fn core_mut(&mut self) -> &mut BmcCore {
-        &mut self.core
-    }
-
     /// The responder (session counts).
     #[must_use]
     pub fn responder(&self) -> &Responder {
         &self.responder
-    }
-
-    /// Counters.
-    #[must_use]
-    pub fn stats(&self) -> BmcStats {
-        self.stats
     }
 
     /// Start-up effects (see [`BmcCore::start`]).
@@ -405,7 +369,6 @@ impl EmulatedBmc {
 
     /// Handles one datagram at `now` (session clock) and `wall` (store clock).
     pub fn handle_datagram(&mut self, now: Instant, wall: Duration, datagram: &[u8]) -> Handled {
-        self.stats.datagrams = self.stats.datagrams.saturating_add(1);
         let before = self.responder.active_sessions();
         // Session set-up steps travel in the clear: note the step (and, for RAKP 1, the
         // user name; for RAKP 3, the console's status) to log refusals.
@@ -436,7 +399,6 @@ impl EmulatedBmc {
         let reply = match result {
             Ok(reply) => reply,
             Err(e) => {
-                self.stats.rejected = self.stats.rejected.saturating_add(1);
                 debug!(bmc, reason = %e, "datagram dropped");
                 None
             }
@@ -449,12 +411,10 @@ impl EmulatedBmc {
             });
             match (status, console_status) {
                 (_, Some(c)) if *c != RakpStatus::OK => {
-                    self.stats.refused_setups = self.stats.refused_setups.saturating_add(1);
                     warn!(bmc, step, status = %c,
                         "session set-up refused by the console (its password differs?)");
                 }
                 (Some(s), _) if s != RakpStatus::OK => {
-                    self.stats.refused_setups = self.stats.refused_setups.saturating_add(1);
                     warn!(bmc, step, user = user.as_deref().unwrap_or(""), status = %s,
                         "session set-up refused");
                 }
@@ -467,7 +427,6 @@ impl EmulatedBmc {
         } else if after < before {
             info!(bmc, active = after, "session ended (closed or timed out)");
         }
-        self.stats.commands = self.core.commands;
         Handled {
             reply,
             effects: self.core.take_effects(),

@@ -41,7 +41,7 @@ pub mod persist;
 pub mod spec;
 pub mod users;
 
-pub use bmc::{BmcCore, BmcStats, Effect, EmulatedBmc, Handled};
+pub use bmc::{BmcCore, Effect, EmulatedBmc, Handled};
 pub use flash::{Artefacts, Flash, ParamsSource, RenderDir};
 pub use host::{BoundHost, HostConfig, HostError, Outputs, build_bmcs, wall_clock};
 pub use persist::{PersistError, StateDir};
