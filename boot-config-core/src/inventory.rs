@@ -415,6 +415,20 @@ impl Inventory {
         })
     }
 
+    /// The Discovery Domain named `name` (names are unique per iSNS server).
+    #[must_use]
+    pub fn dd_named(&self, name: &str) -> Option<DdView> {
+        self.dds
+            .iter()
+            .find(|(_, d)| d.name == name)
+            .map(|(id, d)| DdView {
+                id: *id,
+                name: d.name.clone(),
+                members: d.members.iter().cloned().collect(),
+                provenance: d.provenance,
+            })
+    }
+
     pub(crate) fn target_rec(&self, t: u32) -> Option<&TargetRec> {
         self.targets.get(ix(t)).and_then(Option::as_ref)
     }

@@ -287,6 +287,59 @@ impl Drop for BusyGuard<'_> {
 
 /// Locks, recovering from poisoning (a panicking holder leaves consistent data: every
 /// mutation is one engine or store call).
+/// The entities and targets an action's iSNS change notifies: those of the request's
+/// allocation, the target members of the DD it removes or changes (`dd`, for a DD the ledger
+/// does not know), and the targets of a DD it creates.
+fn notified_by(
+    engine: &Engine,
+    action: &Action,
+    request: &str,
+    dd: Option<&boot_config_core::DdView>,
+) -> Vec<(String, String)> {
+    let inv = engine.inventory();
+    let provision = request.strip_prefix("release:").unwrap_or(request);
+    let mut targets: Vec<String> = match engine.ledger().get(&RequestId::new(provision)) {
+        Some(a) => a
+            .selection
+            .luns()
+            .map(|l| l.target.as_str().to_owned())
+            .collect(),
+        None => Vec::new(),
+    };
+    if let (Action::RemoveDd { .. } | Action::RemoveDdMember { .. }, Some(dd)) = (action, dd) {
+        targets.extend(dd.members.iter().map(|m| m.as_str().to_owned()));
+    }
+    if let Action::CreateDd { targets: t, .. } = action {
+        targets.extend(t.iter().map(|m| m.as_str().to_owned()));
+    }
+    targets.sort();
+    targets.dedup();
+    targets
+        .into_iter()
+        .filter_map(|t| inv.target(&t).map(|v| (v.entity.as_str().to_owned(), t)))
+        .collect()
+}
+
+/// For CHAP actions: the portals (`ip:port`) of each target named.
+fn portals_of(inv: &boot_config_core::Inventory, action: &Action) -> Vec<(String, Vec<String>)> {
+    let (Action::SetTargetChap { targets, .. } | Action::RemoveTargetChap { targets, .. }) = action
+    else {
+        return Vec::new();
+    };
+    targets
+        .iter()
+        .map(|t| {
+            let portals = inv.target(t.as_str()).map_or_else(Vec::new, |v| {
+                v.portals
+                    .iter()
+                    .map(|p| boot_config_core::Portal::new(p.addr, p.port).to_string())
+                    .collect()
+            });
+            (t.as_str().to_owned(), portals)
+        })
+        .collect()
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -486,73 +539,32 @@ impl<E: Effects> Manager<E> {
             .map_err(internal)
     }
 
-    fn dd_of(&self, action: &Action) -> Option<u32> {
-        let (Action::CreateDd { dd_name, .. }
-        | Action::AddDdMember { dd_name, .. }
-        | Action::RemoveDd { dd_name }
-        | Action::RemoveDdMember { dd_name, .. }) = action
-        else {
-            return None;
-        };
-        lock(&self.inner.engine)
-            .inventory()
-            .dds()
-            .find(|d| d.name == *dd_name)
-            .map(|d| d.id.0)
-    }
-
-    /// The entities and targets an action's iSNS change notifies: those of the request's
-    /// allocation (or, for a DD the ledger does not know, its target members).
-    fn notified_by(&self, action: &Action, request: &str) -> Vec<(String, String)> {
+    /// What the effects need to know about `action` from the engine, read under one lock
+    /// (again on every attempt: a retry may find a DD the previous attempt created).
+    fn step_context<'a>(
+        &self,
+        action: &Action,
+        request: &'a str,
+        server: &'a str,
+        power_cycle: bool,
+    ) -> StepContext<'a> {
         let engine = lock(&self.inner.engine);
         let inv = engine.inventory();
-        let provision = request.strip_prefix("release:").unwrap_or(request);
-        let mut targets: Vec<String> = match engine.ledger().get(&RequestId::new(provision)) {
-            Some(a) => a
-                .selection
-                .luns()
-                .map(|l| l.target.as_str().to_owned())
-                .collect(),
-            None => Vec::new(),
+        let dd = match action {
+            Action::CreateDd { dd_name, .. }
+            | Action::AddDdMember { dd_name, .. }
+            | Action::RemoveDd { dd_name }
+            | Action::RemoveDdMember { dd_name, .. } => inv.dd_named(dd_name),
+            _ => None,
         };
-        if let Action::RemoveDd { dd_name } | Action::RemoveDdMember { dd_name, .. } = action
-            && let Some(dd) = inv.dds().find(|d| d.name == *dd_name)
-        {
-            targets.extend(dd.members.iter().map(|m| m.as_str().to_owned()));
+        StepContext {
+            request,
+            server,
+            known_dd: dd.as_ref().map(|d| d.id.0),
+            power_cycle,
+            target_portals: portals_of(inv, action),
+            notified: notified_by(&engine, action, request, dd.as_ref()),
         }
-        if let Action::CreateDd { targets: t, .. } = action {
-            targets.extend(t.iter().map(|m| m.as_str().to_owned()));
-        }
-        targets.sort();
-        targets.dedup();
-        targets
-            .into_iter()
-            .filter_map(|t| inv.target(&t).map(|v| (v.entity.as_str().to_owned(), t)))
-            .collect()
-    }
-
-    fn portals_of(&self, action: &Action) -> Vec<(String, Vec<String>)> {
-        let (Action::SetTargetChap { targets, .. } | Action::RemoveTargetChap { targets, .. }) =
-            action
-        else {
-            return Vec::new();
-        };
-        let engine = lock(&self.inner.engine);
-        targets
-            .iter()
-            .map(|t| {
-                let portals = engine
-                    .inventory()
-                    .target(t.as_str())
-                    .map_or_else(Vec::new, |v| {
-                        v.portals
-                            .iter()
-                            .map(|p| boot_config_core::Portal::new(p.addr, p.port).to_string())
-                            .collect()
-                    });
-                (t.as_str().to_owned(), portals)
-            })
-            .collect()
     }
 
     /// Runs one action (engine actions here, the rest through the effects), retrying
@@ -562,14 +574,14 @@ impl<E: Effects> Manager<E> {
         action: &Action,
         request: &str,
         server: &str,
-        power_cycle: bool,
+        provision: Option<&ProvisionBody>,
     ) -> Result<StepOutcome, StepError> {
+        let power_cycle = provision.is_some_and(|b| b.power_cycle);
         match action {
             Action::Reserve { .. } => {
                 // Reserved when the request was stored; re-reserving renews a lapsed hold.
-                let body = self
-                    .body_of(request)
-                    .map_err(|e| StepError::permanent(e.to_string()))?;
+                let body = provision
+                    .ok_or_else(|| StepError::permanent("reserve outside a provisioning"))?;
                 lock(&self.inner.engine)
                     .reserve(&body.request, self.now())
                     .map(|_| StepOutcome::detail("held"))
@@ -587,14 +599,7 @@ impl<E: Effects> Manager<E> {
                 let mut delay = retry.first_delay;
                 let mut attempt = 1;
                 loop {
-                    let ctx = StepContext {
-                        request,
-                        server,
-                        known_dd: self.dd_of(action),
-                        power_cycle,
-                        target_portals: self.portals_of(action),
-                        notified: self.notified_by(action, request),
-                    };
+                    let ctx = self.step_context(action, request, server, power_cycle);
                     let attempt_result = tokio::time::timeout(
                         self.inner.options.step_timeout,
                         self.inner.effects.perform(action, &ctx),
@@ -632,13 +637,6 @@ impl<E: Effects> Manager<E> {
                 }
             }
         }
-    }
-
-    fn body_of(&self, request: &str) -> Result<ProvisionBody, ManagerError> {
-        let stored = lock(&self.inner.store)
-            .request(request)?
-            .ok_or_else(|| internal(format!("request {request} is not stored")))?;
-        serde_json::from_str(&stored.body_json).map_err(internal)
     }
 
     fn commit(&self, id: &RequestId) -> Result<StepOutcome, ManagerError> {
@@ -757,7 +755,7 @@ impl<E: Effects> Manager<E> {
             if done.contains(&index) {
                 continue;
             }
-            let work = self.execute(&step.action, id, server, body.power_cycle);
+            let work = self.execute(&step.action, id, server, Some(body));
             // Commit moves the request to completed with the allocation itself.
             match self
                 .journalled(
@@ -810,7 +808,7 @@ impl<E: Effects> Manager<E> {
             let Some(comp) = &step.compensation else {
                 continue;
             };
-            match self.execute(comp, id, server, false).await {
+            match self.execute(comp, id, server, None).await {
                 Ok(outcome) => {
                     lock(&self.inner.store).journal(
                         id,
@@ -919,7 +917,7 @@ impl<E: Effects> Manager<E> {
                         .map(|()| StepOutcome::detail("LUN returned to the pool"))
                         .map_err(|e| StepError::permanent(e.to_string()))
                 } else {
-                    self.execute(action, release_id, server, false).await
+                    self.execute(action, release_id, server, None).await
                 }
             };
             match self
@@ -1129,7 +1127,7 @@ impl<E: Effects> Manager<E> {
                 _ => continue,
             };
             for a in actions {
-                if let Err(e) = self.execute(&a, &request, "", false).await {
+                if let Err(e) = self.execute(&a, &request, "", None).await {
                     out.errors.push(format!("{request}: {a}: {e}"));
                 }
             }
