@@ -784,8 +784,8 @@ impl<E: Effects> Manager<E> {
         self.report(id, false, reports)
     }
 
-    /// Runs the compensations of every step that began and was not compensated yet, newest
-    /// first, ending with the release of the reservation.
+    /// Rolls the request back (see [`Manager::roll_back`]) and returns the step failure
+    /// that caused it, marked rolled back.
     async fn finish_rollback(
         &self,
         id: &str,
@@ -793,6 +793,25 @@ impl<E: Effects> Manager<E> {
         secret: Option<&[u8]>,
         error: String,
     ) -> Result<ProvisionReport, ManagerError> {
+        let step = self.roll_back(id, body, secret, &error).await?;
+        Err(ManagerError::StepFailed {
+            request: id.to_owned(),
+            step,
+            error,
+            rolled_back: true,
+        })
+    }
+
+    /// Runs the compensations of every step that began and was not compensated yet, newest
+    /// first, ending with the release of the reservation; returns the name of the step that
+    /// failed (`error` says why). A compensation that fails leaves the request rolling back.
+    async fn roll_back(
+        &self,
+        id: &str,
+        body: &ProvisionBody,
+        secret: Option<&[u8]>,
+        error: &str,
+    ) -> Result<String, ManagerError> {
         let server = body.request.server.name.as_str();
         let plan = self.plan_for(id, secret)?;
         let (_, compensated, last_begun) = self.done_steps(id)?;
@@ -841,12 +860,7 @@ impl<E: Effects> Manager<E> {
             None,
             LedgerChange::Delete(id),
         )?;
-        Err(ManagerError::StepFailed {
-            request: id.to_owned(),
-            step: failed_step,
-            error,
-            rolled_back: true,
-        })
+        Ok(failed_step)
     }
 
     /// Releases whatever `server` holds: clears its BMC, removes its DD and initiator (and
@@ -985,19 +999,9 @@ impl<E: Effects> Manager<E> {
                                 LedgerChange::None,
                             )?;
                         }
-                        match self
-                            .finish_rollback(&id, &body, stored.secret.as_deref(), why)
+                        self.roll_back(&id, &body, stored.secret.as_deref(), &why)
                             .await
-                        {
-                            Err(ManagerError::StepFailed {
-                                rolled_back: true, ..
-                            }) => {
-                                out.rolled_back.push(id.clone());
-                                Ok(())
-                            }
-                            Err(e) => Err(e),
-                            Ok(_) => Ok(()),
-                        }
+                            .map(|_| out.rolled_back.push(id.clone()))
                     } else {
                         match self
                             .run_provision(&id, &body, stored.secret.as_deref())
@@ -1162,14 +1166,10 @@ impl<E: Effects> Manager<E> {
                     LedgerChange::None,
                 )
                 .is_ok()
-                && matches!(
-                    self.finish_rollback(&id, &body, stored.secret.as_deref(), why)
-                        .await,
-                    Err(ManagerError::StepFailed {
-                        rolled_back: true,
-                        ..
-                    })
-                )
+                && self
+                    .roll_back(&id, &body, stored.secret.as_deref(), &why)
+                    .await
+                    .is_ok()
             {
                 out.push(id);
             }
