@@ -12,10 +12,7 @@ use std::io::{self, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use ipmi_iscsi::bootopt::BLOCK_LEN;
-use ipmi_iscsi::bootopt::oem::{MAX_RECORD_BLOCKS, RECORD_PARAMS};
 use ipmi_iscsi::store::BootOptionsStore;
-use serde_json::Value;
 
 use super::spec::BmcName;
 
@@ -23,8 +20,6 @@ use super::spec::BmcName;
 pub const STATE_FILE: &str = "state.json";
 /// Largest state file read (a full store is about 20 KiB of JSON).
 pub const MAX_STATE_BYTES: u64 = 1 << 20;
-/// OEM record slots in the store: the control record plus the records.
-const OEM_SLOTS: usize = RECORD_PARAMS.len() + 1;
 
 /// Why a BMC's state cannot be loaded or saved.
 #[derive(Debug, thiserror::Error)]
@@ -114,63 +109,13 @@ fn invalid(path: &Path, reason: impl Into<String>) -> PersistError {
     }
 }
 
-fn check_rows(
-    path: &Path,
-    v: &Value,
-    field: &str,
-    rows: (usize, usize),
-    len: usize,
-) -> Result<(), PersistError> {
-    let Some(list) = v.get(field).and_then(Value::as_array) else {
-        return Err(invalid(path, format!("{field} is missing or not a list")));
-    };
-    if !(rows.0..=rows.1).contains(&list.len()) {
-        return Err(invalid(
-            path,
-            format!(
-                "{field} has {} entries, expected {}..={}",
-                list.len(),
-                rows.0,
-                rows.1
-            ),
-        ));
-    }
-    for (i, row) in list.iter().enumerate() {
-        if row.as_array().map(Vec::len) != Some(len) {
-            return Err(invalid(
-                path,
-                format!("{field}[{i}] is not a list of {len} bytes"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Decodes a saved store, checking the array shapes the store relies on.
 ///
 /// # Errors
 /// [`PersistError::Invalid`] naming the field that is wrong (`path` names the file).
 pub fn decode_state(path: &Path, text: &str) -> Result<BootOptionsStore, PersistError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| invalid(path, format!("json: {e}")))?;
-    check_rows(path, &v, "mailbox", (1, 256), BLOCK_LEN)?;
-    check_rows(
-        path,
-        &v,
-        "oem",
-        (OEM_SLOTS, OEM_SLOTS),
-        MAX_RECORD_BLOCKS * BLOCK_LEN,
-    )?;
-    // From the text, not from `v`: a `Value` holds integers only up to 64 bits, and the
-    // store's per-parameter "invalid" bit set is a u128.
-    let store: BootOptionsStore =
-        serde_json::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
-    if usize::from(store.config().mailbox_blocks) != store.mailbox().len() {
-        return Err(invalid(
-            path,
-            "config.mailbox_blocks differs from the mailbox size",
-        ));
-    }
-    Ok(store)
+    // The store's own deserializer checks its shapes.
+    serde_json::from_str(text).map_err(|e| invalid(path, e.to_string()))
 }
 
 /// The directory holding every BMC's state.
@@ -281,9 +226,9 @@ mod tests {
         let mut short_row = good.clone();
         short_row["oem"][3].as_array_mut().unwrap().truncate(15);
         let mut no_mailbox = good.clone();
-        no_mailbox["mailbox"] = Value::Array(Vec::new());
+        no_mailbox["mailbox"] = serde_json::Value::Array(Vec::new());
         let mut blocks_mismatch = good.clone();
-        blocks_mismatch["config"]["mailbox_blocks"] = Value::from(3);
+        blocks_mismatch["config"]["mailbox_blocks"] = serde_json::Value::from(3);
         for (v, field) in [
             (short_oem, "oem"),
             (short_row, "oem[3]"),

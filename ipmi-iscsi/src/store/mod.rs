@@ -158,8 +158,11 @@ pub struct ChassisState {
 /// The boot-options store of one emulated BMC.
 ///
 /// Equality and serde cover the persistent state only: events not yet polled are
-/// transient (they are neither persisted nor compared).
+/// transient (they are neither persisted nor compared). Deserializing checks the shapes the
+/// store relies on (mailbox size, OEM slots and their length), so a damaged saved state is
+/// an error, not a store that panics later.
 #[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "StoreFields")]
 pub struct BootOptionsStore {
     config: StoreConfig,
     set_in_progress: SetInProgress,
@@ -177,6 +180,70 @@ pub struct BootOptionsStore {
     chassis: ChassisState,
     #[serde(skip)]
     events: VecDeque<StoreEvent>,
+}
+
+/// The fields of a saved [`BootOptionsStore`], before their shapes are checked.
+#[derive(Deserialize)]
+struct StoreFields {
+    config: StoreConfig,
+    set_in_progress: SetInProgress,
+    service_partition: u8,
+    service_scan: u8,
+    valid_bit_clearing: ValidBitClearing,
+    ack: BootInfoAck,
+    flags: [u8; 5],
+    flags_set_at: Option<Duration>,
+    initiator_info: [u8; 9],
+    mailbox: Vec<[u8; BLOCK_LEN]>,
+    oem: Vec<Vec<u8>>,
+    invalid: u128,
+    chassis: ChassisState,
+}
+
+impl TryFrom<StoreFields> for BootOptionsStore {
+    type Error = String;
+
+    fn try_from(f: StoreFields) -> Result<Self, String> {
+        if !(1..=256).contains(&f.mailbox.len()) {
+            return Err(format!(
+                "mailbox has {} blocks, expected 1..=256",
+                f.mailbox.len()
+            ));
+        }
+        if usize::from(f.config.mailbox_blocks) != f.mailbox.len() {
+            return Err(format!(
+                "config.mailbox_blocks {} differs from the mailbox size {}",
+                f.config.mailbox_blocks,
+                f.mailbox.len()
+            ));
+        }
+        if f.oem.len() != OEM_SLOTS.len() {
+            return Err(format!(
+                "oem has {} entries, expected {}",
+                f.oem.len(),
+                OEM_SLOTS.len()
+            ));
+        }
+        if let Some(i) = f.oem.iter().position(|row| row.len() != OEM_AREA) {
+            return Err(format!("oem[{i}] is not a list of {OEM_AREA} bytes"));
+        }
+        Ok(Self {
+            config: f.config,
+            set_in_progress: f.set_in_progress,
+            service_partition: f.service_partition,
+            service_scan: f.service_scan,
+            valid_bit_clearing: f.valid_bit_clearing,
+            ack: f.ack,
+            flags: f.flags,
+            flags_set_at: f.flags_set_at,
+            initiator_info: f.initiator_info,
+            mailbox: f.mailbox,
+            oem: f.oem,
+            invalid: f.invalid,
+            chassis: f.chassis,
+            events: VecDeque::new(),
+        })
+    }
 }
 
 impl PartialEq for BootOptionsStore {
