@@ -126,6 +126,19 @@ impl InitiatorNameScheme {
         }
         Ok(IscsiName::new(name))
     }
+
+    /// Whether `name` is one this scheme gives (`iqn.<yyyy-mm>.<reversed domain>:` and a
+    /// server part): recovery deregisters only initiators it owns.
+    #[must_use]
+    pub fn owns(&self, name: &IscsiName) -> bool {
+        let head = format!(
+            "iqn.{:04}-{:02}.{}:",
+            self.year, self.month, self.reversed_domain
+        );
+        name.as_str()
+            .strip_prefix(&head)
+            .is_some_and(|server| !server.is_empty())
+    }
 }
 
 /// The names the engine gives to what it creates for a server.
@@ -538,4 +551,19 @@ pub(crate) fn release_plan(a: &Allocation) -> Vec<Action> {
     v.extend(c.chap);
     v.push(c.release);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owns_the_names_it_gives_and_no_others() {
+        let scheme = InitiatorNameScheme::new(2026, 1, "example.com").unwrap();
+        let mine = scheme.initiator_for(&ServerName::new("server-a")).unwrap();
+        assert!(scheme.owns(&mine));
+        assert!(!scheme.owns(&IscsiName::new("iqn.2026-01.com.example:")));
+        assert!(!scheme.owns(&IscsiName::new("iqn.2026-01.com.other:server-a")));
+        assert!(!scheme.owns(&IscsiName::new("iqn.2025-01.com.example:server-a")));
+    }
 }

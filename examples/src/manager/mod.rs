@@ -1050,7 +1050,7 @@ impl<E: Effects> Manager<E> {
     /// Brings iSNS in line with the ledger: repairs the DDs of committed assignments and
     /// removes DDs named by this manager that no assignment accounts for.
     async fn reconcile(&self, out: &mut RecoveryOutcome) {
-        let (report, initiators, servers, prefix) = {
+        let (report, initiators, servers, scheme) = {
             let engine = lock(&self.inner.engine);
             let servers: std::collections::BTreeMap<String, boot_config_core::ServerName> = engine
                 .ledger()
@@ -1062,14 +1062,8 @@ impl<E: Effects> Manager<E> {
                 .iter()
                 .map(|a| a.initiator.as_str().to_owned())
                 .collect();
-            let prefix = engine
-                .config()
-                .naming
-                .initiator
-                .initiator_for(&boot_config_core::ServerName::new("x"))
-                .map(|n| n.as_str().trim_end_matches('x').to_owned())
-                .unwrap_or_default();
-            (engine.reconcile(self.now()), initiators, servers, prefix)
+            let scheme = engine.config().naming.initiator.clone();
+            (engine.reconcile(self.now()), initiators, servers, scheme)
         };
         for action in report.actions {
             let (request, actions) = match action {
@@ -1114,11 +1108,7 @@ impl<E: Effects> Manager<E> {
                     actions.extend(
                         members
                             .into_iter()
-                            .filter(|m| {
-                                !prefix.is_empty()
-                                    && m.as_str().starts_with(&prefix)
-                                    && !initiators.contains(m.as_str())
-                            })
+                            .filter(|m| scheme.owns(m) && !initiators.contains(m.as_str()))
                             .map(|m| Action::DeregisterInitiator { initiator: m }),
                     );
                     out.orphans_removed.push(name.clone());
