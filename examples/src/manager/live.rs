@@ -312,6 +312,7 @@ impl<I: IsnsAccess> LiveEffects<I> {
             .map_err(StepError::permanent)?;
         let params = boot_params(s, self.directory.portal_address(ctx.server))
             .map_err(StepError::permanent)?;
+        let suite_before = self.bmc.remembered(addr);
         let report = self
             .bmc
             .configure(&login, &params, ctx.power_cycle)
@@ -325,7 +326,11 @@ impl<I: IsnsAccess> LiveEffects<I> {
             })?;
         Ok(StepOutcome {
             detail: format!("{addr}: {report}"),
-            cipher_suite: report.suite.map(|s| (addr.to_string(), s)),
+            // Only a newly learned suite is worth a store write.
+            cipher_suite: report
+                .suite
+                .filter(|s| Some(*s) != suite_before)
+                .map(|s| (addr.to_string(), s)),
             events: Vec::new(),
         })
     }
