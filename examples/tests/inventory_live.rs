@@ -107,6 +107,30 @@ impl Tgtd {
         let (ok, out, err) = harness::run("tgtadm", args, &[("TGT_IPC_SOCKET", &sock)]);
         assert!(ok, "tgtadm {args:?} failed: {out} {err}");
     }
+    /// A new target `tid` named `iqn` with `image` as LUN 1, open to every initiator.
+    fn add_target(&self, tid: u32, iqn: &str, image: &std::path::Path) {
+        let tid = tid.to_string();
+        self.tgtadm(&[
+            "--lld", "iscsi", "--op", "new", "--mode", "target", "--tid", &tid, "-T", iqn,
+        ]);
+        self.tgtadm(&[
+            "--lld",
+            "iscsi",
+            "--op",
+            "new",
+            "--mode",
+            "logicalunit",
+            "--tid",
+            &tid,
+            "--lun",
+            "1",
+            "-b",
+            image.to_str().unwrap(),
+        ]);
+        self.tgtadm(&[
+            "--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", &tid, "-I", "ALL",
+        ]);
+    }
     fn image(&self, name: &str, size: u64) -> PathBuf {
         let p = self.peer.dir.join(name);
         std::fs::File::create(&p).unwrap().set_len(size).unwrap();
@@ -370,26 +394,7 @@ async fn added_target_and_lun_show_up_and_a_removed_target_disappears() {
     let new = "iqn.2026-01.test.c:disk2";
     let img = a.image("new.img", 20 * MIB);
     let t0 = Instant::now();
-    a.tgtadm(&[
-        "--lld", "iscsi", "--op", "new", "--mode", "target", "--tid", "2", "-T", new,
-    ]);
-    a.tgtadm(&[
-        "--lld",
-        "iscsi",
-        "--op",
-        "new",
-        "--mode",
-        "logicalunit",
-        "--tid",
-        "2",
-        "--lun",
-        "1",
-        "-b",
-        img.to_str().unwrap(),
-    ]);
-    a.tgtadm(&[
-        "--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", "2", "-I", "ALL",
-    ]);
+    a.add_target(2, new, &img);
     m.until(Duration::from_secs(20), "the new target", |m| {
         m.has_lun(new, 1, 20 * MIB)
     })
@@ -549,26 +554,7 @@ async fn a_manager_dd_admits_exactly_its_initiator_and_is_fed_to_the_engine() {
         "{dds}"
     );
     let img = t.image("disk2.img", 16 * MIB);
-    t.tgtadm(&[
-        "--lld", "iscsi", "--op", "new", "--mode", "target", "--tid", "2", "-T", target,
-    ]);
-    t.tgtadm(&[
-        "--lld",
-        "iscsi",
-        "--op",
-        "new",
-        "--mode",
-        "logicalunit",
-        "--tid",
-        "2",
-        "--lun",
-        "1",
-        "-b",
-        img.to_str().unwrap(),
-    ]);
-    t.tgtadm(&[
-        "--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", "2", "-I", "ALL",
-    ]);
+    t.add_target(2, target, &img);
 
     // tgtd admits the DD's initiator, and only it; the inventory's probe gets in through
     // the target's management DD.
