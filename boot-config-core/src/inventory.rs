@@ -400,8 +400,9 @@ impl Inventory {
     /// One LUN.
     #[must_use]
     pub fn lun(&self, lun: &LunRef) -> Option<LunView> {
-        let t = self.target_rec(self.target_slot(lun.target.as_str())?)?;
-        let slot = self.find_lun(t, lun.lun.0)?;
+        let id = self.target_slot(lun.target.as_str())?;
+        let t = self.target_rec(id)?;
+        let slot = self.find_lun(id, t, lun.lun.0)?;
         Some(self.lun_view(t, slot))
     }
 
@@ -721,19 +722,21 @@ impl Inventory {
         })
     }
 
-    pub(crate) fn find_lun(&self, t: &TargetRec, number: u64) -> Option<u32> {
-        self.predicted_slot(t, number)
+    /// The slot of LUN `number` of target `id` (whose record is `t`).
+    pub(crate) fn find_lun(&self, id: u32, t: &TargetRec, number: u64) -> Option<u32> {
+        let guess = u32::try_from(number)
+            .ok()
+            .map(|n| t.lun_base.wrapping_add(n));
+        self.predicted_slot(id, guess, number)
             .or_else(|| self.lun_position(t, number).ok().map(|i| t.luns[i]))
     }
 
-    /// The slot `lun_base` predicts for LUN `number` of `t`, if that record is that LUN.
-    fn predicted_slot(&self, t: &TargetRec, number: u64) -> Option<u32> {
-        let s = t.lun_base.wrapping_add(u32::try_from(number).ok()?);
+    /// `guess` (the slot `lun_base` predicts for LUN `number`), if that record is LUN
+    /// `number` of target `id`.
+    fn predicted_slot(&self, id: u32, guess: Option<u32>, number: u64) -> Option<u32> {
+        let s = guess?;
         let r = self.luns.get(ix(s))?;
-        let mine = self
-            .target_rec(r.target)
-            .is_some_and(|x| core::ptr::eq(x, t));
-        (r.live() && r.number == number && mine).then_some(s)
+        (r.live() && r.number == number && r.target == id).then_some(s)
     }
 
     /// Re-derives `lun_base` from the target's first LUN.
@@ -762,8 +765,8 @@ impl Inventory {
     }
 
     pub(crate) fn slot_of(&self, lun: &LunRef) -> Option<u32> {
-        let t = self.target_rec(self.target_slot(lun.target.as_str())?)?;
-        self.find_lun(t, lun.lun.0)
+        let id = self.target_slot(lun.target.as_str())?;
+        self.find_lun(id, self.target_rec(id)?, lun.lun.0)
     }
 
     pub(crate) fn key_of(&self, slot: u32) -> SizeKey {
@@ -911,7 +914,7 @@ impl Inventory {
                 if let Some(t) = self.known_target(target, &mut out) {
                     let slot = self
                         .target_rec(t)
-                        .and_then(|tr| self.find_lun(tr, number.0));
+                        .and_then(|tr| self.find_lun(t, tr, number.0));
                     if let Some(slot) = slot {
                         self.remove_lun(slot, ledger, &mut out);
                     }
@@ -1242,7 +1245,7 @@ impl Inventory {
             .ok()
             .map(|n| tr.lun_base.wrapping_add(n));
         let early = guess.map(|s| self.avail.locate(s));
-        let found = match self.predicted_slot(tr, number) {
+        let found = match self.predicted_slot(t, guess, number) {
             Some(slot) => Ok(slot),
             None => self.lun_position(tr, number).map(|i| tr.luns[i]),
         };
@@ -1504,7 +1507,7 @@ impl Inventory {
             let tr = self
                 .target_rec(r.target)
                 .ok_or_else(|| format!("LUN slot {slot} points at missing target"))?;
-            if self.find_lun(tr, r.number) != Some(slot) {
+            if self.find_lun(r.target, tr, r.number) != Some(slot) {
                 return Err(format!("LUN slot {slot} not linked from its target"));
             }
         }
