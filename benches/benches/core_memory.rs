@@ -29,7 +29,8 @@ fn events(targets: usize, luns: u64) -> Vec<InventoryEvent> {
     let mut v = Vec::new();
     for t in 0..targets {
         let e = u8::try_from(t % ENTITIES).unwrap();
-        let name = IscsiName::new(format!("iqn.2026-01.com.example:e{e:03}-t{t:05}"));
+        let name =
+            IscsiName::new(format!("iqn.2026-01.com.example:e{e:03}-t{t:05}")).expect("valid name");
         v.push(InventoryEvent::TargetUpserted(TargetSpec {
             name: name.clone(),
             entity: EntityId::new(format!("e{e:03}")),
@@ -56,7 +57,7 @@ fn events(targets: usize, luns: u64) -> Vec<InventoryEvent> {
             target: name,
             luns: (0..luns)
                 .map(|n| LunSpec {
-                    number: LunNumber(n),
+                    number: LunNumber::new(n).unwrap(),
                     size: Some((8 + next() % 1016) * GIB + next() % GIB),
                 })
                 .collect(),

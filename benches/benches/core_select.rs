@@ -41,6 +41,7 @@ fn target_name(t: usize) -> IscsiName {
         "iqn.2026-01.com.example:e{:03}-t{t:05}",
         t % ENTITIES
     ))
+    .expect("valid name")
 }
 
 fn entity(t: usize) -> u8 {
@@ -70,7 +71,7 @@ fn resize_pair(rng: &mut Rng, luns: &[(usize, u64)]) -> (Vec<InventoryEvent>, Ve
     let ev = |t: usize, n: u64, size: u64| InventoryEvent::LunUpserted {
         target: target_name(t),
         lun: LunSpec {
-            number: LunNumber(n),
+            number: LunNumber::new(n).unwrap(),
             size: Some(size),
         },
     };
@@ -123,7 +124,7 @@ fn build() -> (Engine, Vec<InventoryEvent>) {
             target: name,
             luns: (0..LUNS_PER_TARGET)
                 .map(|n| LunSpec {
-                    number: LunNumber(n),
+                    number: LunNumber::new(n).unwrap(),
                     size: Some(lun_size(&mut rng)),
                 })
                 .collect(),

@@ -1738,7 +1738,7 @@ mod tests {
         for (i, n) in names.iter().enumerate() {
             e.apply(
                 &InventoryEvent::TargetUpserted(TargetSpec {
-                    name: IscsiName::new(n.clone()),
+                    name: IscsiName::new(n.clone()).unwrap(),
                     entity: EntityId::new(format!("e{i}")),
                     alias: None,
                     portals: Vec::new(),
@@ -1761,7 +1761,14 @@ mod tests {
         let mut e = Engine::new(EngineConfig::new(2026, 1, "example.com").unwrap());
         let p = Provenance::new(Source::IsnsQuery, Timestamp::EPOCH);
         let mut rnd = crate::test_rng(0x2545_f491_4f6c_dd1d);
-        let prefixes = ["iqn.a:", "iqn.a:1", "iqn.b:", "iqn.b:2", "iqn.", "iqn.c"];
+        let prefixes = [
+            "iqn.2026-01.a:",
+            "iqn.2026-01.a:1",
+            "iqn.2026-01.b:",
+            "iqn.2026-01.b:2",
+            "iqn.",
+            "iqn.2026-01.c",
+        ];
         let subnets: Vec<Subnet> = ["10.0.0.0/24", "10.0.1.0/24", "10.0.0.0/16", "10.9.0.0/16"]
             .iter()
             .map(|s| s.parse().unwrap())
@@ -1769,10 +1776,11 @@ mod tests {
         let (mut served_name, mut served_subnet) = (0, 0);
         for step in 0..3000 {
             let name = IscsiName::new(format!(
-                "iqn.{}:{}",
+                "iqn.2026-01.{}:{}",
                 ["a", "b"][usize::try_from(rnd(2)).unwrap()],
                 rnd(24)
-            ));
+            ))
+            .unwrap();
             let entity = EntityId::new(format!("e{}", rnd(4)));
             let ev = match rnd(10) {
                 0..=5 => InventoryEvent::TargetUpserted(TargetSpec {

@@ -16,7 +16,7 @@
 //! let mut engine = Engine::new(config.clone());
 //! let now = Timestamp::from_millis(1_700_000_000_000);
 //! let seen = Provenance::new(Source::IsnsQuery, now);
-//! let target = IscsiName::new("iqn.2026-01.com.example:array1.t1");
+//! let target = IscsiName::new("iqn.2026-01.com.example:array1.t1").unwrap();
 //! let portal = Portal::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)), 3260);
 //! let events = [
 //!     InventoryEvent::TargetUpserted(TargetSpec {
@@ -28,8 +28,8 @@
 //!     InventoryEvent::LunsReported {
 //!         target: target.clone(),
 //!         luns: vec![
-//!             LunSpec { number: LunNumber(1), size: Some(32 * GIB) },
-//!             LunSpec { number: LunNumber(2), size: Some(64 * GIB) },
+//!             LunSpec { number: LunNumber::new(1).unwrap(), size: Some(32 * GIB) },
+//!             LunSpec { number: LunNumber::new(2).unwrap(), size: Some(64 * GIB) },
 //!         ],
 //!     },
 //! ];
@@ -41,7 +41,7 @@
 //! // Best fit: 40 GiB asked, the 64 GiB LUN is the smallest that fits.
 //! let req = BootRequest::new("req-1", "server-a", SizeRange::at_least(40 * GIB));
 //! let got = engine.reserve(&req, now).unwrap().allocation;
-//! assert_eq!(got.selection.primary.lun, LunRef::new(target.clone(), 2));
+//! assert_eq!(got.selection.primary.lun, LunRef::new(target.clone(), LunNumber::new(2).unwrap()));
 //! assert_eq!(got.initiator.as_str(), "iqn.2026-01.com.example:server-a");
 //!
 //! // The plan, then commit.
@@ -60,7 +60,7 @@
 //! for e in &events {
 //!     again.apply(e, seen);
 //! }
-//! let lun = again.inventory().lun(&LunRef::new(target, 2)).unwrap();
+//! let lun = again.inventory().lun(&LunRef::new(target, LunNumber::new(2).unwrap())).unwrap();
 //! assert_eq!(lun.state, LunState::Assigned);
 //! ```
 
@@ -107,7 +107,8 @@ pub use model::{
     DdSpec, InventoryEvent, LunSpec, LunState, Portal, Provenance, Source, TargetSpec,
 };
 pub use names::{
-    DdId, EntityId, GIB, IscsiName, LunNumber, LunRef, RequestId, ServerName, Tag, human_bytes,
+    DdId, EntityId, GIB, IscsiName, IscsiNameError, LunNumber, LunNumberError, LunRef,
+    MAX_LUN_NUMBER, RequestId, ServerName, Tag, human_bytes,
 };
 pub use net::{Subnet, SubnetError};
 pub use pattern::NamePattern;

@@ -46,6 +46,9 @@ pub enum NamingError {
         /// Its length.
         len: usize,
     },
+    /// The generated name is not a valid iSCSI name.
+    #[error("generated initiator name is invalid: {0}")]
+    Invalid(#[from] crate::names::IscsiNameError),
 }
 
 /// Initiator names `iqn.<yyyy-mm>.<reversed domain>:<server>` (RFC 3720 §3.2.6.3.1). The date is
@@ -124,7 +127,7 @@ impl InitiatorNameScheme {
         if name.len() > MAX_ISCSI_NAME {
             return Err(NamingError::TooLong { len: name.len() });
         }
-        Ok(IscsiName::new(name))
+        Ok(IscsiName::new(name)?)
     }
 
     /// Whether `name` is one this scheme gives (`iqn.<yyyy-mm>.<reversed domain>:` and a
@@ -562,8 +565,8 @@ mod tests {
         let scheme = InitiatorNameScheme::new(2026, 1, "example.com").unwrap();
         let mine = scheme.initiator_for(&ServerName::new("server-a")).unwrap();
         assert!(scheme.owns(&mine));
-        assert!(!scheme.owns(&IscsiName::new("iqn.2026-01.com.example:")));
-        assert!(!scheme.owns(&IscsiName::new("iqn.2026-01.com.other:server-a")));
-        assert!(!scheme.owns(&IscsiName::new("iqn.2025-01.com.example:server-a")));
+        assert!(!scheme.owns(&IscsiName::new("iqn.2026-01.com.example:").unwrap()));
+        assert!(!scheme.owns(&IscsiName::new("iqn.2026-01.com.other:server-a").unwrap()));
+        assert!(!scheme.owns(&IscsiName::new("iqn.2025-01.com.example:server-a").unwrap()));
     }
 }

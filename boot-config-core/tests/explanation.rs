@@ -45,7 +45,7 @@ fn explains_that_unprobed_offline_and_held_luns_might_fit_later() {
         &InventoryEvent::LunUpserted {
             target: iqn("a"),
             lun: LunSpec {
-                number: LunNumber(9),
+                number: LunNumber::new(9).unwrap(),
                 size: None,
             },
         },

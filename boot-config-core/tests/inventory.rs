@@ -49,7 +49,7 @@ fn a_size_probe_resizes_and_reports_it() {
     let unsized_lun = InventoryEvent::LunUpserted {
         target: iqn("a"),
         lun: LunSpec {
-            number: LunNumber(3),
+            number: LunNumber::new(3).unwrap(),
             size: None,
         },
     };

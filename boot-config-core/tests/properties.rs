@@ -12,7 +12,7 @@ const TARGETS: usize = 6;
 const SIZES: [u64; 6] = [10, 20, 30, 50, 80, 120];
 
 fn name(t: usize) -> IscsiName {
-    IscsiName::new(format!("iqn.x:t{t}"))
+    IscsiName::new(format!("iqn.2026-01.x:t{t}")).unwrap()
 }
 
 #[derive(Clone, Debug)]
@@ -39,7 +39,7 @@ fn lun_spec() -> impl Strategy<Value = LunSpec> {
         prop::option::weighted(0.85, prop::sample::select(&SIZES[..])),
     )
         .prop_map(|(n, s)| LunSpec {
-            number: LunNumber(n),
+            number: LunNumber::new(n).unwrap(),
             size: s.map(|g| g * GIB),
         })
 }
@@ -60,7 +60,7 @@ fn event() -> impl Strategy<Value = InventoryEvent> {
         4 => (0..TARGETS, prop::collection::vec(lun_spec(), 0..4))
             .prop_map(|(t, luns)| InventoryEvent::LunsReported { target: name(t), luns }),
         2 => (0..TARGETS, lun_spec()).prop_map(|(t, lun)| InventoryEvent::LunUpserted { target: name(t), lun }),
-        1 => (0..TARGETS, 0u64..4).prop_map(|(t, n)| InventoryEvent::LunRemoved { target: name(t), number: LunNumber(n) }),
+        1 => (0..TARGETS, 0u64..4).prop_map(|(t, n)| InventoryEvent::LunRemoved { target: name(t), number: LunNumber::new(n).unwrap() }),
         1 => (0..TARGETS).prop_map(|t| InventoryEvent::TargetUnreachable { target: name(t) }),
         1 => (0..TARGETS, prop::sample::subsequence(vec!["ssd", "fast"], 0..=2)).prop_map(|(t, tags)| {
             InventoryEvent::TargetTagged { target: name(t), tags: tags.into_iter().map(Tag::new).collect() }
@@ -80,7 +80,12 @@ fn constraints() -> impl Strategy<Value = Constraints> {
     (
         prop::option::weighted(
             0.3,
-            prop::sample::select(vec!["iqn.x:t1*", "*3", "iqn.x:t?", "iqn.y*"]),
+            prop::sample::select(vec![
+                "iqn.2026-01.x:t1*",
+                "*3",
+                "iqn.2026-01.x:t?",
+                "iqn.2026-01.y*",
+            ]),
         ),
         prop::sample::select(vec![vec![], vec![], vec!["e0"], vec!["e1", "e2"]]),
         prop::sample::select(vec![

@@ -22,7 +22,7 @@ fn build(seed: u64) -> Engine {
     for t in 0..TARGETS {
         // e0 holds almost everything; e1..e3 a handful of targets each.
         let entity = if t % 97 == 0 { 1 + t % 3 } else { 0 };
-        let name = IscsiName::new(format!("iqn.x:t{t:04}"));
+        let name = IscsiName::new(format!("iqn.2026-01.x:t{t:04}")).unwrap();
         let net = u8::try_from(t % 7).unwrap();
         e.apply(
             &InventoryEvent::TargetUpserted(TargetSpec {
@@ -44,7 +44,7 @@ fn build(seed: u64) -> Engine {
         }
         let luns = (0..3)
             .map(|n| LunSpec {
-                number: LunNumber(n),
+                number: LunNumber::new(n).unwrap(),
                 size: Some((1 + rnd() % 40) * GIB),
             })
             .collect();
@@ -102,7 +102,7 @@ fn constraints() -> impl Strategy<Value = Constraints> {
             ..Constraints::default()
         }),
         Just(Constraints {
-            target_pattern: Some(NamePattern::new("iqn.x:t12*")),
+            target_pattern: Some(NamePattern::new("iqn.2026-01.x:t12*")),
             ..Constraints::default()
         }),
         Just(Constraints {

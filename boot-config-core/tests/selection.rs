@@ -197,7 +197,7 @@ fn unsized_and_offline_luns_are_never_selected() {
         &InventoryEvent::LunUpserted {
             target: iqn("a"),
             lun: LunSpec {
-                number: LunNumber(0),
+                number: LunNumber::new(0).unwrap(),
                 size: None,
             },
         },

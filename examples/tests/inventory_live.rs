@@ -247,7 +247,7 @@ impl Manager {
             .map(|t| {
                 let luns = inv
                     .luns_of(t.name.as_str())
-                    .map(|l| (l.lun.lun.0, l.size, l.state))
+                    .map(|l| (u64::from(l.lun.lun), l.size, l.state))
                     .collect();
                 (t.name.as_str().to_owned(), luns)
             })

@@ -23,7 +23,7 @@ impl Bytes<'_> {
 }
 
 fn name(t: u8) -> IscsiName {
-    IscsiName::new(format!("iqn.x:t{t}"))
+    IscsiName::new(format!("iqn.2026-01.x:t{t}")).unwrap()
 }
 
 fn portals(b: &mut Bytes<'_>) -> Option<Vec<Portal>> {
@@ -34,7 +34,7 @@ fn portals(b: &mut Bytes<'_>) -> Option<Vec<Portal>> {
 }
 
 fn lun(b: &mut Bytes<'_>) -> Option<LunSpec> {
-    let number = LunNumber(u64::from(b.below(5)?));
+    let number = LunNumber::new(u64::from(b.below(5)?)).unwrap();
     let s = b.byte()?;
     let size = (s != 0).then(|| u64::from(s % 16 + 1) * GIB);
     Some(LunSpec { number, size })
@@ -60,7 +60,7 @@ fn event(b: &mut Bytes<'_>) -> Option<InventoryEvent> {
             InventoryEvent::LunsReported { target: t, luns }
         }
         5 => InventoryEvent::LunUpserted { target: name(b.below(8)?), lun: lun(b)? },
-        6 => InventoryEvent::LunRemoved { target: name(b.below(8)?), number: LunNumber(u64::from(b.below(5)?)) },
+        6 => InventoryEvent::LunRemoved { target: name(b.below(8)?), number: LunNumber::new(u64::from(b.below(5)?)).unwrap() },
         7 => InventoryEvent::TargetUnreachable { target: name(b.below(8)?) },
         8 => {
             let t = name(b.below(8)?);
@@ -102,7 +102,7 @@ fn request(b: &mut Bytes<'_>) -> Option<BootRequest> {
     );
     let c = b.byte()?;
     if c & 1 != 0 {
-        r.constraints.target_pattern = Some(NamePattern::new(["iqn.x:t1*", "*3", "iqn.x:t?", "*"][usize::from(c >> 6)]));
+        r.constraints.target_pattern = Some(NamePattern::new(["iqn.2026-01.x:t1*", "*3", "iqn.2026-01.x:t?", "*"][usize::from(c >> 6)]));
     }
     if c & 2 != 0 {
         r.constraints.entities = vec![EntityId::new(format!("e{}", (c >> 4) % 3))];

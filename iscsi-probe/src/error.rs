@@ -116,10 +116,24 @@ pub enum EncodeError {
         reason: &'static str,
     },
     /// A name is not an iSCSI name (`iqn.`, `eui.` or `naa.` format, RFC 7143 §4.2.7).
-    #[error("{what} is not an iSCSI name (iqn., eui. or naa. format)")]
+    #[error("{what} is not an iSCSI name: {reason}")]
     BadName {
         /// Which name.
         what: &'static str,
+        /// The rule broken.
+        reason: &'static str,
+    },
+    /// A name has a character outside the RFC 3722 ASCII repertoire.
+    #[error(
+        "{what} has character 0x{byte:02x} not allowed at byte {at} (lower-case a-z, 0-9, '-', '.', ':')"
+    )]
+    NameCharacter {
+        /// Which name.
+        what: &'static str,
+        /// Byte offset.
+        at: usize,
+        /// The byte.
+        byte: u8,
     },
     /// A text value contains a NUL byte.
     #[error("text value for key {key} contains a NUL byte")]

@@ -257,8 +257,11 @@ pub struct Session {
     luns: Vec<LunReport>,
 }
 
-/// RFC 7143 §4.2.7: at most 223 bytes, one of the `iqn.`, `eui.` or `naa.` formats, no
-/// whitespace or control characters (any target would refuse the login).
+/// RFC 7143 §4.2.7 / RFC 3720 §3.2.6: at most 223 bytes in the ASCII output of RFC 3722
+/// stringprep (lower-case letters, digits, `-`, `.`, `:`), in the `iqn.yyyy-mm.reversed.domain`,
+/// `eui.` (16 hex digits) or `naa.` (16 or 32 hex digits) format. The same contract as
+/// `ipmi_iscsi::params::IscsiName` and `boot_config_core::IscsiName`: a target refuses a login
+/// with any other name, and a name the probe accepts can go into the boot parameters.
 fn check_name(what: &'static str, name: &str) -> Result<(), EncodeError> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(EncodeError::TooLong {
@@ -267,13 +270,62 @@ fn check_name(what: &'static str, name: &str) -> Result<(), EncodeError> {
             limit: MAX_NAME_LEN,
         });
     }
-    let prefix = name.get(..4).map(str::to_ascii_lowercase);
-    if !matches!(prefix.as_deref(), Some("iqn." | "eui." | "naa."))
-        || name.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(EncodeError::BadName { what });
+    let bad = |reason| Err(EncodeError::BadName { what, reason });
+    if let Some(rest) = name.strip_prefix("iqn.") {
+        if let Some((at, &byte)) =
+            name.as_bytes().iter().enumerate().find(|&(_, &b)| {
+                !(b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b))
+            })
+        {
+            return Err(EncodeError::NameCharacter { what, at, byte });
+        }
+        // RFC 3720 §3.2.6.3.1: "iqn." yyyy "-" mm "." reversed-domain [":" anything].
+        let Some([y0, y1, y2, y3, b'-', m0, m1]) = rest
+            .as_bytes()
+            .get(..7)
+            .and_then(|d| <[u8; 7]>::try_from(d).ok())
+        else {
+            return bad("iqn. needs a yyyy-mm date");
+        };
+        if ![y0, y1, y2, y3, m0, m1].iter().all(u8::is_ascii_digit) {
+            return bad("iqn. needs a yyyy-mm date");
+        }
+        if !(1..=12).contains(&((m0 - b'0') * 10 + (m1 - b'0'))) {
+            return bad("iqn. date month must be 01..12");
+        }
+        let Some(authority) = rest.get(7..).and_then(|a| a.strip_prefix('.')) else {
+            return bad("iqn. date must be followed by '.' and a naming authority");
+        };
+        let domain = authority.split(':').next().unwrap_or("");
+        if domain.is_empty() || domain.split('.').any(str::is_empty) {
+            return bad("iqn. naming authority must be a reversed domain name");
+        }
+        return Ok(());
     }
-    Ok(())
+    let (hex, lens, reason): (&str, &[usize], _) = if let Some(h) = name.strip_prefix("eui.") {
+        (h, &[16], "eui. needs exactly 16 hex digits")
+    } else if let Some(h) = name.strip_prefix("naa.") {
+        (h, &[16, 32], "naa. needs 16 or 32 hex digits")
+    } else {
+        return bad("must start with iqn., eui. or naa.");
+    };
+    if let Some((i, byte)) = hex
+        .bytes()
+        .enumerate()
+        .find(|(_, b)| !b.is_ascii_hexdigit())
+    {
+        // After the 4-byte "eui."/"naa." prefix.
+        return Err(EncodeError::NameCharacter {
+            what,
+            at: 4 + i,
+            byte,
+        });
+    }
+    if lens.contains(&hex.len()) {
+        Ok(())
+    } else {
+        bad(reason)
+    }
 }
 
 fn scalar_u8(v: &str) -> Option<u8> {
@@ -1370,7 +1422,15 @@ mod tests {
     fn rejects_names_that_are_not_iscsi_names() {
         let now = Instant::now();
         let long = "iqn.".repeat(60);
-        for bad in ["", "target1", "iqn.2026-01.x:a b", long.as_str()] {
+        for bad in [
+            "",
+            "target1",
+            "iqn.2026-01.x:a b",
+            "iqn.2026-01.x:A",
+            "iqn.x:t1",
+            "eui.0200",
+            long.as_str(),
+        ] {
             let cfg = SessionConfig::normal("iqn.2026-01.test:i", bad);
             assert!(Session::new(cfg, now).is_err(), "{bad:?} accepted");
         }

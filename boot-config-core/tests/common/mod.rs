@@ -16,7 +16,7 @@ pub fn seen() -> Provenance {
 }
 
 pub fn iqn(short: &str) -> IscsiName {
-    IscsiName::new(format!("iqn.2026-01.com.example:{short}"))
+    IscsiName::new(format!("iqn.2026-01.com.example:{short}")).unwrap()
 }
 
 pub fn portal(ip: &str) -> Portal {
@@ -38,7 +38,7 @@ pub fn luns(short: &str, sizes_gib: &[(u64, u64)]) -> InventoryEvent {
         luns: sizes_gib
             .iter()
             .map(|&(n, g)| LunSpec {
-                number: LunNumber(n),
+                number: LunNumber::new(n).unwrap(),
                 size: Some(g * GIB),
             })
             .collect(),
@@ -66,7 +66,7 @@ pub fn req(id: &str, server: &str, min_gib: u64) -> BootRequest {
 }
 
 pub fn lun(short: &str, n: u64) -> LunRef {
-    LunRef::new(iqn(short), n)
+    LunRef::new(iqn(short), LunNumber::new(n).unwrap())
 }
 
 /// Three targets on two entities: a(10.0.1.1, e1) 20/50/100 GiB, b(10.0.2.1, e1) 50/200 GiB,

@@ -585,7 +585,7 @@ impl Task {
 
     async fn on_probe(&mut self, done: ProbeDone) {
         // A target removed while it was probed is not reported again.
-        if self.targets.contains_key(&done.target) {
+        if let Some(name) = self.targets.get(&done.target).map(|t| t.spec.name.clone()) {
             if let Err(error) = &done.result {
                 tracing::info!(target = %done.target, %error, "probe failed");
                 self.send_lossy(InventoryUpdate::Warning(InventoryWarning::Probe {
@@ -593,7 +593,7 @@ impl Task {
                     error: error.clone(),
                 }));
             }
-            let ev = translate::probe_event(&done.target, &done.result);
+            let ev = translate::probe_event(name, &done.result);
             let luns = match &ev {
                 InventoryEvent::LunsReported { luns, .. } => luns.len(),
                 _ => 0,

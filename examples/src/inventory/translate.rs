@@ -50,11 +50,20 @@ pub(crate) fn target_spec(n: &NodeInfo) -> Option<TargetSpec> {
         return None;
     }
     let entity = n.entity.as_deref()?;
+    // A name outside the RFC 3720 grammar could never be put in a BMC's boot parameters:
+    // such a target stays out of the inventory.
+    let name = match IscsiName::new(n.name.as_str()) {
+        Ok(name) => name,
+        Err(error) => {
+            tracing::warn!(target = %n.name, %error, "target left out of the inventory");
+            return None;
+        }
+    };
     let mut portals: Vec<Portal> = n.portals.iter().map(portal).collect();
     portals.sort();
     portals.dedup();
     Some(TargetSpec {
-        name: IscsiName::new(n.name.as_str()),
+        name,
         entity: EntityId::new(entity),
         alias: n.alias.clone(),
         portals,
@@ -62,9 +71,13 @@ pub(crate) fn target_spec(n: &NodeInfo) -> Option<TargetSpec> {
 }
 
 /// The engine's view of a DD (members listed only by index are left out: the engine keys
-/// members by name).
+/// members by name; so are members whose name is not a valid iSCSI name, which the engine
+/// cannot hold).
 pub(crate) fn dd_spec(d: &DdInfo) -> DdSpec {
-    let mut members: Vec<IscsiName> = d.member_names().map(IscsiName::new).collect();
+    let mut members: Vec<IscsiName> = d
+        .member_names()
+        .filter_map(|n| IscsiName::new(n).ok())
+        .collect();
     members.sort();
     members.dedup();
     DdSpec {
@@ -84,7 +97,7 @@ pub(crate) fn lun_specs(report: &TargetReport) -> Vec<LunSpec> {
         .filter(|l| l.state() != LunState::NoCapacity)
         .filter_map(|l| {
             Some(LunSpec {
-                number: LunNumber(u64::from(l.number()?)),
+                number: LunNumber::try_from(l.number()?).ok()?,
                 size: l.size_bytes(),
             })
         })
@@ -96,10 +109,9 @@ pub(crate) fn lun_specs(report: &TargetReport) -> Vec<LunSpec> {
 
 /// The event a probe outcome becomes: the full LUN list, or the target's LUNs offline.
 pub(crate) fn probe_event(
-    target: &str,
+    target: IscsiName,
     result: &Result<TargetReport, ProbeError>,
 ) -> InventoryEvent {
-    let target = IscsiName::new(target);
     match result {
         Ok(report) => InventoryEvent::LunsReported {
             target,
@@ -201,9 +213,11 @@ impl Reported {
         match self.target_entity.remove(name) {
             Some(entity) => {
                 self.forget_in_entity(&entity, name);
-                vec![InventoryEvent::TargetRemoved {
-                    target: IscsiName::new(name),
-                }]
+                // Only names that passed `target_spec` are tracked, so this never drops one.
+                IscsiName::new(name)
+                    .into_iter()
+                    .map(|target| InventoryEvent::TargetRemoved { target })
+                    .collect()
             }
             None => Vec::new(),
         }
@@ -303,8 +317,11 @@ mod tests {
     #[test]
     fn a_rewalk_of_the_same_snapshot_changes_nothing_in_the_engine() {
         let s = snap(
-            vec![node("iqn.t:a", "e1", 3260), node("iqn.t:b", "e2", 3261)],
-            vec![dd(1, "mgmt", &["iqn.t:a", "iqn.i:probe"])],
+            vec![
+                node("iqn.2026-01.t:a", "e1", 3260),
+                node("iqn.2026-01.t:b", "e2", 3261),
+            ],
+            vec![dd(1, "mgmt", &["iqn.2026-01.t:a", "iqn.2026-01.i:probe"])],
         );
         let mut r = Reported::default();
         let mut e = engine();
@@ -325,13 +342,19 @@ mod tests {
         let mut r = Reported::default();
         let mut e = engine();
         let (ev, _) = r.walk(&snap(
-            vec![node("iqn.t:a", "e1", 3260), node("iqn.t:b", "e2", 3261)],
-            vec![dd(1, "x", &["iqn.t:a"]), dd(2, "y", &["iqn.t:b"])],
+            vec![
+                node("iqn.2026-01.t:a", "e1", 3260),
+                node("iqn.2026-01.t:b", "e2", 3261),
+            ],
+            vec![
+                dd(1, "x", &["iqn.2026-01.t:a"]),
+                dd(2, "y", &["iqn.2026-01.t:b"]),
+            ],
         ));
         apply(&mut e, &ev);
         let (ev, _) = r.walk(&snap(
-            vec![node("iqn.t:a", "e1", 3260)],
-            vec![dd(2, "y", &["iqn.t:b"])],
+            vec![node("iqn.2026-01.t:a", "e1", 3260)],
+            vec![dd(2, "y", &["iqn.2026-01.t:b"])],
         ));
         assert!(ev.contains(&InventoryEvent::EntityRemoved {
             entity: EntityId::new("e2")
@@ -343,7 +366,7 @@ mod tests {
             .targets()
             .map(|t| t.name.as_str().to_owned())
             .collect();
-        assert_eq!(names, ["iqn.t:a"]);
+        assert_eq!(names, ["iqn.2026-01.t:a"]);
         let dds: Vec<u32> = e.inventory().dds().map(|d| d.id.0).collect();
         assert_eq!(dds, [2]);
     }
@@ -352,42 +375,42 @@ mod tests {
     fn a_target_that_moves_entity_is_kept() {
         let mut r = Reported::default();
         let mut e = engine();
-        let (ev, _) = r.walk(&snap(vec![node("iqn.t:a", "e1", 3260)], vec![]));
+        let (ev, _) = r.walk(&snap(vec![node("iqn.2026-01.t:a", "e1", 3260)], vec![]));
         apply(&mut e, &ev);
-        let (ev, _) = r.walk(&snap(vec![node("iqn.t:a", "e2", 3260)], vec![]));
+        let (ev, _) = r.walk(&snap(vec![node("iqn.2026-01.t:a", "e2", 3260)], vec![]));
         apply(&mut e, &ev);
-        let t = e.inventory().target("iqn.t:a").unwrap();
+        let t = e.inventory().target("iqn.2026-01.t:a").unwrap();
         assert_eq!(t.entity.as_str(), "e2");
         assert_eq!(e.inventory().target_count(), 1);
     }
 
     #[test]
     fn nodes_that_are_not_targets_or_lack_an_entity_are_not_targets() {
-        let mut init = node("iqn.i:x", "e", 1);
+        let mut init = node("iqn.2026-01.i:x", "e", 1);
         init.node_type = NodeType::INITIATOR;
-        let mut orphan = node("iqn.t:orphan", "e", 2);
+        let mut orphan = node("iqn.2026-01.t:orphan", "e", 2);
         orphan.entity = None;
         assert!(target_spec(&init).is_none());
         assert!(target_spec(&orphan).is_none());
-        let t = target_spec(&node("iqn.t:a", "e", 3260)).unwrap();
+        let t = target_spec(&node("iqn.2026-01.t:a", "e", 3260)).unwrap();
         assert_eq!(t.portals[0].group_tag, Some(1));
     }
 
     #[test]
     fn scn_updates_track_removal_and_entity_moves() {
         let mut r = Reported::default();
-        let (ev, t) = r.node_changed(&node("iqn.t:a", "e1", 3260));
+        let (ev, t) = r.node_changed(&node("iqn.2026-01.t:a", "e1", 3260));
         assert!(t.is_some());
         assert!(matches!(ev[0], InventoryEvent::TargetUpserted(_)));
-        let _ = r.node_changed(&node("iqn.t:a", "e2", 3260));
+        let _ = r.node_changed(&node("iqn.2026-01.t:a", "e2", 3260));
         assert_eq!(r.entities.get("e1"), None);
         assert_eq!(
-            r.node_removed("iqn.t:a"),
+            r.node_removed("iqn.2026-01.t:a"),
             [InventoryEvent::TargetRemoved {
-                target: IscsiName::new("iqn.t:a")
+                target: IscsiName::new("iqn.2026-01.t:a").unwrap()
             }]
         );
-        assert!(r.node_removed("iqn.t:a").is_empty());
+        assert!(r.node_removed("iqn.2026-01.t:a").is_empty());
         assert!(r.entities.is_empty());
     }
 
@@ -403,7 +426,7 @@ mod tests {
             l
         };
         let report = TargetReport {
-            target_name: "iqn.t:a".into(),
+            target_name: "iqn.2026-01.t:a".into(),
             alias: None,
             luns: vec![
                 lun(2, Some(2048), DeviceType::DIRECT_ACCESS),
@@ -411,7 +434,7 @@ mod tests {
                 lun(1, Some(4096), DeviceType::DIRECT_ACCESS),
             ],
         };
-        let ev = probe_event("iqn.t:a", &Ok(report));
+        let ev = probe_event(IscsiName::new("iqn.2026-01.t:a").unwrap(), &Ok(report));
         let InventoryEvent::LunsReported { luns, .. } = ev else {
             panic!("{ev:?}")
         };
@@ -419,21 +442,30 @@ mod tests {
             luns,
             [
                 LunSpec {
-                    number: LunNumber(1),
+                    number: LunNumber::new(1).unwrap(),
                     size: Some(4096 * 512)
                 },
                 LunSpec {
-                    number: LunNumber(2),
+                    number: LunNumber::new(2).unwrap(),
                     size: Some(2048 * 512)
                 }
             ]
         );
         let err = probe_event(
-            "iqn.t:a",
+            IscsiName::new("iqn.2026-01.t:a").unwrap(),
             &Err(ProbeError::NoResult {
                 portal: "127.0.0.1:1".parse().unwrap(),
             }),
         );
         assert!(matches!(err, InventoryEvent::TargetUnreachable { .. }));
+    }
+
+    #[test]
+    fn names_outside_the_iscsi_grammar_stay_out_of_the_inventory() {
+        assert!(target_spec(&node("target with spaces", "e1", 3260)).is_none());
+        assert!(target_spec(&node("iqn.2026-01.t:Upper", "e1", 3260)).is_none());
+        let d = dd(1, "mixed", &["iqn.2026-01.t:a", "not a name"]);
+        let members = dd_spec(&d).members;
+        assert_eq!(members, [IscsiName::new("iqn.2026-01.t:a").unwrap()]);
     }
 }

@@ -9,8 +9,8 @@ use boot_config_core::{
     Action, BmcBootSettings, BootPath, ChapCredentials as CoreChap, DdId, DdSpec, InventoryEvent,
 };
 use ipmi_iscsi::params::{
-    Authentication, ChapCredentials, InitiatorNetwork, IscsiBootParams, IscsiName, IscsiTarget,
-    Lun, Secret,
+    Authentication, ChapCredentials, InitiatorNetwork, IscsiBootParams, IscsiTarget, Lun,
+    ParamsError, Secret,
 };
 use ipmi_iscsi::rmcp::Password;
 use isns_proto::Status;
@@ -344,23 +344,30 @@ pub fn boot_params(
     s: &BmcBootSettings,
     portal_override: Option<IpAddr>,
 ) -> Result<IscsiBootParams, String> {
-    let target = |p: &BootPath| -> Result<IscsiTarget, String> {
-        let lun = u16::try_from(p.lun.0)
-            .map_err(|_| format!("LUN {} does not fit the boot parameters", p.lun.0))
-            .and_then(|n| Lun::new(n).map_err(|e| e.to_string()))?;
+    // The engine's names and LUNs follow the same contract as the boot parameters' (the
+    // shared vectors in tests/name_vocabulary.rs hold them to it), so each is one `?`.
+    let target = |p: &BootPath| -> Result<IscsiTarget, ParamsError> {
         Ok(IscsiTarget {
-            name: IscsiName::new(p.target.as_str()).map_err(|e| e.to_string())?,
+            name: p.target.as_str().parse()?,
             address: portal_override.unwrap_or(p.portal.addr),
             port: p.portal.port,
-            lun,
+            lun: Lun::try_from(u64::from(p.lun))?,
         })
     };
     let mut params = IscsiBootParams::new(
-        IscsiName::new(s.initiator.as_str()).map_err(|e| e.to_string())?,
-        target(&s.primary)?,
+        s.initiator
+            .as_str()
+            .parse()
+            .map_err(|e: ParamsError| e.to_string())?,
+        target(&s.primary).map_err(|e| e.to_string())?,
     );
     params.network = InitiatorNetwork::dhcp();
-    params.secondary = s.secondary.as_ref().map(target).transpose()?;
+    params.secondary = s
+        .secondary
+        .as_ref()
+        .map(target)
+        .transpose()
+        .map_err(|e| e.to_string())?;
     if let Some(c) = &s.chap {
         let initiator = ChapCredentials {
             user: c.user.clone(),

@@ -25,7 +25,7 @@ impl BootPathView {
         Self {
             target: p.lun.target.as_str().to_owned(),
             portal: p.portal.to_string(),
-            lun: p.lun.lun.0,
+            lun: p.lun.lun.into(),
             size_bytes: size,
             size: size.map(human_bytes),
         }
@@ -177,7 +177,7 @@ pub fn inventory_rows(engine: &Engine) -> Vec<TargetRow> {
             luns: inv
                 .luns_of(t.name.as_str())
                 .map(|l| LunRow {
-                    lun: l.lun.lun.0,
+                    lun: l.lun.lun.into(),
                     size_bytes: l.size,
                     size: l.size.map(human_bytes),
                     state: l.state.to_string(),

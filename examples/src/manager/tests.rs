@@ -174,7 +174,7 @@ impl Effects for Arc<Fake> {
 }
 
 fn target(i: usize) -> IscsiName {
-    IscsiName::new(format!("iqn.2000-01.test.tgt:disk{i}"))
+    IscsiName::new(format!("iqn.2000-01.test.tgt:disk{i}")).unwrap()
 }
 
 /// `n` targets with one LUN each, sizes 10, 20, … GiB.
@@ -190,7 +190,7 @@ fn inventory(n: usize) -> Vec<InventoryEvent> {
         v.push(InventoryEvent::LunsReported {
             target: target(i),
             luns: vec![LunSpec {
-                number: LunNumber(1),
+                number: LunNumber::new(1).unwrap(),
                 size: Some(10 * GIB * (u64::try_from(i).unwrap() + 1)),
             }],
         });
@@ -263,7 +263,7 @@ impl Rig {
                 InventoryEvent::DdUpserted(DdSpec {
                     id: DdId(*id),
                     name: name.clone(),
-                    members: members.iter().map(IscsiName::new).collect(),
+                    members: members.iter().map(|m| IscsiName::new(m).unwrap()).collect(),
                 })
             })
             .collect();
@@ -351,7 +351,10 @@ async fn provisions_in_plan_order_and_commits() {
     m.with_engine(|e| {
         let lun = e
             .inventory()
-            .lun(&boot_config_core::LunRef::new(target(1), 1))
+            .lun(&boot_config_core::LunRef::new(
+                target(1),
+                boot_config_core::LunNumber::new(1).unwrap(),
+            ))
             .unwrap();
         assert_eq!(lun.state, LunState::Assigned);
     });

@@ -106,6 +106,27 @@ impl Lun {
     }
 }
 
+/// The LUN numbered `number` (checked: a boot configuration's `u64` LUN converts with one `?`).
+impl TryFrom<u64> for Lun {
+    type Error = ParamsError;
+    fn try_from(number: u64) -> Result<Self, Self::Error> {
+        u16::try_from(number)
+            .map_err(|_| ParamsError::LunRange {
+                value: number,
+                max: MAX_LUN_NUMBER,
+            })
+            .and_then(Lun::new)
+    }
+}
+
+/// The LUN numbered `number` (checked, see [`Lun::new`]).
+impl TryFrom<u16> for Lun {
+    type Error = ParamsError;
+    fn try_from(number: u16) -> Result<Self, Self::Error> {
+        Lun::new(number)
+    }
+}
+
 impl fmt::Debug for Lun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.number() {
@@ -131,12 +152,7 @@ impl FromStr for Lun {
         if !s.contains('-')
             && let Ok(n) = s.parse::<u64>()
         {
-            return u16::try_from(n)
-                .map_err(|_| ParamsError::LunRange {
-                    value: n,
-                    max: MAX_LUN_NUMBER,
-                })
-                .and_then(Lun::new);
+            return Lun::try_from(n);
         }
         Lun::parse_hex_groups(s)
     }
@@ -161,13 +177,7 @@ impl<'de> Deserialize<'de> for Lun {
                 f.write_str("a LUN number 0..=16383 or a hex-group LUN like \"0-0-0-1\"")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Lun, E> {
-                u16::try_from(v)
-                    .map_err(|_| ParamsError::LunRange {
-                        value: v,
-                        max: MAX_LUN_NUMBER,
-                    })
-                    .and_then(Lun::new)
-                    .map_err(E::custom)
+                Lun::try_from(v).map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Lun, E> {
                 let v = u64::try_from(v).map_err(|_| E::custom("a LUN is never negative"))?;
@@ -196,6 +206,20 @@ mod tests {
             Lun::new(0x4000),
             Err(ParamsError::LunRange { .. })
         ));
+    }
+
+    #[test]
+    fn try_from_u64_checks_the_same_range_as_new() {
+        assert_eq!(Lun::try_from(16383u64).unwrap(), Lun::new(16383).unwrap());
+        for bad in [16384u64, 65536, u64::MAX] {
+            assert_eq!(
+                Lun::try_from(bad),
+                Err(ParamsError::LunRange {
+                    value: bad,
+                    max: MAX_LUN_NUMBER
+                })
+            );
+        }
     }
 
     #[test]
