@@ -145,9 +145,78 @@ fn bench_predicate(c: &mut Criterion) {
     g.finish();
 }
 
+/// The nom parsers against the hand-written ones they replaced (`slp_proto::legacy`, feature
+/// `bench-legacy`), on the same inputs in one run: `new` must not be slower than `legacy`.
+fn bench_nom_vs_legacy(c: &mut Criterion) {
+    use slp_proto::legacy;
+    let attrs = AttrList::parse(ATTRS).unwrap();
+    let preds = [
+        ("isns_equality", "(protocols=isns)"),
+        (
+            "and_with_integer_and_wildcard",
+            "(&(protocols=isns)(server-priority<=5)(description=*server)(x-boot=*))",
+        ),
+    ];
+    let mut g = c.benchmark_group("slp_grammar_nom_vs_legacy");
+    g.throughput(Throughput::Elements(1));
+    for (name, text) in preds {
+        assert_eq!(
+            Predicate::parse(text).unwrap(),
+            legacy::parse_predicate(text).unwrap()
+        );
+        g.bench_function(format!("predicate_parse_and_evaluate/{name}/new"), |b| {
+            b.iter(|| Predicate::parse(black_box(text)).unwrap().matches(&attrs));
+        });
+        g.bench_function(format!("predicate_parse_and_evaluate/{name}/legacy"), |b| {
+            b.iter(|| {
+                legacy::parse_predicate(black_box(text))
+                    .unwrap()
+                    .matches(&attrs)
+            });
+        });
+    }
+    g.throughput(Throughput::Bytes(u64::try_from(ATTRS.len()).unwrap()));
+    assert_eq!(
+        AttrList::parse(ATTRS).unwrap(),
+        legacy::parse_attr_list(ATTRS).unwrap()
+    );
+    g.bench_function("attr_list_parse/new", |b| {
+        b.iter(|| AttrList::parse(black_box(ATTRS)).unwrap());
+    });
+    g.bench_function("attr_list_parse/legacy", |b| {
+        b.iter(|| legacy::parse_attr_list(black_box(ATTRS)).unwrap());
+    });
+    let urls = [
+        "service:iscsi:target://10.0.7.7:3260/iqn.2001-04.com.example:disk7",
+        "service:iscsi:sms://[2001:db8::1]:3205",
+    ];
+    for u in urls {
+        assert_eq!(
+            ServiceUrl::parse(u).unwrap(),
+            legacy::parse_service_url(u).unwrap()
+        );
+    }
+    g.throughput(Throughput::Elements(u64::try_from(urls.len()).unwrap()));
+    g.bench_function("service_url_parse/new", |b| {
+        b.iter(|| {
+            urls.iter()
+                .map(|u| ServiceUrl::parse(black_box(u)).unwrap().port)
+                .count()
+        });
+    });
+    g.bench_function("service_url_parse/legacy", |b| {
+        b.iter(|| {
+            urls.iter()
+                .map(|u| legacy::parse_service_url(black_box(u)).unwrap().port)
+                .count()
+        });
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = bench_decode, bench_predicate
+    targets = bench_decode, bench_predicate, bench_nom_vs_legacy
 }
 criterion_main!(benches);

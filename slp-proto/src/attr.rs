@@ -10,7 +10,14 @@
 
 use core::fmt;
 
+use nom::Parser;
+use nom::bytes::complete::take_till;
+use nom::character::complete::char;
+use nom::multi::fold_many0;
+use nom::sequence::{preceded, terminated};
+
 use crate::error::DecodeError;
+use crate::grammar::{GrammarError, PResult, fail, finish, ws};
 use crate::strings::{Unescaped, check_escapes, escape, escape_opaque, folded_eq};
 
 fn err(reason: &'static str, at: usize) -> DecodeError {
@@ -76,7 +83,7 @@ impl<'a> AttrValue<'a> {
     }
 
     /// A discriminant for the type-consistency rule (RFC 2608 §5).
-    const fn kind(&self) -> u8 {
+    pub(crate) const fn kind(&self) -> u8 {
         match self {
             AttrValue::Int(_) => 0,
             AttrValue::Bool(_) => 1,
@@ -133,70 +140,19 @@ impl<'a> AttrList<'a> {
     /// [`DecodeError::AttrList`] or [`DecodeError::Escape`] with the offset in `text`.
     pub fn parse(text: &'a str) -> Result<Self, DecodeError> {
         check_escapes(text, "attribute list")?;
-        let b = text.as_bytes();
-        let mut i = 0;
-        let skip_ws = |mut i: usize| {
-            while i < b.len() && b[i].is_ascii_whitespace() {
-                i += 1;
+        match attr_list(text) {
+            Ok(_) => Ok(AttrList(text)),
+            Err(e) => {
+                let g = finish(e, text);
+                Err(err(g.reason, g.offset(text)))
             }
-            i
-        };
-        i = skip_ws(i);
-        if i == b.len() {
-            return Ok(AttrList(text));
         }
-        loop {
-            i = skip_ws(i);
-            if i >= b.len() {
-                return Err(err("empty attribute", i));
-            }
-            if b[i] == b'(' {
-                let open = i;
-                let close = text[open..]
-                    .find(')')
-                    .map(|c| open + c)
-                    .ok_or(err("unclosed '('", open))?;
-                let inner = &text[open + 1..close];
-                let eq = inner
-                    .find('=')
-                    .ok_or(err("missing '=' in attribute", open + 1))?;
-                check_tag(&inner[..eq], open + 1)?;
-                let vals = &inner[eq + 1..];
-                let mut at = open + 2 + eq;
-                for v in vals.split(',') {
-                    if v.trim().is_empty() {
-                        return Err(err("empty value", at));
-                    }
-                    if let Some(p) = v.find(['(', '=']) {
-                        return Err(err("reserved character in value", at + p));
-                    }
-                    if let AttrValue::Opaque(rest) = AttrValue::classify(v) {
-                        let r = rest.trim().as_bytes();
-                        // Escapes are already checked hex: only `\XX` triples may follow `\FF`.
-                        if r.is_empty() || r.len() % 3 != 0 || !r.chunks(3).all(|c| c[0] == b'\\') {
-                            return Err(err(
-                                "opaque value must be \\FF followed by \\XX escapes",
-                                at,
-                            ));
-                        }
-                    }
-                    at += v.len() + 1;
-                }
-                check_consistent(vals, open + 2 + eq)?;
-                i = skip_ws(close + 1);
-            } else {
-                let end = text[i..].find(',').map_or(b.len(), |c| i + c);
-                check_tag(&text[i..end], i)?;
-                i = end;
-            }
-            if i == b.len() {
-                return Ok(AttrList(text));
-            }
-            if b[i] != b',' {
-                return Err(err("expected ',' between attributes", i));
-            }
-            i += 1;
-        }
+    }
+
+    /// Wraps text already validated by [`AttrList::parse`] (or an equivalent check).
+    #[cfg(feature = "bench-legacy")]
+    pub(crate) const fn validated(text: &'a str) -> Self {
+        AttrList(text)
     }
 
     /// The list text.
@@ -229,27 +185,97 @@ impl<'a> AttrList<'a> {
     }
 }
 
-fn check_tag(tag: &str, at: usize) -> Result<(), DecodeError> {
-    let t = tag.trim();
-    if t.is_empty() {
-        return Err(err("empty tag", at));
+/// `attr-list = attribute *("," attribute)`, or nothing but white space. Validates only:
+/// nothing is collected, so parsing allocates nothing.
+fn attr_list(i: &str) -> PResult<'_, ()> {
+    let (i, _) = ws(i)?;
+    if i.is_empty() {
+        return Ok((i, ()));
+    }
+    let (i, ()) = attribute(i)?;
+    let (i, ()) = fold_many0(preceded(char(','), attribute), || (), |(), ()| ()).parse(i)?;
+    if !i.is_empty() {
+        return fail("expected ',' between attributes", i);
+    }
+    Ok((i, ()))
+}
+
+/// `attribute = "(" attr-tag "=" attr-val-list ")" / attr-tag`.
+fn attribute(i: &str) -> PResult<'_, ()> {
+    let (i, _) = ws(i)?;
+    if i.is_empty() {
+        return fail("empty attribute", i);
+    }
+    if let Ok((inside, _)) = char::<_, GrammarError<'_>>('(').parse(i) {
+        let Ok((after, body)) =
+            terminated(take_till(|c| c == ')'), char::<_, GrammarError<'_>>(')')).parse(inside)
+        else {
+            return fail("unclosed '('", i);
+        };
+        let Ok((vals, (tag, _))) =
+            (take_till(|c| c == '='), char::<_, GrammarError<'_>>('=')).parse(body)
+        else {
+            return fail("missing '=' in attribute", inside);
+        };
+        check_tag(tag, inside)?;
+        // `vals` starts here in the whole text (a suffix, for error offsets).
+        let vals_at = &inside[tag.len() + 1..];
+        check_values(vals, vals_at)?;
+        let (after, _) = ws(after)?;
+        Ok((after, ()))
+    } else {
+        let (rest, tag) = take_till(|c| c == ',').parse(i)?;
+        check_tag(tag, i)?;
+        Ok((rest, ()))
+    }
+}
+
+/// Checks a tag; `at` is the text from the tag's first byte on.
+fn check_tag<'s>(tag: &str, at: &'s str) -> PResult<'s, ()> {
+    if tag.trim().is_empty() {
+        return fail("empty tag", at);
     }
     // RFC 2608 §5: safe-tag excludes reserved, `*` and bad-tag (CR, LF, HTAB, `_`)... but
     // `_` appears in deployed tags; only the characters that would break parsing are refused.
     if let Some(p) = tag.find(['(', ')', '=', '*', '!', '<', '>', '~', '\r', '\n', '\t']) {
-        return Err(err("reserved character in tag", at + p));
+        return fail("reserved character in tag", &at[p..]);
     }
-    Ok(())
+    Ok((at, ()))
 }
 
-fn check_consistent(vals: &str, at: usize) -> Result<(), DecodeError> {
-    let mut kinds = vals.split(',').map(|v| AttrValue::classify(v).kind());
-    let first = kinds.next();
-    if kinds.any(|k| Some(k) != first) {
-        // RFC 2608 §5: x=4,true,sue is disallowed (INVALID_REGISTRATION).
-        return Err(err("values of one attribute have mixed types", at));
+/// `attr-val-list = attr-val *("," attr-val)`, one type throughout; `at` is the text from
+/// the first value on.
+fn check_values<'s>(vals: &str, at: &'s str) -> PResult<'s, ()> {
+    let mut off = 0;
+    let mut first_kind = None;
+    let mut mixed = false;
+    for v in vals.split(',') {
+        let here = &at[off..];
+        if v.trim().is_empty() {
+            return fail("empty value", here);
+        }
+        if let Some(p) = v.find(['(', '=']) {
+            return fail("reserved character in value", &here[p..]);
+        }
+        let value = AttrValue::classify(v);
+        if let AttrValue::Opaque(rest) = value {
+            let r = rest.trim().as_bytes();
+            // Escapes are already checked hex: only `\XX` triples may follow `\FF`.
+            if r.is_empty() || r.len() % 3 != 0 || !r.chunks(3).all(|c| c[0] == b'\\') {
+                return fail("opaque value must be \\FF followed by \\XX escapes", here);
+            }
+        }
+        off += v.len() + 1;
+        if *first_kind.get_or_insert(value.kind()) != value.kind() {
+            // RFC 2608 §5: x=4,true,sue is disallowed (INVALID_REGISTRATION); reported where
+            // the values start, once every value is known to be well formed.
+            mixed = true;
+        }
     }
-    Ok(())
+    if mixed {
+        return fail("values of one attribute have mixed types", at);
+    }
+    Ok((at, ()))
 }
 
 /// Iterator over a validated [`AttrList`].

@@ -38,7 +38,11 @@ pub mod code_points;
 pub mod driver;
 pub mod error;
 pub mod extension;
+mod grammar;
 pub mod header;
+#[cfg(feature = "bench-legacy")]
+#[doc(hidden)]
+pub mod legacy;
 pub mod message;
 pub mod msg;
 pub mod predicate;

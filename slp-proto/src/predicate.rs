@@ -16,8 +16,15 @@
 
 use core::cmp::Ordering;
 
+use nom::Parser;
+use nom::bytes::complete::take_till;
+use nom::character::complete::{char, one_of};
+use nom::combinator::peek;
+use nom::multi::many0;
+
 use crate::attr::{AttrList, AttrValue};
 use crate::error::DecodeError;
+use crate::grammar::{GrammarError, PResult, expect, fail, finish, ws};
 use crate::strings::{Folded, Unescaped, check_escapes, folded_cmp, folded_eq};
 
 /// Deepest nesting accepted, so hostile input cannot exhaust the stack.
@@ -86,141 +93,147 @@ fn err(reason: &'static str, at: usize) -> DecodeError {
     DecodeError::Predicate { reason, at }
 }
 
-struct Parser<'s> {
-    s: &'s str,
-    pos: usize,
+/// RFC 2254 §4 `filter = "(" filtercomp ")"`.
+fn filter(i: &str, depth: usize) -> PResult<'_, Filter> {
+    let (i, _) = ws(i)?;
+    let (i, _) = expect('(', "expected '('")(i)?;
+    let (i, f) = filtercomp(i, depth)?;
+    let (i, _) = ws(i)?;
+    let (i, _) = expect(')', "expected ')'")(i)?;
+    Ok((i, f))
 }
 
-impl<'s> Parser<'s> {
-    fn ws(&mut self) {
-        while self
-            .s
-            .as_bytes()
-            .get(self.pos)
-            .is_some_and(u8::is_ascii_whitespace)
-        {
-            self.pos += 1;
-        }
-    }
+/// One operand of `&` / `|`: a recoverable error (ending the list) unless a `(` follows.
+fn list_member(i: &str, depth: usize) -> PResult<'_, Filter> {
+    let (j, _) = ws(i)?;
+    peek(char('(')).parse(j)?;
+    filter(j, depth)
+}
 
-    fn peek(&self) -> Option<u8> {
-        self.s.as_bytes().get(self.pos).copied()
+/// `filtercomp = and / or / not / item`, with the depth bounded before recursing.
+fn filtercomp(i: &str, depth: usize) -> PResult<'_, Filter> {
+    if depth >= MAX_DEPTH {
+        return fail("filter nested too deeply", i);
     }
-
-    fn filter(&mut self, depth: usize) -> Result<Filter, DecodeError> {
-        self.ws();
-        if self.peek() != Some(b'(') {
-            return Err(err("expected '('", self.pos));
+    let (i, _) = ws(i)?;
+    if let Ok((i, c)) = one_of::<_, _, GrammarError<'_>>("&|").parse(i) {
+        let (i, list) = many0(|j| list_member(j, depth + 1)).parse(i)?;
+        if list.is_empty() {
+            return fail("'&' or '|' needs at least one filter", ws(i)?.0);
         }
-        self.pos += 1;
-        let f = self.filtercomp(depth)?;
-        self.ws();
-        if self.peek() != Some(b')') {
-            return Err(err("expected ')'", self.pos));
-        }
-        self.pos += 1;
-        Ok(f)
+        return Ok((
+            i,
+            if c == '&' {
+                Filter::And(list)
+            } else {
+                Filter::Or(list)
+            },
+        ));
     }
-
-    fn filtercomp(&mut self, depth: usize) -> Result<Filter, DecodeError> {
-        if depth >= MAX_DEPTH {
-            return Err(err("filter nested too deeply", self.pos));
-        }
-        self.ws();
-        match self.peek() {
-            Some(c @ (b'&' | b'|')) => {
-                self.pos += 1;
-                let mut list = Vec::new();
-                loop {
-                    self.ws();
-                    if self.peek() != Some(b'(') {
-                        break;
-                    }
-                    list.push(self.filter(depth + 1)?);
-                }
-                if list.is_empty() {
-                    return Err(err("'&' or '|' needs at least one filter", self.pos));
-                }
-                Ok(if c == b'&' {
-                    Filter::And(list)
-                } else {
-                    Filter::Or(list)
-                })
-            }
-            Some(b'!') => {
-                self.pos += 1;
-                Ok(Filter::Not(Box::new(self.filter(depth + 1)?)))
-            }
-            Some(_) => self.item(),
-            None => Err(err("empty filter", self.pos)),
-        }
+    if let Ok((i, _)) = char::<_, GrammarError<'_>>('!').parse(i) {
+        let (i, f) = filter(i, depth + 1)?;
+        return Ok((i, Filter::Not(Box::new(f))));
     }
+    if i.is_empty() {
+        return fail("empty filter", i);
+    }
+    item(i)
+}
 
-    fn item(&mut self) -> Result<Filter, DecodeError> {
-        let start = self.pos;
-        let rest = &self.s[start..];
-        let len = rest.find([')', '(']).unwrap_or(rest.len());
-        let text = &rest[..len];
-        self.pos += len;
-        let eq = text.find('=').ok_or(err("missing operator", start))?;
-        let (op, tag_end) = match text.as_bytes()[..eq].last() {
-            Some(b'~') => (CompareOp::Approx, eq - 1),
-            Some(b'>') => (CompareOp::GreaterOrEqual, eq - 1),
-            Some(b'<') => (CompareOp::LessOrEqual, eq - 1),
-            Some(b':') => {
-                return Err(err(
-                    "extensible match is not supported in SLP",
-                    start + eq - 1,
-                ));
-            }
-            _ => (CompareOp::Equal, eq),
+/// `item = attr filtertype value`: everything up to the next parenthesis, split at its
+/// first `=`; the character before that `=` picks the operator.
+fn item(i: &str) -> PResult<'_, Filter> {
+    let (rest, text) = take_till(|c| c == ')' || c == '(').parse(i)?;
+    let Ok((value, (head, _))) =
+        (take_till(|c| c == '='), char::<_, GrammarError<'_>>('=')).parse(text)
+    else {
+        return fail("missing operator", i);
+    };
+    let at = |n: usize| &i[n..];
+    let eq = head.len();
+    let (op, tag) = match head.as_bytes().last() {
+        Some(b'~') => (CompareOp::Approx, &head[..eq - 1]),
+        Some(b'>') => (CompareOp::GreaterOrEqual, &head[..eq - 1]),
+        Some(b'<') => (CompareOp::LessOrEqual, &head[..eq - 1]),
+        Some(b':') => return fail("extensible match is not supported in SLP", at(eq - 1)),
+        _ => (CompareOp::Equal, head),
+    };
+    let tag = tag.trim();
+    if tag.is_empty() {
+        return fail("empty attribute tag", i);
+    }
+    if let Some(p) = tag.find(['*', '<', '>', '~', '!', '&', '|', ':']) {
+        // `tag` is trimmed: its offset in `head` is what leading white space it lost.
+        let lead = head.len() - head.trim_start().len();
+        return fail("reserved character in attribute tag", at(lead + p));
+    }
+    if check_escapes(tag, "predicate tag").is_err() {
+        return fail("bad escape in attribute tag", i);
+    }
+    let value_at = eq + 1;
+    if let Err(e) = check_escapes(value, "predicate value") {
+        let off = match e {
+            DecodeError::Escape { at, .. } => at,
+            _ => 0,
         };
-        let tag = text[..tag_end].trim();
-        if tag.is_empty() {
-            return Err(err("empty attribute tag", start));
+        return fail("bad escape in value", at(value_at + off));
+    }
+    let trimmed = value.trim();
+    if trimmed == "*" {
+        if op != CompareOp::Equal {
+            return fail("presence test needs '='", at(eq));
         }
-        if let Some(p) = tag.find(['*', '<', '>', '~', '!', '&', '|', ':']) {
-            return Err(err("reserved character in attribute tag", start + p));
+        return Ok((rest, Filter::Present(tag.to_owned())));
+    }
+    if value.contains('*') {
+        if op != CompareOp::Equal {
+            // RFC 2608 §8.1: wildcards only with `=`, else PARSE_ERROR.
+            return fail("wildcard only allowed with '='", at(value_at));
         }
-        check_escapes(tag, "predicate tag")
-            .map_err(|_| err("bad escape in attribute tag", start))?;
-        let value = &text[eq + 1..];
-        let value_at = start + eq + 1;
-        check_escapes(value, "predicate value").map_err(|e| match e {
-            DecodeError::Escape { at, .. } => err("bad escape in value", value_at + at),
-            _ => err("bad escape in value", value_at),
-        })?;
-        if value.trim() == "*" {
-            if op != CompareOp::Equal {
-                return Err(err("presence test needs '='", start + eq));
-            }
-            return Ok(Filter::Present(tag.to_owned()));
-        }
-        if value.contains('*') {
-            if op != CompareOp::Equal {
-                // RFC 2608 §8.1: wildcards only with `=`, else PARSE_ERROR.
-                return Err(err("wildcard only allowed with '='", value_at));
-            }
-            return Ok(Filter::Substring {
+        return Ok((
+            rest,
+            Filter::Substring {
                 tag: tag.to_owned(),
                 pattern: value.to_owned(),
-            });
-        }
-        if value.trim().is_empty() {
-            return Err(err("empty value", value_at));
-        }
-        let value = match AttrValue::classify(value) {
-            AttrValue::Int(i) => Operand::Int(i),
-            AttrValue::Bool(b) => Operand::Bool(b),
-            AttrValue::Opaque(o) => Operand::Opaque(o.to_owned()),
-            AttrValue::Str(s) => Operand::Str(s.to_owned()),
-        };
-        Ok(Filter::Compare {
+            },
+        ));
+    }
+    if trimmed.is_empty() {
+        return fail("empty value", at(value_at));
+    }
+    let value = match AttrValue::classify(value) {
+        AttrValue::Int(i) => Operand::Int(i),
+        AttrValue::Bool(b) => Operand::Bool(b),
+        AttrValue::Opaque(o) => Operand::Opaque(o.to_owned()),
+        AttrValue::Str(s) => Operand::Str(s.to_owned()),
+    };
+    Ok((
+        rest,
+        Filter::Compare {
             tag: tag.to_owned(),
             op,
             value,
-        })
+        },
+    ))
+}
+
+/// A whole predicate: white space, then a filter (with or without its outer parentheses),
+/// then white space and the end of the text.
+fn predicate(i: &str) -> PResult<'_, Option<Filter>> {
+    let (i, _) = ws(i)?;
+    if i.is_empty() {
+        return Ok((i, None));
     }
+    let (i, f) = if i.starts_with('(') {
+        filter(i, 0)?
+    } else {
+        filtercomp(i, 0)?
+    };
+    let (i, _) = ws(i)?;
+    if !i.is_empty() {
+        return fail("unexpected text after filter", i);
+    }
+    Ok((i, Some(f)))
 }
 
 impl Predicate {
@@ -229,21 +242,13 @@ impl Predicate {
     /// # Errors
     /// [`DecodeError::Predicate`] with the byte offset of the problem.
     pub fn parse(text: &str) -> Result<Self, DecodeError> {
-        let mut p = Parser { s: text, pos: 0 };
-        p.ws();
-        if p.peek().is_none() {
-            return Ok(Predicate(None));
+        match predicate(text) {
+            Ok((_, f)) => Ok(Predicate(f)),
+            Err(e) => {
+                let g = finish(e, text);
+                Err(err(g.reason, g.offset(text)))
+            }
         }
-        let f = if p.peek() == Some(b'(') {
-            p.filter(0)?
-        } else {
-            p.filtercomp(0)?
-        };
-        p.ws();
-        if p.pos != text.len() {
-            return Err(err("unexpected text after filter", p.pos));
-        }
-        Ok(Predicate(Some(f)))
     }
 
     /// Whether the attribute list satisfies the predicate.

@@ -9,7 +9,13 @@
 use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use nom::Parser;
+use nom::bytes::complete::{tag, take_till, take_until};
+use nom::character::complete::{char, digit1};
+use nom::sequence::terminated;
+
 use crate::error::{DecodeError, EncodeError};
+use crate::grammar::{GrammarError, PResult, fail, finish};
 use crate::strings::folded_eq;
 
 /// The host part of a service URL.
@@ -129,78 +135,13 @@ impl<'a> ServiceUrl<'a> {
     /// # Errors
     /// [`DecodeError::Url`] with the byte offset of the problem.
     pub fn parse(text: &'a str) -> Result<Self, DecodeError> {
-        let sep = text.find("://").ok_or(url_err("missing \"://\"", 0))?;
-        let service_type = &text[..sep];
-        if service_type.is_empty() || service_type.ends_with(':') {
-            return Err(url_err("empty service type", 0));
-        }
-        if let Some(i) = service_type
-            .bytes()
-            .position(|b| !(valid_name_char(b) || b == b':' || b == b'+'))
-        {
-            return Err(url_err("bad character in service type", i));
-        }
-        if let Some(rest) = strip_prefix_ci(service_type, "service:")
-            && (rest.is_empty() || rest.split(':').any(str::is_empty))
-        {
-            return Err(url_err("empty service type component", 8));
-        }
-        let hp_start = sep + 3;
-        let after = &text[hp_start..];
-        let hp_len = after.find(['/', ';']).unwrap_or(after.len());
-        let hostport = &after[..hp_len];
-        let path = &after[hp_len..];
-        // An optional user@ prefix is allowed by RFC 2609's addr-spec; skip it.
-        let (user_len, hostport) = match hostport.rfind('@') {
-            Some(i) => (i + 1, &hostport[i + 1..]),
-            None => (0, hostport),
-        };
-        let host_at = hp_start + user_len;
-        let (host, port_text, port_at) = if let Some(v6) = hostport.strip_prefix('[') {
-            let close = v6
-                .find(']')
-                .ok_or(url_err("unclosed IPv6 literal", host_at))?;
-            let addr: Ipv6Addr = v6[..close]
-                .parse()
-                .map_err(|_| url_err("bad IPv6 literal", host_at + 1))?;
-            let tail = &v6[close + 1..];
-            let port = match tail.strip_prefix(':') {
-                Some(p) => Some(p),
-                None if tail.is_empty() => None,
-                None => return Err(url_err("junk after IPv6 literal", host_at + close + 2)),
-            };
-            (Host::V6(addr), port, host_at + close + 3)
-        } else {
-            let (h, p) = match hostport.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
-            };
-            if h.is_empty() {
-                return Err(url_err("empty host", host_at));
+        match service_url(text) {
+            Ok((_, url)) => Ok(url),
+            Err(e) => {
+                let g = finish(e, text);
+                Err(url_err(g.reason, g.offset(text)))
             }
-            if let Some(i) = h.bytes().position(|b| !valid_name_char(b)) {
-                return Err(url_err("bad character in host", host_at + i));
-            }
-            let host = match h.parse::<Ipv4Addr>() {
-                Ok(a) => Host::V4(a),
-                Err(_) => Host::Name(h),
-            };
-            (host, p, host_at + h.len() + 1)
-        };
-        let port = match port_text {
-            None => None,
-            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Some(
-                p.parse::<u16>()
-                    .map_err(|_| url_err("port out of range", port_at))?,
-            ),
-            Some(_) => return Err(url_err("bad port", port_at)),
-        };
-        Ok(ServiceUrl {
-            service_type: ServiceType(service_type),
-            host,
-            port,
-            path,
-        })
+        }
     }
 
     /// A URL from parts, checked so that [`ServiceUrl::parse`] accepts its text.
@@ -238,6 +179,96 @@ impl<'a> ServiceUrl<'a> {
         ServiceUrl::parse(&url.to_string()).map_err(|_| invalid("not a parseable service URL"))?;
         Ok(url)
     }
+}
+
+/// `service-type "://" [user "@"] host [":" port] [path]` (RFC 2609 §2.1): the service type
+/// up to the first `://`, the host and port up to the first `/` or `;`, the rest the path.
+fn service_url(text: &str) -> PResult<'_, ServiceUrl<'_>> {
+    let Ok((after_sep, (service_type, _))) =
+        (take_until("://"), tag::<_, _, GrammarError<'_>>("://")).parse(text)
+    else {
+        return fail("missing \"://\"", text);
+    };
+    if service_type.is_empty() || service_type.ends_with(':') {
+        return fail("empty service type", text);
+    }
+    if let Some(i) = service_type
+        .bytes()
+        .position(|b| !(valid_name_char(b) || b == b':' || b == b'+'))
+    {
+        return fail("bad character in service type", &text[i..]);
+    }
+    if let Some(rest) = strip_prefix_ci(service_type, "service:")
+        && (rest.is_empty() || rest.split(':').any(str::is_empty))
+    {
+        return fail("empty service type component", &text[8..]);
+    }
+    let (path, hostport) = take_till(|c| c == '/' || c == ';').parse(after_sep)?;
+    // An optional user@ prefix is allowed by RFC 2609's addr-spec; skip it.
+    let host_at = match hostport.rfind('@') {
+        Some(i) => &after_sep[i + 1..],
+        None => after_sep,
+    };
+    let hostport = &host_at[..host_at.len() - path.len()];
+    let (port_at, host) = if hostport.starts_with('[') {
+        ipv6_literal(host_at, hostport)?
+    } else {
+        let (port_at, h) = take_till(|c| c == ':').parse(hostport)?;
+        if h.is_empty() {
+            return fail("empty host", host_at);
+        }
+        if let Some(i) = h.bytes().position(|b| !valid_name_char(b)) {
+            return fail("bad character in host", &host_at[i..]);
+        }
+        let host = match h.parse::<Ipv4Addr>() {
+            Ok(a) => Host::V4(a),
+            Err(_) => Host::Name(h),
+        };
+        (port_at, host)
+    };
+    let port = match port_at.strip_prefix(':') {
+        None => None,
+        Some(p) => {
+            let at = &host_at[hostport.len() - p.len()..];
+            match digit1::<_, GrammarError<'_>>(p) {
+                Ok(("", digits)) => match digits.parse::<u16>() {
+                    Ok(n) => Some(n),
+                    Err(_) => return fail("port out of range", at),
+                },
+                _ => return fail("bad port", at),
+            }
+        }
+    };
+    Ok((
+        "",
+        ServiceUrl {
+            service_type: ServiceType(service_type),
+            host,
+            port,
+            path,
+        },
+    ))
+}
+
+/// `"[" IPv6address "]"` at the start of `hostport` (which `host_at` begins with); returns
+/// what follows the literal (empty or `:port`) and the host.
+fn ipv6_literal<'s>(host_at: &'s str, hostport: &'s str) -> PResult<'s, Host<'s>> {
+    let inner = &host_at[1..];
+    let Ok((tail, addr)) =
+        terminated(take_till(|c| c == ']'), char::<_, GrammarError<'_>>(']')).parse(&hostport[1..])
+    else {
+        return fail("unclosed IPv6 literal", host_at);
+    };
+    let Ok(addr) = addr.parse::<Ipv6Addr>() else {
+        return fail("bad IPv6 literal", inner);
+    };
+    if !(tail.is_empty() || tail.starts_with(':')) {
+        return fail(
+            "junk after IPv6 literal",
+            &host_at[hostport.len() - tail.len()..],
+        );
+    }
+    Ok((tail, Host::V6(addr)))
 }
 
 impl fmt::Display for ServiceUrl<'_> {

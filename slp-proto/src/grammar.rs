@@ -1,0 +1,67 @@
+//! nom glue for the text grammars (predicates, attribute lists, service URLs): nom's error
+//! type stays inside the crate; [`GrammarError`] carries the rule broken and the input left
+//! where it was broken, which the boundary turns into a byte offset for [`DecodeError`].
+//!
+//! [`DecodeError`]: crate::error::DecodeError
+
+use nom::error::{ErrorKind, ParseError};
+use nom::{IResult, Parser};
+
+/// Why a grammar rule failed, and the input that was left when it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GrammarError<'s> {
+    pub(crate) reason: &'static str,
+    pub(crate) rest: &'s str,
+}
+
+impl<'s> GrammarError<'s> {
+    /// The byte offset of the failure in `whole`, of which `rest` is a suffix.
+    pub(crate) fn offset(&self, whole: &str) -> usize {
+        whole.len().saturating_sub(self.rest.len())
+    }
+}
+
+impl<'s> ParseError<&'s str> for GrammarError<'s> {
+    fn from_error_kind(rest: &'s str, _: ErrorKind) -> Self {
+        Self {
+            reason: "syntax error",
+            rest,
+        }
+    }
+
+    fn append(_: &'s str, _: ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+/// A parser result over text with [`GrammarError`].
+pub(crate) type PResult<'s, T> = IResult<&'s str, T, GrammarError<'s>>;
+
+/// An unrecoverable failure (`nom::Err::Failure`): no alternative is tried after it.
+pub(crate) fn fail<'s, T>(reason: &'static str, rest: &'s str) -> PResult<'s, T> {
+    Err(nom::Err::Failure(GrammarError { reason, rest }))
+}
+
+/// The error inside a finished parse (`Incomplete` cannot happen with `complete` parsers).
+pub(crate) fn finish<'s>(e: nom::Err<GrammarError<'s>>, whole: &'s str) -> GrammarError<'s> {
+    match e {
+        nom::Err::Error(g) | nom::Err::Failure(g) => g,
+        nom::Err::Incomplete(_) => GrammarError {
+            reason: "syntax error",
+            rest: &whole[whole.len()..],
+        },
+    }
+}
+
+/// Optional ASCII white space (RFC 2608 treats it as insignificant between tokens).
+pub(crate) fn ws(i: &str) -> PResult<'_, &str> {
+    nom::bytes::complete::take_while(|c: char| c.is_ascii_whitespace()).parse(i)
+}
+
+/// The character `c`, or a failure saying `reason` where it was expected.
+pub(crate) fn expect(c: char, reason: &'static str) -> impl Fn(&str) -> PResult<'_, char> {
+    move |i| match nom::character::complete::char::<_, GrammarError<'_>>(c).parse(i) {
+        Ok(ok) => Ok(ok),
+        Err(_) => fail(reason, i),
+    }
+}
