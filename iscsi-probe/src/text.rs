@@ -10,6 +10,10 @@
 //! Parsing is a lazy iterator over the data segment that keeps wire order and duplicates, and
 //! stops for good after the first error.
 
+use nom::Parser;
+use nom::bytes::complete::{tag, take_till};
+use nom::sequence::terminated;
+
 use crate::error::{DecodeError, EncodeError};
 
 /// Longest key RFC 7143 §6.1 allows.
@@ -88,21 +92,21 @@ impl<'a> Iterator for TextPairs<'a> {
     }
 }
 
+/// `key "=" value NUL` at the start of `rest` (which starts at byte `at` of the segment):
+/// the pair and the bytes it used. nom's error stays here: each step names its own reason.
 fn parse_one(rest: &[u8], at: usize) -> Result<(TextPair<'_>, usize), DecodeError> {
-    let Some(nul) = rest.iter().position(|&c| c == 0) else {
-        return Err(DecodeError::BadText {
-            at,
-            reason: "pair is not NUL-terminated",
-        });
+    let bad = |reason| DecodeError::BadText { at, reason };
+    let Ok((after, entry)) =
+        terminated(take_till(|c| c == 0), tag::<_, _, ()>(&b"\0"[..])).parse(rest)
+    else {
+        return Err(bad("pair is not NUL-terminated"));
     };
-    let entry = &rest[..nul];
-    let Some(eq) = entry.iter().position(|&c| c == b'=') else {
-        return Err(DecodeError::BadText {
-            at,
-            reason: "pair has no '='",
-        });
+    let Ok((value, (key, _))) = (take_till(|c| c == b'='), tag::<_, _, ()>(&b"="[..])).parse(entry)
+    else {
+        return Err(bad("pair has no '='"));
     };
-    let (key, value) = (&entry[..eq], &entry[eq + 1..]);
+    let nul = rest.len() - after.len() - 1;
+    let eq = key.len();
     check_key(key).map_err(|reason| DecodeError::BadText { at, reason })?;
     if value.len() > MAX_VALUE_LEN {
         return Err(DecodeError::TextValueTooLong {
