@@ -389,18 +389,76 @@ pub struct BootAsk {
     pub power_cycle: Option<bool>,
 }
 
-/// Parses `40GiB`, `40G` (GiB), `500MiB`, `1TB` (10¹²), `4096` (bytes).
+/// Why a size text is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SizeError {
+    /// No digits where the number should be.
+    #[error("size \"{text}\" is not a number (at byte {at})")]
+    NotANumber {
+        /// The text given.
+        text: String,
+        /// Byte offset of the problem.
+        at: usize,
+    },
+    /// A unit outside the accepted list.
+    #[error(
+        "size \"{text}\": unknown unit \"{unit}\" at byte {at} (use B, KiB, MiB, GiB, TiB, or KB, MB, GB, TB)"
+    )]
+    UnknownUnit {
+        /// The text given.
+        text: String,
+        /// The unit as written.
+        unit: String,
+        /// Byte offset of the unit.
+        at: usize,
+    },
+    /// More bytes than 64 bits hold.
+    #[error("size \"{text}\" is not a number of bytes that fits 64 bits")]
+    TooLarge {
+        /// The text given.
+        text: String,
+    },
+    /// Zero bytes.
+    #[error("size \"{text}\" is zero; ask for the size the OS needs")]
+    Zero {
+        /// The text given.
+        text: String,
+    },
+}
+
+/// `[ws] digits ["." digits] [ws]`, then the unit: the whole digits, the fraction digits and
+/// what follows (nom's error stays here: the caller names what went wrong).
+fn size_number(i: &str) -> nom::IResult<&str, (&str, Option<&str>), ()> {
+    use nom::Parser;
+    use nom::character::complete::{char, digit0, space0};
+    use nom::combinator::opt;
+    use nom::sequence::{preceded, terminated};
+    (
+        preceded(space0, digit0),
+        terminated(opt(preceded(char('.'), digit0)), space0),
+    )
+        .parse(i)
+}
+
+/// Parses `40GiB`, `40G` (GiB), `500MiB`, `1TB` (10¹²), `4096` (bytes), `1.5GiB`.
 ///
 /// # Errors
-/// A message naming the accepted units.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let unit = unit.trim().to_ascii_lowercase();
-    let mult: u64 = match unit.as_str() {
+/// [`SizeError`], naming the accepted units for an unknown one.
+pub fn parse_size(text: &str) -> Result<u64, SizeError> {
+    let owned = || text.to_owned();
+    let (rest, (whole, frac)) = size_number(text).map_err(|_| SizeError::NotANumber {
+        text: owned(),
+        at: 0,
+    })?;
+    if whole.is_empty() && frac.is_none_or(str::is_empty) {
+        return Err(SizeError::NotANumber {
+            text: owned(),
+            at: text.len() - text.trim_start().len(),
+        });
+    }
+    let unit = rest.trim_end();
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kib" => 1 << 10,
         "m" | "mib" => 1 << 20,
@@ -411,50 +469,36 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "gb" => 1_000_000_000,
         "tb" => 1_000_000_000_000,
         _ => {
-            return Err(format!(
-                "size {text:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, TiB, or KB, MB, GB, TB)"
-            ));
+            return Err(SizeError::UnknownUnit {
+                text: owned(),
+                unit: unit.to_owned(),
+                at: text.len() - rest.len(),
+            });
         }
     };
-    let whole: u64 = match num.split_once('.') {
-        None => num
-            .parse::<u64>()
-            .ok()
-            .and_then(|n| n.checked_mul(mult))
-            .ok_or_else(|| format!("size {text:?} is not a number of bytes that fits 64 bits"))?,
-        Some((i, f)) => {
-            // Decimal fractions of binary units: exact in integers, rounded down to a byte.
-            let i: u64 = if i.is_empty() {
-                0
-            } else {
-                i.parse()
-                    .map_err(|_| format!("size {text:?} is not a number"))?
-            };
-            let digits = f.len().min(9);
-            let frac: u64 = if digits == 0 {
-                0
-            } else {
-                f[..digits]
-                    .parse()
-                    .map_err(|_| format!("size {text:?} is not a number"))?
-            };
-            let scale = 10u64.pow(u32::try_from(digits).unwrap_or(0));
-            i.checked_mul(mult)
-                .and_then(|w| {
-                    w.checked_add(
-                        u64::try_from(u128::from(frac) * u128::from(mult) / u128::from(scale))
-                            .ok()?,
-                    )
-                })
-                .ok_or_else(|| format!("size {text:?} does not fit 64 bits"))?
-        }
+    let too_large = || SizeError::TooLarge { text: owned() };
+    let whole: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| too_large())?
     };
-    if whole == 0 {
-        return Err(format!(
-            "size {text:?} is zero; ask for the size the OS needs"
-        ));
+    // Decimal fractions of binary units: exact in integers, rounded down to a byte.
+    let f = frac.unwrap_or("");
+    let digits = f.len().min(9);
+    let part: u64 = f[..digits].parse().unwrap_or(0);
+    let scale = 10u64.pow(u32::try_from(digits).unwrap_or(0));
+    let bytes = whole
+        .checked_mul(mult)
+        .and_then(|w| {
+            w.checked_add(
+                u64::try_from(u128::from(part) * u128::from(mult) / u128::from(scale)).ok()?,
+            )
+        })
+        .ok_or_else(too_large)?;
+    if bytes == 0 {
+        return Err(SizeError::Zero { text: owned() });
     }
-    Ok(whole)
+    Ok(bytes)
 }
 
 impl BootAsk {
@@ -468,10 +512,10 @@ impl BootAsk {
             return Err("server: empty; name the server that boots".to_owned());
         }
         let known = config.server(&self.server);
-        let min = parse_size(&self.size)?;
+        let min = parse_size(&self.size).map_err(|e| e.to_string())?;
         let size = match &self.max_size {
             Some(m) => {
-                let max = parse_size(m)?;
+                let max = parse_size(m).map_err(|e| e.to_string())?;
                 if max < min {
                     return Err(format!("max_size {m} is below size {}", self.size));
                 }
@@ -567,15 +611,40 @@ mod tests {
         assert_eq!(parse_size("1TB"), Ok(1_000_000_000_000));
         assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
         assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("0GiB").unwrap_err().contains("zero"));
+        assert_eq!(
+            parse_size("0GiB"),
+            Err(SizeError::Zero {
+                text: "0GiB".into()
+            })
+        );
+        assert_eq!(
+            parse_size("40 parsecs"),
+            Err(SizeError::UnknownUnit {
+                text: "40 parsecs".into(),
+                unit: "parsecs".into(),
+                at: 3
+            })
+        );
+        assert_eq!(
+            parse_size(" GiB"),
+            Err(SizeError::NotANumber {
+                text: " GiB".into(),
+                at: 1
+            })
+        );
+        assert_eq!(parse_size(".5 KiB"), Ok(512));
+        assert_eq!(parse_size(" 2 g "), Ok(2 << 30));
+        assert!(parse_size("1.2.3G").is_err());
         assert!(
             parse_size("40 parsecs")
                 .unwrap_err()
+                .to_string()
                 .contains("unknown unit")
         );
         assert!(
             parse_size("99999999999TiB")
                 .unwrap_err()
+                .to_string()
                 .contains("64 bits")
         );
         assert!(parse_size("").is_err());
