@@ -11,13 +11,12 @@
 use core::fmt;
 
 use nom::Parser;
-use nom::bytes::complete::take_till;
 use nom::character::complete::char;
 use nom::multi::fold_many0;
 use nom::sequence::{preceded, terminated};
 
 use crate::error::DecodeError;
-use crate::grammar::{GrammarError, PResult, fail, finish, ws};
+use crate::grammar::{GrammarError, PResult, fail, finish, till, ws};
 use crate::strings::{Unescaped, check_escapes, escape, escape_opaque, folded_eq};
 
 fn err(reason: &'static str, at: usize) -> DecodeError {
@@ -208,13 +207,11 @@ fn attribute(i: &str) -> PResult<'_, ()> {
     }
     if let Ok((inside, _)) = char::<_, GrammarError<'_>>('(').parse(i) {
         let Ok((after, body)) =
-            terminated(take_till(|c| c == ')'), char::<_, GrammarError<'_>>(')')).parse(inside)
+            terminated(till(')'), char::<_, GrammarError<'_>>(')')).parse(inside)
         else {
             return fail("unclosed '('", i);
         };
-        let Ok((vals, (tag, _))) =
-            (take_till(|c| c == '='), char::<_, GrammarError<'_>>('=')).parse(body)
-        else {
+        let Ok((vals, (tag, _))) = (till('='), char::<_, GrammarError<'_>>('=')).parse(body) else {
             return fail("missing '=' in attribute", inside);
         };
         check_tag(tag, inside)?;
@@ -224,7 +221,8 @@ fn attribute(i: &str) -> PResult<'_, ()> {
         let (after, _) = ws(after)?;
         Ok((after, ()))
     } else {
-        let (rest, tag) = take_till(|c| c == ',').parse(i)?;
+        // A keyword runs to the next ',' or the end of the list.
+        let (rest, tag) = till(',')(i)?;
         check_tag(tag, i)?;
         Ok((rest, ()))
     }

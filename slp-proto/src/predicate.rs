@@ -24,7 +24,7 @@ use nom::multi::many0;
 
 use crate::attr::{AttrList, AttrValue};
 use crate::error::DecodeError;
-use crate::grammar::{GrammarError, PResult, expect, fail, finish, ws};
+use crate::grammar::{GrammarError, PResult, expect, fail, finish, till, ws};
 use crate::strings::{Folded, Unescaped, check_escapes, folded_cmp, folded_eq};
 
 /// Deepest nesting accepted, so hostile input cannot exhaust the stack.
@@ -144,9 +144,7 @@ fn filtercomp(i: &str, depth: usize) -> PResult<'_, Filter> {
 /// first `=`; the character before that `=` picks the operator.
 fn item(i: &str) -> PResult<'_, Filter> {
     let (rest, text) = take_till(|c| c == ')' || c == '(').parse(i)?;
-    let Ok((value, (head, _))) =
-        (take_till(|c| c == '='), char::<_, GrammarError<'_>>('=')).parse(text)
-    else {
+    let Ok((value, (head, _))) = (till('='), char::<_, GrammarError<'_>>('=')).parse(text) else {
         return fail("missing operator", i);
     };
     let at = |n: usize| &i[n..];

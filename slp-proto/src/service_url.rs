@@ -15,7 +15,7 @@ use nom::character::complete::{char, digit1};
 use nom::sequence::terminated;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::grammar::{GrammarError, PResult, fail, finish};
+use crate::grammar::{GrammarError, PResult, fail, finish, till};
 use crate::strings::folded_eq;
 
 /// The host part of a service URL.
@@ -213,7 +213,7 @@ fn service_url(text: &str) -> PResult<'_, ServiceUrl<'_>> {
     let (port_at, host) = if hostport.starts_with('[') {
         ipv6_literal(host_at, hostport)?
     } else {
-        let (port_at, h) = take_till(|c| c == ':').parse(hostport)?;
+        let (port_at, h) = till(':')(hostport)?;
         if h.is_empty() {
             return fail("empty host", host_at);
         }
@@ -255,7 +255,7 @@ fn service_url(text: &str) -> PResult<'_, ServiceUrl<'_>> {
 fn ipv6_literal<'s>(host_at: &'s str, hostport: &'s str) -> PResult<'s, Host<'s>> {
     let inner = &host_at[1..];
     let Ok((tail, addr)) =
-        terminated(take_till(|c| c == ']'), char::<_, GrammarError<'_>>(']')).parse(&hostport[1..])
+        terminated(till(']'), char::<_, GrammarError<'_>>(']')).parse(&hostport[1..])
     else {
         return fail("unclosed IPv6 literal", host_at);
     };
