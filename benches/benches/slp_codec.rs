@@ -200,15 +200,17 @@ fn bench_nom_vs_legacy(c: &mut Criterion) {
     g.bench_function("service_url_parse/new", |b| {
         b.iter(|| {
             urls.iter()
-                .map(|u| ServiceUrl::parse(black_box(u)).unwrap().port)
-                .count()
+                .filter_map(|u| ServiceUrl::parse(black_box(u)).unwrap().port)
+                .map(usize::from)
+                .sum::<usize>()
         });
     });
     g.bench_function("service_url_parse/legacy", |b| {
         b.iter(|| {
             urls.iter()
-                .map(|u| legacy::parse_service_url(black_box(u)).unwrap().port)
-                .count()
+                .filter_map(|u| legacy::parse_service_url(black_box(u)).unwrap().port)
+                .map(usize::from)
+                .sum::<usize>()
         });
     });
     g.finish();

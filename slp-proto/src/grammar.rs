@@ -8,7 +8,7 @@ use nom::error::{ErrorKind, ParseError};
 use nom::{IResult, Parser};
 
 /// Why a grammar rule failed, and the input that was left when it did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GrammarError<'s> {
     pub(crate) reason: &'static str,
     pub(crate) rest: &'s str,
