@@ -385,6 +385,8 @@ pub struct BootAsk {
     pub policy: Option<String>,
     /// Boot NIC MAC.
     pub mac: Option<String>,
+    /// SMBIOS system UUID (boot mode `pxe`).
+    pub uuid: Option<String>,
     /// Power-cycle after configuring the BMC.
     pub power_cycle: Option<bool>,
 }
@@ -466,6 +468,18 @@ impl BootAsk {
     pub fn to_request(&self, config: &Config, now_ms: u128) -> Result<ProvisionRequest, String> {
         if self.server.trim().is_empty() {
             return Err("server: empty; name the server that boots".to_owned());
+        }
+        if let Some(u) = &self.uuid
+            && crate::boot::Uuid::parse(u).is_none()
+        {
+            return Err(format!(
+                "uuid {u:?} is not a UUID like 01234567-89ab-cdef-0123-456789abcdef"
+            ));
+        }
+        if let Some(m) = &self.mac
+            && crate::boot::normalize_mac(m).is_none()
+        {
+            return Err(format!("mac {m:?} is not a MAC address like 52:54:00:12:34:56"));
         }
         let known = config.server(&self.server);
         let min = parse_size(&self.size)?;

@@ -210,3 +210,97 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+/// What `bcm status` and the API say about a server's boot: its mode and, for `pxe`,
+/// when it fetched its script and logged in to its target.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BootStatus {
+    /// `oem` or `pxe`.
+    pub mode: &'static str,
+    /// Unix milliseconds of the last script fetch (`pxe`).
+    pub script_fetched_ms: Option<i64>,
+    /// Unix milliseconds of the first login after it (`pxe`).
+    pub logged_in_ms: Option<i64>,
+    /// One line for a person: "script fetched at …, logged in at …" or "not booted yet".
+    pub summary: String,
+}
+
+impl BootStatus {
+    /// The status of the assignment `request_id` of `server`.
+    #[must_use]
+    pub fn of(config: &Config, store: &crate::store::Store, server: &str, request_id: &str) -> Self {
+        let mode = config.boot_mode(server);
+        if mode == BootMode::Oem {
+            return Self {
+                mode: mode.as_str(),
+                script_fetched_ms: None,
+                logged_in_ms: None,
+                summary: "boot parameters in the BMC".to_owned(),
+            };
+        }
+        let c = store.boot_confirmation(request_id).unwrap_or_default();
+        let summary = match (c.script_fetched_ms, c.logged_in_ms) {
+            (None, _) => "not booted yet".to_owned(),
+            (Some(f), None) => format!("script fetched at {}, not logged in yet", utc(f)),
+            (Some(f), Some(l)) => format!("script fetched at {}, logged in at {}", utc(f), utc(l)),
+        };
+        Self {
+            mode: mode.as_str(),
+            script_fetched_ms: c.script_fetched_ms,
+            logged_in_ms: c.logged_in_ms,
+            summary,
+        }
+    }
+}
+
+/// Unix milliseconds as `2026-12-07 14:31:02 UTC`.
+#[must_use]
+pub fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Remembers the system UUID a boot request gave for `server`.
+///
+/// # Errors
+/// A message when the text is not a UUID, or the store fails.
+pub fn remember_request_uuid<E: Effects>(
+    manager: &Manager<E>,
+    server: &str,
+    uuid: &str,
+) -> Result<(), String> {
+    let u = Uuid::parse(uuid).ok_or_else(|| {
+        format!("uuid {uuid:?} is not a UUID like 01234567-89ab-cdef-0123-456789abcdef")
+    })?;
+    manager
+        .with_store(|s| s.set_server_uuid(server, &u.to_string(), "request"))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_unix_milliseconds_as_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_796_653_862_999), "2026-12-07 14:31:02 UTC");
+    }
+}
