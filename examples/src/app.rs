@@ -479,7 +479,9 @@ impl BootAsk {
         if let Some(m) = &self.mac
             && crate::boot::normalize_mac(m).is_none()
         {
-            return Err(format!("mac {m:?} is not a MAC address like 52:54:00:12:34:56"));
+            return Err(format!(
+                "mac {m:?} is not a MAC address like 52:54:00:12:34:56"
+            ));
         }
         let known = config.server(&self.server);
         let min = parse_size(&self.size)?;

@@ -305,7 +305,10 @@ fn a_standard_bmc_force_pxe_boots_the_vm_from_its_lun_through_bcm_serve() {
     );
     let status = lab.status();
     let row = &status["assignments"][0];
-    assert_eq!(row["boot"]["summary"], summary, "bcm status agrees: {status}");
+    assert_eq!(
+        row["boot"]["summary"], summary,
+        "bcm status agrees: {status}"
+    );
     drop(vm);
 
     // A stranger: the entry script, then nothing.
@@ -351,7 +354,10 @@ fn a_standard_bmc_force_pxe_boots_the_vm_from_its_lun_through_bcm_serve() {
     let mut again = Vm::start(&vm_url, VM_UUID, lab.path().join("vm3-serial.log"));
     again.wait_exit(Duration::from_secs(150));
     let serial3 = again.serial();
-    assert!(!serial3.contains("BCM-BOOT-OK"), "booted after release:\n{serial3}");
+    assert!(
+        !serial3.contains("BCM-BOOT-OK"),
+        "booted after release:\n{serial3}"
+    );
     assert!(
         serial3.contains("bcm: no boot disk is assigned to this machine"),
         "{serial3}"
@@ -362,4 +368,90 @@ fn a_standard_bmc_force_pxe_boots_the_vm_from_its_lun_through_bcm_serve() {
     assert!(log.contains("boot script served"), "{log}");
     assert!(log.contains("unknown or unassigned machine"), "{log}");
     assert!(!log.contains(&secret), "the CHAP secret is in the log");
+}
+
+/// OpenIPMI's `ipmi_sim` as the BMC: it implements boot flags only through its
+/// `chassis_control` program, which here records what it is told (the power and boot
+/// device of a host that does not exist). The manager's BMC step in mode `pxe` must need
+/// nothing else; the GUID ipmi_sim reports (bytes as configured) identifies the machine.
+#[test]
+fn ipmi_sim_takes_force_pxe_and_a_power_cycle_and_names_the_machine_by_its_guid() {
+    harness::require_program("ipmi_sim");
+    let bmc_port = harness::free_udp_port();
+    let boot_port = harness::free_tcp_port();
+    let control_dir = tempfile::tempdir().unwrap();
+    let calls = control_dir.path().join("calls.log");
+    let control = control_dir.path().join("chassis-control.sh");
+    std::fs::write(
+        &control,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {calls}\n[ \"$2\" = get ] || exit 0\nshift 2\nfor p in \"$@\"; do\n  case \"$p\" in power) echo power:1;; boot) echo boot:none;; esac\ndone\n",
+            calls = calls.display()
+        ),
+    )
+    .unwrap();
+    lab::run_ok("chmod", &["+x", control.to_str().unwrap()]);
+    let mut lab = Lab::start(&LabSpec {
+        tgtds: vec![("127.0.0.1".to_owned(), vec![format!("{TARGET}=32M")])],
+        bmcs: 1,
+        bmc_overrides: vec![(0, format!("127.0.0.1:{bmc_port}"))],
+        extra_config: format!(
+            "boot = \"pxe\"\nbmc_password = {{ value = \"{BMC_PASSWORD}\" }}\n\n\
+             [boot]\nlisten = \"127.0.0.1:{boot_port}\"\n"
+        ),
+        ..LabSpec::default()
+    });
+    let _sim = harness::Peer::start(
+        "ipmi-sim",
+        &[
+            ("IPMI_SIM_PORT", bmc_port.to_string()),
+            ("IPMI_SIM_PASSWORD", BMC_PASSWORD.to_owned()),
+            (
+                "IPMI_SIM_GUID",
+                "00112233445566778899aabbccddeeff".to_owned(),
+            ),
+            (
+                "IPMI_SIM_CHASSIS_CONTROL",
+                control.to_str().unwrap().to_owned(),
+            ),
+        ],
+    );
+    lab.serve();
+    let (code, resp) = lab.curl(
+        "POST",
+        "/v1/boot-requests",
+        Some(r#"{"server":"server-0","size":"16MiB","power_cycle":true}"#),
+    );
+    assert_eq!(code, 201, "{resp}\n{}", lab.serve_log());
+    // ipmi_sim sends the configured bytes as they are; read in SMBIOS order (the default
+    // `[bmc] guid_encoding`) the first three fields swap.
+    let uuid = "33221100-5544-7766-8899-aabbccddeeff";
+    assert!(
+        resp.contains("force PXE boot")
+            && resp.contains("power cycled")
+            && resp.contains(&format!("system uuid {uuid}")),
+        "{resp}"
+    );
+    let told = std::fs::read_to_string(&calls).unwrap();
+    assert!(told.contains("0x20 set boot pxe"), "{told}");
+    assert!(told.contains("0x20 set power 0"), "power cycle: {told}");
+    let (_, code, script, _) = curl(
+        &format!("http://127.0.0.1:{boot_port}/machine.ipxe?uuid={uuid}"),
+        "GET",
+        None,
+    );
+    assert_eq!(code, 200);
+    assert!(script.contains(&format!(":1:{TARGET}\n")), "{script}");
+    assert!(script.contains("sanboot iscsi:127.0.0.1::"), "{script}");
+
+    let (code, resp) = lab.curl("DELETE", "/v1/assignments/server-0", None);
+    assert_eq!(code, 200, "{resp}");
+    let told = std::fs::read_to_string(&calls).unwrap();
+    assert!(told.contains("0x20 set boot none"), "{told}");
+    let (_, _, script, _) = curl(
+        &format!("http://127.0.0.1:{boot_port}/machine.ipxe?uuid={uuid}"),
+        "GET",
+        None,
+    );
+    assert!(!script.contains("sanboot"), "{script}");
 }

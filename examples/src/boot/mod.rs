@@ -228,7 +228,12 @@ pub struct BootStatus {
 impl BootStatus {
     /// The status of the assignment `request_id` of `server`.
     #[must_use]
-    pub fn of(config: &Config, store: &crate::store::Store, server: &str, request_id: &str) -> Self {
+    pub fn of(
+        config: &Config,
+        store: &crate::store::Store,
+        server: &str,
+        request_id: &str,
+    ) -> Self {
         let mode = config.boot_mode(server);
         if mode == BootMode::Oem {
             return Self {
