@@ -78,6 +78,7 @@ pub fn guid_for(name: &BmcName) -> [u8; 16] {
 pub struct BmcCore {
     name: BmcName,
     guid: [u8; 16],
+    system_guid: [u8; 16],
     pen: Pen,
     store: BootOptionsStore,
     saved: BootOptionsStore,
@@ -105,8 +106,10 @@ impl BmcCore {
     /// A BMC named `name` serving `store`; mailbox parameters are read under `pen`.
     #[must_use]
     pub fn new(name: BmcName, store: BootOptionsStore, pen: Pen) -> Self {
+        let guid = guid_for(&name);
         Self {
-            guid: guid_for(&name),
+            guid,
+            system_guid: guid,
             name,
             pen,
             saved: store.clone(),
@@ -114,6 +117,16 @@ impl BmcCore {
             flashed: Flash::Nothing,
             effects: Vec::new(),
         }
+    }
+
+    /// Reports `uuid` (the host's SMBIOS UUID) in Get System GUID, in SMBIOS byte order
+    /// (the first three fields little-endian), as pyghmi and OpenBMC do.
+    pub fn set_system_uuid(&mut self, uuid: crate::boot::Uuid) {
+        let mut b = uuid.bytes();
+        b[0..4].reverse();
+        b[4..6].reverse();
+        b[6..8].reverse();
+        self.system_guid = b;
     }
 
     /// The BMC's name.
@@ -156,10 +169,11 @@ impl BmcCore {
                 // operation), IPMI 2.0, chassis device, manufacturer = our PEN, product 1.
                 Response::ok([0x20, 0x01, 0x01, 0x00, 0x02, 0x80, m0, m1, m2, 0x01, 0x00])
             }
-            (NetFn::APP, app::GET_DEVICE_GUID | app::GET_SYSTEM_GUID)
-                if request.data.is_empty() =>
-            {
+            (NetFn::APP, app::GET_DEVICE_GUID) if request.data.is_empty() => {
                 Response::ok(self.guid)
+            }
+            (NetFn::APP, app::GET_SYSTEM_GUID) if request.data.is_empty() => {
+                Response::ok(self.system_guid)
             }
             (NetFn::APP, app::GET_DEVICE_ID | app::GET_DEVICE_GUID | app::GET_SYSTEM_GUID) => {
                 Response::error(CompletionCode::REQUEST_DATA_LENGTH_INVALID)
@@ -452,5 +466,35 @@ impl EmulatedBmc {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
         self.core.poll_timeout()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot::{GuidEncoding, Uuid};
+
+    #[test]
+    fn system_guid_is_derived_or_the_given_uuid_in_smbios_order() {
+        let name = BmcName::of("127.0.0.1:9001".parse().unwrap());
+        let store = BootOptionsStore::new(ipmi_iscsi::store::StoreConfig::default());
+        let mut core = BmcCore::new(name.clone(), store, Pen::EXAMPLE);
+        let ask = Request::new(NetFn::APP, app::GET_SYSTEM_GUID, []);
+        let derived = core.handle_command(Duration::ZERO, 1, b"admin", &ask);
+        assert_eq!(derived.data, guid_for(&name));
+        let uuid = Uuid::parse("5a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d").unwrap();
+        core.set_system_uuid(uuid);
+        let r = core.handle_command(Duration::ZERO, 1, b"admin", &ask);
+        assert_eq!(hex::encode(&r.data), "3d2c1b5a5f4e6b4a8c7d0e1f2a3b4c5d");
+        let guid: [u8; 16] = r.data.as_slice().try_into().unwrap();
+        assert_eq!(Uuid::from_guid(guid, GuidEncoding::Smbios), uuid);
+        // The device GUID (RAKP) stays derived.
+        let dev = core.handle_command(
+            Duration::ZERO,
+            1,
+            b"admin",
+            &Request::new(NetFn::APP, app::GET_DEVICE_GUID, []),
+        );
+        assert_eq!(dev.data, guid_for(&name));
     }
 }
