@@ -28,7 +28,7 @@ pub(super) async fn get<E: Effects>(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
     if let Err(refused) = s.admit(peer.ip()) {
-        return refused;
+        return *refused;
     }
     tracing::info!(source = %peer.ip(), "boot listener: entry script fetched");
     script(ENTRY_SCRIPT.to_owned())

@@ -43,15 +43,15 @@ impl RateLimiter {
     /// # Errors
     /// The time until the next token when the bucket is empty.
     pub fn check(&mut self, source: IpAddr, now: Instant) -> Result<(), Duration> {
-        if !self.buckets.contains_key(&source) && self.buckets.len() >= MAX_SOURCES {
-            if let Some(idle) = self
+        if !self.buckets.contains_key(&source)
+            && self.buckets.len() >= MAX_SOURCES
+            && let Some(idle) = self
                 .buckets
                 .iter()
                 .min_by_key(|(_, b)| b.last)
                 .map(|(ip, _)| *ip)
-            {
-                self.buckets.remove(&idle);
-            }
+        {
+            self.buckets.remove(&idle);
         }
         let burst = self.burst;
         let b = self.buckets.entry(source).or_insert(Bucket {
@@ -104,7 +104,7 @@ mod tests {
     fn the_table_of_sources_stays_bounded() {
         let t0 = Instant::now();
         let mut l = RateLimiter::new(1, 1);
-        for i in 0..(MAX_SOURCES as u32 + 100) {
+        for i in 0..u32::try_from(MAX_SOURCES + 100).unwrap() {
             let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             let _ = l.check(ip, t0 + Duration::from_millis(u64::from(i)));
         }

@@ -42,7 +42,7 @@ pub(super) async fn get<E: Effects>(
     Query(id): Query<Identity>,
 ) -> Response {
     if let Err(refused) = s.admit(peer.ip()) {
-        return refused;
+        return *refused;
     }
     let source = peer.ip();
     let too_long = [&id.uuid, &id.mac, &id.serial]

@@ -60,7 +60,7 @@ impl<E: Effects> BootState<E> {
     }
 
     /// Takes a rate-limit token for `source`; a 429 script response when there is none.
-    fn admit(&self, source: IpAddr) -> Result<(), Response> {
+    fn admit(&self, source: IpAddr) -> Result<(), Box<Response>> {
         let verdict = self
             .limiter
             .lock()
@@ -70,12 +70,14 @@ impl<E: Effects> BootState<E> {
             self.manager.metrics().boot_fetch(None);
             tracing::warn!(%source, "boot listener: rate limit, request refused");
             let secs = wait.as_secs().max(1).to_string();
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, secs)],
-                "#!ipxe\necho bcm: too many requests from this address\nexit 1\n",
+            Box::new(
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, secs)],
+                    "#!ipxe\necho bcm: too many requests from this address\nexit 1\n",
+                )
+                    .into_response(),
             )
-                .into_response()
         })
     }
 }
@@ -133,7 +135,9 @@ pub fn find_machine<E: Effects>(
     if uuid.is_none() && mac.is_none() {
         return None;
     }
-    let stored = manager.with_store(|s| s.server_uuids()).unwrap_or_default();
+    let stored = manager
+        .with_store(crate::store::Store::server_uuids)
+        .unwrap_or_default();
     let servers: Vec<String> = manager
         .assignments()
         .into_iter()
