@@ -55,7 +55,7 @@ pub struct HostConfig {
     /// Written once every socket is bound.
     pub ready_file: Option<PathBuf>,
     /// System GUIDs given with `--guid` (the others are derived from the address).
-    pub system_guids: Vec<(SocketAddr, crate::boot::Uuid)>,
+    pub system_guids: Vec<(SocketAddr, [u8; 16])>,
 }
 
 /// Why the host cannot start.
