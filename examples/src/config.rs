@@ -670,6 +670,42 @@ mod tests {
     }
 
     #[test]
+    fn boot_mode_comes_from_the_server_else_bmc_and_boot_section_parses() {
+        let c = Config::parse(
+            "[bmc]\nboot = \"pxe\"\nguid_encoding = \"ipmi\"\n\
+             [boot]\nlisten = \"127.0.0.1:8081\"\nrate = 5\nsessions_interval = \"1s\"\n\
+             [[server]]\nname = \"a\"\nbmc = \"127.0.0.1:1\"\nboot = \"oem\"\n\
+             uuid = \"01234567-89AB-cdef-0123-456789abcdef\"\n\
+             [[server]]\nname = \"b\"\nbmc = \"127.0.0.1:2\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(c.boot_mode("a"), BootMode::Oem);
+        assert_eq!(c.boot_mode("b"), BootMode::Pxe);
+        assert_eq!(c.boot_mode("not-listed"), BootMode::Pxe);
+        assert_eq!(c.bmc.guid_encoding, crate::boot::GuidEncoding::Ipmi);
+        assert_eq!(
+            c.boot.listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 8081)))
+        );
+        assert_eq!((c.boot.rate, c.boot.burst, c.boot.keep_san), (5, 10, true));
+        assert_eq!(c.boot.sessions_interval, Duration::from_secs(1));
+        let defaults = Config::parse("", Path::new("c")).unwrap();
+        assert_eq!(
+            defaults.boot.listen, None,
+            "the boot listener is off by default"
+        );
+        assert_eq!(defaults.boot_mode("x"), BootMode::Oem);
+        for bad in [
+            "[[server]]\nname = \"a\"\nbmc = \"127.0.0.1:1\"\nuuid = \"not-a-uuid\"\n",
+            "[boot]\nrate = 0\n",
+            "[bmc]\nboot = \"redfish\"\n",
+        ] {
+            assert!(Config::parse(bad, Path::new("c")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn parses_duration_units() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));

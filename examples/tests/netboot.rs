@@ -454,4 +454,35 @@ fn ipmi_sim_takes_force_pxe_and_a_power_cycle_and_names_the_machine_by_its_guid(
         None,
     );
     assert!(!script.contains("sanboot"), "{script}");
+
+    // The per-source token bucket (defaults: 2/s, burst 10): a quick run of requests from
+    // one address is cut off with 429 and Retry-After, counted on the admin API only.
+    let mut refused = 0;
+    for _ in 0..25 {
+        let (ok, out, err) = harness::run(
+            "curl",
+            &[
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-D",
+                "-",
+                &format!("http://127.0.0.1:{boot_port}/boot.ipxe"),
+            ],
+            &[],
+        );
+        assert!(ok, "{err}");
+        if out.starts_with("HTTP/1.1 429") {
+            assert!(out.to_ascii_lowercase().contains("retry-after: "), "{out}");
+            refused += 1;
+        }
+    }
+    assert!(refused >= 5, "only {refused} of 25 quick requests refused");
+    let (_, metrics) = lab.curl("GET", "/metrics", None);
+    assert!(
+        metrics.contains(&format!(
+            "bcm_boot_script_fetches_total{{machine=\"rate_limited\"}} {refused}"
+        )),
+        "{metrics}"
+    );
 }

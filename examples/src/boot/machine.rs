@@ -8,12 +8,13 @@
 //! so an unknown identity learns no name and no secret (and cannot tell "unknown" from
 //! "released").
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use boot_config_core::BmcBootSettings;
 use ipmi_iscsi::render::{IpxeOptions, ipxe_script};
 use serde::Deserialize;
 
@@ -86,15 +87,27 @@ pub(super) async fn get<E: Effects>(
     }
 }
 
-/// The machine's script: `ipmi-iscsi`'s renderer, then `keep-san` before `sanboot`.
 fn render<E: Effects>(s: &BootState<E>, target: &BootTarget) -> Result<String, String> {
     let portal = s
         .config
         .server(&target.server)
         .and_then(|k| k.portal_address);
-    let params = boot_params(&target.settings, portal)?;
+    machine_script(&target.settings, portal, s.config.boot.keep_san)
+}
+
+/// The machine's script for the BMC step's settings: `ipmi-iscsi`'s renderer, then
+/// `keep-san` before `sanboot`; `portal` replaces the registered portal address.
+///
+/// # Errors
+/// A message when a name, LUN or secret cannot be carried in an iPXE script.
+pub fn machine_script(
+    settings: &BmcBootSettings,
+    portal: Option<IpAddr>,
+    keep_san: bool,
+) -> Result<String, String> {
+    let params = boot_params(settings, portal)?;
     let text = ipxe_script(&params, &IpxeOptions::default()).map_err(|e| e.to_string())?;
-    Ok(with_keep_san(&text, s.config.boot.keep_san))
+    Ok(with_keep_san(&text, keep_san))
 }
 
 /// Inserts `set keep-san 1` (or `0`) before the `sanboot` line: iPXE's setting that keeps
@@ -128,6 +141,51 @@ mod tests {
             "#!ipxe\nset initiator-iqn iqn.2026-01.com.example:a\nset keep-san 1\nsanboot iscsi:10.0.2.2::3260:1:iqn.2026-01.com.example:t\n"
         );
         assert!(with_keep_san(text, false).contains("set keep-san 0\nsanboot"));
+    }
+
+    fn path(target: &str, port: u16, lun: u64) -> boot_config_core::BootPath {
+        boot_config_core::BootPath {
+            target: boot_config_core::IscsiName::new(target),
+            portal: boot_config_core::Portal {
+                group_tag: None,
+                addr: "192.0.2.10".parse().unwrap(),
+                port,
+            },
+            lun: boot_config_core::LunNumber(lun),
+        }
+    }
+
+    #[test]
+    fn renders_both_paths_and_mutual_chap_for_a_redundant_assignment() {
+        let secret = |b: u8| boot_config_core::ChapSecret::from_random(&[b; 32]).unwrap();
+        let settings = BmcBootSettings {
+            bmc: None,
+            nic_mac: None,
+            initiator: boot_config_core::IscsiName::new("iqn.2026-12.com.example:node-7"),
+            primary: path("iqn.2026-12.org.example:a", 3260, 1),
+            secondary: Some(path("iqn.2026-12.org.example:b", 3261, 2)),
+            chap: Some(boot_config_core::ChapCredentials {
+                user: "iqn.2026-12.com.example:node-7".to_owned(),
+                secret: secret(1),
+                mutual: Some(("iqn.2026-12.org.example:a".to_owned(), secret(2))),
+            }),
+        };
+        let s = machine_script(&settings, Some("10.0.2.2".parse().unwrap()), true).unwrap();
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines[0], "#!ipxe");
+        assert!(lines.contains(&"set initiator-iqn iqn.2026-12.com.example:node-7"));
+        assert!(lines.contains(&"set username iqn.2026-12.com.example:node-7"));
+        assert!(lines.contains(&"set reverse-username iqn.2026-12.org.example:a"));
+        assert!(lines.iter().any(|l| l.starts_with("set password ")));
+        assert!(lines.iter().any(|l| l.starts_with("set reverse-password ")));
+        assert_eq!(
+            lines[lines.len() - 2..],
+            [
+                "set keep-san 1",
+                "sanboot iscsi:10.0.2.2::3260:1:iqn.2026-12.org.example:a \
+                 iscsi:10.0.2.2::3261:2:iqn.2026-12.org.example:b"
+            ]
+        );
     }
 
     #[test]
