@@ -486,3 +486,46 @@ fn ipmi_sim_takes_force_pxe_and_a_power_cycle_and_names_the_machine_by_its_guid(
         "{metrics}"
     );
 }
+
+/// imm-sim reports the system GUID given with `--guid ADDR=UUID` (SMBIOS byte order), and
+/// the manager's network-boot BMC step reads it back as that UUID while setting force PXE.
+#[test]
+fn imm_sim_reports_the_configured_system_guid_to_the_network_boot_step() {
+    let port = lab::free_udp_run(1);
+    let password = "immGuidPw42";
+    let _imm = harness::Peer::start(
+        "imm-sim",
+        &[
+            ("IMM_SIM_BMCS", format!("127.0.0.1:{port}")),
+            ("IMM_SIM_PASSWORD", password.to_owned()),
+            (
+                "IMM_SIM_BIN",
+                harness::workspace_bin("imm-sim", "imm-sim")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+            (
+                "IMM_SIM_ARGS",
+                format!("--log-level warn --guid 127.0.0.1:{port}={VM_UUID}"),
+            ),
+        ],
+    );
+    let pusher = bcm::bmc::BmcPusher::new(bcm::bmc::PusherConfig::default(), &[]);
+    let login = bcm::bmc::BmcLogin {
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        user: "admin".to_owned(),
+        password: ipmi_iscsi::rmcp::Password::new(password).unwrap(),
+    };
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(pusher.network_boot(&login, false))
+        .unwrap();
+    let guid = report.system_guid.expect("imm-sim answers Get System GUID");
+    assert_eq!(
+        bcm::boot::Uuid::from_guid(guid, bcm::boot::GuidEncoding::Smbios).to_string(),
+        VM_UUID
+    );
+    assert!(!report.power_cycled);
+}
