@@ -529,3 +529,146 @@ fn imm_sim_reports_the_configured_system_guid_to_the_network_boot_step() {
     );
     assert!(!report.power_cycled);
 }
+
+/// The tap device the inner run of the namespace test boots its VM on.
+const NETNS_ENV: &str = "BCM_NETBOOT_NETNS_TAP";
+const NETNS_HOST: &str = "10.213.0.1";
+
+/// Removes the network namespace (and with it the tap device) however the test ends.
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// dnsmasq as the DHCP server (docs/NETBOOT.md's configuration, iPXE user-class branch),
+/// in a network namespace this test creates, with the VM on a tap device there: no QEMU
+/// user networking. Everything (isnsd, tgtd, bmc-sim, `bcm serve`, dnsmasq, QEMU) runs
+/// inside the namespace; the test re-runs itself there (`ip netns exec`), and the outer run
+/// only creates and removes the namespace and checks the inner run's verdict.
+#[test]
+fn dnsmasq_in_a_network_namespace_points_ipxe_at_the_entry_script() {
+    for p in ["ip", "dnsmasq", "qemu-system-x86_64", "nasm", "python3"] {
+        harness::require_program(p);
+    }
+    match std::env::var(NETNS_ENV) {
+        Ok(tap) => netns_inner(&tap),
+        Err(_) => netns_outer(),
+    }
+}
+
+fn netns_outer() {
+    let name = format!("bcmnb{}", std::process::id());
+    let tap = "tapnb0";
+    let ns = Netns(name.clone());
+    let ip = |args: &[&str]| {
+        let (ok, out, err) = harness::run("ip", args, &[]);
+        assert!(ok, "ip {args:?}: {out} {err}");
+    };
+    ip(&["netns", "add", &ns.0]);
+    ip(&["-n", &name, "link", "set", "lo", "up"]);
+    ip(&["-n", &name, "tuntap", "add", "dev", tap, "mode", "tap"]);
+    ip(&["-n", &name, "addr", "add", &format!("{NETNS_HOST}/24"), "dev", tap]);
+    ip(&["-n", &name, "link", "set", tap, "up"]);
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &name])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "dnsmasq_in_a_network_namespace_points_ipxe_at_the_entry_script",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(NETNS_ENV, tap)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the run inside {name} failed:\n{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+fn netns_inner(tap: &str) {
+    let bmc_port = harness::free_udp_port();
+    let boot_port = harness::free_tcp_port();
+    let mut lab = Lab::start(&LabSpec {
+        // The portal the VM logs in to is on the tap device's network.
+        tgtds: vec![(NETNS_HOST.to_owned(), vec![format!("{TARGET}=32M")])],
+        bmcs: 1,
+        bmc_overrides: vec![(0, format!("127.0.0.1:{bmc_port}"))],
+        extra_config: format!(
+            "boot = \"pxe\"\nbmc_password = {{ value = \"{BMC_PASSWORD}\" }}\n\n\
+             [boot]\nlisten = \"{NETNS_HOST}:{boot_port}\"\n"
+        ),
+        ..LabSpec::default()
+    });
+    write_boot_sector(&lab.tgtds[0].dir, "netns-disk");
+    let _bmc = harness::Peer::start(
+        "bmc-sim",
+        &[
+            ("BMC_PORT", bmc_port.to_string()),
+            ("BMC_PASSWORD", BMC_PASSWORD.to_owned()),
+            ("BMC_GUID", VM_UUID.to_owned()),
+        ],
+    );
+    let dhcp = harness::Peer::start(
+        "dnsmasq",
+        &[
+            ("DNSMASQ_IFACE", tap.to_owned()),
+            ("DNSMASQ_RANGE", "10.213.0.100,10.213.0.150".to_owned()),
+            (
+                "DNSMASQ_BOOT_URL",
+                format!("http://{NETNS_HOST}:{boot_port}/boot.ipxe"),
+            ),
+        ],
+    );
+    lab.serve();
+    let (code, resp) = lab.curl(
+        "POST",
+        "/v1/boot-requests",
+        Some(r#"{"server":"server-0","size":"16MiB","power_cycle":true}"#),
+    );
+    assert_eq!(code, 201, "{resp}\n{}", lab.serve_log());
+    let serial = lab.path().join("vm-netns-serial.log");
+    let _ = std::fs::remove_file(&serial);
+    let child = Command::new("bash")
+        .arg(harness::repo_root().join("scripts/vm/run-netboot-vm.sh"))
+        .args(["unused", VM_UUID])
+        .arg(&serial)
+        .arg("0")
+        .env("NETBOOT_TAP", tap)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut vm = Vm {
+        child,
+        serial: serial.clone(),
+    };
+    let booted = vm.wait_for("BCM-BOOT-OK label=netns-disk", Duration::from_secs(150));
+    let dhcp_log = std::fs::read_to_string(dhcp.var("DNSMASQ_LOG")).unwrap_or_default();
+    assert!(
+        booted,
+        "the vm did not boot:\n{}\n--- dnsmasq:\n{dhcp_log}\n--- bcm serve:\n{}",
+        vm.serial(),
+        lab.serve_log()
+    );
+    let console = vm.serial();
+    // iPXE asked dnsmasq (not QEMU's DHCP) and got the entry script's URL as its boot file.
+    assert!(
+        console.contains(&format!(
+            "Filename: http://{NETNS_HOST}:{boot_port}/boot.ipxe"
+        )),
+        "{console}"
+    );
+    assert!(dhcp_log.contains("DHCPACK(tapnb0) 10.213.0.1"), "{dhcp_log}");
+    assert!(dhcp_log.contains("user class: iPXE"), "{dhcp_log}");
+}
