@@ -570,7 +570,15 @@ fn netns_outer() {
     ip(&["netns", "add", &ns.0]);
     ip(&["-n", &name, "link", "set", "lo", "up"]);
     ip(&["-n", &name, "tuntap", "add", "dev", tap, "mode", "tap"]);
-    ip(&["-n", &name, "addr", "add", &format!("{NETNS_HOST}/24"), "dev", tap]);
+    ip(&[
+        "-n",
+        &name,
+        "addr",
+        "add",
+        &format!("{NETNS_HOST}/24"),
+        "dev",
+        tap,
+    ]);
     ip(&["-n", &name, "link", "set", tap, "up"]);
     let exe = std::env::current_exe().unwrap();
     let out = Command::new("ip")
@@ -591,7 +599,10 @@ fn netns_outer() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "the run inside {name} failed:\n{text}");
+    assert!(
+        out.status.success(),
+        "the run inside {name} failed:\n{text}"
+    );
     assert!(text.contains("1 passed"), "{text}");
 }
 
@@ -669,6 +680,9 @@ fn netns_inner(tap: &str) {
         )),
         "{console}"
     );
-    assert!(dhcp_log.contains("DHCPACK(tapnb0) 10.213.0.1"), "{dhcp_log}");
+    assert!(
+        dhcp_log.contains("DHCPACK(tapnb0) 10.213.0.1"),
+        "{dhcp_log}"
+    );
     assert!(dhcp_log.contains("user class: iPXE"), "{dhcp_log}");
 }
