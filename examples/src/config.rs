@@ -188,7 +188,8 @@ pub struct ManagerConfig {
     /// Generate a CHAP secret for each server by default (needs `[targets] chap_hook`, since
     /// iSNS cannot carry secrets to the targets; off by default for that reason).
     pub chap: bool,
-    /// Prefix of the Discovery Domains the manager owns (recovery removes orphans with it).
+    /// Prefix of the Discovery Domains the manager names; recovery removes an orphan with it
+    /// only when the store records that the manager created it.
     pub dd_prefix: String,
 }
 
