@@ -1140,15 +1140,194 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// A committed allocation of `server` on LUN `lun` of one target, as the engine stores it.
+    fn alloc(id: &str, server: &str, lun: u64, bmc: Option<&str>) -> String {
+        use boot_config_core::{
+            Allocation, AllocationState, BootRequest, EntityId, IscsiName, LunRef, Placement,
+            Portal, Selection, SizeRange, Timestamp,
+        };
+        let mut request = BootRequest::new(id, server, SizeRange::at_least(1));
+        request.server.bmc = bmc.map(str::to_owned);
+        let a = Allocation {
+            request,
+            selection: Selection {
+                primary: Placement {
+                    lun: LunRef::new("iqn.2026-01.com.example:t", lun),
+                    size: 1 << 20,
+                    entity: EntityId::new("e"),
+                    portal: Portal::new("127.0.0.1".parse().unwrap(), 3260),
+                    alias: None,
+                },
+                secondary: None,
+            },
+            state: AllocationState::Committed {
+                at: Timestamp::from_millis(1),
+            },
+            reserved_at: Timestamp::from_millis(1),
+            initiator: IscsiName::new(format!("iqn.2026-01.com.example:{server}")),
+            dd_name: format!("bcm:{server}"),
+        };
+        serde_json::to_string(&a).unwrap()
+    }
+
     fn provision<'a>(id: &'a str, server: &'a str, body: &'a str) -> NewRequest<'a> {
+        // Each server on its own LUN; leaked: a test's few bytes.
+        let lun = server.bytes().map(u64::from).sum();
+        let json: &'a str = Box::leak(alloc(id, server, lun, None).into_boxed_str());
         NewRequest {
             request_id: id,
             server,
             kind: RequestKind::Provision,
             body_json: body,
             secret: Some(b"0123456789abcdef"),
-            allocation: Some((id, "{\"a\":1}")),
+            allocation: Some((id, json)),
         }
+    }
+
+    #[test]
+    fn schema_refuses_a_second_holder_of_a_lun_or_bmc() {
+        let mut s = Store::open_in_memory().unwrap();
+        let a = alloc("r1", "s8", 1, Some("127.0.0.1"));
+        s.begin_request(&NewRequest {
+            allocation: Some(("r1", &a)),
+            ..provision("r1", "s8", "{}")
+        })
+        .unwrap();
+        let same_lun = alloc("r2", "s9", 1, None);
+        let err = s
+            .begin_request(&NewRequest {
+                allocation: Some(("r2", &same_lun)),
+                ..provision("r2", "s9", "{}")
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Held { holder, server, .. } if holder == "r1" && server == "s8"),
+            "{err}"
+        );
+        assert!(s.request("r2").unwrap().is_none(), "nothing of r2 stored");
+        // The same BMC under another spelling.
+        let same_bmc = alloc("r3", "s10", 2, Some("127.0.0.1:623"));
+        let err = s
+            .begin_request(&NewRequest {
+                allocation: Some(("r3", &same_bmc)),
+                ..provision("r3", "s10", "{}")
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("BMC 127.0.0.1:623") && err.contains("r1"),
+            "{err}"
+        );
+        // Released, both are free again.
+        s.set_state(
+            "r1",
+            RequestState::Released,
+            None,
+            LedgerChange::Delete("r1"),
+        )
+        .unwrap();
+        s.begin_request(&NewRequest {
+            allocation: Some(("r3", &same_bmc)),
+            ..provision("r3", "s10", "{}")
+        })
+        .unwrap();
+        assert_eq!(s.bmc_holder("127.0.0.1").unwrap().as_deref(), Some("r3"));
+    }
+
+    #[test]
+    fn migration_from_version_1_keeps_the_older_of_two_holders() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bcm.sqlite");
+        drop(Store::open(&path).unwrap());
+        // A version-1 store written by a CLI beside the daemon: two holders of LUN 1.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE lun_holds; DROP TABLE bmc_holds; DROP TABLE owned;
+             UPDATE meta SET value = 1 WHERE key = 'schema';",
+        )
+        .unwrap();
+        for (seq, id, server) in [(1, "old", "s8"), (2, "young", "s9")] {
+            conn.execute(
+                "INSERT INTO requests VALUES (?1, ?2, 'provision', 'completed', '{}', NULL, NULL, 0, 0, ?3)",
+                params![id, server, seq],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO allocations VALUES (?1, ?2)",
+                params![id, alloc(id, server, 1, None)],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let mut s = Store::open(&path).unwrap();
+        let held: String = s
+            .conn
+            .query_row("SELECT request_id FROM lun_holds", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(held, "old");
+        let ids: Vec<_> = s
+            .allocation_rows()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(ids, ["old", "young"], "oldest first");
+        assert_eq!(
+            s.owner(OwnedKind::Dd, "bcm:s9")
+                .unwrap()
+                .unwrap()
+                .request_id,
+            "young"
+        );
+        s.drop_conflicting("young", "repaired").unwrap();
+        assert_eq!(s.allocation_rows().unwrap().len(), 1);
+        assert_eq!(
+            s.request("young").unwrap().unwrap().state,
+            RequestState::Released
+        );
+    }
+
+    #[test]
+    fn ownership_claims_refuse_a_live_owner_and_take_over_a_dead_one() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.begin_request(&provision("r1", "Q", "{}")).unwrap();
+        assert!(
+            s.claim(OwnedKind::Dd, "bcm:q", "r1", "Q")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            s.claim(OwnedKind::Dd, "bcm:q", "r1", "Q")
+                .unwrap()
+                .is_none()
+        );
+        s.set_owned_dd_id("bcm:q", 7).unwrap();
+        let other = s.claim(OwnedKind::Dd, "bcm:q", "r2", "q").unwrap().unwrap();
+        assert_eq!((other.request_id.as_str(), other.dd_id), ("r1", Some(7)));
+        assert!(s.owned_without_allocation().unwrap().is_empty());
+        s.set_state(
+            "r1",
+            RequestState::Released,
+            None,
+            LedgerChange::Delete("r1"),
+        )
+        .unwrap();
+        assert_eq!(s.owned_without_allocation().unwrap().len(), 1);
+        s.disown(OwnedKind::Dd, "bcm:q", "r2").unwrap();
+        assert!(
+            s.owner(OwnedKind::Dd, "bcm:q").unwrap().is_some(),
+            "not r2's"
+        );
+        s.disown(OwnedKind::Dd, "bcm:q", "r1").unwrap();
+        assert!(s.owner(OwnedKind::Dd, "bcm:q").unwrap().is_none());
+    }
+
+    #[test]
+    fn bmc_keys_fold_spellings_without_resolving() {
+        assert_eq!(bmc_key("10.0.0.5"), "10.0.0.5:623");
+        assert_eq!(bmc_key(" 10.0.0.5:623 "), "10.0.0.5:623");
+        assert_eq!(bmc_key("BMC-7.example"), "bmc-7.example:623");
+        assert_eq!(bmc_key("bmc-7.example:6230"), "bmc-7.example:6230");
     }
 
     #[test]
@@ -1188,7 +1367,10 @@ mod tests {
         s.begin_request(&provision("r1", "a", "{}")).unwrap();
         assert_eq!(
             s.load_ledger_json().unwrap(),
-            "{\"version\":1,\"allocations\":[{\"a\":1}]}"
+            format!(
+                "{{\"version\":1,\"allocations\":[{}]}}",
+                alloc("r1", "a", 97, None)
+            )
         );
         s.set_state(
             "r1",
@@ -1305,7 +1487,11 @@ mod tests {
             assert_eq!(mode & 0o077, 0, "store readable by others: {mode:o}");
         }
         let s = Store::open(&path).unwrap();
-        assert!(s.load_ledger_json().unwrap().contains("{\"a\":1}"));
+        assert!(
+            s.load_ledger_json()
+                .unwrap()
+                .contains(&alloc("r1", "a", 97, None))
+        );
         assert_eq!(s.unfinished().unwrap().len(), 1);
         assert_eq!(s.steps("r1").unwrap().len(), 1);
         assert_eq!(s.cipher_suite("10.0.0.5:623").unwrap(), Some(17));

@@ -1424,6 +1424,47 @@ impl<E: Effects> Manager<E> {
         }
     }
 
+    /// Retries every incomplete rollback (a compensation that failed, e.g. a CHAP hook that
+    /// timed out) whose server has no operation running; returns how many are still pending.
+    /// `bcm serve` calls it with back-off, so a rollback does not wait for a restart.
+    pub async fn retry_rollbacks(&self) -> usize {
+        let pending = match lock(&self.inner.store).unfinished() {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing unfinished requests");
+                return 0;
+            }
+        };
+        let mut left = 0;
+        for stored in pending {
+            if stored.state != RequestState::RollingBack || stored.kind != RequestKind::Provision {
+                continue;
+            }
+            let Ok(_guard) = self.claim(&stored.server) else {
+                left += 1;
+                continue;
+            };
+            let Ok(body) = serde_json::from_str::<ProvisionBody>(&stored.body_json) else {
+                left += 1;
+                continue;
+            };
+            let why = stored.error.clone().unwrap_or_default();
+            match self
+                .roll_back(&stored.request_id, &body, stored.secret.as_deref(), &why)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(request = %stored.request_id, "incomplete rollback finished");
+                }
+                Err(e) => {
+                    tracing::warn!(request = %stored.request_id, error = %e, "rollback still incomplete; retrying later");
+                    left += 1;
+                }
+            }
+        }
+        left
+    }
+
     /// Rolls back reservations that lapsed without an operation running for their server.
     pub async fn expire_lapsed(&self) -> Vec<String> {
         let now = self.now();
