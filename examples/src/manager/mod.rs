@@ -818,7 +818,8 @@ impl<E: Effects> Manager<E> {
                 }
             }
             Action::RemoveDd { dd_name } | Action::RemoveDdMember { dd_name, .. } => {
-                if !owned_by_us(&store, OwnedKind::Dd, dd_name).map_err(store_err)? {
+                let ours = owned_by_us(&store, OwnedKind::Dd, dd_name).map_err(store_err)?;
+                if !ours {
                     return Ok(Some(StepOutcome::detail(format!(
                         "DD {dd_name} left alone: not created by {owner}"
                     ))));
