@@ -742,3 +742,41 @@ async fn rejections_explain_themselves() {
     assert!(err.contains("largest available is 20 GiB"), "{err}");
     assert!(rig.fake.log().is_empty());
 }
+
+#[tokio::test]
+async fn a_compensation_undoes_only_what_its_own_request_created() {
+    let rig = Rig::new();
+    let m = rig.manager(4);
+    m.provision(request("r1", "server-a", 5)).await.unwrap();
+    // The initiator name server-b would get is recorded as r1's (a live request), and is
+    // registered in iSNS.
+    let theirs = "iqn.2026-01.com.example:server-b";
+    Store::open(&rig.path)
+        .unwrap()
+        .claim(crate::store::OwnedKind::Initiator, theirs, "r1", "server-a")
+        .unwrap();
+    rig.fake
+        .world
+        .lock()
+        .unwrap()
+        .initiators
+        .insert(theirs.to_owned());
+    let err = m
+        .provision(request("r2", "server-b", 5))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("created by request r1"), "{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    let w = rig.fake.world.lock().unwrap();
+    assert!(
+        w.initiators.contains(theirs),
+        "r2's rollback left r1's initiator alone"
+    );
+    let names: BTreeSet<&str> = w.dds.values().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["bcm:server-a"]),
+        "r2's own DD was removed"
+    );
+}
