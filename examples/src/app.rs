@@ -731,6 +731,23 @@ mod tests {
     }
 
     #[test]
+    fn refuses_control_characters_in_names_and_shares_targets_only_when_asked() {
+        let config = Config::parse("", Path::new("t")).unwrap();
+        for server in ["a\u{0}b", "a\nb", "a\u{7f}"] {
+            let ask = BootAsk {
+                server: server.to_owned(),
+                size: "1GiB".to_owned(),
+                ..BootAsk::default()
+            };
+            let err = ask.to_request(&config, 1).unwrap_err();
+            assert!(err.contains("control character"), "{err}");
+        }
+        assert!(!engine_config(&config).unwrap().share_targets);
+        let shared = Config::parse("[manager]\nshare_targets = true\n", Path::new("t")).unwrap();
+        assert!(engine_config(&shared).unwrap().share_targets);
+    }
+
+    #[test]
     fn builds_requests_with_config_defaults_and_checks_fields() {
         let config = Config::parse(
             "[[server]]\nname = \"a\"\nbmc = \"127.0.0.1:9001\"\nmac = \"52:54:00:00:00:01\"\n",
