@@ -1122,17 +1122,20 @@ impl Store {
 // Two tables, created when missing, so a store written before network boot gains them on
 // open and a store written with them still opens in an older manager (which ignores them):
 // the step is additive and needs no version bump of its own.
-//   boot_uuids          server -> SMBIOS system UUID (from the request or the BMC's GUID)
+//   boot_uuids          (server, source) -> SMBIOS system UUID: one given with a request and
+//                       one read from the BMC's GUID are both kept (a BMC sending its GUID
+//                       in another byte order must not hide the UUID an operator gave)
 //   boot_confirmations  per provisioning request: when its iPXE script was fetched and
 //                       when its initiator was seen logged in to the target
 
 fn migrate_netboot(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS boot_uuids (
-             server TEXT PRIMARY KEY,
-             uuid TEXT NOT NULL,
+             server TEXT NOT NULL,
              source TEXT NOT NULL,
-             updated_ms INTEGER NOT NULL);
+             uuid TEXT NOT NULL,
+             updated_ms INTEGER NOT NULL,
+             PRIMARY KEY (server, source));
          CREATE TABLE IF NOT EXISTS boot_confirmations (
              request_id TEXT PRIMARY KEY REFERENCES requests(request_id) ON DELETE CASCADE,
              script_fetched_ms INTEGER,
@@ -1151,7 +1154,8 @@ pub struct BootConfirmation {
 }
 
 impl Store {
-    /// Remembers `server`'s system UUID (text form) and where it came from.
+    /// Remembers `server`'s system UUID (text form) as `source` (`request`, `bmc`) reported
+    /// it, replacing what that source said before.
     ///
     /// # Errors
     /// SQLite errors.
@@ -1163,19 +1167,21 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO boot_uuids (server, uuid, source, updated_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(server) DO UPDATE SET uuid = excluded.uuid, source = excluded.source,
-                                               updated_ms = excluded.updated_ms",
+             ON CONFLICT(server, source) DO UPDATE SET uuid = excluded.uuid,
+                                                       updated_ms = excluded.updated_ms",
             params![server, uuid, source, now_ms()],
         )?;
         Ok(())
     }
 
-    /// Every remembered `(server, uuid)`.
+    /// Every remembered `(server, uuid)`, whatever its source.
     ///
     /// # Errors
     /// SQLite errors.
     pub fn server_uuids(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT server, uuid FROM boot_uuids")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT server, uuid FROM boot_uuids ORDER BY server, source")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
@@ -1658,12 +1664,16 @@ mod tests {
             .unwrap();
         s.set_server_uuid("a", "11234567-89ab-cdef-0123-456789abcdef", "request")
             .unwrap();
+        s.set_server_uuid("a", "21234567-89ab-cdef-0123-456789abcdef", "bmc")
+            .unwrap();
+        let pair = |u: &str| ("a".to_owned(), u.to_owned());
         assert_eq!(
             s.server_uuids().unwrap(),
-            [(
-                "a".to_owned(),
-                "11234567-89ab-cdef-0123-456789abcdef".to_owned()
-            )]
+            [
+                pair("21234567-89ab-cdef-0123-456789abcdef"),
+                pair("11234567-89ab-cdef-0123-456789abcdef")
+            ],
+            "the BMC's newest and the request's are both kept"
         );
     }
 

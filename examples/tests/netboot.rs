@@ -420,9 +420,18 @@ fn ipmi_sim_takes_force_pxe_and_a_power_cycle_and_names_the_machine_by_its_guid(
     let (code, resp) = lab.curl(
         "POST",
         "/v1/boot-requests",
-        Some(r#"{"server":"server-0","size":"16MiB","power_cycle":true}"#),
+        Some(&format!(
+            r#"{{"server":"server-0","size":"16MiB","power_cycle":true,"uuid":"{STRANGER_UUID}"}}"#
+        )),
     );
     assert_eq!(code, 201, "{resp}\n{}", lab.serve_log());
+    // The UUID the request named identifies the machine too (the BMC's does not replace it).
+    let (_, _, by_request, _) = curl(
+        &format!("http://127.0.0.1:{boot_port}/machine.ipxe?uuid={STRANGER_UUID}"),
+        "GET",
+        None,
+    );
+    assert!(by_request.contains("sanboot iscsi:"), "{by_request}");
     // ipmi_sim sends the configured bytes as they are; read in SMBIOS order (the default
     // `[bmc] guid_encoding`) the first three fields swap.
     let uuid = "33221100-5544-7766-8899-aabbccddeeff";
