@@ -21,6 +21,7 @@
 //! | [`persist`] | `state.json`: atomic, private, shape-checked on load |
 //! | [`flash`] | which parameters firmware boots, and the rendered files |
 //! | [`bmc`] | one emulated BMC, sans-IO: responder + store + logging → effects |
+//! | [`redfish`] | each BMC's Redfish service (HTTPS): same store, same renderers |
 //! | [`host`] | the tokio host: one socket and task per BMC, effects before replies |
 //! | [`cli`] | flags, logging, entry point |
 //!
@@ -41,6 +42,7 @@ pub mod flash;
 pub mod host;
 pub mod password;
 pub mod persist;
+pub mod redfish;
 pub mod spec;
 pub mod users;
 

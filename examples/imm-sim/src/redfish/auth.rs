@@ -1,0 +1,143 @@
+//! Who may call: DSP0266 §13.3 — a session token (`X-Auth-Token`) or HTTP Basic on every
+//! request but the service root, `$metadata`, the OData document and the login itself.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ipmi_iscsi::rmcp::Password;
+use subtle::ConstantTimeEq as _;
+
+use super::Service;
+use super::error::RedfishError;
+
+fn is_public(method: &Method, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    (*method == Method::GET
+        && matches!(
+            path,
+            "" | "/redfish" | "/redfish/v1" | "/redfish/v1/$metadata" | "/redfish/v1/odata"
+        ))
+        || (*method == Method::POST && path == "/redfish/v1/SessionService/Sessions")
+}
+
+fn b64_value(c: u8) -> Option<u32> {
+    Some(u32::from(match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    }))
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as HTTP Basic sends it.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.trim_end_matches('=').as_bytes();
+    if text.len() % 4 != 0 || text.len() - bytes.len() > 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut acc = 0u32;
+        for &c in chunk {
+            acc = (acc << 6) | b64_value(c)?;
+        }
+        let bits = chunk.len() * 6;
+        acc <<= 24 - bits;
+        let [_, a, b, c] = acc.to_be_bytes();
+        out.extend_from_slice(&[a, b, c][..bits / 8]);
+    }
+    Some(out)
+}
+
+impl Service {
+    /// Checks a user name and password against this BMC's users (constant time in the
+    /// password).
+    pub(super) fn check_password(&self, user: &str, password: &str) -> bool {
+        let Ok(given) = Password::new(password.as_bytes()) else {
+            return false;
+        };
+        self.users.iter().any(|u| {
+            u.name == user.as_bytes() && bool::from(u.password.padded().ct_eq(given.padded()))
+        })
+    }
+
+    /// The user a request authenticates as, if any.
+    fn caller(&self, req: &Request) -> Option<String> {
+        if let Some(token) = req
+            .headers()
+            .get("X-Auth-Token")
+            .and_then(|v| v.to_str().ok())
+        {
+            return self
+                .state()
+                .sessions
+                .iter()
+                .find(|s| bool::from(s.token.as_bytes().ct_eq(token.as_bytes())))
+                .map(|s| s.user.clone());
+        }
+        let basic = req
+            .headers()
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Basic ")?;
+        let decoded = String::from_utf8(base64_decode(basic.trim())?).ok()?;
+        let (user, password) = decoded.split_once(':')?;
+        self.check_password(user, password).then(|| user.to_owned())
+    }
+}
+
+/// The middleware: public URIs pass, the rest need a session or Basic credentials.
+pub(crate) async fn require(State(svc): State<Arc<Service>>, req: Request, next: Next) -> Response {
+    if is_public(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
+    match svc.caller(&req) {
+        Some(_user) => next.run(req).await,
+        None => RedfishError::no_session().into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes_rfc4648_vectors_and_refuses_junk() {
+        // RFC 4648 §10 test vectors.
+        for (enc, dec) in [
+            ("", ""),
+            ("Zg==", "f"),
+            ("Zm8=", "fo"),
+            ("Zm9v", "foo"),
+            ("Zm9vYg==", "foob"),
+            ("Zm9vYmE=", "fooba"),
+            ("Zm9vYmFy", "foobar"),
+        ] {
+            assert_eq!(base64_decode(enc).unwrap(), dec.as_bytes(), "{enc}");
+        }
+        for bad in ["Zg=", "Z===", "Zm9v!", "Zg==Zg=="] {
+            assert!(base64_decode(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_root_metadata_and_login_are_public() {
+        assert!(is_public(&Method::GET, "/redfish/v1/"));
+        assert!(is_public(&Method::GET, "/redfish/v1/$metadata"));
+        assert!(is_public(
+            &Method::POST,
+            "/redfish/v1/SessionService/Sessions"
+        ));
+        assert!(!is_public(
+            &Method::GET,
+            "/redfish/v1/SessionService/Sessions"
+        ));
+        assert!(!is_public(&Method::GET, "/redfish/v1/Systems/1"));
+    }
+}
