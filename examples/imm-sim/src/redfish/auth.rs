@@ -20,7 +20,12 @@ fn is_public(method: &Method, path: &str) -> bool {
             path,
             "" | "/redfish" | "/redfish/v1" | "/redfish/v1/$metadata" | "/redfish/v1/odata"
         ))
-        || (*method == Method::POST && path == "/redfish/v1/SessionService/Sessions")
+        || (*method == Method::POST
+            && matches!(
+                path,
+                "/redfish/v1/SessionService/Sessions"
+                    | "/redfish/v1/SessionService/Sessions/Members"
+            ))
 }
 
 fn b64_value(c: u8) -> Option<u32> {
@@ -94,6 +99,39 @@ impl Service {
 
 /// The middleware: public URIs pass, the rest need a session or Basic credentials.
 pub(crate) async fn require(State(svc): State<Arc<Service>>, req: Request, next: Next) -> Response {
+    // DSP0266 §8.3: a client asking for an OData version other than 4.0 gets 412.
+    if req
+        .headers()
+        .get("OData-Version")
+        .is_some_and(|v| v.as_bytes() != b"4.0")
+    {
+        return RedfishError::new(
+            axum::http::StatusCode::PRECONDITION_FAILED,
+            "HeaderInvalid",
+            "The request header OData-Version names a version this service does not support (4.0).",
+            "Send OData-Version: 4.0 or leave the header out.",
+        )
+        .into_response();
+    }
+    // No query parameter is implemented (ProtocolFeaturesSupported says so). DSP0266 §7.3:
+    // 501 for `$`-prefixed and Redfish-defined ones, others ignored.
+    let unsupported = req.uri().query().and_then(|q| {
+        q.split('&')
+            .map(|p| p.split('=').next().unwrap_or(p))
+            .find(|n| {
+                n.starts_with('$') || matches!(*n, "only" | "excerpt" | "includeoriginofcondition")
+            })
+            .map(str::to_owned)
+    });
+    if let Some(name) = unsupported {
+        return RedfishError::new(
+            axum::http::StatusCode::NOT_IMPLEMENTED,
+            "QueryNotSupported",
+            format!("Querying is not supported by the implementation ({name})."),
+            "Remove the query parameters and resubmit the request if the operation failed.",
+        )
+        .into_response();
+    }
     if is_public(req.method(), req.uri().path()) {
         return next.run(req).await;
     }

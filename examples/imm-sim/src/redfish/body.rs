@@ -93,10 +93,25 @@ pub(crate) fn check_if_match(headers: &HeaderMap, current: &str) -> Result<(), R
     }
 }
 
+/// The `Link: <…>; rel=describedby` value for `@odata.type` `#Ns.v1_2_3.Type` (or
+/// `#TypeCollection.TypeCollection`): the DMTF JSON schema of that version (DSP0266 §8.9).
+fn described_by(odata_type: &str) -> Option<String> {
+    let t = odata_type.strip_prefix('#')?;
+    let (namespace, _) = t.rsplit_once('.')?;
+    Some(format!(
+        "<http://redfish.dmtf.org/schemas/v1/{namespace}.json>; rel=describedby"
+    ))
+}
+
 /// A JSON resource answer with its ETag, honouring `If-None-Match` (304).
 #[must_use]
 pub(crate) fn resource(headers: &HeaderMap, body: Value, allow: &'static str) -> Response {
     let etag = etag_of(&body);
+    let link = body
+        .get("@odata.type")
+        .and_then(Value::as_str)
+        .and_then(described_by)
+        .and_then(|l| HeaderValue::from_str(&l).ok());
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -108,6 +123,9 @@ pub(crate) fn resource(headers: &HeaderMap, body: Value, allow: &'static str) ->
     };
     if let Ok(v) = HeaderValue::from_str(&etag) {
         r.headers_mut().insert(header::ETAG, v);
+    }
+    if let Some(link) = link {
+        r.headers_mut().insert(header::LINK, link);
     }
     r.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -137,6 +155,15 @@ mod tests {
         assert_eq!(json_object(&deep).unwrap_err().message_key, "MalformedJSON");
         assert!(json_object(&Bytes::from_static(b"[1]")).is_err());
         assert!(json_object(&Bytes::from_static(b"{\"a\":[{\"b\":1}]}")).is_ok());
+    }
+
+    #[test]
+    fn described_by_names_the_versioned_json_schema() {
+        assert_eq!(
+            described_by("#ServiceRoot.v1_20_0.ServiceRoot").unwrap(),
+            "<http://redfish.dmtf.org/schemas/v1/ServiceRoot.v1_20_0.json>; rel=describedby"
+        );
+        assert!(described_by("ServiceRoot").is_none());
     }
 
     #[test]

@@ -72,7 +72,7 @@ async fn chassis(State(svc): State<Arc<Service>>, headers: HeaderMap) -> Respons
             "@odata.type": "#Chassis.v1_28_0.Chassis",
             "Id": "1",
             "Name": "Emulated tower",
-            "ChassisType": "Tower",
+            "ChassisType": "StandAlone",
             "Manufacturer": "imm-sim",
             "SerialNumber": svc.name.as_str(),
             "Status": {"State": "Enabled", "Health": "OK"},

@@ -22,6 +22,8 @@ pub(crate) fn routes() -> Router<Arc<Service>> {
         .route("/redfish/v1/SessionService", get(service))
         .route(SESSIONS, get(list).post(login))
         .route(&format!("{SESSIONS}/"), get(list).post(login))
+        // DSP0266 §7.9: a POST to the collection's Members property is a POST to it.
+        .route(&format!("{SESSIONS}/Members"), axum::routing::post(login))
         .route(&format!("{SESSIONS}/{{id}}"), get(one).delete(logout))
 }
 
