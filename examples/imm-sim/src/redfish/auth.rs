@@ -42,7 +42,7 @@ fn b64_value(c: u8) -> Option<u32> {
 /// Standard base64 with padding (RFC 4648 §4), as HTTP Basic sends it.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.trim_end_matches('=').as_bytes();
-    if text.len() % 4 != 0 || text.len() - bytes.len() > 2 {
+    if !text.len().is_multiple_of(4) || text.len() - bytes.len() > 2 {
         return None;
     }
     let mut out = Vec::with_capacity(bytes.len() * 3 / 4);

@@ -192,7 +192,7 @@ fn function_1_body(
     svc: &Service,
     id: &str,
     mode: &str,
-    iscsi_boot: Map<String, Value>,
+    iscsi_boot: &Map<String, Value>,
     settings_etag: Option<String>,
 ) -> Value {
     let mut b = json!({
@@ -224,7 +224,7 @@ fn function_1_body(
 }
 
 fn settings_body(svc: &Service, p: &Pending) -> Value {
-    function_1_body(svc, SETTINGS, &p.boot_mode, p.iscsi.clone(), None)
+    function_1_body(svc, SETTINGS, &p.boot_mode, &p.iscsi, None)
 }
 
 async fn function_1(
@@ -241,7 +241,7 @@ async fn function_1(
     let iscsi_boot = v.booting.as_ref().map_or_else(iscsi::empty, iscsi::to_json);
     Ok(resource(
         &headers,
-        function_1_body(&svc, FUNCTION_1, mode, iscsi_boot, Some(settings_etag)),
+        function_1_body(&svc, FUNCTION_1, mode, &iscsi_boot, Some(settings_etag)),
         "GET",
     ))
 }
@@ -293,7 +293,7 @@ fn merged(mut pending: Pending, m: &Map<String, Value>) -> Result<Pending, Redfi
     for (k, v) in m {
         match (k.as_str(), v) {
             ("BootMode", Value::String(s)) if BOOT_MODES.contains(&s.as_str()) => {
-                pending.boot_mode.clone_from(s)
+                pending.boot_mode.clone_from(s);
             }
             ("BootMode", Value::String(s)) => {
                 return Err(RedfishError::not_in_list("/BootMode", s));
@@ -335,6 +335,7 @@ fn merged(mut pending: Pending, m: &Map<String, Value>) -> Result<Pending, Redfi
             _ => return Err(RedfishError::unknown_property(&format!("/{k}"))),
         }
     }
+    iscsi::check_types(&pending.iscsi)?;
     if pending.boot_mode == "iSCSI" {
         iscsi::to_params(
             &pending.iscsi,

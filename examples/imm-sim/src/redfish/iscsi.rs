@@ -159,6 +159,69 @@ pub(crate) fn to_json(p: &PublicBootParams) -> Map<String, Value> {
     m
 }
 
+/// Checks the JSON type of every property of `m` (and the enumerations), whatever the
+/// `BootMode`: the settings object must never hold a value its schema does not allow.
+///
+/// # Errors
+/// [`RedfishError`] naming the first property of the wrong type or value.
+pub(crate) fn check_types(m: &Map<String, Value>) -> Result<(), RedfishError> {
+    for (k, v) in m {
+        let pointer = ptr(k);
+        let ok = match (k.as_str(), v) {
+            (_, Value::Null) => true,
+            ("IPAddressType", Value::String(s)) => {
+                if !matches!(s.as_str(), "IPv4" | "IPv6") {
+                    return Err(RedfishError::not_in_list(&pointer, s));
+                }
+                true
+            }
+            ("AuthenticationMethod", Value::String(s)) => {
+                if !matches!(s.as_str(), "None" | "CHAP" | "MutualCHAP") {
+                    return Err(RedfishError::not_in_list(&pointer, s));
+                }
+                true
+            }
+            (
+                "TargetInfoViaDHCP"
+                | "PrimaryVLANEnable"
+                | "SecondaryVLANEnable"
+                | "IPMaskDNSViaDHCP"
+                | "RouterAdvertisementEnabled",
+                v,
+            ) => v.is_boolean(),
+            (
+                "PrimaryTargetTCPPort"
+                | "PrimaryLUN"
+                | "PrimaryVLANId"
+                | "SecondaryTargetTCPPort"
+                | "SecondaryLUN"
+                | "SecondaryVLANId",
+                v,
+            ) => {
+                if v.is_number() && v.as_u64().is_none() {
+                    return Err(RedfishError::format_error(
+                        &pointer,
+                        "not a non-negative integer",
+                    ));
+                }
+                v.is_number()
+            }
+            (_, v) => v.is_string(),
+        };
+        if !ok {
+            let want = match k.as_str() {
+                k if k.ends_with("Enable") || k.ends_with("DHCP") || k.ends_with("Enabled") => {
+                    "boolean"
+                }
+                k if k.ends_with("Port") || k.ends_with("LUN") || k.ends_with("Id") => "integer",
+                _ => "string",
+            };
+            return Err(RedfishError::type_error(&pointer, want));
+        }
+    }
+    Ok(())
+}
+
 fn ptr(name: &str) -> String {
     format!("/iSCSIBoot/{name}")
 }
