@@ -1,6 +1,9 @@
 //! `Systems/1`: the server the BMC manages — its UUID (the GUID the BMC reports over
 //! IPMI), power state, boot override (IPMI boot flags, parameter 5) and
 //! `ComputerSystem.Reset` (IPMI Chassis Control), which also applies pending settings.
+//!
+//! The override is IPMI parameter 5, so the IPMI rule holds: without a reset (or power-on)
+//! within 60 seconds the BMC clears the valid bit and the override reads `Disabled`.
 
 use std::sync::Arc;
 
