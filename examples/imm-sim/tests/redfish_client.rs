@@ -385,3 +385,70 @@ fn pending_settings_survive_a_restart_and_apply_at_the_next_reset() {
     );
     assert!(!pending.exists(), "applied settings are no longer pending");
 }
+
+#[test]
+fn roles_follow_ipmi_privileges_read_only_users_cannot_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let users = tmp.path().join("users.toml");
+    std::fs::write(
+        &users,
+        concat!(
+            "[[user]]\nname = \"viewer\"\npassword = { value = \"viewer-pass-1\" }\nprivilege = \"user\"\n",
+            "[[user]]\nname = \"op\"\npassword = { value = \"op-pass-1\" }\nprivilege = \"operator\"\n",
+        ),
+    )
+    .unwrap();
+    let rf = RedfishSim::start_with(&format!("--users-file {}", users.display()));
+    let roles: Vec<String> = (1..=3)
+        .map(|i| {
+            let a = rf.get(&format!("/redfish/v1/AccountService/Accounts/{i}"));
+            assert_eq!(a["Password"], Value::Null);
+            format!(
+                "{}={}",
+                a["UserName"].as_str().unwrap(),
+                a["RoleId"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        ["admin=Administrator", "viewer=ReadOnly", "op=Operator"]
+    );
+    let (s, _, _) = rf.curl_as("viewer", "viewer-pass-1", "GET", NDF1, None);
+    assert_eq!(s, 200);
+    let body = r#"{"BootMode":"Disabled"}"#;
+    let (s, _, b) = rf.curl_as("viewer", "viewer-pass-1", "PATCH", SETTINGS, Some(body));
+    assert_eq!(
+        (s, message_id(&b).as_str()),
+        (403, "Base.1.16.0.InsufficientPrivilege")
+    );
+    let (s, _, _) = rf.curl_as(
+        "viewer",
+        "viewer-pass-1",
+        "POST",
+        RESET,
+        Some(r#"{"ResetType":"On"}"#),
+    );
+    assert_eq!(s, 403);
+    assert_eq!(rf.get("/redfish/v1/Systems/1")["PowerState"], "Off");
+    // A read-only user may still log in and out (Login, ConfigureSelf).
+    let login = r#"{"UserName":"viewer","Password":"viewer-pass-1"}"#;
+    let (s, head, _) = rf.curl_with(
+        "POST",
+        "/redfish/v1/SessionService/Sessions",
+        Some(login),
+        &[],
+        false,
+    );
+    assert_eq!(s, 201);
+    let token = format!("X-Auth-Token: {}", header(&head, "x-auth-token").unwrap());
+    let location = header(&head, "location").unwrap().to_owned();
+    let (s, _, _) = rf.curl_with("PATCH", SETTINGS, Some(body), &[&token], false);
+    assert_eq!(s, 403);
+    let (s, _, _) = rf.curl_with("DELETE", &location, None, &[&token], false);
+    assert_eq!(s, 204);
+    let (s, _, b) = rf.curl_as("op", "op-pass-1", "PATCH", SETTINGS, Some(body));
+    assert_eq!(s, 200, "{b}");
+    let (s, _, _) = rf.curl_as("op", "wrong-pass-1", "GET", NDF1, None);
+    assert_eq!(s, 401);
+}

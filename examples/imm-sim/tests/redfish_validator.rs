@@ -74,11 +74,12 @@ fn dmtf_service_validator_reports_no_errors_against_the_projects_csdl() {
     }
 }
 
-/// Assertions `rf_protocol_validator` fails on `imm-sim` for reasons `docs/PEERS.md` gives.
-const EXPLAINED_PROTOCOL_FAILURES: &[&str] = &["SEC_PRIV_SUPPORT_PREDEFINED_ROLES"];
+/// Assertions `rf_protocol_validator` fails on `imm-sim` for reasons `docs/PEERS.md` gives
+/// (none today).
+const EXPLAINED_PROTOCOL_FAILURES: &[&str] = &[];
 
 #[test]
-fn dmtf_protocol_validator_fails_only_the_assertions_peers_md_explains() {
+fn dmtf_protocol_validator_fails_no_assertion() {
     let rf = RedfishSim::start();
     configure(&rf);
     let reports = rf.sim.peer.dir.join("protocol-validator");

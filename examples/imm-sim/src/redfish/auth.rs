@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 use ipmi_iscsi::rmcp::Password;
 use subtle::ConstantTimeEq as _;
 
-use super::Service;
+use std::time::Instant;
+
 use super::error::RedfishError;
+use super::{Role, SESSION_TIMEOUT, Service};
 
 fn is_public(method: &Method, path: &str) -> bool {
     let path = path.trim_end_matches('/');
@@ -62,28 +64,34 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 impl Service {
     /// Checks a user name and password against this BMC's users (constant time in the
     /// password).
-    pub(super) fn check_password(&self, user: &str, password: &str) -> bool {
-        let Ok(given) = Password::new(password.as_bytes()) else {
-            return false;
-        };
-        self.users.iter().any(|u| {
-            u.name == user.as_bytes() && bool::from(u.password.padded().ct_eq(given.padded()))
-        })
+    /// The user's role when the password is right.
+    pub(super) fn check_password(&self, user: &str, password: &str) -> Option<Role> {
+        let given = Password::new(password.as_bytes()).ok()?;
+        self.users
+            .iter()
+            .find(|u| {
+                u.name == user.as_bytes() && bool::from(u.password.padded().ct_eq(given.padded()))
+            })
+            .map(|u| Role::of(u.max_privilege))
     }
 
-    /// The user a request authenticates as, if any.
-    fn caller(&self, req: &Request) -> Option<String> {
+    /// The role a request authenticates as, if any (a session's idle time restarts).
+    fn caller(&self, req: &Request) -> Option<Role> {
         if let Some(token) = req
             .headers()
             .get("X-Auth-Token")
             .and_then(|v| v.to_str().ok())
         {
-            return self
-                .state()
+            let now = Instant::now();
+            let mut st = self.state();
+            st.sessions
+                .retain(|s| now.duration_since(s.last_used) < SESSION_TIMEOUT);
+            let s = st
                 .sessions
-                .iter()
-                .find(|s| bool::from(s.token.as_bytes().ct_eq(token.as_bytes())))
-                .map(|s| s.user.clone());
+                .iter_mut()
+                .find(|s| bool::from(s.token.as_bytes().ct_eq(token.as_bytes())))?;
+            s.last_used = now;
+            return Some(s.role);
         }
         let basic = req
             .headers()
@@ -93,7 +101,7 @@ impl Service {
             .strip_prefix("Basic ")?;
         let decoded = String::from_utf8(base64_decode(basic.trim())?).ok()?;
         let (user, password) = decoded.split_once(':')?;
-        self.check_password(user, password).then(|| user.to_owned())
+        self.check_password(user, password)
     }
 }
 
@@ -136,7 +144,25 @@ pub(crate) async fn require(State(svc): State<Arc<Service>>, req: Request, next:
         return next.run(req).await;
     }
     match svc.caller(&req) {
-        Some(_user) => next.run(req).await,
+        // Redfish privileges: ReadOnly may read and end its session (ConfigureSelf);
+        // changing the system needs ConfigureComponents (Operator, Administrator).
+        Some(Role::ReadOnly)
+            if !matches!(*req.method(), Method::GET | Method::HEAD | Method::DELETE)
+                || (*req.method() == Method::DELETE
+                    && !req
+                        .uri()
+                        .path()
+                        .starts_with("/redfish/v1/SessionService/Sessions/")) =>
+        {
+            RedfishError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "InsufficientPrivilege",
+                "There are insufficient privileges for the account or credentials associated with the current session to perform the requested operation.",
+                "Either abandon the operation or change the associated access rights and resubmit the request if the operation failed.",
+            )
+            .into_response()
+        }
+        Some(_) => next.run(req).await,
         None => RedfishError::no_session().into_response(),
     }
 }

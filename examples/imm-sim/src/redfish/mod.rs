@@ -9,6 +9,7 @@
 //!   Chassis/1/NetworkAdapters/NIC1/NetworkDeviceFunctions/{1,2}      chassis.rs
 //!     1/Settings                    pending iSCSIBoot + BootMode, applied at reset
 //!   Managers/1                      the BMC itself                   manager.rs
+//!   AccountService/{Accounts,Roles} its users and their roles        account.rs
 //! ```
 //! | module | concept |
 //! |---|---|
@@ -19,6 +20,7 @@
 //! | `auth` | Basic and session authentication |
 //! | `iscsi` | `iSCSIBoot` ↔ the library's parameter model |
 
+mod account;
 mod auth;
 mod body;
 pub mod bridge;
@@ -96,6 +98,41 @@ struct Session {
     id: String,
     token: String,
     user: String,
+    role: Role,
+    last_used: std::time::Instant,
+}
+
+/// The Redfish predefined role of a user, from its IPMI privilege limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// IPMI User or Callback: reads only.
+    ReadOnly,
+    /// IPMI Operator: may configure boot, reset.
+    Operator,
+    /// IPMI Administrator (or OEM).
+    Administrator,
+}
+
+impl Role {
+    /// The role of a user whose IPMI privilege limit is `p`.
+    #[must_use]
+    pub fn of(p: ipmi_iscsi::rmcp::Privilege) -> Self {
+        match p.0 {
+            0x04 | 0x05 => Self::Administrator,
+            0x03 => Self::Operator,
+            _ => Self::ReadOnly,
+        }
+    }
+
+    /// Its `RoleId`.
+    #[must_use]
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::ReadOnly => "ReadOnly",
+            Self::Operator => "Operator",
+            Self::Administrator => "Administrator",
+        }
+    }
 }
 
 #[derive(Default)]
@@ -107,6 +144,8 @@ struct State {
 
 /// Most sessions at once per BMC.
 const MAX_SESSIONS: usize = 32;
+/// Idle time after which a session ends (`SessionService.SessionTimeout`).
+const SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
 
 /// One BMC's Redfish service: its identity, users, and the way into its BMC task.
 pub struct Service {
@@ -186,6 +225,7 @@ impl Service {
     pub fn router(self: Arc<Self>) -> Router {
         let api = Router::new()
             .merge(root::routes())
+            .merge(account::routes())
             .merge(session::routes())
             .merge(system::routes())
             .merge(chassis::routes())

@@ -16,7 +16,7 @@ use super::body::resource;
 
 /// The DMTF schema files this service's resources use, with the namespaces each brings
 /// (`$metadata` references them; the project keeps copies under `examples/imm-sim/redfish/csdl`).
-pub(crate) const SCHEMAS: [(&str, &[&str]); 18] = [
+pub(crate) const SCHEMAS: [(&str, &[&str]); 24] = [
     (
         "ServiceRoot_v1.xml",
         &["ServiceRoot", "ServiceRoot.v1_20_0"],
@@ -59,6 +59,21 @@ pub(crate) const SCHEMAS: [(&str, &[&str]); 18] = [
     ("Message_v1.xml", &["Message", "Message.v1_3_0"]),
     ("Resource_v1.xml", &["Resource", "Resource.v1_23_0"]),
     ("RedfishExtensions_v1.xml", &["RedfishExtensions.v1_0_0"]),
+    (
+        "AccountService_v1.xml",
+        &["AccountService", "AccountService.v1_18_1"],
+    ),
+    (
+        "ManagerAccount_v1.xml",
+        &["ManagerAccount", "ManagerAccount.v1_14_1"],
+    ),
+    (
+        "ManagerAccountCollection_v1.xml",
+        &["ManagerAccountCollection"],
+    ),
+    ("Role_v1.xml", &["Role", "Role.v1_3_3"]),
+    ("RoleCollection_v1.xml", &["RoleCollection"]),
+    ("Privileges_v1.xml", &["Privileges", "Privileges.v1_0_6"]),
 ];
 
 pub(crate) fn routes() -> Router<Arc<Service>> {
@@ -97,6 +112,7 @@ async fn service_root(State(svc): State<Arc<Service>>, headers: HeaderMap) -> Re
             "Chassis": {"@odata.id": "/redfish/v1/Chassis"},
             "Managers": {"@odata.id": "/redfish/v1/Managers"},
             "SessionService": {"@odata.id": "/redfish/v1/SessionService"},
+            "AccountService": {"@odata.id": "/redfish/v1/AccountService"},
             "Links": {"Sessions": {"@odata.id": "/redfish/v1/SessionService/Sessions"}},
         }),
         "GET",
@@ -110,6 +126,7 @@ async fn odata() -> Response {
         ("Chassis", "/redfish/v1/Chassis"),
         ("Managers", "/redfish/v1/Managers"),
         ("SessionService", "/redfish/v1/SessionService"),
+        ("AccountService", "/redfish/v1/AccountService"),
         ("Sessions", "/redfish/v1/SessionService/Sessions"),
     ];
     let value: Vec<_> = singletons

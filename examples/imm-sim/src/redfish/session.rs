@@ -99,17 +99,23 @@ async fn login(State(svc): State<Arc<Service>>, body: Bytes) -> Result<Response,
     {
         return Err(RedfishError::unknown_property(&format!("/{k}")));
     }
-    if !svc.check_password(&user, &password) {
+    let Some(role) = svc.check_password(&user, &password) else {
         tracing::warn!(
             bmc = svc.name.as_str(),
             user = user.as_str(),
             "redfish login refused"
         );
         return Err(RedfishError::no_session());
-    }
+    };
     let token = svc.random_hex(16);
     let id = svc.random_hex(8);
-    let session = Session { id, token, user };
+    let session = Session {
+        id,
+        token,
+        user,
+        role,
+        last_used: std::time::Instant::now(),
+    };
     {
         let mut st = svc.state();
         if st.sessions.len() >= MAX_SESSIONS {
@@ -160,6 +166,9 @@ async fn logout(
     Path(id): Path<String>,
 ) -> Result<StatusCode, RedfishError> {
     let mut st = svc.state();
+    let now = std::time::Instant::now();
+    st.sessions
+        .retain(|s| now.duration_since(s.last_used) < super::SESSION_TIMEOUT);
     let before = st.sessions.len();
     st.sessions.retain(|s| s.id != id);
     if st.sessions.len() == before {

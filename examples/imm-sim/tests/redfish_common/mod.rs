@@ -36,13 +36,18 @@ impl RedfishSim {
 
     /// One BMC, Redfish on a free TCP port.
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// One BMC, Redfish on a free TCP port, with more flags.
+    pub fn start_with(extra_args: &str) -> Self {
         let base = free_udp_range(1);
         let port = harness::free_tcp_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], base));
         let sim = ImmSim::start(
             &format!("127.0.0.1:{base}"),
             vec![addr],
-            &format!("--redfish 127.0.0.1:{port}"),
+            &format!("--redfish 127.0.0.1:{port} {extra_args}"),
         );
         Self::wrap(sim, port)
     }
@@ -146,6 +151,22 @@ impl RedfishSim {
         (status, head.to_owned(), body.to_owned())
     }
 
+    /// curl as `user`:`password` (Basic).
+    pub fn curl_as(
+        &self,
+        user: &str,
+        password: &str,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, String, String) {
+        let auth = format!(
+            "Authorization: Basic {}",
+            base64(&format!("{user}:{password}"))
+        );
+        self.curl_with(method, path, body, &[&auth], false)
+    }
+
     /// curl as the administrator.
     pub fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
         self.curl_with(method, path, body, &[], true)
@@ -208,4 +229,26 @@ pub fn iscsi_patch(target: &str, port: u16, lun: u16) -> String {
         }
     })
     .to_string()
+}
+
+/// Standard base64 (RFC 4648 §4), for Basic credentials.
+pub fn base64(text: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
