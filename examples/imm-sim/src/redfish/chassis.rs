@@ -371,3 +371,59 @@ async fn patch_settings(
         "GET, PATCH",
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Bytes;
+    use proptest::prelude::*;
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "[ -~]{0,40}".prop_map(Value::from),
+            "(10\\.0\\.0\\.[0-9]|iqn\\.2026-01\\.x:[a-z]{1,5}|255\\.255\\.[0-9]{1,3}\\.0|IPv[46]|CHAP|MutualCHAP|None)".prop_map(Value::from),
+        ]
+    }
+
+    fn patch() -> impl Strategy<Value = Map<String, Value>> {
+        let key = prop_oneof![
+            proptest::sample::select(iscsi::PROPERTIES.to_vec()).prop_map(str::to_owned),
+            "[A-Za-z]{1,12}",
+        ];
+        let inner = proptest::collection::btree_map(key, leaf(), 0..30);
+        (
+            inner,
+            proptest::option::of(prop_oneof![Just("iSCSI"), Just("Disabled"), Just("PXE")]),
+        )
+            .prop_map(|(m, mode)| {
+                let mut o = Map::new();
+                o.insert("iSCSIBoot".into(), Value::Object(m.into_iter().collect()));
+                if let Some(mode) = mode {
+                    o.insert("BootMode".into(), Value::from(mode));
+                }
+                o
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn hostile_settings_patches_are_answered_never_panic_and_never_store_bad_types(p in patch()) {
+            if let Ok(next) = merged(Pending::default(), &p) {
+                // What was accepted is schema-typed, and builds parameters when iSCSI.
+                prop_assert!(iscsi::check_types(&next.iscsi).is_ok());
+                if next.boot_mode == "iSCSI" {
+                    prop_assert!(iscsi::to_params(&next.iscsi, (next.chap.as_ref(), next.mutual_chap.as_ref())).is_ok());
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_bodies_never_panic_the_body_reader(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = crate::redfish::body::json_object(&Bytes::from(bytes));
+        }
+    }
+}
