@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ipmi_iscsi::bootopt::Pen;
 use ipmi_iscsi::driver::os_random;
+use ipmi_iscsi::ipmi::{NetFn, Request, app};
 use ipmi_iscsi::rmcp::{CipherSuite, Responder, ResponderConfig, User};
 use ipmi_iscsi::store::{BootOptionsStore, StoreConfig};
 use tokio::net::UdpSocket;
@@ -306,7 +307,7 @@ const REDFISH_QUEUE: usize = 16;
 /// listener, and the service answering for `users`.
 async fn bind_redfish(
     config: &HostConfig,
-    bmc: &EmulatedBmc,
+    bmc: &mut EmulatedBmc,
     addr: SocketAddr,
     users: &[User],
 ) -> Result<RedfishBound, String> {
@@ -326,9 +327,16 @@ async fn bind_redfish(
     let addr = tcp.local_addr().unwrap_or(addr);
     let listener = TlsListener::new(tcp, &identity).map_err(|e| e.to_string())?;
     let (tx, calls) = mpsc::channel(REDFISH_QUEUE);
+    // Systems/1 UUID: whatever this BMC answers to Get System GUID, asked the IPMI way.
+    let ask = Request::new(NetFn::APP, app::GET_SYSTEM_GUID, Vec::new());
+    let answer = bmc
+        .core_mut()
+        .handle_command(wall_clock(), 0, b"(redfish)", &ask);
+    let guid = <[u8; 16]>::try_from(answer.data.as_slice())
+        .map_err(|_| "the bmc has no system guid".to_owned())?;
     let service = Arc::new(Service::new(
         bmc.name().clone(),
-        &guid_for(bmc.name()),
+        &guid,
         users.to_vec(),
         tx,
         os_random(),
@@ -378,7 +386,7 @@ impl BoundHost {
             });
         }
         let mut redfish = Vec::with_capacity(bmcs.len());
-        for (i, bmc) in bmcs.iter().enumerate() {
+        for (i, bmc) in bmcs.iter_mut().enumerate() {
             redfish.push(match config.redfish.get(i) {
                 Some(&addr) => Some(
                     bind_redfish(config, bmc, addr, &config.users[i])

@@ -12,6 +12,9 @@
 //!                                           ─► R/127.0.0.1_9001/{boot.ipxe, root-path,
 //!                                                                ibft.bin, params.json}
 //!   UDP 127.0.0.1:9002 ─► task ─► EmulatedBmc "127.0.0.1_9002"  (own users, own state)
+//!
+//!   with --redfish 127.0.0.1:8443-8444 (one per --bmc, same order):
+//!   HTTPS 127.0.0.1:8443 ─► redfish::Service ─► bridge::Call ─► the 9001 task ─► same BmcCore
 //! ```
 //! | module | concept |
 //! |---|---|
