@@ -341,8 +341,11 @@ fn etag_mismatch_is_412_and_errors_carry_base_registry_extended_info() {
         (400, "Base.1.16.0.MalformedJSON")
     );
     let big = format!("{{\"a\":\"{}\"}}", "x".repeat(20_000));
-    let (s, _, _) = rf.curl("PATCH", SETTINGS, Some(&big));
-    assert_eq!(s, 413);
+    let (s, _, b) = rf.curl("PATCH", SETTINGS, Some(&big));
+    assert_eq!(
+        (s, message_id(&b).as_str()),
+        (413, "Base.1.16.0.GeneralError")
+    );
     let (s, _, b) = rf.curl("POST", RESET, Some(r#"{"ResetType":"Nmi"}"#));
     assert_eq!(
         (s, message_id(&b).as_str()),

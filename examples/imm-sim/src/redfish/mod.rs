@@ -319,6 +319,15 @@ fn load_pending(path: &std::path::Path) -> Option<Pending> {
 }
 
 async fn odata_headers(mut r: axum::response::Response) -> axum::response::Response {
+    // axum's own body-limit rejection is plain text: answer it as Redfish does.
+    if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE
+        && !r
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        r = axum::response::IntoResponse::into_response(RedfishError::too_large(body::MAX_BODY));
+    }
     let h = r.headers_mut();
     h.insert("OData-Version", HeaderValue::from_static("4.0"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
