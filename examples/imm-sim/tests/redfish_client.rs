@@ -455,3 +455,19 @@ fn roles_follow_ipmi_privileges_read_only_users_cannot_write() {
     let (s, _, _) = rf.curl_as("op", "wrong-pass-1", "GET", NDF1, None);
     assert_eq!(s, 401);
 }
+
+#[test]
+fn redfish_addresses_must_match_the_bmcs_one_to_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imm-sim"))
+        .args(["--bmc", "127.0.0.1:1-2", "--redfish", "127.0.0.1:3"])
+        .args(["--user", "admin", "--password-env", "RF_PW"])
+        .env("RF_PW", PASSWORD)
+        .arg("--state-dir")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("1 redfish addresses for 2 bmcs"), "{err}");
+}
