@@ -8,11 +8,11 @@
 pub mod api;
 pub mod app;
 pub mod bmc;
+pub mod boot;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod discover;
-pub mod imm;
 pub mod inventory;
 pub mod manager;
 pub mod pacing;

@@ -1,4 +1,4 @@
-//! The BMC/IMM emulator behind the `imm-sim` binary: one process emulating one or many
+//! `imm-sim`, the BMC/IMM emulator: one process emulating one or many
 //! IPMI BMCs that receive iSCSI boot parameters over RMCP+ (cipher suites 17 and 3),
 //! keep them across restarts, and "flash" them for firmware on every commit.
 //!
@@ -12,14 +12,19 @@
 //!                                           ─► R/127.0.0.1_9001/{boot.ipxe, root-path,
 //!                                                                ibft.bin, params.json}
 //!   UDP 127.0.0.1:9002 ─► task ─► EmulatedBmc "127.0.0.1_9002"  (own users, own state)
+//!
+//!   with --redfish 127.0.0.1:8443-8444 (one per --bmc, same order):
+//!   HTTPS 127.0.0.1:8443 ─► redfish::Service ─► bridge::Call ─► the 9001 task ─► same BmcCore
 //! ```
 //! | module | concept |
 //! |---|---|
 //! | [`spec`] | `--bmc` values and BMC names (`ip_port`) |
+//! | [`password`] | where a user's password comes from (environment, file, users file) |
 //! | [`users`] | per-BMC users and privileges (`--user`, `--users-file`) |
 //! | [`persist`] | `state.json`: atomic, private, shape-checked on load |
 //! | [`flash`] | which parameters firmware boots, and the rendered files |
 //! | [`bmc`] | one emulated BMC, sans-IO: responder + store + logging → effects |
+//! | [`redfish`] | each BMC's Redfish service (HTTPS): same store, same renderers |
 //! | [`host`] | the tokio host: one socket and task per BMC, effects before replies |
 //! | [`cli`] | flags, logging, entry point |
 //!
@@ -28,6 +33,7 @@
 //! set-in-progress. Every handled command is logged with the BMC name, session, NetFn,
 //! command, parameter/block and completion code — never payload bytes or secrets.
 
+#![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -37,7 +43,9 @@ pub mod bmc;
 pub mod cli;
 pub mod flash;
 pub mod host;
+pub mod password;
 pub mod persist;
+pub mod redfish;
 pub mod spec;
 pub mod users;
 

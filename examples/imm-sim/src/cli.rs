@@ -12,7 +12,7 @@ use tracing::error;
 use super::host::{BoundHost, HostConfig};
 use super::spec::{BmcName, parse_bmcs};
 use super::users::{UsersFile, make_user, users_per_bmc};
-use crate::config::SecretSource;
+use crate::password::PasswordSource;
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -31,10 +31,16 @@ pub struct Args {
     /// BMC addresses: `ip:port`, `ip:first-last`, comma-separated; repeatable.
     #[arg(long = "bmc", required = true, value_name = "ADDR")]
     pub bmcs: Vec<String>,
+    /// Redfish (HTTPS) addresses, one per `--bmc` address in the same order (`ip:port`,
+    /// `ip:first-last`, comma-separated; repeatable). Each BMC's self-signed certificate is
+    /// written to `STATE_DIR/<ip>_<port>/redfish.pem` at start.
+    #[arg(long = "redfish", value_name = "ADDR")]
+    pub redfish: Vec<String>,
     /// Directory of each BMC's `state.json` (kept across restarts).
     #[arg(long, value_name = "DIR")]
     pub state_dir: PathBuf,
-    /// Directory of each BMC's rendered boot files (default: STATE_DIR/render; never the
+    /// Directory of the rendered boot files: `DIR/<ip>_<port>/` per BMC holds `boot.ipxe`,
+    /// `root-path`, `ibft.bin` and `params.json` (default: STATE_DIR/render; never the
     /// state directory itself, which holds secrets firmware must not be served).
     #[arg(long, value_name = "DIR")]
     pub render_dir: Option<PathBuf>,
@@ -61,6 +67,11 @@ pub struct Args {
     /// Also accept cipher suite 0 (no authentication, no integrity): testing only.
     #[arg(long)]
     pub allow_suite_0: bool,
+    /// The system GUID one BMC reports (Get System GUID), as `ADDR=UUID`; repeatable. The
+    /// UUID is the host's SMBIOS UUID (what iPXE prints as `${uuid}`), sent in SMBIOS byte
+    /// order. Default: derived from the BMC's address.
+    #[arg(long = "guid", value_name = "ADDR=UUID")]
+    pub guids: Vec<String>,
     /// Boot initiator mailbox blocks (parameter 7) per BMC; the spec asks for at least 5.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub mailbox_blocks: u16,
@@ -113,8 +124,8 @@ pub fn host_config(args: &Args) -> Result<HostConfig, CliError> {
     let addrs = parse_bmcs(&args.bmcs)?;
     let names: Vec<BmcName> = addrs.iter().map(|a| BmcName::of(*a)).collect();
     let source = match (&args.password_env, &args.password_file) {
-        (Some(env), None) => Some(SecretSource::Env { env: env.clone() }),
-        (None, Some(file)) => Some(SecretSource::File { file: file.clone() }),
+        (Some(env), None) => Some(PasswordSource::Env { env: env.clone() }),
+        (None, Some(file)) => Some(PasswordSource::File { file: file.clone() }),
         (None, None) => None,
         (Some(_), Some(_)) => {
             return Err(CliError::Usage(
@@ -126,7 +137,7 @@ pub fn host_config(args: &Args) -> Result<HostConfig, CliError> {
         (Some(user), Some(src)) => {
             let pw = src
                 .resolve(&format!("--user {user}"))
-                .map_err(|e| CliError::Usage(e.to_string()))?;
+                .map_err(CliError::Usage)?;
             Some(make_user("--user", user, pw, Privilege::ADMINISTRATOR)?)
         }
         (Some(_), None) => {
@@ -170,7 +181,28 @@ pub fn host_config(args: &Args) -> Result<HostConfig, CliError> {
     let pen = Pen::new(args.pen).ok_or_else(|| {
         CliError::Usage(format!("--pen {}: enterprise numbers are 24-bit", args.pen))
     })?;
+    let mut system_guids = Vec::new();
+    for g in &args.guids {
+        let parsed = g.split_once('=').and_then(|(a, u)| {
+            Some((
+                a.parse::<std::net::SocketAddr>().ok()?,
+                crate::bmc::parse_uuid(u)?,
+            ))
+        });
+        let Some((addr, uuid)) = parsed else {
+            return Err(CliError::Usage(format!(
+                "--guid {g}: use ADDR=UUID (127.0.0.1:9001=01234567-89ab-cdef-0123-456789abcdef)"
+            )));
+        };
+        if !addrs.contains(&addr) {
+            return Err(CliError::Usage(format!(
+                "--guid {g}: {addr} is not one of the --bmc addresses"
+            )));
+        }
+        system_guids.push((addr, uuid));
+    }
     Ok(HostConfig {
+        system_guids,
         bmcs: addrs,
         users,
         state_dir: args.state_dir.clone(),
@@ -182,6 +214,11 @@ pub fn host_config(args: &Args) -> Result<HostConfig, CliError> {
         session_timeout: Duration::from_secs(args.session_timeout),
         pen,
         ready_file: args.ready_file.clone(),
+        redfish: if args.redfish.is_empty() {
+            Vec::new()
+        } else {
+            parse_bmcs(&args.redfish)?
+        },
     })
 }
 
