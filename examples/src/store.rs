@@ -1293,7 +1293,12 @@ mod tests {
                 at: Timestamp::from_millis(1),
             },
             reserved_at: Timestamp::from_millis(1),
-            initiator: IscsiName::new(format!("iqn.2026-01.com.example:{server}")).unwrap(),
+            // Lower-cased as InitiatorNameScheme does: an iSCSI name has no upper case.
+            initiator: IscsiName::new(format!(
+                "iqn.2026-01.com.example:{}",
+                server.to_ascii_lowercase()
+            ))
+            .unwrap(),
             dd_name: format!("bcm:{server}"),
         };
         serde_json::to_string(&a).unwrap()
