@@ -78,3 +78,11 @@ pub(crate) fn till(c: char) -> impl Fn(&str) -> PResult<'_, &str> {
         Ok((i.get(n..).unwrap_or(""), i.get(..n).unwrap_or("")))
     }
 }
+
+/// Everything up to the first of `a` or `b` (or all the input): [`till`] for two delimiters.
+pub(crate) fn till_either(a: char, b: char) -> impl Fn(&str) -> PResult<'_, &str> {
+    move |i| {
+        let n = i.find([a, b]).unwrap_or(i.len());
+        Ok((i.get(n..).unwrap_or(""), i.get(..n).unwrap_or("")))
+    }
+}

@@ -17,14 +17,13 @@
 use core::cmp::Ordering;
 
 use nom::Parser;
-use nom::bytes::complete::take_till;
 use nom::character::complete::{char, one_of};
 use nom::combinator::peek;
 use nom::multi::many0;
 
 use crate::attr::{AttrList, AttrValue};
 use crate::error::DecodeError;
-use crate::grammar::{GrammarError, PResult, expect, fail, finish, till, ws};
+use crate::grammar::{GrammarError, PResult, expect, fail, finish, till, till_either, ws};
 use crate::strings::{Folded, Unescaped, check_escapes, folded_cmp, folded_eq};
 
 /// Deepest nesting accepted, so hostile input cannot exhaust the stack.
@@ -143,7 +142,7 @@ fn filtercomp(i: &str, depth: usize) -> PResult<'_, Filter> {
 /// `item = attr filtertype value`: everything up to the next parenthesis, split at its
 /// first `=`; the character before that `=` picks the operator.
 fn item(i: &str) -> PResult<'_, Filter> {
-    let (rest, text) = take_till(|c| c == ')' || c == '(').parse(i)?;
+    let (rest, text) = till_either(')', '(')(i)?;
     let Ok((value, (head, _))) = (till('='), char::<_, GrammarError<'_>>('=')).parse(text) else {
         return fail("missing operator", i);
     };

@@ -10,12 +10,12 @@ use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use nom::Parser;
-use nom::bytes::complete::{tag, take_till, take_until};
+use nom::bytes::complete::{tag, take_until};
 use nom::character::complete::{char, digit1};
 use nom::sequence::terminated;
 
 use crate::error::{DecodeError, EncodeError};
-use crate::grammar::{GrammarError, PResult, fail, finish, till};
+use crate::grammar::{GrammarError, PResult, fail, finish, till, till_either};
 use crate::strings::folded_eq;
 
 /// The host part of a service URL.
@@ -203,7 +203,7 @@ fn service_url(text: &str) -> PResult<'_, ServiceUrl<'_>> {
     {
         return fail("empty service type component", &text[8..]);
     }
-    let (path, hostport) = take_till(|c| c == '/' || c == ';').parse(after_sep)?;
+    let (path, hostport) = till_either('/', ';')(after_sep)?;
     // An optional user@ prefix is allowed by RFC 2609's addr-spec; skip it.
     let host_at = match hostport.rfind('@') {
         Some(i) => &after_sep[i + 1..],
