@@ -42,6 +42,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -58,6 +59,7 @@ pub mod session;
 pub mod text;
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod driver;
 
 pub use chap::{Auth, ChapCredentials, Secret};
@@ -66,6 +68,7 @@ pub use report::{DiscoveredTarget, LunError, LunReport, LunState, TargetAddress,
 pub use session::{Event, Session, SessionConfig, SessionKind};
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use driver::{
     ProbeError, ProbeLimits, ProbeOutcome, ProbeRequest, discover, probe, probe_many,
 };

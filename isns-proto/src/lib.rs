@@ -31,6 +31,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -43,6 +44,7 @@ mod attr;
 mod builder;
 pub mod client;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod client_tokio;
 #[cfg(feature = "codec")]
 mod codec;
@@ -59,6 +61,7 @@ mod tag;
 pub use attr::{ATTR_HEADER_LEN, Attr, Attrs, OwnedAttr, Value};
 pub use builder::{Message, Tlv, encode_heartbeat};
 #[cfg(feature = "codec")]
+#[cfg_attr(docsrs, doc(cfg(feature = "codec")))]
 pub use codec::{CodecError, DEFAULT_MAX_FRAME_LEN, IsnsCodec};
 pub use error::{DecodeError, EncodeError};
 pub use flags::{

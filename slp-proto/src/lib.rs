@@ -26,6 +26,7 @@
 //! (tokio UDP/TCP drivers: `driver::discover_isns_servers`, `driver::spawn_service_agent`).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -35,6 +36,7 @@ pub mod agent;
 pub mod attr;
 pub mod code_points;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod driver;
 pub mod error;
 pub mod extension;

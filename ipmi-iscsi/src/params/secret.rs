@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroize;
 
@@ -84,12 +85,14 @@ impl fmt::Display for Secret {
     }
 }
 
+#[cfg(feature = "serde")]
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(REDACTED)
     }
 }
 
+#[cfg(feature = "serde")]
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut text = String::deserialize(deserializer)?;
@@ -106,8 +109,11 @@ impl<'de> Deserialize<'de> for Secret {
 
 /// `#[serde(with = "ipmi_iscsi::params::secret::expose")]`: (de)serialize a [`Secret`] in
 /// plain text, for a store that must keep it (the caller's storage is then secret itself).
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod expose {
     use super::Secret;
+    #[cfg(feature = "serde")]
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Writes the secret in plain text.
@@ -131,6 +137,7 @@ pub mod expose {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "serde")]
     #[test]
     fn debug_display_and_serde_show_stars_only() {
         let s = Secret::new("verysecret12").unwrap();
