@@ -154,10 +154,16 @@ pub enum AddressConfig {
         /// Prefix length (0..=32 for IPv4, 0..=128 for IPv6).
         prefix_len: u8,
         /// Default gateway, same family.
-        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "Option::is_none")
+        )]
         gateway: Option<IpAddr>,
         /// Up to two DNS servers.
-        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "Vec::is_empty")
+        )]
         dns: Vec<IpAddr>,
     },
 }
@@ -170,7 +176,10 @@ pub struct InitiatorNetwork {
     #[cfg_attr(feature = "serde", serde(flatten))]
     pub config: AddressConfig,
     /// 802.1Q VLAN id (1..=4094), when tagged.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub vlan: Option<u16>,
 }
 
@@ -228,7 +237,10 @@ pub enum Authentication {
         /// Initiator credentials.
         initiator: ChapCredentials,
         /// Accept secrets outside 12..=16 bytes (RFC 3720 only recommends the range).
-        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "core::ops::Not::not"))]
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "core::ops::Not::not")
+        )]
         allow_any_secret_length: bool,
     },
     /// Mutual CHAP: the initiator also authenticates the target.
@@ -238,7 +250,10 @@ pub enum Authentication {
         /// Target credentials (reverse CHAP).
         target: ChapCredentials,
         /// Accept secrets outside 12..=16 bytes.
-        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "core::ops::Not::not"))]
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "core::ops::Not::not")
+        )]
         allow_any_secret_length: bool,
     },
 }
@@ -368,7 +383,10 @@ pub struct IscsiBootParams {
     /// Target to boot from.
     pub primary: IscsiTarget,
     /// Optional second path / fallback target.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub secondary: Option<IscsiTarget>,
     /// Login authentication (applies to both targets).
     #[cfg_attr(feature = "serde", serde(default))]
@@ -386,7 +404,10 @@ pub struct PublicBootParams {
     /// Target to boot from.
     pub primary: IscsiTarget,
     /// Optional second target.
-    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub secondary: Option<IscsiTarget>,
     /// Authentication kind and user names.
     #[cfg_attr(feature = "serde", serde(default))]
