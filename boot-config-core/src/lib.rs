@@ -63,6 +63,9 @@
 //! let lun = again.inventory().lun(&LunRef::new(target, 2)).unwrap();
 //! assert_eq!(lun.state, LunState::Assigned);
 //! ```
+//!
+//! The crate has no features and no runtime; `examples/select_lun.rs` runs a selection and
+//! prints its provisioning plan.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -1,6 +1,6 @@
 //! Minimal iSCSI initiator that logs in to a target and learns its LUNs and their sizes.
 //!
-//! iSNS carries no LUN sizes, so the manager asks the targets: log in (AuthMethod None or CHAP),
+//! iSNS carries no LUN sizes, so a boot manager asks the targets: log in (AuthMethod None or CHAP),
 //! REPORT LUNS, INQUIRY and READ CAPACITY(16) (falling back to (10)) for each LUN, log out.
 //!
 //! * [`pdu`], [`message`]: the PDU frame view and typed PDUs with builders (RFC 7143 §11).
@@ -8,6 +8,10 @@
 //! * [`scsi`]: CDBs and parameter data for the probe's SCSI commands (SPC-4, SBC-3).
 //! * [`session`]: the sans-IO initiator state machine; [`report`]: what it learns.
 //! * `driver` (feature `tokio`): `probe`, `discover`, `probe_many` over TCP.
+//!
+//! No feature is on by default; `tokio` brings `tokio` (with `net`, `io-util`, `time`,
+//! `sync`, `rt` and `macros`) and `rand` (the session's random bytes: ISID, CHAP).
+//! `examples/probe_once.rs` probes one target and prints its LUNs.
 //!
 //! A PDU round trip:
 //!

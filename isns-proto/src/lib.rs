@@ -1,5 +1,6 @@
 //! Zero-copy iSNS (RFC 4171) wire codec: PDUs, attributes, messages, builders, multi-PDU
-//! segmentation and reassembly, and (feature `codec`) a `tokio-util` codec.
+//! segmentation and reassembly, (feature `codec`) a `tokio-util` codec, and an iSNS client:
+//! a sans-IO session in [`client`] and its tokio driver in `client_tokio` (feature `tokio`).
 //!
 //! Decoding borrows: [`Pdu`] is a checked view over the bytes, [`Attrs`] walks the TLVs
 //! lazily in wire order, [`Body`] splits Source / Key / delimiter / Operating per message
@@ -29,6 +30,30 @@
 //! assert_eq!(Message::decode(&pdu)?, query);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## The client
+//!
+//! [`client::Session`] is an iSNS client as a state machine: it registers a Control node,
+//! answers SCNs and ESIs, walks the server's database with DevGetNext, re-queries what an SCN
+//! names, and creates and edits Discovery Domains; bytes and time go in, PDUs and
+//! [`client::Event`]s come out. With the `tokio` feature, `client_tokio::IsnsClient` runs a
+//! session over TCP, binds the SCN/ESI listeners and offers `async` commands
+//! (`create_dd`, `register_initiator`, `query_node`, …). Names are typed
+//! ([`client::NodeName`], [`client::EntityId`]).
+//!
+//! ## Features
+//!
+//! No feature is on by default: the codec and the sans-IO client need no async runtime.
+//!
+//! * `codec`: `IsnsCodec`, a `tokio_util::codec::{Decoder, Encoder}`
+//!   for framing iSNSP over TCP (brings `tokio-util`).
+//! * `tokio`: `client_tokio`, the tokio driver of the client (brings `tokio` with `net`,
+//!   `io-util`, `time`, `sync`, `rt` and `macros`).
+//!
+//! ## Examples
+//!
+//! `examples/` holds `build_request` (a target's DevAttrReg), `decode_pdu` (any PDU, from
+//! hex), `isns_walk` (a blocking DevGetNext walk) and `isns_client` (the tokio client).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

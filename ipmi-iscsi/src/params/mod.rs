@@ -1,6 +1,6 @@
 //! The iSCSI boot parameter model: what a server's firmware needs to boot from a LUN.
 //!
-//! [`IscsiBootParams`] is what the manager configures and pushes; [`PublicBootParams`] is the
+//! [`IscsiBootParams`] is what a boot manager configures and pushes; [`PublicBootParams`] is the
 //! same without secrets (what the mailbox carries and what a read-back can show).
 //! Field types validate on construction ([`IscsiName`], [`Lun`], [`Secret`]);
 //! [`IscsiBootParams::validate`] checks what spans fields (address families, CHAP rules).
@@ -372,7 +372,7 @@ pub(crate) fn validate_chap_name(which: &'static str, user: &str) -> Result<(), 
 
 /// Everything a server's firmware needs to boot from an iSCSI LUN.
 ///
-/// serde: secrets serialize as `"***"`; use [`ExposeSecrets`] to persist them.
+/// serde: secrets serialize as `"***"`; use `ExposeSecrets` (feature `serde`) to persist them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct IscsiBootParams {
@@ -547,7 +547,7 @@ fn validate_target(which: &'static str, t: &IscsiTarget) -> Result<(), ParamsErr
     Ok(())
 }
 
-/// Serializes [`IscsiBootParams`] with the secrets in plain text, for the manager's own
+/// Serializes [`IscsiBootParams`] with the secrets in plain text, for a manager's own
 /// (protected) store. Deserialize the output as `IscsiBootParams` as usual.
 #[derive(Clone, Copy, Debug)]
 #[cfg(feature = "serde")]

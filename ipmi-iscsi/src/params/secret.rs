@@ -20,7 +20,7 @@ pub const MAX_SECRET_LEN: usize = 255;
 /// * The default `Serialize` writes `"***"`, so logging or returning a configuration as JSON
 ///   never leaks it; `Deserialize` accepts the plain text but refuses `"***"` (a redacted
 ///   document fed back is an error, not an empty password). Persist with
-///   [`crate::params::ExposeSecrets`] or the [`expose`] field helpers.
+///   `params::ExposeSecrets` or the `expose` field helpers (feature `serde`).
 /// * The bytes are zeroed when the value is dropped.
 /// * Printable US-ASCII only (0x21..=0x7E): every firmware artefact that carries it (iPXE
 ///   `set password`, iBFT strings) is a text field.

@@ -57,7 +57,7 @@ pub enum Transmit {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// The manager is registered (also after every reconnect).
+    /// The client is registered (also after every reconnect).
     Registered(Registration),
     /// The server connection was lost; a reconnect follows after `retry_in`.
     Disconnected {
