@@ -132,3 +132,8 @@ pub use select::{
     MAX_DERIVED_ENTITIES, MAX_RUNS, Placement, SCAN_BUDGET, SET_LIMIT, Selection, WALK_BUDGET,
 };
 pub use time::Timestamp;
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

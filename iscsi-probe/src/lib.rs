@@ -76,3 +76,8 @@ pub use session::{Event, Session, SessionConfig, SessionKind};
 pub use driver::{
     ProbeError, ProbeLimits, ProbeOutcome, ProbeRequest, discover, probe, probe_many,
 };
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -107,3 +107,8 @@ pub use tag::{Tag, TagInfo, ValueKind, VendorRange};
 
 /// The IANA-registered iSNS port, TCP and UDP (RFC 4171 §5.1).
 pub const ISNS_PORT: u16 = 3205;
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -75,3 +75,8 @@ pub use msg::{
 };
 pub use strings::StringList;
 pub use url_entry::{AuthBlock, AuthBlocks, UrlEntries, UrlEntry};
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
