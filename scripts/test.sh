@@ -13,8 +13,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --locked \
     -p isns-proto -p slp-proto -p ipmi-iscsi -p boot-config-core -p iscsi-probe
 # The library crates as a dependent outside the workspace gets them: default features (no
-# async runtime), then with every crate's `tokio` feature.
-cargo build --locked --manifest-path examples/downstream/Cargo.toml --target-dir target/downstream
-cargo build --locked --manifest-path examples/downstream/Cargo.toml --target-dir target/downstream \
+# async runtime), then with every crate's `tokio` feature. Not --locked: its Cargo.lock only
+# seeds the resolution, which follows the library crates' own dependencies as they change.
+cargo build --manifest-path examples/downstream/Cargo.toml --target-dir target/downstream
+cargo build --manifest-path examples/downstream/Cargo.toml --target-dir target/downstream \
     --features tokio
 cargo test --workspace --locked
