@@ -9,7 +9,7 @@ use isns_proto::{Attrs, Body, Message, NodeType, Pdu, Tag};
 
 fn hex_to_bytes(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err("an odd number of hex digits".to_owned());
     }
     digits
