@@ -33,9 +33,10 @@ Examples:
   bcm discover                                  find iSNS servers with SLP
   bcm -c /etc/bcm/bcm.toml inventory            list targets and LUNs (sizes from the targets)
   bcm provision --server a --size 40GiB         give server a a boot disk of at least 40 GiB
-  bcm provision --server b --bmc 10.0.0.12 --size 64GiB --max-size 128GiB --chap --power-cycle
+  bcm provision --server b --bmc 10.0.0.12 --size 64GiB --max-size 128GiB --auth chap --power-cycle
   bcm release --server a                        take it back (BMC, DD, initiator, CHAP)
   bcm status --json                             assignments and unfinished requests (no network)
+  bcm inventory --timeout 20s                   give up after 20 s (refused: at once)
   bcm serve                                     daemon: live inventory + HTTP API + /metrics
   bcm demo                                      the whole flow on loopback with real peers
   bcm completions bash > /etc/bash_completion.d/bcm
@@ -44,7 +45,13 @@ Configuration: a TOML file (-c, or $BCM_CONFIG); flags override it. BMC password
 [bmc] password = { env = \"VAR\" } or { file = \"/path\" } (default env BCM_BMC_PASSWORD).
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 iSNS unreachable, 5 no LUN fits,
-6 a step failed (rolled back), 7 busy or request ID conflict, 8 nothing to release.";
+6 a step failed (rolled back), 7 busy or request ID conflict, 8 nothing to release.
+With --json, a failure is a JSON object {\"error\": ..., \"exit_code\": ...} on stdout.";
+
+/// Help of `--timeout` (inventory, provision, release).
+const TIMEOUT_HELP: &str = "How long to wait for the iSNS server and the first full inventory \
+(e.g. 20s, 2m); default 3 × [probe] timeout + 4 × [isns] request_timeout + 60 s. A refused \
+connection or a peer that does not speak iSNS fails at once, naming the cause";
 
 /// bcm — configure iSCSI boot of bare-metal servers automatically: SLP finds the iSNS
 /// server, iSNS and iSCSI probes inventory the LUNs, a Discovery Domain authorizes exactly
@@ -54,19 +61,36 @@ Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 iSNS unreachable, 5 no 
 #[command(name = "bcm", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Configuration file (TOML).
-    #[arg(short, long, global = true, env = "BCM_CONFIG")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "BCM_CONFIG",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
     /// iSNS server `host:port`, overriding the file and SLP.
-    #[arg(long, global = true, env = "BCM_ISNS")]
+    #[arg(long, global = true, env = "BCM_ISNS", help_heading = "Global options")]
     pub isns: Option<SocketAddr>,
     /// SQLite store, overriding `[manager] store`.
-    #[arg(long, global = true, env = "BCM_STORE")]
+    #[arg(
+        long,
+        global = true,
+        env = "BCM_STORE",
+        help_heading = "Global options"
+    )]
     pub store: Option<PathBuf>,
     /// Log level or filter (`info`, `bcm=debug`); logs go to stderr.
-    #[arg(long, global = true, env = "BCM_LOG", default_value = "warn")]
+    #[arg(
+        long,
+        global = true,
+        env = "BCM_LOG",
+        default_value = "warn",
+        help_heading = "Global options"
+    )]
     pub log: String,
     /// Log format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, help_heading = "Global options")]
     pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
@@ -124,6 +148,9 @@ pub struct InventoryArgs {
     /// Output JSON.
     #[arg(long)]
     pub json: bool,
+    /// Bound for reaching the iSNS server and the first inventory round.
+    #[arg(long, value_parser = crate::config::parse_duration, help = TIMEOUT_HELP)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `bcm provision`.
@@ -135,7 +162,7 @@ pub struct ProvisionArgs {
     /// BMC `host[:port]` (default port 623; else `[[server]] bmc`).
     #[arg(long)]
     pub bmc: Option<String>,
-    /// Minimum size (`40GiB`, `500MiB`, `1TB`).
+    /// Minimum size with its unit (`40GiB`, `500MiB`, `1TB`, `4096B`).
     #[arg(long)]
     pub size: String,
     /// Maximum size.
@@ -177,6 +204,9 @@ pub struct ProvisionArgs {
     /// Output JSON.
     #[arg(long)]
     pub json: bool,
+    /// Bound for reaching the iSNS server and the first inventory round.
+    #[arg(long, value_parser = crate::config::parse_duration, help = TIMEOUT_HELP)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `bcm release`.
@@ -188,6 +218,9 @@ pub struct ReleaseArgs {
     /// Output JSON.
     #[arg(long)]
     pub json: bool,
+    /// Bound for reaching the iSNS server and the first inventory round.
+    #[arg(long, value_parser = crate::config::parse_duration, help = TIMEOUT_HELP)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `bcm status`.
@@ -230,4 +263,19 @@ pub struct DemoArgs {
     /// Repository root holding `scripts/` (default: found from the executable or cwd).
     #[arg(long)]
     pub repo: Option<PathBuf>,
+}
+
+impl Command {
+    /// True when the command was asked for JSON output (errors are then JSON too).
+    #[must_use]
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Command::Discover(a) => a.json,
+            Command::Inventory(a) => a.json,
+            Command::Provision(a) => a.json,
+            Command::Release(a) => a.json,
+            Command::Status(a) => a.json,
+            Command::Serve(_) | Command::Demo(_) | Command::Completions { .. } => false,
+        }
+    }
 }

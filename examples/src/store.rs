@@ -44,6 +44,12 @@ pub enum StoreError {
         /// Version found in the database.
         found: i64,
     },
+    /// A read-only command found no store (it never creates one).
+    #[error("no store at {path}")]
+    Missing {
+        /// The path looked at.
+        path: String,
+    },
     /// A request ID was reused for a different server or kind.
     #[error("request {request_id} already exists for {existing}, not {wanted}")]
     RequestConflict {
@@ -284,6 +290,33 @@ impl Store {
         }
         let conn = Connection::open(path)?;
         Self::init(conn)
+    }
+
+    /// Opens an existing store for reading only: nothing is created, migrated or written.
+    ///
+    /// # Errors
+    /// [`StoreError::Missing`] when there is no file at `path`; SQLite errors;
+    /// [`StoreError::SchemaTooNew`].
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.display().to_string(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let found: Option<i64> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(StoreError::SchemaTooNew { found: v });
+        }
+        Ok(Store { conn })
     }
 
     /// Opens a private in-memory store (tests, `--dry-run`).

@@ -1,6 +1,6 @@
 //! `bcm`: the iSCSI boot configuration manager (command-line entry point).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,7 +18,9 @@ impl From<StartError> for Failure {
     fn from(e: StartError) -> Self {
         let code = match &e {
             StartError::Config(_) => exit::CONFIG,
-            StartError::NoIsnsServer(_) | StartError::NotSynced { .. } => exit::UNREACHABLE,
+            StartError::NoIsnsServer(_)
+            | StartError::NotSynced { .. }
+            | StartError::Unreachable { .. } => exit::UNREACHABLE,
             StartError::Manager(m) => return manager_failure(m),
             _ => exit::FAILURE,
         };
@@ -50,6 +52,8 @@ fn init_logs(cli: &Cli) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only for a person at a terminal, never into a file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
@@ -101,13 +105,36 @@ fn step_printer() -> Arc<dyn Fn(&Progress) + Send + Sync> {
     })
 }
 
+/// Probing progress on stderr: a bar redrawn in place on a terminal (erased when the round
+/// is done, before the table), otherwise a plain line per tenth of the round.
 fn progress_printer() -> Arc<dyn Fn(usize, usize) + Send + Sync> {
-    Arc::new(|probed, total| {
-        eprint!("\rprobing targets: {probed}/{total}");
-        if probed == total {
-            eprintln!();
+    let terminal = std::io::stderr().is_terminal();
+    let last_tenth = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+    Arc::new(move |probed, total| {
+        let mut err = std::io::stderr().lock();
+        if terminal {
+            const WIDTH: usize = 30;
+            let filled = (probed * WIDTH)
+                .checked_div(total)
+                .unwrap_or(WIDTH)
+                .min(WIDTH);
+            if probed >= total {
+                let _ = write!(err, "\r\x1b[2K");
+            } else {
+                let _ = write!(
+                    err,
+                    "\r\x1b[2Kprobing targets [{}{}] {probed}/{total}",
+                    "#".repeat(filled),
+                    "-".repeat(WIDTH - filled)
+                );
+            }
+        } else {
+            let tenth = (probed * 10).checked_div(total).unwrap_or(10);
+            if last_tenth.swap(tenth, std::sync::atomic::Ordering::Relaxed) != tenth {
+                let _ = writeln!(err, "probing targets: {probed}/{total}");
+            }
         }
-        let _ = std::io::stderr().flush();
+        let _ = err.flush();
     })
 }
 
@@ -125,7 +152,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let found = bcm::discover::discover(&config.slp)
                 .await
                 .map_err(|e| Failure(exit::UNREACHABLE, format!("SLP discovery: {e}")))?;
-            if a.json {
+            if a.json && !found.services.is_empty() {
                 return print_json(&found);
             }
             if found.services.is_empty() {
@@ -156,6 +183,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 StartOptions {
                     on_progress: (!a.json).then(progress_printer),
                     no_recover: true,
+                    fail_fast: true,
+                    sync_timeout: a.timeout,
                     ..StartOptions::default()
                 },
             )
@@ -233,6 +262,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 StartOptions {
                     observer: (!a.json).then(step_printer),
                     on_progress: (!a.json).then(progress_printer),
+                    fail_fast: true,
+                    sync_timeout: a.timeout,
                     ..StartOptions::default()
                 },
             )
@@ -281,6 +312,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 &config,
                 StartOptions {
                     observer: (!a.json).then(step_printer),
+                    fail_fast: true,
+                    sync_timeout: a.timeout,
                     ..StartOptions::default()
                 },
             )
@@ -298,7 +331,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Status(a) => {
             let config = config_of(&cli)?;
-            let (store, engine) = app::open_engine(&config)?;
+            let (store, engine) = app::open_engine_read_only(&config)?;
             let assignments: Vec<_> = engine
                 .ledger()
                 .iter()
@@ -346,6 +379,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         r.kind.as_str(),
                         r.server,
                         r.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            if !recent.is_empty() {
+                println!("{} most recent request(s), newest first:", recent.len());
+                for r in &recent {
+                    println!(
+                        "  {:<24} {:<9} {:<16} {:<12}{}",
+                        r.request_id,
+                        r.kind.as_str(),
+                        r.server,
+                        r.state,
+                        r.error
+                            .as_deref()
+                            .map(|e| format!(" {e}"))
+                            .unwrap_or_default()
                     );
                 }
             }
@@ -464,6 +513,7 @@ fn main() -> ExitCode {
         }
     };
     init_logs(&cli);
+    let json = cli.command.wants_json();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -477,7 +527,15 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(Failure(code, message)) => {
-            eprintln!("bcm: {message}");
+            if json {
+                // A script reads the failure where it reads the answer.
+                println!(
+                    "{}",
+                    serde_json::json!({"error": message, "exit_code": code})
+                );
+            } else {
+                eprintln!("bcm: {message}");
+            }
             ExitCode::from(code)
         }
     }

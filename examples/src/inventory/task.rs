@@ -249,11 +249,17 @@ impl Task {
                 }))
                 .await;
             }
-            Event::Disconnected { retry_in } => {
+            Event::Disconnected {
+                retry_in,
+                cause,
+                failures,
+            } => {
                 // Whatever the server held may be gone (a fresh database): check again.
                 self.initiator_registered = false;
                 self.send(InventoryUpdate::Connection(ConnectionState::Disconnected {
                     retry_in,
+                    cause,
+                    failures,
                 }))
                 .await;
             }

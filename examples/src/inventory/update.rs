@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use boot_config_core::{Changes, Engine, InventoryEvent, Provenance};
 use iscsi_probe::ProbeError;
-use isns_proto::client::ClientError;
+use isns_proto::client::{ClientError, DisconnectCause};
 use isns_proto::client_tokio::DriverError;
 
 /// The iSNS session's state, for logs and health.
@@ -24,6 +24,10 @@ pub enum ConnectionState {
     Disconnected {
         /// Back-off before the next attempt.
         retry_in: Duration,
+        /// Why the connection was lost or could not be opened.
+        cause: DisconnectCause,
+        /// Consecutive failed attempts.
+        failures: u32,
     },
 }
 

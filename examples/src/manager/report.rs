@@ -21,7 +21,10 @@ pub struct BootPathView {
 
 impl BootPathView {
     fn of(p: &Placement, engine: &Engine) -> Self {
-        let size = engine.inventory().lun(&p.lun).and_then(|l| l.size);
+        // The size recorded at selection; the live inventory only when none was recorded.
+        let size = Some(p.size)
+            .filter(|s| *s > 0)
+            .or_else(|| engine.inventory().lun(&p.lun).and_then(|l| l.size));
         Self {
             target: p.lun.target.as_str().to_owned(),
             portal: p.portal.to_string(),

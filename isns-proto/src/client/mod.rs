@@ -67,7 +67,7 @@ mod inbound;
 mod model;
 mod session;
 
-pub use error::{ClientError, OpError};
+pub use error::{ClientError, DisconnectCause, OpError};
 pub use model::{
     DdInfo, DdMember, EntityInfo, NodeInfo, OpOutcome, PortalGroupInfo, PortalInfo, PortalRef,
     Registration, ScnEntry, ScnNotice, Snapshot,
