@@ -310,7 +310,8 @@ impl Running {
                 cause,
                 attempts,
             }),
-            None => self.wait_rounds(1, Duration::ZERO).await,
+            None if self.status.borrow().rounds >= 1 => Ok(()),
+            None => Err(self.not_synced(bound)),
         }
     }
 
@@ -319,7 +320,6 @@ impl Running {
     /// # Errors
     /// [`StartError::NotSynced`] after `bound`.
     pub async fn wait_rounds(&mut self, rounds: u64, bound: Duration) -> Result<(), StartError> {
-        let server = self.isns_server;
         let reached = {
             let wait = self.status.wait_for(|s| s.rounds >= rounds);
             matches!(tokio::time::timeout(bound, wait).await, Ok(Ok(_)))
@@ -327,27 +327,29 @@ impl Running {
         if reached {
             Ok(())
         } else {
-            {
-                let s = self.status.borrow().clone();
-                let lost = s.disconnect.map(|(c, n)| {
-                    format!(
-                        "{c} ({})",
-                        crate::wording::count(n as usize, "failed attempt")
-                    )
-                });
-                let last = lost.or(s.last_warning).unwrap_or_else(|| {
-                    if s.registered {
-                        "registered, walk or probes unfinished".to_owned()
-                    } else {
-                        "not registered (is it running and reachable?)".to_owned()
-                    }
-                });
-                Err(StartError::NotSynced {
-                    server,
-                    after: bound,
-                    last,
-                })
+            Err(self.not_synced(bound))
+        }
+    }
+
+    fn not_synced(&self, bound: Duration) -> StartError {
+        let s = self.status.borrow().clone();
+        let lost = s.disconnect.map(|(c, n)| {
+            format!(
+                "{c} ({})",
+                crate::wording::count(n as usize, "failed attempt")
+            )
+        });
+        let last = lost.or(s.last_warning).unwrap_or_else(|| {
+            if s.registered {
+                "registered, walk or probes unfinished".to_owned()
+            } else {
+                "not registered (is it running and reachable?)".to_owned()
             }
+        });
+        StartError::NotSynced {
+            server: self.isns_server,
+            after: bound,
+            last,
         }
     }
 

@@ -279,3 +279,27 @@ impl Command {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn every_help_example_parses() {
+        let examples: Vec<&str> = AFTER_HELP
+            .lines()
+            .filter_map(|l| l.strip_prefix("  bcm "))
+            .map(|l| l.split("  ").next().unwrap_or(l))
+            .collect();
+        assert!(examples.len() >= 8, "{examples:?}");
+        for e in examples {
+            let words = std::iter::once("bcm")
+                .chain(e.split_whitespace().take_while(|w| !w.starts_with('>')));
+            if let Err(err) = Cli::try_parse_from(words) {
+                panic!("help example `bcm {e}` does not parse: {err}");
+            }
+        }
+    }
+}
