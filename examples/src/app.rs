@@ -278,7 +278,7 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
     if !opts.no_recover {
         let out = running.manager.recover().await?;
         if !out.is_clean() {
-            tracing::info!(?out, "recovered what a previous run left");
+            tracing::info!(outcome = %out, "recovered what a previous run left");
         }
     }
     Ok(running)

@@ -453,7 +453,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
                     _ = tick.tick() => {
                         let rolled = m.expire_lapsed().await;
                         if !rolled.is_empty() {
-                            tracing::warn!(?rolled, "rolled back lapsed reservations");
+                            tracing::warn!(requests = %rolled.join(", "), "rolled back lapsed reservations");
                         }
                     }
                     changed = status.changed() => {
@@ -464,7 +464,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
                         if now != rounds {
                             rounds = now;
                             match m.recover().await {
-                                Ok(out) if !out.is_clean() => tracing::info!(?out, "reconciled after an inventory round"),
+                                Ok(out) if !out.is_clean() => tracing::info!(outcome = %out, "reconciled after an inventory round"),
                                 Ok(_) => {}
                                 Err(e) => tracing::warn!(error = %e, "reconcile after an inventory round"),
                             }

@@ -607,8 +607,8 @@ impl<E: Effects> Manager<E> {
                     .await
                     .unwrap_or_else(|_| {
                         Err(StepError::transient(format!(
-                            "{action}: no outcome within {:?}",
-                            self.inner.options.step_timeout
+                            "{action}: no outcome within {}",
+                            crate::wording::duration(self.inner.options.step_timeout)
                         )))
                     });
                     match attempt_result {

@@ -125,6 +125,33 @@ pub struct RecoveryOutcome {
     pub errors: Vec<String>,
 }
 
+impl std::fmt::Display for RecoveryOutcome {
+    /// `resumed r-1; rolled back r-2, r-3` — only what happened, for a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts = [
+            ("resumed", &self.resumed),
+            ("rolled back", &self.rolled_back),
+            ("released", &self.released),
+            ("repaired the DD of", &self.repaired),
+            ("removed orphan DD", &self.orphans_removed),
+            ("LUN not in the inventory yet:", &self.luns_missing),
+            ("unfinished, retried later:", &self.errors),
+        ];
+        let mut first = true;
+        for (what, items) in parts.into_iter().filter(|(_, v)| !v.is_empty()) {
+            if !first {
+                f.write_str("; ")?;
+            }
+            first = false;
+            write!(f, "{what} {}", items.join(", "))?;
+        }
+        if first {
+            f.write_str("nothing to do")?;
+        }
+        Ok(())
+    }
+}
+
 impl RecoveryOutcome {
     /// Whether nothing needed doing.
     #[must_use]
@@ -200,4 +227,20 @@ pub fn inventory_rows(engine: &Engine) -> Vec<TargetRow> {
         .collect();
     rows.sort_by(|a, b| a.target.cmp(&b.target));
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_outcome_reads_as_words_not_debug() {
+        let out = RecoveryOutcome {
+            resumed: vec!["r-1".into()],
+            rolled_back: vec!["r-2".into(), "r-3".into()],
+            ..RecoveryOutcome::default()
+        };
+        assert_eq!(out.to_string(), "resumed r-1; rolled back r-2, r-3");
+        assert_eq!(RecoveryOutcome::default().to_string(), "nothing to do");
+    }
 }
