@@ -297,6 +297,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 x.primary.size.as_deref().unwrap_or("size unknown"),
                 x.primary.portal
             );
+            if let Some(why) = &x.primary.why {
+                println!("  chosen by {why}");
+            }
+            if let Some(why) = x.secondary.as_ref().and_then(|s| s.why.as_ref()) {
+                println!("  secondary chosen by {why}");
+            }
             println!("  initiator {}  DD {}", x.initiator, x.dd_name);
             if let Some(u) = &x.chap_user {
                 println!(

@@ -17,6 +17,12 @@ pub struct BootPathView {
     pub size_bytes: Option<u64>,
     /// Size for people (`64 GiB`).
     pub size: Option<String>,
+    /// Why this LUN was chosen: policy, candidates, runner-up (when recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice: Option<boot_config_core::Choice>,
+    /// The same in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl BootPathView {
@@ -31,6 +37,8 @@ impl BootPathView {
             lun: p.lun.lun.0,
             size_bytes: size,
             size: size.map(human_bytes),
+            why: p.why.as_ref().map(ToString::to_string),
+            choice: p.why.clone(),
         }
     }
 }
