@@ -22,7 +22,7 @@ pub mod exit {
     pub const REJECTED: u8 = 5;
     /// A provisioning or release step failed (rolled back, or to be retried).
     pub const STEP_FAILED: u8 = 6;
-    /// The server is busy, or the request ID was used for something else.
+    /// The server is busy, already holds a disk, or the request ID was used for something else.
     pub const CONFLICT: u8 = 7;
     /// `release` of a server that holds nothing.
     pub const NOTHING: u8 = 8;
@@ -45,7 +45,8 @@ Configuration: a TOML file (-c, or $BCM_CONFIG); flags override it. BMC password
 [bmc] password = { env = \"VAR\" } or { file = \"/path\" } (default env BCM_BMC_PASSWORD).
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 iSNS unreachable, 5 no LUN fits,
-6 a step failed (rolled back), 7 busy or request ID conflict, 8 nothing to release.
+6 a step failed (rolled back), 7 busy, request ID conflict or the server already holds a disk,
+8 nothing to release.
 With --json, a failure is a JSON object {\"error\": ..., \"exit_code\": ...} on stdout.";
 
 /// Help of `--timeout` (inventory, provision, release).

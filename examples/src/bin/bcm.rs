@@ -30,6 +30,14 @@ impl From<StartError> for Failure {
 
 fn manager_failure(e: &ManagerError) -> Failure {
     let code = match e {
+        ManagerError::Rejected(r)
+            if matches!(
+                *r.reason,
+                boot_config_core::RejectReason::ServerAlreadyHolds { .. }
+            ) =>
+        {
+            exit::CONFLICT
+        }
         ManagerError::Rejected(_) => exit::REJECTED,
         ManagerError::StepFailed { .. }
         | ManagerError::ReleaseIncomplete { .. }

@@ -448,9 +448,22 @@ impl<E: Effects> Manager<E> {
         let server = req.boot.server.name.as_str().to_owned();
         let _guard = self.claim(&server)?;
         let result = self.provision_claimed(req).await;
-        self.inner
-            .metrics
-            .record_provision(&result, started.elapsed());
+        let took = started.elapsed();
+        self.inner.metrics.record_provision(&result, took);
+        let took = crate::wording::duration(took);
+        match &result {
+            Ok(r) => {
+                let p = &r.assignment.primary;
+                tracing::info!(
+                    server,
+                    lun = %format_args!("{} LUN {}", p.target, p.lun),
+                    outcome = if r.replayed { "already provisioned" } else { "provisioned" },
+                    %took,
+                    "provisioning"
+                );
+            }
+            Err(e) => tracing::info!(server, outcome = "failed", error = %e, %took, "provisioning"),
+        }
         result
     }
 
@@ -870,9 +883,15 @@ impl<E: Effects> Manager<E> {
     /// [`ManagerError::NothingToRelease`], [`ManagerError::Busy`], or
     /// [`ManagerError::ReleaseIncomplete`] (retry).
     pub async fn release(&self, server: &str) -> Result<Vec<StepReport>, ManagerError> {
+        let started = Instant::now();
         let _guard = self.claim(server)?;
         let result = self.release_claimed(server).await;
-        self.inner.metrics.record_release(result.is_ok());
+        self.inner.metrics.record_release(&result);
+        let took = crate::wording::duration(started.elapsed());
+        match &result {
+            Ok(_) => tracing::info!(server, outcome = "released", %took, "release"),
+            Err(e) => tracing::info!(server, outcome = "failed", error = %e, %took, "release"),
+        }
         result
     }
 
