@@ -162,7 +162,9 @@ async fn metrics<E: Effects>(State(s): State<Shared<E>>) -> Response {
 }
 
 async fn inventory<E: Effects>(State(s): State<Shared<E>>) -> Response {
-    Json(s.manager.with_engine(inventory_rows)).into_response()
+    let rows = s.manager.with_engine(inventory_rows);
+    let failures = s.status.borrow().probe_failures.clone();
+    Json(crate::manager::with_probe_failures(rows, &failures)).into_response()
 }
 
 async fn assignments<E: Effects>(State(s): State<Shared<E>>) -> Response {
@@ -237,7 +239,15 @@ async fn provision<E: Effects>(
             ),
         ));
     }
-    let report = s.manager.provision(req).await?;
+    let report = s.manager.provision(req).await.map_err(|e| {
+        let mut err = ApiError::from(e);
+        if err.0 == StatusCode::UNPROCESSABLE_ENTITY
+            && let Some(note) = s.status.borrow().unprobed_note()
+        {
+            err.1 = format!("{}; {note}", err.1);
+        }
+        err
+    })?;
     let code = if report.replayed {
         StatusCode::OK
     } else {

@@ -140,6 +140,8 @@ pub struct InventoryStatus {
     pub progress: Option<(usize, usize)>,
     /// The last warning, for health output.
     pub last_warning: Option<String>,
+    /// Targets whose last probe failed, and why (an answered probe removes its target).
+    pub probe_failures: std::collections::BTreeMap<String, crate::inventory::ProbeFailure>,
     /// Why the iSNS connection is down and how many attempts failed in a row (cleared by a
     /// registration).
     pub disconnect: Option<(isns_proto::client::DisconnectCause, u32)>,
@@ -415,6 +417,16 @@ async fn pump(
                     s.progress = None;
                 });
             }
+            InventoryUpdate::Probed { target, failure } => {
+                status.send_modify(|s| match failure {
+                    Some(f) => {
+                        s.probe_failures.insert(target, f);
+                    }
+                    None => {
+                        s.probe_failures.remove(&target);
+                    }
+                });
+            }
             InventoryUpdate::Connection(c) => {
                 let registered = matches!(c, ConnectionState::Registered { .. });
                 match &c {
@@ -449,6 +461,26 @@ async fn pump(
                 status.send_modify(|s| s.last_warning = Some(w.to_string()));
             }
         }
+    }
+}
+
+impl InventoryStatus {
+    /// `2 targets could not be probed: T1 (auth failed: …); T2 (timeout: …)`, when any.
+    #[must_use]
+    pub fn unprobed_note(&self) -> Option<String> {
+        if self.probe_failures.is_empty() {
+            return None;
+        }
+        let each: Vec<String> = self
+            .probe_failures
+            .iter()
+            .map(|(t, f)| format!("{t} ({}: {})", f.state, f.reason))
+            .collect();
+        Some(format!(
+            "{} could not be probed, so their LUNs are unknown: {}",
+            crate::wording::count(each.len(), "target"),
+            each.join("; ")
+        ))
     }
 }
 

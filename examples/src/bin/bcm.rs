@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bcm::app::{self, BootAsk, StartError, StartOptions};
 use bcm::cli::{Cli, Command, LogFormat, exit};
 use bcm::config::Config;
-use bcm::manager::{ManagerError, Progress, ProgressPhase, inventory_rows};
+use bcm::manager::{ManagerError, Progress, ProgressPhase, inventory_rows, with_probe_failures};
 use clap::{CommandFactory, Parser};
 
 /// A failure with its exit code and a message for a person.
@@ -197,7 +197,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 },
             )
             .await?;
-            let rows = running.manager.with_engine(inventory_rows);
+            let rows = with_probe_failures(
+                running.manager.with_engine(inventory_rows),
+                &running.status.borrow().probe_failures,
+            );
             running.shutdown().await;
             if a.json {
                 return print_json(&rows);
@@ -213,7 +216,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         t.target,
                         "-",
                         "-",
-                        "no LUNs",
+                        t.probe.as_ref().map_or("no LUNs", |p| p.state),
                         "",
                         t.portals.join(" ")
                     );
@@ -228,6 +231,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         l.server.as_deref().unwrap_or(""),
                         t.portals.join(" ")
                     );
+                }
+                if let Some(p) = &t.probe {
+                    println!("    probe {}: {}", p.state, p.reason);
                 }
             }
             Ok(())
@@ -276,7 +282,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 },
             )
             .await?;
-            let result = running.manager.provision(req).await;
+            let result = running.manager.provision(req).await.map_err(|e| {
+                let note = matches!(e, ManagerError::Rejected(_))
+                    .then(|| running.status.borrow().unprobed_note())
+                    .flatten();
+                let mut f = Failure::from(e);
+                if let Some(note) = note {
+                    f.1 = format!("{}; {note}", f.1);
+                }
+                f
+            });
             let secret = match (&result, a.show_secrets) {
                 (Ok(_), true) => running.manager.chap_secret(&a.server)?,
                 _ => None,

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use super::config::InventoryConfig;
 use super::translate::{self, Reported, TrackedTarget};
-use super::update::{ConnectionState, InventoryUpdate, InventoryWarning};
+use super::update::{ConnectionState, InventoryUpdate, InventoryWarning, ProbeFailure};
 
 /// Pause between login attempts while tgtd learns of a DD change.
 const ADMISSION_RETRY: Duration = Duration::from_millis(250);
@@ -599,6 +599,11 @@ impl Task {
                     error: error.clone(),
                 }));
             }
+            self.send(InventoryUpdate::Probed {
+                target: done.target.clone(),
+                failure: done.result.as_ref().err().map(ProbeFailure::of),
+            })
+            .await;
             let ev = translate::probe_event(&done.target, &done.result);
             let luns = match &ev {
                 InventoryEvent::LunsReported { luns, .. } => luns.len(),

@@ -41,7 +41,7 @@ pub use effects::{Effects, StepContext, StepError, StepOutcome};
 pub use metrics::Metrics;
 pub use report::{
     Assignment, BootPathView, LunRow, ProvisionReport, RecoveryOutcome, StepReport, TargetRow,
-    inventory_rows,
+    inventory_rows, with_probe_failures,
 };
 
 use crate::store::{LedgerChange, NewRequest, RequestKind, RequestState, StepPhase, Store};
@@ -473,7 +473,9 @@ impl<E: Effects> Manager<E> {
     ) -> Result<ProvisionReport, ManagerError> {
         let id = req.boot.id.as_str().to_owned();
         let server = req.boot.server.name.as_str().to_owned();
-        let existing = lock(&self.inner.store).request(&id)?;
+        let existing = lock(&self.inner.store)
+            .request(&id)?
+            .filter(|s| s.state != RequestState::Refused);
         if let Some(stored) = existing {
             if stored.kind != RequestKind::Provision || stored.server != server {
                 return Err(ManagerError::Conflict(format!(
@@ -494,6 +496,8 @@ impl<E: Effects> Manager<E> {
                     request: id,
                     error: stored.error.unwrap_or_default(),
                 }),
+                // Filtered out above: a refusal is served again like a new request.
+                RequestState::Refused => Err(internal("a refused request cannot be replayed")),
                 RequestState::Released => Err(ManagerError::Conflict(format!(
                     "request {id} was provisioned and later released; send a new request ID"
                 ))),
@@ -513,7 +517,23 @@ impl<E: Effects> Manager<E> {
             };
         }
         let now = self.now();
-        let reserved = lock(&self.inner.engine).reserve(&req.boot, now)?;
+        let reserved = lock(&self.inner.engine).reserve(&req.boot, now);
+        let reserved = match reserved {
+            Ok(r) => r,
+            Err(rejection) => {
+                let error = rejection.to_string();
+                // Best effort: the answer to the caller matters more than the record.
+                if let Ok(body) = serde_json::to_string(&ProvisionBody {
+                    request: req.boot.clone(),
+                    power_cycle: req.power_cycle.unwrap_or(self.inner.options.power_cycle),
+                }) && let Err(e) =
+                    lock(&self.inner.store).record_refusal(&id, &server, &body, &error)
+                {
+                    tracing::warn!(error = %e, request = %id, "cannot record a refused request");
+                }
+                return Err(rejection.into());
+            }
+        };
         let mut random = [0u8; PLAN_RANDOM_LEN];
         (self.inner.options.random)(&mut random);
         let body = ProvisionBody {

@@ -203,6 +203,20 @@ pub struct TargetRow {
     pub tags: Vec<String>,
     /// Its LUNs.
     pub luns: Vec<LunRow>,
+    /// Why its last probe failed (`null` when it answered or was not probed yet).
+    pub probe: Option<crate::inventory::ProbeFailure>,
+}
+
+/// Marks the rows of targets whose last probe failed with the failure.
+#[must_use]
+pub fn with_probe_failures(
+    mut rows: Vec<TargetRow>,
+    failures: &std::collections::BTreeMap<String, crate::inventory::ProbeFailure>,
+) -> Vec<TargetRow> {
+    for r in &mut rows {
+        r.probe = failures.get(&r.target).cloned();
+    }
+    rows
 }
 
 /// The inventory as `bcm inventory` and `GET /v1/inventory` show it, sorted by target.
@@ -231,6 +245,7 @@ pub fn inventory_rows(engine: &Engine) -> Vec<TargetRow> {
             alias: t.alias.clone(),
             portals: t.portals.iter().map(ToString::to_string).collect(),
             tags: t.tags.iter().map(|x| x.as_str().to_owned()).collect(),
+            probe: None,
         })
         .collect();
     rows.sort_by(|a, b| a.target.cmp(&b.target));

@@ -175,23 +175,29 @@ impl Lab {
                 ("IMM_SIM_ARGS", "--log-level warn".to_owned()),
             ],
         );
-        // One CHAP hook for every tgtd: it finds the tgtd serving the target by trying each
-        // management socket.
-        let hook = dir.path().join("chap-hook.sh");
-        let sockets: Vec<String> = tgtds
+        // One CHAP hook per tgtd, chosen by the shipped dispatcher from the target's portal.
+        let tgt_chap = harness::repo_root().join("scripts/peers/tgt-chap.sh");
+        let map = dir.path().join("chap-hooks.map");
+        let rules: String = spec
+            .tgtds
             .iter()
-            .map(|t| t.var("TGT_IPC_SOCKET").to_owned())
+            .zip(&tgtds)
+            .map(|((addr, _), t)| {
+                let host = if addr.contains(':') {
+                    format!("[{addr}]")
+                } else {
+                    addr.clone()
+                };
+                format!(
+                    "portal={host}:{} env TGT_IPC_SOCKET={} {}\n",
+                    t.var("TGTD_PORT"),
+                    t.var("TGT_IPC_SOCKET"),
+                    tgt_chap.display()
+                )
+            })
             .collect();
-        std::fs::write(
-            &hook,
-            format!(
-                "#!/bin/sh\nsecret=$(cat)\nfor s in {}; do\n  printf '%s\\n' \"$secret\" | TGT_IPC_SOCKET=$s {} 2>/dev/null && exit 0\ndone\necho \"no tgtd serves $BCM_TARGET\" >&2\nexit 1\n",
-                sockets.join(" "),
-                harness::repo_root().join("scripts/peers/tgt-chap.sh").display()
-            ),
-        )
-        .unwrap();
-        run_ok("chmod", &["+x", hook.to_str().unwrap()]);
+        std::fs::write(&map, format!("# written by the test lab\n{rules}")).unwrap();
+        let hook = harness::repo_root().join("scripts/chap-hook-dispatch.sh");
         let config = dir.path().join("bcm.toml");
         let mut text = format!(
             r#"[manager]
@@ -220,7 +226,7 @@ timeout = "5s"
 {bmc_extra}
 
 [targets]
-chap_hook = ["{hook}"]
+chap_hook = ["{hook}", "{map}"]
 
 [api]
 listen = "{api}"
@@ -231,6 +237,7 @@ listen = "{api}"
             store = dir.path().join("bcm.sqlite").display(),
             chap = spec.chap,
             hook = hook.display(),
+            map = map.display(),
         );
         for i in 0..spec.bmcs {
             let bmc = spec
