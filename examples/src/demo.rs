@@ -956,6 +956,15 @@ fn boot_vm(
     }
 }
 
+/// QEMU's exit for a person: isa-debug-exit's code 33 is the boot script's success.
+fn qemu_exit(code: Option<i32>) -> String {
+    match code {
+        Some(33) => "exited 33 (booted)".to_owned(),
+        Some(c) => format!("exited {c}"),
+        None => "was stopped (no exit status)".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -974,14 +983,5 @@ mod tests {
         let v = parse_vars("A=1\nTGTD_TARGETS=\"x y\"\nnoise\n");
         assert_eq!(v["A"], "1");
         assert_eq!(v["TGTD_TARGETS"], "x y");
-    }
-}
-
-/// QEMU's exit for a person: isa-debug-exit's code 33 is the boot script's success.
-fn qemu_exit(code: Option<i32>) -> String {
-    match code {
-        Some(33) => "exited 33 (booted)".to_owned(),
-        Some(c) => format!("exited {c}"),
-        None => "was stopped (no exit status)".to_owned(),
     }
 }
