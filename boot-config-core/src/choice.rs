@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::inventory::{Inventory, ix};
 use crate::names::{EntityId, LunNumber, LunRef, human_bytes};
 use crate::request::{BootRequest, Policy};
-use crate::select::target_failures;
+use crate::select::{isolation_failure, target_failures};
 
 /// Why one placement was chosen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,12 +143,13 @@ enum Key<'a> {
     Least((u32, u64, u32), crate::inventory::SizeKey),
 }
 
-/// Explains the choice of `winner` (a slot) for `req`, excluding targets on `exclude` as the
-/// pick did.
+/// Explains the choice of `winner` (a slot) for `req`, excluding targets on `exclude` (and
+/// targets already serving a server unless `share_targets`) as the pick did.
 pub(crate) fn explain(
     inv: &Inventory,
     req: &BootRequest,
     exclude: Option<&EntityId>,
+    share_targets: bool,
     winner: u32,
 ) -> Choice {
     let key = |slot: u32| -> Option<Key<'_>> {
@@ -171,9 +172,11 @@ pub(crate) fn explain(
             Some(1) => true,
             Some(2) | None => false,
             Some(_) => {
-                let ok = inv
-                    .target_rec(r.target)
-                    .is_some_and(|tr| target_failures(tr, &req.constraints, exclude) == 0);
+                let ok = inv.target_rec(r.target).is_some_and(|tr| {
+                    target_failures(tr, &req.constraints, exclude)
+                        | isolation_failure(tr, share_targets)
+                        == 0
+                });
                 if let Some(v) = verdicts.get_mut(ix(r.target)) {
                     *v = if ok { 1 } else { 2 };
                 }

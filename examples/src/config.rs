@@ -188,8 +188,13 @@ pub struct ManagerConfig {
     /// Generate a CHAP secret for each server by default (needs `[targets] chap_hook`, since
     /// iSNS cannot carry secrets to the targets; off by default for that reason).
     pub chap: bool,
-    /// Prefix of the Discovery Domains the manager owns (recovery removes orphans with it).
+    /// Prefix of the Discovery Domains the manager names; recovery removes an orphan with it
+    /// only when the store records that the manager created it.
     pub dd_prefix: String,
+    /// Let one target serve several servers. Off by default: a Discovery Domain admits an
+    /// initiator to every LUN of a target, so servers sharing a target can read each other's
+    /// disks; turn it on only where the targets enforce LUN masking themselves.
+    pub share_targets: bool,
 }
 
 impl Default for ManagerConfig {
@@ -201,6 +206,7 @@ impl Default for ManagerConfig {
             reservation_ttl: Duration::from_secs(600),
             chap: false,
             dd_prefix: "bcm:".to_owned(),
+            share_targets: false,
         }
     }
 }

@@ -9,7 +9,6 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const BCM: &str = env!("CARGO_BIN_EXE_bcm");
-const IMM_SIM: &str = env!("CARGO_BIN_EXE_imm-sim");
 
 /// A config in `dir` pointing at iSNS `isns`, with its store in `dir`.
 fn config(dir: &Path, isns: &str, extra: &str) -> std::path::PathBuf {
@@ -227,16 +226,4 @@ fn provision_help_keeps_global_options_apart() {
     assert!(!own.contains("--config"), "{own}");
     assert!(global.contains("--config") && global.contains("--log"));
     assert!(own.contains("--timeout"));
-}
-
-#[test]
-fn imm_sim_help_first_line_describes_imm_sim_only() {
-    let out = Command::new(IMM_SIM).arg("--help").output().unwrap();
-    let help = text(&out.stdout);
-    let first = help.lines().next().unwrap_or_default();
-    assert!(
-        first.contains("imm-sim") || first.contains("BMC"),
-        "{first}"
-    );
-    assert!(!first.contains("bcm"), "{first}");
 }

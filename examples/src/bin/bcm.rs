@@ -81,6 +81,17 @@ fn config_of(cli: &Cli) -> Result<Config, Failure> {
     Ok(config)
 }
 
+/// Claims the store for a state-changing command (see [`app::StoreLock`]).
+fn claim_store(config: &Config, role: &str) -> Result<app::StoreLock, Failure> {
+    app::StoreLock::acquire(config, role).map_err(|e| {
+        let code = match e {
+            app::LockError::Busy { .. } => exit::CONFLICT,
+            _ => exit::FAILURE,
+        };
+        Failure(code, e.to_string())
+    })
+}
+
 fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
     let text =
         serde_json::to_string_pretty(v).map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
@@ -271,6 +282,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     ),
                 ));
             }
+            let _lock = claim_store(&config, "provision")?;
             let running = app::start(
                 &config,
                 StartOptions {
@@ -337,6 +349,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Release(a) => {
             let config = config_of(&cli)?;
+            let _lock = claim_store(&config, "release")?;
             let running = app::start(
                 &config,
                 StartOptions {
@@ -372,6 +385,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let recent = store
                 .recent(None, a.recent)
                 .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+            let conflicts = app::store_conflicts(&store)?;
             if a.json {
                 let rows = |v: &[bcm::store::StoredRequest]| -> Vec<serde_json::Value> {
                     v.iter()
@@ -382,6 +396,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     "assignments": assignments,
                     "unfinished": rows(&unfinished),
                     "recent": rows(&recent),
+                    "conflicts": conflicts,
                 }));
             }
             println!("{} assignment(s)", assignments.len());
@@ -395,6 +410,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     x.primary.size.as_deref().unwrap_or("?"),
                     x.initiator
                 );
+            }
+            if !conflicts.is_empty() {
+                println!(
+                    "{} stored allocation(s) conflict with an older holder; `bcm repair` releases them:",
+                    conflicts.len()
+                );
+                for c in &conflicts {
+                    println!("  {c}");
+                }
             }
             if !unfinished.is_empty() {
                 println!(
@@ -430,6 +454,31 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Serve(a) => serve(&cli, a).await,
+        Command::Repair(a) => {
+            let config = config_of(&cli)?;
+            let _lock = claim_store(&config, "repair")?;
+            let running = app::start(
+                &config,
+                StartOptions {
+                    observer: (!a.json).then(step_printer),
+                    ..StartOptions::default()
+                },
+            )
+            .await?;
+            let result = running.manager.repair().await;
+            running.shutdown().await;
+            let repaired = result?;
+            if a.json {
+                return print_json(&serde_json::json!({ "repaired": repaired }));
+            }
+            if repaired.is_empty() {
+                println!("nothing to repair: no stored allocation conflicts with another");
+            }
+            for r in &repaired {
+                println!("released {r}: it held what an older allocation holds");
+            }
+            Ok(())
+        }
         Command::Demo(a) => bcm::demo::run(a)
             .await
             .map_err(|e| Failure(exit::FAILURE, e)),
@@ -438,6 +487,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     let config = config_of(cli)?;
+    let mut lock = claim_store(&config, "serve")?;
     let listen = a.listen.unwrap_or(config.api.listen);
     // A daemon waits for its first inventory round however long it takes (management DDs
     // for many targets are paced); the API listens once the engine knows the storage.
@@ -455,6 +505,12 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     let bound = listener
         .local_addr()
         .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+    lock.announce_api(bound).map_err(|e| {
+        Failure(
+            exit::FAILURE,
+            format!("cannot write {}: {e}", lock.path().display()),
+        )
+    })?;
     tracing::info!(%bound, isns = %running.isns_server, "bcm serve: API listening");
     eprintln!(
         "bcm serve: API on http://{bound}, iSNS {}",
@@ -477,8 +533,22 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(30));
             let mut rounds = status.borrow().rounds;
+            // Incomplete rollbacks are retried with back-off (1 s doubling to 60 s); with none
+            // pending the store is looked at every 5 s.
+            let mut backoff = Duration::from_secs(1);
+            let mut next_retry = tokio::time::Instant::now() + backoff;
             loop {
                 tokio::select! {
+                    () = tokio::time::sleep_until(next_retry) => {
+                        let left = m.retry_rollbacks().await;
+                        if left == 0 {
+                            backoff = Duration::from_secs(1);
+                            next_retry = tokio::time::Instant::now() + Duration::from_secs(5);
+                        } else {
+                            next_retry = tokio::time::Instant::now() + backoff;
+                            backoff = (backoff * 2).min(Duration::from_secs(60));
+                        }
+                    }
                     _ = tick.tick() => {
                         let rolled = m.expire_lapsed().await;
                         if !rolled.is_empty() {

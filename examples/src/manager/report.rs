@@ -127,6 +127,9 @@ pub struct RecoveryOutcome {
     pub repaired: Vec<String>,
     /// Orphan DDs removed.
     pub orphans_removed: Vec<String>,
+    /// DDs with the manager's prefix that no allocation accounts for but that the store does
+    /// not record as created by this manager: left alone.
+    pub orphans_left: Vec<String>,
     /// Assigned LUNs the inventory does not list (yet).
     pub luns_missing: Vec<String>,
     /// Requests that could not be finished now (retried later).
