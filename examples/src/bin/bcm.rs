@@ -178,8 +178,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 return Err(Failure(
                     exit::UNREACHABLE,
                     format!(
-                        "no iSNS server found in scopes {:?} (is an SLP agent advertising service:iscsi:sms?)",
-                        config.slp.scopes
+                        "no iSNS server found in scopes {} (is an SLP agent advertising service:iscsi:sms?)",
+                        config.slp.scopes.join(", ")
                     ),
                 ));
             }

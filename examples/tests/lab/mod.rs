@@ -239,7 +239,20 @@ impl Lab {
             })
             .collect();
         std::fs::write(&map, format!("# written by the test lab\n{rules}")).unwrap();
-        let hook = harness::repo_root().join("scripts/chap-hook-dispatch.sh");
+        // The configured hook is a file of the lab, so a test can put another in its place.
+        let hook = dir.path().join("chap-hook.sh");
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\nexec {} {}\n",
+                harness::repo_root()
+                    .join("scripts/chap-hook-dispatch.sh")
+                    .display(),
+                map.display()
+            ),
+        )
+        .unwrap();
+        run_ok("chmod", &["+x", hook.to_str().unwrap()]);
         let config = dir.path().join("bcm.toml");
         let mut text = format!(
             r#"[manager]
@@ -268,7 +281,7 @@ timeout = "5s"
 {bmc_extra}
 
 [targets]
-chap_hook = ["{hook}", "{map}"]
+chap_hook = ["{hook}"]
 
 [api]
 listen = "{api}"
@@ -279,7 +292,6 @@ listen = "{api}"
             store = dir.path().join("bcm.sqlite").display(),
             chap = spec.chap,
             hook = hook.display(),
-            map = map.display(),
         );
         for i in 0..spec.bmcs {
             let bmc = spec
