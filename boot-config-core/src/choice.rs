@@ -1,8 +1,10 @@
 //! Why a selection chose its LUN: the policy, how many LUNs qualified, and the runner-up with
 //! the reason it lost — the success-side counterpart of a [`crate::Rejection`].
 //!
-//! The explanation is computed after the pick, by one pass over the LUN records (O(n) in the
-//! LUNs known); the pick itself keeps its index-driven cost.
+//! The explanation is computed after the pick. For best fit it walks the size index upward
+//! from the request's minimum, counting at most [`COUNT_LIMIT`] fitting LUNs and reading at
+//! most [`EXAMINE_LIMIT`] keys, so a selection stays cheap at a million LUNs; first fit and
+//! least loaded read every LUN record (O(n)), as their pick may in its worst case.
 
 use core::cmp::Ordering;
 use core::fmt;
@@ -21,6 +23,9 @@ pub struct Choice {
     pub policy: Policy,
     /// Available LUNs that satisfied size and constraints (the winner included).
     pub candidates: usize,
+    /// False when counting stopped at a bound: `candidates` is then a lower bound.
+    #[serde(default = "counted_all")]
+    pub complete: bool,
     /// The best LUN that was not chosen, if any other qualified.
     pub runner_up: Option<RunnerUp>,
 }
@@ -111,14 +116,24 @@ impl fmt::Display for LostBecause {
     }
 }
 
+fn counted_all() -> bool {
+    true
+}
+
+/// Fitting LUNs counted at most when explaining a best-fit choice.
+pub const COUNT_LIMIT: usize = 256;
+/// Index keys read at most when explaining a best-fit choice.
+pub const EXAMINE_LIMIT: usize = 16_384;
+
 impl fmt::Display for Choice {
     /// `best fit among 2 LUNs; runner-up iqn…:a LUN 0 (64.0 MiB on array1) lost: it is larger …`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.candidates;
         write!(
             f,
-            "{} among {n} fitting LUN{}",
+            "{} among {}{n} fitting LUN{}",
             self.policy,
+            if self.complete { "" } else { "at least " },
             if n == 1 { "" } else { "s" }
         )?;
         match &self.runner_up {
@@ -161,6 +176,43 @@ pub(crate) fn explain(
             Policy::LeastLoaded => Key::Least((tr.load, tr.hash, r.target), inv.key_of(slot)),
         })
     };
+    let passes_constraints = |t: u32| {
+        inv.target_rec(t).is_some_and(|tr| {
+            target_failures(tr, &req.constraints, exclude) | isolation_failure(tr, share_targets)
+                == 0
+        })
+    };
+    if req.policy == Policy::BestFit {
+        // Keys come in best-fit order: the first fitting one after the winner is second.
+        let mut memo: std::collections::BTreeMap<u32, bool> = std::collections::BTreeMap::new();
+        let (mut candidates, mut complete, mut second) = (0usize, true, None);
+        let start = crate::inventory::SizeKey::at_least(req.size.min);
+        for (n, k) in inv.avail.sorted_from(start).enumerate() {
+            if k.size > req.size.upper() {
+                break;
+            }
+            if n >= EXAMINE_LIMIT || candidates >= COUNT_LIMIT {
+                complete = false;
+                break;
+            }
+            let ok = *memo
+                .entry(k.target)
+                .or_insert_with(|| passes_constraints(k.target));
+            if !ok || !req.size.contains(k.size) {
+                continue;
+            }
+            candidates += 1;
+            if k.slot != winner && second.is_none() {
+                second = Some(k.slot);
+            }
+        }
+        return Choice {
+            policy: req.policy,
+            candidates: candidates.max(1),
+            complete,
+            runner_up: second.and_then(|slot| runner_up(inv, req.policy, winner, slot)),
+        };
+    }
     let mut candidates = 0usize;
     let mut second: Option<(Key<'_>, u32)> = None;
     let mut verdicts: Vec<u8> = vec![0; inv.targets.len()];
@@ -172,11 +224,7 @@ pub(crate) fn explain(
             Some(1) => true,
             Some(2) | None => false,
             Some(_) => {
-                let ok = inv.target_rec(r.target).is_some_and(|tr| {
-                    target_failures(tr, &req.constraints, exclude)
-                        | isolation_failure(tr, share_targets)
-                        == 0
-                });
+                let ok = passes_constraints(r.target);
                 if let Some(v) = verdicts.get_mut(ix(r.target)) {
                     *v = if ok { 1 } else { 2 };
                 }
@@ -203,6 +251,7 @@ pub(crate) fn explain(
     Choice {
         policy: req.policy,
         candidates,
+        complete: true,
         runner_up,
     }
 }

@@ -101,7 +101,7 @@ pub(crate) fn test_rng(mut x: u64) -> impl FnMut(u64) -> u64 {
 }
 
 pub use change::{Change, Changes, Warning};
-pub use choice::{Choice, LostBecause, RunnerUp};
+pub use choice::{COUNT_LIMIT, Choice, EXAMINE_LIMIT, LostBecause, RunnerUp};
 pub use engine::{Engine, EngineConfig, InvariantViolation, PlanError, Reserved};
 pub use inventory::{DdView, Inventory, LunCounts, LunView, TargetView};
 pub use ledger::{Allocation, AllocationState, LEDGER_VERSION, Ledger, LedgerError};

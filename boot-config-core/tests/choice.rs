@@ -87,3 +87,18 @@ fn the_explanation_respects_constraints_and_survives_the_ledger() {
         reserved.allocation.selection.primary.why
     );
 }
+
+#[test]
+fn counting_stops_at_its_bound_and_says_at_least() {
+    let sizes: Vec<(u64, u64)> = (0..300).map(|i| (i, 10 + i)).collect();
+    let e = engine_with(&[target("big", "e1", "10.0.9.1"), luns("big", &sizes)]);
+    let c = choice(&e, &req("r", "s", 5));
+    assert_eq!((c.candidates, c.complete), (COUNT_LIMIT, false));
+    assert!(
+        c.to_string()
+            .starts_with("best fit among at least 256 fitting LUNs"),
+        "{c}"
+    );
+    // Still the true runner-up: the next size up.
+    assert_eq!(c.runner_up.unwrap().lun, lun("big", 1));
+}
