@@ -192,7 +192,30 @@ async fn inventory<E: Effects>(State(s): State<Shared<E>>) -> Response {
 }
 
 async fn assignments<E: Effects>(State(s): State<Shared<E>>) -> Response {
-    Json(s.manager.assignments()).into_response()
+    let rows: Vec<serde_json::Value> = s
+        .manager
+        .assignments()
+        .iter()
+        .map(|a| with_boot(&s, a))
+        .collect();
+    Json(rows).into_response()
+}
+
+/// An assignment's JSON with its boot mode and confirmation (`"boot"`).
+fn with_boot<E: Effects>(s: &ApiState<E>, a: &crate::manager::Assignment) -> serde_json::Value {
+    let mut v = serde_json::to_value(a).unwrap_or_default();
+    v["boot"] = s
+        .manager
+        .with_store(|st| {
+            serde_json::to_value(crate::boot::BootStatus::of(
+                &s.config,
+                st,
+                &a.server,
+                &a.request_id,
+            ))
+        })
+        .unwrap_or_default();
+    v
 }
 
 #[derive(Deserialize)]
@@ -217,8 +240,7 @@ async fn assignment<E: Effects>(
                 format!("server {server} holds no boot disk"),
             )
         })?;
-    let mut v = serde_json::to_value(&a)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut v = with_boot(&s, &a);
     if q.show_secrets
         && let Some(secret) = s.manager.chap_secret(&server)?
     {
@@ -262,6 +284,10 @@ async fn provision<E: Effects>(
                 ask.server
             ),
         ));
+    }
+    if let Some(u) = &ask.uuid {
+        crate::boot::remember_request_uuid(&s.manager, &ask.server, u)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     }
     let report = s.manager.provision(req).await.map_err(|e| {
         let mut err = ApiError::from(e);

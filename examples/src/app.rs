@@ -652,6 +652,8 @@ pub struct BootAsk {
     pub policy: Option<String>,
     /// Boot NIC MAC.
     pub mac: Option<String>,
+    /// SMBIOS system UUID (boot mode `pxe`).
+    pub uuid: Option<String>,
     /// Power-cycle after configuring the BMC.
     pub power_cycle: Option<bool>,
 }
@@ -755,6 +757,20 @@ impl BootAsk {
                     u32::from(c)
                 ));
             }
+        }
+        if let Some(u) = &self.uuid
+            && crate::boot::Uuid::parse(u).is_none()
+        {
+            return Err(format!(
+                "uuid {u:?} is not a UUID like 01234567-89ab-cdef-0123-456789abcdef"
+            ));
+        }
+        if let Some(m) = &self.mac
+            && crate::boot::normalize_mac(m).is_none()
+        {
+            return Err(format!(
+                "mac {m:?} is not a MAC address like 52:54:00:12:34:56"
+            ));
         }
         let known = config.server(&self.server);
         let min = parse_size(&self.size)?;

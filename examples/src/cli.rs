@@ -203,6 +203,10 @@ pub struct ProvisionArgs {
     /// Boot NIC MAC.
     #[arg(long)]
     pub mac: Option<String>,
+    /// SMBIOS system UUID (boot mode `pxe`: how the boot listener recognises the server
+    /// when its BMC does not report it).
+    #[arg(long)]
+    pub uuid: Option<String>,
     /// Power-cycle the server after configuring its BMC.
     #[arg(long)]
     pub power_cycle: bool,

@@ -514,6 +514,7 @@ impl Store {
                  bmc TEXT PRIMARY KEY,
                  suite INTEGER NOT NULL);",
         )?;
+        migrate_netboot(&conn)?;
         let found: Option<i64> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
                 r.get(0)
@@ -1196,6 +1197,134 @@ impl Store {
     }
 }
 
+// ---- migration step: network boot (issue 18) ------------------------------------------
+//
+// Two tables, created when missing, so a store written before network boot gains them on
+// open and a store written with them still opens in an older manager (which ignores them):
+// the step is additive and needs no version bump of its own.
+//   boot_uuids          (server, source) -> SMBIOS system UUID: one given with a request and
+//                       one read from the BMC's GUID are both kept (a BMC sending its GUID
+//                       in another byte order must not hide the UUID an operator gave)
+//   boot_confirmations  per provisioning request: when its iPXE script was fetched and
+//                       when its initiator was seen logged in to the target
+
+fn migrate_netboot(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS boot_uuids (
+             server TEXT NOT NULL,
+             source TEXT NOT NULL,
+             uuid TEXT NOT NULL,
+             updated_ms INTEGER NOT NULL,
+             PRIMARY KEY (server, source));
+         CREATE TABLE IF NOT EXISTS boot_confirmations (
+             request_id TEXT PRIMARY KEY REFERENCES requests(request_id) ON DELETE CASCADE,
+             script_fetched_ms INTEGER,
+             logged_in_ms INTEGER);",
+    )?;
+    Ok(())
+}
+
+/// When a provisioning's server fetched its boot script and logged in to its target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BootConfirmation {
+    /// Unix milliseconds of the last script fetch.
+    pub script_fetched_ms: Option<i64>,
+    /// Unix milliseconds when the initiator was first seen logged in after that fetch.
+    pub logged_in_ms: Option<i64>,
+}
+
+impl Store {
+    /// Remembers `server`'s system UUID (text form) as `source` (`request`, `bmc`) reported
+    /// it, replacing what that source said before.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn set_server_uuid(
+        &self,
+        server: &str,
+        uuid: &str,
+        source: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO boot_uuids (server, uuid, source, updated_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(server, source) DO UPDATE SET uuid = excluded.uuid,
+                                                       updated_ms = excluded.updated_ms",
+            params![server, uuid, source, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Every remembered `(server, uuid)`, whatever its source.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn server_uuids(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT server, uuid FROM boot_uuids ORDER BY server, source")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?);
+        }
+        Ok(out)
+    }
+
+    /// Records a script fetch for `request_id` at `at_ms`; a new fetch (a new boot) clears
+    /// the login seen after the previous one.
+    ///
+    /// # Errors
+    /// SQLite errors (also when the request is unknown).
+    pub fn record_script_fetch(&self, request_id: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO boot_confirmations (request_id, script_fetched_ms, logged_in_ms)
+             VALUES (?1, ?2, NULL)
+             ON CONFLICT(request_id) DO UPDATE SET script_fetched_ms = excluded.script_fetched_ms,
+                                                   logged_in_ms = NULL",
+            params![request_id, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Records the first login seen after the last fetch; `false` when there was no fetch
+    /// or a login is already recorded.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn record_login(&self, request_id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE boot_confirmations SET logged_in_ms = ?2
+             WHERE request_id = ?1 AND script_fetched_ms IS NOT NULL AND logged_in_ms IS NULL",
+            params![request_id, at_ms],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// The boot confirmation of `request_id` (default: not booted yet).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn boot_confirmation(&self, request_id: &str) -> Result<BootConfirmation, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT script_fetched_ms, logged_in_ms FROM boot_confirmations
+                 WHERE request_id = ?1",
+                params![request_id],
+                |r| {
+                    Ok(BootConfirmation {
+                        script_fetched_ms: r.get(0)?,
+                        logged_in_ms: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+    }
+}
+
+// ---- end of migration step: network boot -------------------------------------------------
+
 #[cfg(unix)]
 fn create_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -1579,6 +1708,53 @@ mod tests {
         assert_eq!(
             s.cipher_suites().unwrap(),
             [("10.0.0.5:623".to_owned(), 17)]
+        );
+    }
+
+    #[test]
+    fn netboot_step_adds_its_tables_to_an_older_store_and_records_boots() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bcm.sqlite");
+        drop(Store::open(&path).unwrap());
+        // A store as the manager before network boot left it.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE boot_uuids; DROP TABLE boot_confirmations;")
+            .unwrap();
+        drop(conn);
+        let mut s = Store::open(&path).unwrap();
+        s.begin_request(&provision("r1", "a", "{}")).unwrap();
+        assert_eq!(
+            s.boot_confirmation("r1").unwrap(),
+            BootConfirmation::default()
+        );
+        assert!(!s.record_login("r1", 5).unwrap(), "no login before a fetch");
+        s.record_script_fetch("r1", 10).unwrap();
+        assert!(s.record_login("r1", 12).unwrap());
+        assert!(!s.record_login("r1", 13).unwrap(), "the first login counts");
+        assert_eq!(
+            s.boot_confirmation("r1").unwrap(),
+            BootConfirmation {
+                script_fetched_ms: Some(10),
+                logged_in_ms: Some(12)
+            }
+        );
+        s.record_script_fetch("r1", 20).unwrap();
+        assert_eq!(s.boot_confirmation("r1").unwrap().logged_in_ms, None);
+        assert!(s.record_script_fetch("nope", 1).is_err(), "unknown request");
+        s.set_server_uuid("a", "01234567-89ab-cdef-0123-456789abcdef", "bmc")
+            .unwrap();
+        s.set_server_uuid("a", "11234567-89ab-cdef-0123-456789abcdef", "request")
+            .unwrap();
+        s.set_server_uuid("a", "21234567-89ab-cdef-0123-456789abcdef", "bmc")
+            .unwrap();
+        let pair = |u: &str| ("a".to_owned(), u.to_owned());
+        assert_eq!(
+            s.server_uuids().unwrap(),
+            [
+                pair("21234567-89ab-cdef-0123-456789abcdef"),
+                pair("11234567-89ab-cdef-0123-456789abcdef")
+            ],
+            "the BMC's newest and the request's are both kept"
         );
     }
 

@@ -265,6 +265,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 auth: a.auth.clone(),
                 policy: a.policy.clone(),
                 mac: a.mac.clone(),
+                uuid: a.uuid.clone(),
                 power_cycle: a.power_cycle.then_some(true),
             };
             let now = SystemTime::now()
@@ -294,6 +295,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 },
             )
             .await?;
+            if let Some(u) = &a.uuid {
+                bcm::boot::remember_request_uuid(&running.manager, &a.server, u)
+                    .map_err(|e| Failure(exit::USAGE, e))?;
+            }
             let result = running.manager.provision(req).await.map_err(|e| {
                 let note = matches!(e, ManagerError::Rejected(_))
                     .then(|| running.status.borrow().unprobed_note())
@@ -392,6 +397,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         .map(|r| serde_json::json!({"request_id": r.request_id, "server": r.server, "kind": r.kind, "state": r.state, "error": r.error}))
                         .collect()
                 };
+                let assignments: Vec<serde_json::Value> = assignments
+                    .iter()
+                    .map(|x| {
+                        let mut v = serde_json::to_value(x).unwrap_or_default();
+                        v["boot"] = serde_json::to_value(bcm::boot::BootStatus::of(
+                            &config,
+                            &store,
+                            &x.server,
+                            &x.request_id,
+                        ))
+                        .unwrap_or_default();
+                        v
+                    })
+                    .collect();
                 return print_json(&serde_json::json!({
                     "assignments": assignments,
                     "unfinished": rows(&unfinished),
@@ -410,6 +429,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     x.primary.size.as_deref().unwrap_or("?"),
                     x.initiator
                 );
+                let boot = bcm::boot::BootStatus::of(&config, &store, &x.server, &x.request_id);
+                println!("  {:<16} boot {}: {}", "", boot.mode, boot.summary);
             }
             if !conflicts.is_empty() {
                 println!(
@@ -520,6 +541,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         std::fs::write(f, bound.to_string())
             .map_err(|e| Failure(exit::FAILURE, format!("{}: {e}", f.display())))?;
     }
+    let boot = start_boot_listener(&config, &running).await?;
     let router = bcm::api::router(bcm::api::ApiState {
         manager: running.manager.clone(),
         config: Arc::new(config.clone()),
@@ -579,8 +601,39 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
     sweeper.abort();
     let _ = sweeper.await;
+    for task in boot {
+        task.abort();
+        let _ = task.await;
+    }
     running.shutdown().await;
     Ok(())
+}
+
+/// The network-boot listener (`[boot] listen`) and the boot confirmer, when configured.
+async fn start_boot_listener(
+    config: &bcm::config::Config,
+    running: &app::Running,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, Failure> {
+    let Some(listen) = config.boot.listen else {
+        return Ok(Vec::new());
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure(exit::FAILURE, format!("[boot] listen {listen}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+    tracing::info!(%bound, "bcm serve: boot listener (iPXE) listening");
+    eprintln!("bcm serve: iPXE entry script on http://{bound}/boot.ipxe");
+    let shared = Arc::new(config.clone());
+    let state = bcm::boot::BootState::new(running.manager.clone(), Arc::clone(&shared));
+    let server = tokio::spawn(async move {
+        if let Err(e) = bcm::boot::serve(listener, state, std::future::pending()).await {
+            tracing::error!(error = %e, "boot listener stopped");
+        }
+    });
+    let confirmer = bcm::boot::sessions::spawn_confirmer(running.manager.clone(), shared);
+    Ok(vec![server, confirmer])
 }
 
 async fn shutdown_signal() {

@@ -783,6 +783,12 @@ impl<E: Effects> Manager<E> {
                             if let Some((bmc, suite)) = &outcome.cipher_suite {
                                 let _ = lock(&self.inner.store).remember_cipher_suite(bmc, *suite);
                             }
+                            if let Some(uuid) = &outcome.system_uuid
+                                && let Err(e) =
+                                    lock(&self.inner.store).set_server_uuid(server, uuid, "bmc")
+                            {
+                                tracing::warn!(server, error = %e, "remembering the system uuid");
+                            }
                             self.record_ownership(action, owner, &outcome)?;
                             return Ok(outcome);
                         }
