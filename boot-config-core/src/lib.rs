@@ -76,6 +76,7 @@
 
 mod avail;
 mod change;
+mod choice;
 mod engine;
 mod inventory;
 mod ledger;
@@ -104,6 +105,7 @@ pub(crate) fn test_rng(mut x: u64) -> impl FnMut(u64) -> u64 {
 }
 
 pub use change::{Change, Changes, Warning};
+pub use choice::{COUNT_LIMIT, Choice, EXAMINE_LIMIT, LostBecause, RunnerUp};
 pub use engine::{Engine, EngineConfig, InvariantViolation, PlanError, Reserved};
 pub use inventory::{DdView, Inventory, LunCounts, LunView, TargetView};
 pub use ledger::{Allocation, AllocationState, LEDGER_VERSION, Ledger, LedgerError};

@@ -88,6 +88,10 @@ pub struct Placement {
     pub portal: Portal,
     /// The target's alias, if any.
     pub alias: Option<String>,
+    /// Why this LUN was chosen (policy, candidates, runner-up); absent in ledgers written
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<crate::choice::Choice>,
 }
 
 /// The answer to a request: a primary LUN and, when redundancy was asked for, a secondary one.
@@ -670,5 +674,6 @@ pub(crate) fn placement(inv: &Inventory, req: &BootRequest, slot: u32) -> Option
         entity: tr.entity.clone(),
         portal: **reachable.get(i)?,
         alias: tr.alias.clone(),
+        why: None,
     })
 }

@@ -695,8 +695,13 @@ sessions_interval = "500ms"
     check(
         provisioned.iter().map(|p| p.2.clone()).collect::<Vec<_>>() == want,
         format!(
-            "best fit chose {:?}, expected {want:?}",
-            provisioned.iter().map(|p| &p.2).collect::<Vec<_>>()
+            "best fit chose {}, expected {}",
+            provisioned
+                .iter()
+                .map(|p| p.2.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            want.join(", ")
         ),
     )?;
 
@@ -718,7 +723,11 @@ sessions_interval = "500ms"
         let expected: BTreeSet<String> = [target.clone(), initiator.clone()].into();
         check(
             members == expected,
-            format!("DD {name} holds {members:?}, expected {expected:?}"),
+            format!(
+                "DD {name} holds {}, expected {}",
+                members.iter().cloned().collect::<Vec<_>>().join(", "),
+                expected.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
         )?;
     }
     report.isnsadm_dds = dds;
@@ -762,7 +771,7 @@ sessions_interval = "500ms"
         )?;
         check(
             &name == initiator,
-            format!("{server}'s BMC holds initiator {name:?}, expected {initiator:?}"),
+            format!("{server}'s BMC holds initiator \"{name}\", expected \"{initiator}\""),
         )?;
         report.ipmitool.insert(server.clone(), (flags, name));
     }
@@ -817,8 +826,8 @@ sessions_interval = "500ms"
         let refused = outcomes.pop().unwrap_or_default();
         for (o, (_, server, target, initiator)) in outcomes.iter().zip(&provisioned) {
             line(format!(
-                "{server}: QEMU exit {:?}, serial \"BCM-BOOT-OK label={}\", iBFT initiator {} target {}",
-                o.exit_code,
+                "{server}: QEMU {}, serial \"BCM-BOOT-OK label={}\", iBFT initiator {} target {}",
+                qemu_exit(o.exit_code),
                 o.booted_label.as_deref().unwrap_or("-"),
                 o.ibft_initiator.as_deref().unwrap_or("-"),
                 o.ibft_target.as_deref().unwrap_or("-")
@@ -835,15 +844,16 @@ sessions_interval = "500ms"
                 o.ibft_initiator.as_deref() == Some(initiator.as_str())
                     && o.ibft_target.as_deref() == Some(target.as_str()),
                 format!(
-                    "{server}'s iBFT names {:?} / {:?}",
-                    o.ibft_initiator, o.ibft_target
+                    "{server}'s iBFT names initiator {} and target {}",
+                    o.ibft_initiator.as_deref().unwrap_or("(none)"),
+                    o.ibft_target.as_deref().unwrap_or("(none)")
                 ),
             )?;
         }
         line(format!(
-            "server-c (never provisioned) trying {}: QEMU exit {:?}, {}",
+            "server-c (never provisioned) trying {}: QEMU {}, {}",
             provisioned[0].2,
-            refused.exit_code,
+            qemu_exit(refused.exit_code),
             if refused.booted_label.is_none() {
                 "refused by the target, no boot"
             } else {
@@ -877,12 +887,21 @@ sessions_interval = "500ms"
         &[],
     )?);
     line(format!(
-        "isnsadm: DDs now {:?}",
-        dds.keys().collect::<Vec<_>>()
+        "isnsadm: DDs now {}",
+        dds.keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     check(
         !dds.contains_key("bcm:server-b") && dds.contains_key("bcm:server-a"),
-        format!("DDs after release: {dds:?}"),
+        format!(
+            "DDs after release: {}",
+            dds.keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     )?;
     report.dds_after_release = dds;
     running.shutdown().await;
@@ -1140,6 +1159,15 @@ fn boot_vm(
                 .and_then(|i| i.targets.first().and_then(|t| t.name.clone())),
             serial_tail: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         }
+    }
+}
+
+/// QEMU's exit for a person: isa-debug-exit's code 33 is the boot script's success.
+fn qemu_exit(code: Option<i32>) -> String {
+    match code {
+        Some(33) => "exited 33 (booted)".to_owned(),
+        Some(c) => format!("exited {c}"),
+        None => "was stopped (no exit status)".to_owned(),
     }
 }
 

@@ -33,7 +33,7 @@ pub enum HookError {
         source: std::io::Error,
     },
     /// It did not finish in time (it was killed).
-    #[error("target CHAP hook {program} did not finish within {after:?}")]
+    #[error("target CHAP hook {program} did not finish within {}", crate::wording::duration(*after))]
     Timeout {
         /// The program.
         program: String,

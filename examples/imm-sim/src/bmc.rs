@@ -25,7 +25,7 @@ use ipmi_iscsi::store::{BootOptionsStore, StoreEvent};
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
-use super::flash::{Flash, flash};
+use super::flash::{Flash, ParamsSource, flash};
 use super::spec::BmcName;
 
 /// File work a BMC asks its host to do.
@@ -293,7 +293,9 @@ impl BmcCore {
                         "boot flags valid bit cleared after 60 s without chassis control"
                     );
                 }
-                StoreEvent::Chassis(action) => info!(bmc, action = ?action, "chassis control"),
+                StoreEvent::Chassis(action) => {
+                    info!(bmc, action = chassis_words(action), "chassis control");
+                }
                 StoreEvent::Boot { flags } => {
                     let root_path = self
                         .flashed
@@ -328,13 +330,22 @@ impl BmcCore {
         let bmc = self.name.as_str();
         match &next {
             Flash::Render(a) => {
-                info!(bmc, source = ?a.source, root_path = a.root_path.trim_end(),
-                    initiator = a.public.initiator_name.as_str(), "rendered boot files");
+                info!(
+                    bmc,
+                    source = source_words(a.source),
+                    root_path = a.root_path.trim_end(),
+                    initiator = a.public.initiator_name.as_str(),
+                    "rendered boot files"
+                );
                 self.effects.push(Effect::WriteArtefacts(a.clone()));
             }
             Flash::Unrenderable { source, reason } => {
-                warn!(bmc, source = ?source, reason = reason.as_str(),
-                    "stored parameters cannot be rendered; boot files removed");
+                warn!(
+                    bmc,
+                    source = source_words(*source),
+                    reason = reason.as_str(),
+                    "stored parameters cannot be rendered; boot files removed"
+                );
                 self.effects.push(Effect::RemoveArtefacts);
             }
             Flash::Nothing => {
@@ -504,6 +515,27 @@ impl EmulatedBmc {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
         self.core.poll_timeout()
+    }
+}
+
+/// A chassis control action in words, for the log.
+fn chassis_words(a: ipmi_iscsi::store::ChassisAction) -> &'static str {
+    use ipmi_iscsi::store::ChassisAction as A;
+    match a {
+        A::PowerDown => "power down",
+        A::PowerUp => "power up",
+        A::PowerCycle => "power cycle",
+        A::HardReset => "hard reset",
+        A::PulseDiag => "diagnostic interrupt",
+        A::SoftShutdown => "soft shutdown",
+    }
+}
+
+/// Where rendered parameters came from, in words, for the log.
+fn source_words(s: ParamsSource) -> &'static str {
+    match s {
+        ParamsSource::Oem => "OEM parameters 96-127",
+        ParamsSource::Mailbox => "boot initiator mailbox (parameter 7)",
     }
 }
 

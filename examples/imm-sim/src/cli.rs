@@ -26,7 +26,7 @@ pub enum LogFormat {
 /// `imm-sim`: emulates one or many IPMI BMCs (IMMs) that receive iSCSI boot parameters
 /// over RMCP+ and render what firmware boots from.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "imm-sim", version, about)]
+#[command(name = "imm-sim", version)]
 pub struct Args {
     /// BMC addresses: `ip:port`, `ip:first-last`, comma-separated; repeatable.
     #[arg(long = "bmc", required = true, value_name = "ADDR")]

@@ -217,7 +217,7 @@ fn ipmitool_power_status_on_and_cycle_and_the_cycle_boots_the_rendered_target() 
         3,
         "{log}"
     );
-    assert!(log.contains("action=PowerDown"), "{log}");
+    assert!(log.contains("action=\"power down\""), "{log}");
 }
 
 fn freeipmi(

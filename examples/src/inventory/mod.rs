@@ -62,7 +62,7 @@ mod translate;
 mod update;
 
 pub use config::{DEFAULT_MANAGEMENT_DD, InventoryConfig, ProbeChap};
-pub use update::{ConnectionState, InventoryUpdate, InventoryWarning, apply_update};
+pub use update::{ConnectionState, InventoryUpdate, InventoryWarning, ProbeFailure, apply_update};
 
 use std::sync::Arc;
 

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use super::config::InventoryConfig;
 use super::translate::{self, Reported, TrackedTarget};
-use super::update::{ConnectionState, InventoryUpdate, InventoryWarning};
+use super::update::{ConnectionState, InventoryUpdate, InventoryWarning, ProbeFailure};
 
 /// Pause between login attempts while tgtd learns of a DD change.
 const ADMISSION_RETRY: Duration = Duration::from_millis(250);
@@ -254,11 +254,17 @@ impl Task {
                 }))
                 .await;
             }
-            Event::Disconnected { retry_in } => {
+            Event::Disconnected {
+                retry_in,
+                cause,
+                failures,
+            } => {
                 // Whatever the server held may be gone (a fresh database): check again.
                 self.initiator_registered = false;
                 self.send(InventoryUpdate::Connection(ConnectionState::Disconnected {
                     retry_in,
+                    cause,
+                    failures,
                 }))
                 .await;
             }
@@ -599,6 +605,11 @@ impl Task {
                     error: error.clone(),
                 }));
             }
+            self.send(InventoryUpdate::Probed {
+                target: done.target.clone(),
+                failure: done.result.as_ref().err().map(ProbeFailure::of),
+            })
+            .await;
             let ev = translate::probe_event(&done.target, &done.result);
             let luns = match &ev {
                 InventoryEvent::LunsReported { luns, .. } => luns.len(),

@@ -122,6 +122,32 @@ impl BmcDirectory {
         })
     }
 
+    /// The directory of a read-only command (`bcm inventory`): per-server network facts,
+    /// no password resolved, so none has to be configured; every login fails.
+    #[must_use]
+    pub fn without_secrets(config: &Config) -> Self {
+        let servers = config
+            .servers
+            .iter()
+            .map(|s| {
+                let facts = ServerFacts {
+                    user: s.bmc_user.clone(),
+                    password: None,
+                    portal_address: s.portal_address,
+                    boot: config.boot_mode(&s.name),
+                };
+                (s.name.clone(), facts)
+            })
+            .collect();
+        Self {
+            default_user: config.bmc.user.clone(),
+            default_password: None,
+            servers,
+            default_boot: config.bmc.boot,
+            guid_encoding: config.bmc.guid_encoding,
+        }
+    }
+
     /// Credentials for `server`'s BMC at `bmc`.
     ///
     /// # Errors
@@ -447,8 +473,9 @@ pub fn boot_params(
 fn isns_error(what: &str, e: &DriverError) -> StepError {
     let transient = matches!(
         e,
-        DriverError::Op(OpError::Timeout(_) | OpError::Disconnected)
-            | DriverError::Op(OpError::Status(Status::BUSY))
+        DriverError::Op(
+            OpError::Timeout(_) | OpError::Disconnected(_) | OpError::Unreachable { .. }
+        ) | DriverError::Op(OpError::Status(Status::BUSY))
             | DriverError::Client(_)
     );
     StepError {

@@ -69,7 +69,7 @@ mod model;
 mod names;
 mod session;
 
-pub use error::{ClientError, OpError};
+pub use error::{ClientError, DisconnectCause, OpError};
 pub use model::{
     DdInfo, DdMember, EntityInfo, NodeInfo, OpOutcome, PortalGroupInfo, PortalInfo, PortalRef,
     Registration, ScnEntry, ScnNotice, Snapshot,
