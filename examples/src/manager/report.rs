@@ -116,6 +116,8 @@ pub struct RecoveryOutcome {
     pub repaired: Vec<String>,
     /// Orphan DDs removed.
     pub orphans_removed: Vec<String>,
+    /// Committed assignments whose target CHAP account a target had lost, set again.
+    pub chap_reasserted: Vec<String>,
     /// Assigned LUNs the inventory does not list (yet).
     pub luns_missing: Vec<String>,
     /// Requests that could not be finished now (retried later).
@@ -131,6 +133,7 @@ impl RecoveryOutcome {
             && self.released.is_empty()
             && self.repaired.is_empty()
             && self.orphans_removed.is_empty()
+            && self.chap_reasserted.is_empty()
             && self.errors.is_empty()
     }
 }

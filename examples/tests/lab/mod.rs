@@ -176,7 +176,7 @@ impl Lab {
             ],
         );
         // One CHAP hook for every tgtd: it finds the tgtd serving the target by trying each
-        // management socket.
+        // management socket (exit status 1: not served there; any other is the answer).
         let hook = dir.path().join("chap-hook.sh");
         let sockets: Vec<String> = tgtds
             .iter()
@@ -185,7 +185,7 @@ impl Lab {
         std::fs::write(
             &hook,
             format!(
-                "#!/bin/sh\nsecret=$(cat)\nfor s in {}; do\n  printf '%s\\n' \"$secret\" | TGT_IPC_SOCKET=$s {} 2>/dev/null && exit 0\ndone\necho \"no tgtd serves $BCM_TARGET\" >&2\nexit 1\n",
+                "#!/bin/sh\nsecret=$(cat)\nfor s in {}; do\n  printf '%s\\n' \"$secret\" | TGT_IPC_SOCKET=$s {} 2>/dev/null; rc=$?\n  [ $rc -ne 1 ] && exit $rc\ndone\necho \"no tgtd serves $BCM_TARGET\" >&2\nexit 1\n",
                 sockets.join(" "),
                 harness::repo_root().join("scripts/peers/tgt-chap.sh").display()
             ),
