@@ -24,7 +24,8 @@
 # again, which fills the slots in order. Removing the first of several needs one moment
 # with slot 0 empty; a guard account with a random secret nobody knows stays bound over
 # that moment so the target never accepts a login without CHAP. An account is deleted only
-# when no target has it bound any more.
+# when no target has it bound any more. Each removal ends by reading the target back: it
+# fails unless tgtd answers and every other account is still bound, in its order.
 #
 # The reordering is a sequence of tgtadm calls; they are written to a journal first and
 # each step is marked before it runs, so a run killed half-way (the hook timeout) is
@@ -167,6 +168,16 @@ remove)
         : >"$progress"
         mv "$journal.new" "$journal"
         run_journal 1
+    fi
+    # Prove the outcome: tgtd still answers `show`, and the target holds exactly the other
+    # accounts it held, in their order.
+    show="$(adm --op show --mode target)" \
+        || { echo "tgt-chap: tgtd does not answer after removing $BCM_CHAP_USER" >&2; exit 1; }
+    want="$(printf '%s\n' "${bound[@]}" | grep -vxF -- "$BCM_CHAP_USER" || true)"
+    got="$(bound_in "$tid")"
+    if [ "$got" != "$want" ]; then
+        echo "tgt-chap: $BCM_TARGET holds [$(echo $got)], expected [$(echo $want)]" >&2
+        exit 1
     fi
     ;;
 *)
