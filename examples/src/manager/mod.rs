@@ -1050,8 +1050,9 @@ impl<E: Effects> Manager<E> {
 
     /// Re-asserts the target CHAP accounts of committed assignments: a target that lost them
     /// (tgtd keeps them in memory only, so a restart forgets them) would admit the server
-    /// without CHAP, or refuse it. Accounts the effects report in place are left alone; a
-    /// server with an operation running is skipped (that operation owns its accounts).
+    /// without CHAP, or refuse it. Accounts the effects report in place are left alone (a
+    /// read, without claiming the server); a missing one is set again under the server's
+    /// claim, unless an operation for it is running (that operation owns its accounts).
     async fn reassert_target_chap(&self, out: &mut RecoveryOutcome) {
         let committed: Vec<(String, String)> = lock(&self.inner.engine)
             .ledger()
@@ -1060,16 +1061,6 @@ impl<E: Effects> Manager<E> {
             .map(|a| (a.id().as_str().to_owned(), a.server().as_str().to_owned()))
             .collect();
         for (id, server) in committed {
-            let Ok(_guard) = self.claim(&server) else {
-                continue;
-            };
-            let still = lock(&self.inner.engine)
-                .ledger()
-                .get(&RequestId::new(&id))
-                .is_some_and(boot_config_core::Allocation::is_committed);
-            if !still {
-                continue;
-            }
             let plan = lock(&self.inner.store)
                 .request(&id)
                 .map_err(ManagerError::from)
@@ -1088,6 +1079,17 @@ impl<E: Effects> Manager<E> {
             let ctx = self.step_context(&action, &id, &server, false);
             let in_place = self.inner.effects.target_chap_in_place(&action, &ctx).await;
             if in_place == Some(true) {
+                continue;
+            }
+            let Ok(_guard) = self.claim(&server) else {
+                continue;
+            };
+            // A release may have finished between the check and the claim.
+            let still = lock(&self.inner.engine)
+                .ledger()
+                .get(&RequestId::new(&id))
+                .is_some_and(boot_config_core::Allocation::is_committed);
+            if !still {
                 continue;
             }
             match self.execute(&action, &id, &server, None).await {
