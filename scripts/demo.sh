@@ -12,5 +12,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-peers.sh
-cargo build --quiet --release --locked -p bcm --bins
+cargo build --quiet --release --locked -p bcm -p imm-sim --bins
 exec ./target/release/bcm --log "${BCM_LOG:-error}" demo --repo "$PWD" "$@"

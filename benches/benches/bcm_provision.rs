@@ -13,7 +13,7 @@
 //!
 //! A run, not a criterion loop: one provisioning of 500 servers takes minutes, because the
 //! manager spaces the iSNS changes that notify one tgtd (see `bcm::pacing`; all 500 targets
-//! are in one entity here). Build first: `cargo build --release -p bcm --bins`, then
+//! are in one entity here). Build first: `cargo build --release -p bcm -p imm-sim --bins`, then
 //! `cargo bench -p benches --bench bcm_provision`. `BCM_BENCH_SERVERS` changes the count.
 
 #[path = "../../scripts/peers/harness.rs"]
@@ -117,7 +117,7 @@ fn main() {
     for b in ["bcm", "imm-sim"] {
         assert!(
             bin(b).is_file(),
-            "{} is missing: cargo build --release -p bcm --bins",
+            "{} is missing: cargo build --release -p bcm -p imm-sim --bins",
             bin(b).display()
         );
     }

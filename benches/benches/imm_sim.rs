@@ -3,7 +3,7 @@
 //!
 //! The host runs in a separate process: this bench binary re-executes itself with
 //! `IMM_SIM_BENCH_HOST=1`, and that child runs exactly what the `imm-sim` binary runs
-//! (`bcm::imm::cli::main_from`: one tokio runtime, one UDP socket, responder and store per
+//! (`imm_sim::cli::main_from`: one tokio runtime, one UDP socket, responder and store per
 //! BMC, `--log-level warn` so log I/O does not dominate). The load generator is this
 //! process: our tokio RMCP+ client (`ipmi_iscsi::driver::Client`), one UDP socket per
 //! session, up to [`CONCURRENCY`] set-ups or one outstanding command per session at once.
@@ -235,7 +235,7 @@ fn bench(c: &mut Criterion) {
 fn main() -> ExitCode {
     if std::env::var_os("IMM_SIM_BENCH_HOST").is_some() {
         // The child: an imm-sim host, argv[1..] are its flags.
-        return bcm::imm::cli::main_from(std::env::args_os().skip(1));
+        return imm_sim::cli::main_from(std::env::args_os().skip(1));
     }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);

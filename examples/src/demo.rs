@@ -33,9 +33,6 @@ use serde::Serialize;
 use crate::app::{self, BootAsk, StartOptions};
 use crate::cli::DemoArgs;
 use crate::config::Config;
-use crate::imm::flash::BOOT_IPXE;
-use crate::imm::persist::write_atomic;
-use crate::imm::{BmcName, RenderDir};
 use crate::manager::{Progress, ProgressPhase, ProvisionReport, TargetRow, inventory_rows};
 
 /// The demo's targets: name suffix and size.
@@ -732,7 +729,7 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
         say.step("Booting a QEMU VM per server from the boot.ipxe its BMC (imm-sim) rendered");
         let mut boots = Vec::new();
         for (i, server, _, _) in &provisioned {
-            let vm_dir = RenderDir::new(&render_dir).dir(&BmcName::of(bmc_of(*i)));
+            let vm_dir = imm_render_dir(&render_dir, bmc_of(*i));
             check(
                 vm_dir.join(BOOT_IPXE).is_file(),
                 format!("imm-sim rendered no boot.ipxe in {}", vm_dir.display()),
@@ -898,10 +895,34 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
     Ok(report)
 }
 
-/// Writes `text` readable by the owner only (the file holds secrets), also over an
-/// existing file from a reused `--dir`.
+/// The file name QEMU's iPXE fetches over TFTP (`scripts/vm/run-vm.sh`), and the name
+/// imm-sim gives the script it renders.
+const BOOT_IPXE: &str = "boot.ipxe";
+
+/// Where imm-sim renders the boot files of the BMC on `bmc`: `RENDER_DIR/<ip>_<port>/`
+/// (its documented output layout, `imm-sim --help`).
+fn imm_render_dir(render_dir: &Path, bmc: SocketAddr) -> PathBuf {
+    render_dir.join(format!("{}_{}", bmc.ip(), bmc.port()))
+}
+
+/// Writes `text` readable by the owner only (the file holds secrets). A file left by a
+/// reused `--dir` is removed first, so the new one is created with mode 0600 whatever
+/// the old one's mode was.
 fn write_private(path: &Path, text: &str) -> Result<(), String> {
-    write_atomic(path, text.as_bytes(), 0o600).map_err(|e| e.to_string())
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let named = |e: std::io::Error| format!("{}: {e}", path.display());
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(named(e)),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(named)?;
+    file.write_all(text.as_bytes()).map_err(named)
 }
 
 fn ipmitool(bmc: SocketAddr, password: &str, args: &[&str]) -> Result<String, String> {

@@ -12,7 +12,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod discover;
-pub mod imm;
 pub mod inventory;
 pub mod manager;
 pub mod pacing;

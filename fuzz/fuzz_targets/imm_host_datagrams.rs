@@ -7,9 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use bcm::imm::bmc::{BmcCore, Effect, EmulatedBmc, guid_for};
-use bcm::imm::persist::decode_state;
-use bcm::imm::spec::BmcName;
+use imm_sim::bmc::{BmcCore, Effect, EmulatedBmc, guid_for};
+use imm_sim::persist::decode_state;
+use imm_sim::spec::BmcName;
 use ipmi_iscsi::bootopt::Pen;
 use ipmi_iscsi::ipmi::{NetFn, Request};
 use ipmi_iscsi::rmcp::{

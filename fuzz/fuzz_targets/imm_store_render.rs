@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use bcm::imm::bmc::{BmcCore, Effect};
-use bcm::imm::flash::Flash;
-use bcm::imm::persist::decode_state;
-use bcm::imm::spec::BmcName;
+use imm_sim::bmc::{BmcCore, Effect};
+use imm_sim::flash::Flash;
+use imm_sim::persist::decode_state;
+use imm_sim::spec::BmcName;
 use ipmi_iscsi::bootopt::{Dialect, Pen, WriteExchange, WritePlan};
 use ipmi_iscsi::ipmi::{Exchange, NetFn, Request};
 use ipmi_iscsi::params::{

@@ -1,7 +1,8 @@
 //! Test harness for integration tests that run against real third-party peers.
 //!
 //! Include it from an integration test with
-//! `#[path = "../../scripts/peers/harness.rs"] mod harness;` (one file, shared by every
+//! `#[path = "../../scripts/peers/harness.rs"] mod harness;` (one `../` more from a crate two
+//! levels down, such as `examples/imm-sim`) (one file, shared by every
 //! crate, so the workspace needs no test-support crate). It starts a peer through
 //! `scripts/peers/start-<peer>.sh`, parses the `KEY=VALUE` lines the script prints, and
 //! stops the peer (via `stop.sh`) when the returned [`Peer`] is dropped, also on panic.
@@ -15,12 +16,34 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The repository root (two levels above this file).
+/// The repository root: the nearest directory above the including crate that holds
+/// `scripts/peers` (crates sit one or two levels below it).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("crate directory has a parent")
+        .ancestors()
+        .find(|dir| dir.join("scripts").join("peers").is_dir())
+        .expect("a directory above the crate holds scripts/peers")
         .to_path_buf()
+}
+
+/// A binary of another workspace package (`imm-sim` for the manager's tests), from the
+/// profile directory this test runs in. Cargo tells a test only its own package's binary
+/// paths; `cargo test --workspace` builds every package's binaries before any test runs,
+/// and a single-package run needs `cargo build -p <package>` first (the failure says so).
+pub fn workspace_bin(package: &str, name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable sits in target/<profile>/deps");
+    let bin = profile_dir.join(name);
+    assert!(
+        bin.is_file(),
+        "{} is not built: run `cargo build -p {package}` (cargo test --workspace builds it)",
+        bin.display()
+    );
+    bin
 }
 
 /// Directory holding the peer scripts.

@@ -171,7 +171,12 @@ impl Lab {
                     format!("127.0.0.1:{bmc_first}-{}", bmc_first + spec.bmcs - 1),
                 ),
                 ("IMM_SIM_PASSWORD", bmc_password.clone()),
-                ("IMM_SIM_BIN", env!("CARGO_BIN_EXE_imm-sim").to_owned()),
+                (
+                    "IMM_SIM_BIN",
+                    harness::workspace_bin("imm-sim", "imm-sim")
+                        .to_string_lossy()
+                        .into_owned(),
+                ),
                 ("IMM_SIM_ARGS", "--log-level warn".to_owned()),
             ],
         );

@@ -7,10 +7,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use bcm::imm::bmc::{BmcCore, Effect};
-use bcm::imm::flash::{Flash, ParamsSource};
-use bcm::imm::persist::decode_state;
-use bcm::imm::spec::{BmcName, parse_bmcs};
+use imm_sim::bmc::{BmcCore, Effect};
+use imm_sim::flash::{Flash, ParamsSource};
+use imm_sim::persist::decode_state;
+use imm_sim::spec::{BmcName, parse_bmcs};
 use ipmi_iscsi::bootopt::{
     BootParam, Dialect, Pen, WriteExchange, WritePlan, get_request, set_request,
 };

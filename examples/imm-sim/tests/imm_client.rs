@@ -3,14 +3,14 @@
 //! restart, several BMCs in one process keep their own users and state, the 60-second
 //! timer runs on its own, and the log names every command but never a secret.
 
-#[path = "../../scripts/peers/harness.rs"]
+#[path = "../../../scripts/peers/harness.rs"]
 mod harness;
 mod imm_common;
 
 use std::time::Duration;
 
-use bcm::imm::persist::decode_state;
 use imm_common::*;
+use imm_sim::persist::decode_state;
 use ipmi_iscsi::bootopt::{
     BootFlags, BootInitiatorInfo, BootParam, Dialect, GetResponse, IscsiState, Pen, WritePlan,
     get_request, set_request,
@@ -468,7 +468,7 @@ fn the_sixty_second_boot_flag_timer_runs_and_persists_without_any_client() {
     let tmp = tempfile::tempdir().unwrap();
     // A saved state whose next-boot flags were set 59 s ago.
     let mut store = BootOptionsStore::new(StoreConfig::default());
-    let set_at = bcm::imm::wall_clock() - Duration::from_secs(59);
+    let set_at = imm_sim::wall_clock() - Duration::from_secs(59);
     let r = store.handle(
         set_at,
         &set_request(

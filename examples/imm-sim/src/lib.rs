@@ -1,4 +1,4 @@
-//! The BMC/IMM emulator behind the `imm-sim` binary: one process emulating one or many
+//! `imm-sim`, the BMC/IMM emulator: one process emulating one or many
 //! IPMI BMCs that receive iSCSI boot parameters over RMCP+ (cipher suites 17 and 3),
 //! keep them across restarts, and "flash" them for firmware on every commit.
 //!
@@ -16,6 +16,7 @@
 //! | module | concept |
 //! |---|---|
 //! | [`spec`] | `--bmc` values and BMC names (`ip_port`) |
+//! | [`password`] | where a user's password comes from (environment, file, users file) |
 //! | [`users`] | per-BMC users and privileges (`--user`, `--users-file`) |
 //! | [`persist`] | `state.json`: atomic, private, shape-checked on load |
 //! | [`flash`] | which parameters firmware boots, and the rendered files |
@@ -28,6 +29,7 @@
 //! set-in-progress. Every handled command is logged with the BMC name, session, NetFn,
 //! command, parameter/block and completion code — never payload bytes or secrets.
 
+#![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -37,6 +39,7 @@ pub mod bmc;
 pub mod cli;
 pub mod flash;
 pub mod host;
+pub mod password;
 pub mod persist;
 pub mod spec;
 pub mod users;

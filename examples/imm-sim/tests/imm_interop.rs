@@ -2,12 +2,12 @@
 //! suites 17 and 3 (boot parameters, the mailbox, raw OEM reads, power), FreeIPMI
 //! `ipmi-raw` / `ipmi-chassis`, and the refusals (wrong password, suite 0).
 
-#[path = "../../scripts/peers/harness.rs"]
+#[path = "../../../scripts/peers/harness.rs"]
 mod harness;
 mod imm_common;
 
-use bcm::imm::persist::decode_state;
 use imm_common::*;
+use imm_sim::persist::decode_state;
 use ipmi_iscsi::bootopt::{BootDevice, Dialect, WritePlan, oem};
 use ipmi_iscsi::driver::{Client, ClientError};
 use ipmi_iscsi::rmcp::{AuthFailure, CipherSuite, SessionError};

@@ -5,7 +5,7 @@
 //! iBFT iPXE published names the initiator and target we pushed. A wrong CHAP secret
 //! pushed the same way is refused by tgtd: no boot.
 
-#[path = "../../scripts/peers/harness.rs"]
+#[path = "../../../scripts/peers/harness.rs"]
 mod harness;
 mod imm_common;
 

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use zeroize::Zeroize;
 
 use super::spec::BmcName;
-use crate::config::SecretSource;
+use crate::password::PasswordSource;
 
 /// Why the users cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,7 @@ pub struct UserEntry {
     /// User name (1..=16 bytes).
     pub name: String,
     /// Where the password comes from.
-    pub password: SecretSource,
+    pub password: PasswordSource,
     /// Highest privilege (`user`, `operator`, `administrator`; default administrator).
     #[serde(default = "default_privilege")]
     pub privilege: String,
@@ -213,7 +213,7 @@ fn entry_user(scope: &str, e: &UserEntry) -> Result<User, UsersError> {
         .map_err(|err| UsersError::Invalid {
             scope: scope.to_owned(),
             user: e.name.clone(),
-            reason: err.to_string(),
+            reason: err,
         })?;
     make_user(scope, &e.name, password, privilege)
 }

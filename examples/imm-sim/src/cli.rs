@@ -12,7 +12,7 @@ use tracing::error;
 use super::host::{BoundHost, HostConfig};
 use super::spec::{BmcName, parse_bmcs};
 use super::users::{UsersFile, make_user, users_per_bmc};
-use crate::config::SecretSource;
+use crate::password::PasswordSource;
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -34,7 +34,8 @@ pub struct Args {
     /// Directory of each BMC's `state.json` (kept across restarts).
     #[arg(long, value_name = "DIR")]
     pub state_dir: PathBuf,
-    /// Directory of each BMC's rendered boot files (default: STATE_DIR/render; never the
+    /// Directory of the rendered boot files: `DIR/<ip>_<port>/` per BMC holds `boot.ipxe`,
+    /// `root-path`, `ibft.bin` and `params.json` (default: STATE_DIR/render; never the
     /// state directory itself, which holds secrets firmware must not be served).
     #[arg(long, value_name = "DIR")]
     pub render_dir: Option<PathBuf>,
@@ -114,8 +115,8 @@ pub fn host_config(args: &Args) -> Result<HostConfig, CliError> {
     let addrs = parse_bmcs(&args.bmcs)?;
     let names: Vec<BmcName> = addrs.iter().map(|a| BmcName::of(*a)).collect();
     let source = match (&args.password_env, &args.password_file) {
-        (Some(env), None) => Some(SecretSource::Env { env: env.clone() }),
-        (None, Some(file)) => Some(SecretSource::File { file: file.clone() }),
+        (Some(env), None) => Some(PasswordSource::Env { env: env.clone() }),
+        (None, Some(file)) => Some(PasswordSource::File { file: file.clone() }),
         (None, None) => None,
         (Some(_), Some(_)) => {
             return Err(CliError::Usage(
@@ -127,7 +128,7 @@ pub fn host_config(args: &Args) -> Result<HostConfig, CliError> {
         (Some(user), Some(src)) => {
             let pw = src
                 .resolve(&format!("--user {user}"))
-                .map_err(|e| CliError::Usage(e.to_string()))?;
+                .map_err(CliError::Usage)?;
             Some(make_user("--user", user, pw, Privilege::ADMINISTRATOR)?)
         }
         (Some(_), None) => {

@@ -1,5 +1,0 @@
-//! `imm-sim`: the BMC/IMM emulator (see `bcm::imm` for what it does and `--help` for flags).
-
-fn main() -> std::process::ExitCode {
-    bcm::imm::cli::main()
-}
