@@ -1057,7 +1057,7 @@ impl<E: Effects> Manager<E> {
         let committed: Vec<(String, String)> = lock(&self.inner.engine)
             .ledger()
             .iter()
-            .filter(|a| a.is_committed())
+            .filter(|a| a.is_committed() && a.request.auth != boot_config_core::AuthWanted::None)
             .map(|a| (a.id().as_str().to_owned(), a.server().as_str().to_owned()))
             .collect();
         for (id, server) in committed {
