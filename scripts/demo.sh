@@ -6,7 +6,9 @@
 # probes the targets, two servers with different size requests are provisioned (DD,
 # initiator, CHAP, BMC over RMCP+), a QEMU VM per server boots from its LUN through the
 # iPXE script its emulated BMC rendered, a third, unprovisioned server is refused by the
-# target, and one server is released. Every step is checked; the peers are stopped at the
+# target, a fourth server whose standard BMC (pyghmi bmc-sim) only gets force PXE and a
+# power cycle boots through the iPXE script bcm's boot listener serves (boot confirmed from
+# tgtd's session list), and one server is released. Every step is checked; the peers are stopped at the
 # end. Extra arguments go to `bcm demo` (e.g. --keep, --no-vm, --report FILE).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

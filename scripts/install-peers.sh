@@ -9,7 +9,8 @@
 #   openipmi ipmitool freeipmi-tools   ipmi_sim, ipmitool, ipmi-raw / ipmi-chassis
 #   tshark                             independent protocol dissectors
 #   qemu-system-x86 ipxe-qemu nasm     the real iSCSI boot of a VM
-#   iproute2 procps                    ss / ps for the peer scripts
+#   iproute2 procps                    ss / ps for the peer scripts; ip netns / tuntap
+#   dnsmasq-base                       DHCP for the network-boot test in a network namespace
 # PyPI (into $PYTHON, default python3): pyghmi (BMC simulator), pyslp (SLP peer).
 #
 # Needs root for apt-get. PEERS_QUIET=1 silences progress lines.
@@ -17,7 +18,7 @@ set -euo pipefail
 
 PY="${PYTHON:-python3}"
 DEBS=(open-isns-server open-isns-utils libisns-dev tgt libiscsi-bin openipmi ipmitool
-      freeipmi-tools tshark qemu-system-x86 ipxe-qemu nasm iproute2 procps)
+      freeipmi-tools tshark qemu-system-x86 ipxe-qemu nasm iproute2 procps dnsmasq-base)
 PIPS=(pyghmi==1.6.19 pyslp==0.1.7)
 
 say() { [ "${PEERS_QUIET:-0}" = 1 ] || echo "install-peers: $*" >&2; }

@@ -76,7 +76,11 @@ fn measure() {
     let evs = events(20_000, 50);
     let seen = Provenance::new(Source::IsnsQuery, Timestamp::from_millis(1));
     let region = Region::new(GLOBAL);
-    let mut e = Engine::new(EngineConfig::new(2026, 1, "example.com").unwrap());
+    let mut e = Engine::new(EngineConfig {
+        // Selection among LUNs is measured: targets shared, as before isolation existed.
+        share_targets: true,
+        ..EngineConfig::new(2026, 1, "example.com").unwrap()
+    });
     for ev in &evs {
         e.apply(ev, seen);
     }
@@ -112,7 +116,11 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("build_10k_luns", |b| {
         b.iter(|| {
-            let mut e = Engine::new(EngineConfig::new(2026, 1, "example.com").unwrap());
+            let mut e = Engine::new(EngineConfig {
+                // Selection among LUNs is measured: targets shared, as before isolation existed.
+                share_targets: true,
+                ..EngineConfig::new(2026, 1, "example.com").unwrap()
+            });
             for ev in &evs {
                 e.apply(ev, seen);
             }

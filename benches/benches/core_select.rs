@@ -94,7 +94,11 @@ fn resized(c: &Changes) -> bool {
 }
 
 fn build() -> (Engine, Vec<InventoryEvent>) {
-    let mut e = Engine::new(EngineConfig::new(2026, 1, "example.com").unwrap());
+    let mut e = Engine::new(EngineConfig {
+        // Selection among LUNs is measured: targets shared, as before isolation existed.
+        share_targets: true,
+        ..EngineConfig::new(2026, 1, "example.com").unwrap()
+    });
     let seen = Provenance::new(Source::IsnsQuery, Timestamp::from_millis(1));
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut events = Vec::with_capacity(3 * TARGETS);

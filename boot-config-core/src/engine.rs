@@ -24,6 +24,11 @@ pub struct EngineConfig {
     pub reservation_ttl: Duration,
     /// Initiator and DD naming.
     pub naming: NamingScheme,
+    /// Let a target that already serves one server serve others (off by default: a
+    /// Discovery Domain admits an initiator to every LUN of a target, so servers sharing a
+    /// target can read each other's disks).
+    #[serde(default)]
+    pub share_targets: bool,
 }
 
 impl EngineConfig {
@@ -39,6 +44,7 @@ impl EngineConfig {
                 initiator: InitiatorNameScheme::new(year, month, domain)?,
                 dd_prefix: "bcm:".to_owned(),
             },
+            share_targets: false,
         })
     }
 }
@@ -133,10 +139,11 @@ impl Engine {
             reason: Box::new(reason),
         };
         validate(req).map_err(|problem| reject(RejectReason::InvalidRequest { problem }))?;
-        let primary = select::pick(&self.inv, req, None)
+        let share = self.config.share_targets;
+        let primary = select::pick(&self.inv, req, None, share)
             .and_then(|s| select::placement(&self.inv, req, s))
             .ok_or_else(|| {
-                reject(match rejection::explain(&self.inv, req, None) {
+                reject(match rejection::explain(&self.inv, req, None, share) {
                     ConstraintOrSize::Size(r) => RejectReason::NoLunInSizeRange(r),
                     ConstraintOrSize::Constraint(r) => RejectReason::ExcludedByConstraints(r),
                 })
@@ -145,10 +152,10 @@ impl Engine {
             crate::request::Redundancy::None => None,
             crate::request::Redundancy::SecondaryOnOtherEntity => {
                 let ex = Some(&primary.entity);
-                let s = select::pick(&self.inv, req, ex)
+                let s = select::pick(&self.inv, req, ex, share)
                     .and_then(|s| select::placement(&self.inv, req, s))
                     .ok_or_else(|| {
-                        let report = match rejection::explain(&self.inv, req, ex) {
+                        let report = match rejection::explain(&self.inv, req, ex, share) {
                             ConstraintOrSize::Constraint(r) => r,
                             // Unreachable in practice (the primary fits); report it as empty.
                             ConstraintOrSize::Size(_) => crate::rejection::ConstraintReport {

@@ -271,6 +271,16 @@ impl Ledger {
         Ok(())
     }
 
+    /// Adds an allocation, refusing any double hold: rebuilds a ledger one stored row at a
+    /// time, so a store holding a LUN twice yields the older holder and names the younger.
+    ///
+    /// # Errors
+    /// [`LedgerError::LunHeldTwice`], [`LedgerError::ServerHeldTwice`] or
+    /// [`LedgerError::DuplicateRequest`]; the ledger is then unchanged.
+    pub fn try_insert(&mut self, a: Allocation) -> Result<(), LedgerError> {
+        self.insert(a)
+    }
+
     pub(crate) fn get_mut(&mut self, id: &RequestId) -> Option<&mut Allocation> {
         self.allocations.get_mut(id)
     }

@@ -11,7 +11,8 @@ use crate::net::Subnet;
 use crate::pattern::NamePattern;
 use crate::request::{BootRequest, SizeRange};
 use crate::select::{
-    C_ENTITY, C_NO_PORTAL, C_PATTERN, C_SAME_ENTITY, C_SUBNET, C_TAGS, target_failures,
+    C_ENTITY, C_HELD_TARGET, C_NO_PORTAL, C_PATTERN, C_SAME_ENTITY, C_SUBNET, C_TAGS,
+    isolation_failure, target_failures,
 };
 
 /// Fitting LUNs examined at most when explaining a constraint rejection (counts are then
@@ -44,6 +45,8 @@ pub enum ConstraintKind {
     NoPortal,
     /// A secondary must not share the primary's entity.
     SameEntityAsPrimary(EntityId),
+    /// The target already serves another server, and targets are not shared.
+    TargetServesAnotherServer,
 }
 
 impl fmt::Display for ConstraintKind {
@@ -68,6 +71,10 @@ impl fmt::Display for ConstraintKind {
             ),
             Self::NoPortal => f.write_str("target has no portal registered"),
             Self::SameEntityAsPrimary(e) => write!(f, "on the primary's entity {e}"),
+            Self::TargetServesAnotherServer => f.write_str(
+                "target already serves another server (a DD opens every LUN of a target to \
+                 its initiator, so targets are not shared unless share_targets is set)",
+            ),
         }
     }
 }
@@ -283,6 +290,9 @@ fn kinds(bits: u8, req: &BootRequest, exclude: Option<&EntityId>) -> Vec<Constra
     {
         v.push(ConstraintKind::SameEntityAsPrimary(e.clone()));
     }
+    if bits & C_HELD_TARGET != 0 {
+        v.push(ConstraintKind::TargetServesAnotherServer);
+    }
     v
 }
 
@@ -296,6 +306,7 @@ pub(crate) fn explain(
     inv: &Inventory,
     req: &BootRequest,
     exclude: Option<&EntityId>,
+    share_targets: bool,
 ) -> ConstraintOrSize {
     let lo = SizeKey::at_least(req.size.min);
     let upper = req.size.upper();
@@ -320,7 +331,7 @@ pub(crate) fn explain(
         });
     }
     let mut memo: HashMap<u32, u8> = HashMap::new();
-    let mut per_bit = [0u64; 6];
+    let mut per_bit = [0u64; 7];
     let mut seen = 0u64;
     let mut nearest: Option<(u32, u8, SizeKey)> = None;
     let mut complete = true;
@@ -332,8 +343,10 @@ pub(crate) fn explain(
         seen += 1;
         let t = k.target;
         let bits = *memo.entry(t).or_insert_with(|| {
-            inv.target_rec(t)
-                .map_or(u8::MAX, |tr| target_failures(tr, &req.constraints, exclude))
+            inv.target_rec(t).map_or(u8::MAX, |tr| {
+                target_failures(tr, &req.constraints, exclude)
+                    | isolation_failure(tr, share_targets)
+            })
         });
         for (b, count) in per_bit.iter_mut().enumerate() {
             if bits & (1 << b) != 0 {

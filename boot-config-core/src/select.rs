@@ -63,6 +63,18 @@ pub(crate) const C_SUBNET: u8 = 4;
 pub(crate) const C_TAGS: u8 = 8;
 pub(crate) const C_NO_PORTAL: u8 = 16;
 pub(crate) const C_SAME_ENTITY: u8 = 32;
+/// The target already serves another server and targets are not shared.
+pub(crate) const C_HELD_TARGET: u8 = 64;
+
+/// [`C_HELD_TARGET`] when `tr` holds any LUN for a server and sharing is off: a Discovery
+/// Domain admits an initiator to the whole target, every LUN of it, not to one LUN.
+pub(crate) fn isolation_failure(tr: &TargetRec, share_targets: bool) -> u8 {
+    if !share_targets && tr.load > 0 {
+        C_HELD_TARGET
+    } else {
+        0
+    }
+}
 
 /// Where one LUN of a selection lives and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,13 +219,15 @@ struct Ctx<'a> {
     c: &'a Constraints,
     size: SizeRange,
     exclude: Option<&'a EntityId>,
+    share_targets: bool,
 }
 
 impl<'a> Ctx<'a> {
     fn ok(&self, t: u32) -> bool {
-        self.inv
-            .target_rec(t)
-            .is_some_and(|tr| target_failures(tr, self.c, self.exclude) == 0)
+        self.inv.target_rec(t).is_some_and(|tr| {
+            target_failures(tr, self.c, self.exclude) | isolation_failure(tr, self.share_targets)
+                == 0
+        })
     }
 
     /// Best-fit LUN of one target within the size range.
@@ -610,13 +624,20 @@ fn prefix_range<'i>(
 }
 
 /// Picks one LUN for `req`, excluding targets on `exclude` (the primary's entity for a
-/// secondary). Returns the LUN's slot.
-pub(crate) fn pick(inv: &Inventory, req: &BootRequest, exclude: Option<&EntityId>) -> Option<u32> {
+/// secondary) and, unless `share_targets`, targets that already serve a server. Returns the
+/// LUN's slot.
+pub(crate) fn pick(
+    inv: &Inventory,
+    req: &BootRequest,
+    exclude: Option<&EntityId>,
+    share_targets: bool,
+) -> Option<u32> {
     let ctx = Ctx {
         inv,
         c: &req.constraints,
         size: req.size,
         exclude,
+        share_targets,
     };
     match req.policy {
         Policy::BestFit => ctx.best_fit(),

@@ -258,7 +258,11 @@ fn lun_states(e: &Engine) -> Vec<(LunRef, Option<u64>, LunState)> {
 
 /// Runs a sequence, checking invariants after every step; returns a transcript.
 fn run(ops: &[Op]) -> Result<(Vec<String>, Engine, Vec<InventoryEvent>), TestCaseError> {
-    let mut e = Engine::new(EngineConfig::new(2026, 1, "example.com").unwrap());
+    let mut e = Engine::new(EngineConfig {
+        // The oracle judges selection among LUNs; isolation has its own tests.
+        share_targets: true,
+        ..EngineConfig::new(2026, 1, "example.com").unwrap()
+    });
     let mut now = Timestamp::from_millis(1_000_000);
     let mut transcript = Vec::new();
     let mut events = Vec::new();

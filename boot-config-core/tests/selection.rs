@@ -229,3 +229,50 @@ fn targets_without_portals_are_never_selected() {
     let why = e.select(&req("r", "s", 1)).unwrap_err().to_string();
     assert!(why.contains("no portal registered"), "{why}");
 }
+
+#[test]
+fn a_target_serving_one_server_is_no_candidate_for_another_by_default() {
+    let mut e = Engine::new(isolated_config());
+    for ev in [
+        target("multi", "e1", "10.0.0.1"),
+        luns("multi", &[(1, 16), (2, 64), (3, 128)]),
+    ] {
+        e.apply(&ev, seen());
+    }
+    let first = e.reserve(&req("r1", "s1", 60), T0).unwrap().allocation;
+    assert_eq!(first.selection.primary.lun, lun("multi", 2));
+    let err = e
+        .reserve(&req("r2", "s2", 100), T0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("target already serves another server"),
+        "{err}"
+    );
+    // Released, the target is a candidate again.
+    e.release(&RequestId::new("r1"));
+    assert_eq!(
+        e.reserve(&req("r2", "s2", 100), T0)
+            .unwrap()
+            .allocation
+            .selection
+            .primary
+            .lun,
+        lun("multi", 3)
+    );
+}
+
+#[test]
+fn sharing_targets_is_an_opt_in() {
+    let mut e = Engine::new(config());
+    assert!(e.config().share_targets);
+    for ev in [
+        target("multi", "e1", "10.0.0.1"),
+        luns("multi", &[(1, 16), (2, 64), (3, 128)]),
+    ] {
+        e.apply(&ev, seen());
+    }
+    e.reserve(&req("r1", "s1", 60), T0).unwrap();
+    let second = e.reserve(&req("r2", "s2", 100), T0).unwrap().allocation;
+    assert_eq!(second.selection.primary.lun, lun("multi", 3));
+}

@@ -1,7 +1,7 @@
 //! The HTTP JSON API of `bcm serve`.
 //!
 //! ```text
-//! GET    /health                         {"status":"ok"|"degraded", "isns_registered", "inventory_rounds", ...}
+//! GET    /health                         {"status":"ok"|"degraded", "reasons", "isns_registered", "inventory_rounds", "pending_rollbacks", ...}
 //! GET    /metrics                        Prometheus text: requests, steps, latency, LUNs by state
 //! GET    /v1/inventory                   targets with portals and LUNs (size, state, holder)
 //! GET    /v1/assignments                 every server's boot disk
@@ -11,7 +11,8 @@
 //! GET    /v1/requests?server=&limit=     recent requests and their states
 //! ```
 //! Errors are `{"error": "<what to do>"}` with 400 (malformed body or field), 404 (unknown
-//! server, nothing assigned), 409 (server busy, request ID reused), 422 (no LUN fits: the
+//! server, nothing assigned), 409 (server busy, request ID reused, LUN, BMC or initiator/DD
+//! name held by another server: the message names the holder), 422 (no LUN fits: the
 //! engine's explanation), 502 (a step failed on iSNS, a target or the BMC; rolled back).
 
 use std::sync::Arc;
@@ -86,23 +87,45 @@ pub fn router<E: Effects>(state: ApiState<E>) -> Router {
 
 async fn health<E: Effects>(State(s): State<Shared<E>>) -> Response {
     let st = s.status.borrow().clone();
-    let ok = st.registered && st.rounds > 0;
+    // Counted in SQL: the rows themselves (bodies, secrets) are not needed here.
+    let counts = s
+        .manager
+        .with_store(crate::store::Store::state_counts)
+        .unwrap_or_default();
+    let unfinished: u64 = counts
+        .iter()
+        .filter(|(st, _)| st.is_unfinished())
+        .map(|(_, n)| n)
+        .sum();
+    let rolling_back: u64 = counts
+        .iter()
+        .filter(|(st, _)| *st == crate::store::RequestState::RollingBack)
+        .map(|(_, n)| n)
+        .sum();
+    let conflicts = s.manager.conflicts().len();
+    let mut reasons = Vec::new();
+    if !st.registered {
+        reasons.push("not registered with the iSNS server".to_owned());
+    }
+    if st.rounds == 0 {
+        reasons.push("no full inventory round yet".to_owned());
+    }
+    if rolling_back > 0 {
+        reasons.push(format!(
+            "{rolling_back} incomplete rollback(s) pending, retried with back-off (their LUNs stay reserved)"
+        ));
+    }
+    if conflicts > 0 {
+        reasons.push(format!(
+            "{conflicts} stored allocation(s) conflict with an older holder: run `bcm repair`"
+        ));
+    }
+    let ok = reasons.is_empty();
     let code = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    // Counted in SQL: the rows themselves (bodies, secrets) are not needed here.
-    let unfinished: u64 = s
-        .manager
-        .with_store(crate::store::Store::state_counts)
-        .map_or(0, |counts| {
-            counts
-                .iter()
-                .filter(|(st, _)| st.is_unfinished())
-                .map(|(_, n)| n)
-                .sum()
-        });
     (
         code,
         Json(json!({
@@ -112,6 +135,8 @@ async fn health<E: Effects>(State(s): State<Shared<E>>) -> Response {
             "targets": st.targets,
             "probing": st.progress.map(|(p, t)| json!({"probed": p, "total": t})),
             "unfinished_requests": unfinished,
+            "pending_rollbacks": rolling_back,
+            "reasons": reasons,
             "last_warning": st.last_warning,
         })),
     )
@@ -149,7 +174,30 @@ async fn inventory<E: Effects>(State(s): State<Shared<E>>) -> Response {
 }
 
 async fn assignments<E: Effects>(State(s): State<Shared<E>>) -> Response {
-    Json(s.manager.assignments()).into_response()
+    let rows: Vec<serde_json::Value> = s
+        .manager
+        .assignments()
+        .iter()
+        .map(|a| with_boot(&s, a))
+        .collect();
+    Json(rows).into_response()
+}
+
+/// An assignment's JSON with its boot mode and confirmation (`"boot"`).
+fn with_boot<E: Effects>(s: &ApiState<E>, a: &crate::manager::Assignment) -> serde_json::Value {
+    let mut v = serde_json::to_value(a).unwrap_or_default();
+    v["boot"] = s
+        .manager
+        .with_store(|st| {
+            serde_json::to_value(crate::boot::BootStatus::of(
+                &s.config,
+                st,
+                &a.server,
+                &a.request_id,
+            ))
+        })
+        .unwrap_or_default();
+    v
 }
 
 #[derive(Deserialize)]
@@ -174,8 +222,7 @@ async fn assignment<E: Effects>(
                 format!("server {server} holds no boot disk"),
             )
         })?;
-    let mut v = serde_json::to_value(&a)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut v = with_boot(&s, &a);
     if q.show_secrets
         && let Some(secret) = s.manager.chap_secret(&server)?
     {
@@ -216,6 +263,10 @@ async fn provision<E: Effects>(
                 ask.server
             ),
         ));
+    }
+    if let Some(u) = &ask.uuid {
+        crate::boot::remember_request_uuid(&s.manager, &ask.server, u)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     }
     let report = s.manager.provision(req).await?;
     let code = if report.replayed {

@@ -16,7 +16,9 @@ use crate::bmc::{BmcPusher, PusherConfig};
 use crate::config::Config;
 use crate::inventory::{ConnectionState, Inventory, InventoryConfig, InventoryUpdate, ProbeChap};
 use crate::manager::live::{BmcDirectory, ExtraAccount, LiveEffects};
-use crate::manager::{Manager, ManagerError, ManagerOptions, Observer, ProvisionRequest};
+use crate::manager::{
+    Manager, ManagerError, ManagerOptions, Observer, ProvisionRequest, StoreConflict,
+};
 use crate::store::Store;
 use crate::target_chap::ChapHook;
 
@@ -71,17 +73,147 @@ pub fn engine_config(config: &Config) -> Result<EngineConfig, StartError> {
         .map_err(|e| StartError::Config(format!("[manager] naming: {e}")))?;
     ec.reservation_ttl = config.manager.reservation_ttl;
     ec.naming.dd_prefix.clone_from(&config.manager.dd_prefix);
+    ec.share_targets = config.manager.share_targets;
+    if ec.share_targets {
+        tracing::warn!(
+            "[manager] share_targets = true: servers may get LUNs of one target, and each can then read the others' disks"
+        );
+    }
     Ok(ec)
 }
 
-/// Opens the store and rebuilds the engine from its ledger.
+/// Opens the store and rebuilds the engine from its ledger; stored allocations that collide
+/// with an older holder are left out of it and logged (see [`store_conflicts`]).
 ///
 /// # Errors
 /// [`StartError`].
 pub fn open_engine(config: &Config) -> Result<(Store, Engine), StartError> {
     let store = Store::open(&config.manager.store)?;
-    let ledger = Manager::<Live>::load_ledger(&store)?;
+    let (ledger, conflicts) = Manager::<Live>::rebuild_ledger(&store)?;
+    for c in &conflicts {
+        tracing::warn!(conflict = %c, "stored ledger");
+    }
     Ok((store, Engine::with_ledger(engine_config(config)?, ledger)))
+}
+
+/// Stored allocations the ledger cannot take because an older one holds the same LUN or
+/// server: `bcm status` lists them, `bcm repair` releases them.
+///
+/// # Errors
+/// [`StartError::Manager`] for store errors.
+pub fn store_conflicts(store: &Store) -> Result<Vec<StoreConflict>, StartError> {
+    Ok(Manager::<Live>::rebuild_ledger(store)?.1)
+}
+
+/// The exclusive claim of one process on a store: `bcm serve` holds it while it runs, and so
+/// does each state-changing command (`provision`, `release`, `repair`). A second claimant is
+/// refused with the holder's PID, role and API address, read from the lock file
+/// (`<store>.lock`, an OS advisory lock released when the process ends, even by SIGKILL).
+#[derive(Debug)]
+pub struct StoreLock {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+/// Why a store could not be claimed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// Another process holds the store.
+    #[error(
+        "the store {store} is in use by {holder}; send the change to its API (POST /v1/boot-requests, DELETE /v1/assignments/<server>) or stop it first"
+    )]
+    Busy {
+        /// The store.
+        store: String,
+        /// What the lock file says about the holder.
+        holder: String,
+    },
+    /// The lock file cannot be used.
+    #[error("cannot lock the store {path}: {source}")]
+    Io {
+        /// The lock file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl StoreLock {
+    /// Claims the store of `config` for `role` (`serve`, `provision`, …).
+    ///
+    /// # Errors
+    /// [`LockError::Busy`] when another process holds it.
+    pub fn acquire(config: &Config, role: &str) -> Result<StoreLock, LockError> {
+        use std::io::{Read, Seek, Write};
+        let store = &config.manager.store;
+        let mut name = store.as_os_str().to_owned();
+        name.push(".lock");
+        let path = std::path::PathBuf::from(name);
+        let io = |source| LockError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let holder = describe_holder(text.trim(), config);
+                return Err(LockError::Busy {
+                    store: store.display().to_string(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        writeln!(file, "pid={} role={role}", std::process::id()).map_err(io)?;
+        Ok(StoreLock { file, path })
+    }
+
+    /// Adds the API address a daemon listens on, for the commands it refuses.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn announce_api(&mut self, api: SocketAddr) -> std::io::Result<()> {
+        use std::io::Write;
+        writeln!(self.file, "api=http://{api}")
+    }
+
+    /// The lock file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// `pid=… role=… api=…` from a lock file, in words; the API address falls back to
+/// `[api] listen` of the same configuration.
+fn describe_holder(text: &str, config: &Config) -> String {
+    let field = |k: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(k).map(str::to_owned))
+    };
+    let role = field("role=").unwrap_or_else(|| "another bcm".to_owned());
+    let pid = field("pid=").map_or_else(String::new, |p| format!(" (pid {p})"));
+    let api = field("api=").unwrap_or_else(|| format!("http://{}", config.api.listen));
+    if role == "serve" {
+        format!("`bcm serve`{pid}, API {api}")
+    } else {
+        format!("`bcm {role}`{pid}")
+    }
 }
 
 /// The iSNS server: `[isns] server`, else the best one SLP finds.
@@ -214,7 +346,9 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
         power_cycle: config.bmc.power_cycle,
         ..ManagerOptions::default()
     };
+    let conflicts = store_conflicts(&store)?;
     let manager = Manager::new(engine, store, effects, options);
+    manager.set_conflicts(conflicts);
     let (status_tx, status) = watch::channel(InventoryStatus::default());
     let pump = tokio::spawn(pump(
         manager.clone(),
@@ -385,6 +519,8 @@ pub struct BootAsk {
     pub policy: Option<String>,
     /// Boot NIC MAC.
     pub mac: Option<String>,
+    /// SMBIOS system UUID (boot mode `pxe`).
+    pub uuid: Option<String>,
     /// Power-cycle after configuring the BMC.
     pub power_cycle: Option<bool>,
 }
@@ -466,6 +602,35 @@ impl BootAsk {
     pub fn to_request(&self, config: &Config, now_ms: u128) -> Result<ProvisionRequest, String> {
         if self.server.trim().is_empty() {
             return Err("server: empty; name the server that boots".to_owned());
+        }
+        // Names travel into iSCSI names, iSNS attributes, logs and the store: a control
+        // character has no business in any of them.
+        for (what, text) in [
+            ("server", Some(self.server.as_str())),
+            ("request_id", self.request_id.as_deref()),
+        ] {
+            if let Some(t) = text
+                && let Some(c) = t.chars().find(|c| c.is_control())
+            {
+                return Err(format!(
+                    "{what}: contains the control character U+{:04X}; use letters, digits, '-', '.', '_'",
+                    u32::from(c)
+                ));
+            }
+        }
+        if let Some(u) = &self.uuid
+            && crate::boot::Uuid::parse(u).is_none()
+        {
+            return Err(format!(
+                "uuid {u:?} is not a UUID like 01234567-89ab-cdef-0123-456789abcdef"
+            ));
+        }
+        if let Some(m) = &self.mac
+            && crate::boot::normalize_mac(m).is_none()
+        {
+            return Err(format!(
+                "mac {m:?} is not a MAC address like 52:54:00:12:34:56"
+            ));
         }
         let known = config.server(&self.server);
         let min = parse_size(&self.size)?;
@@ -579,6 +744,23 @@ mod tests {
                 .contains("64 bits")
         );
         assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn refuses_control_characters_in_names_and_shares_targets_only_when_asked() {
+        let config = Config::parse("", Path::new("t")).unwrap();
+        for server in ["a\u{0}b", "a\nb", "a\u{7f}"] {
+            let ask = BootAsk {
+                server: server.to_owned(),
+                size: "1GiB".to_owned(),
+                ..BootAsk::default()
+            };
+            let err = ask.to_request(&config, 1).unwrap_err();
+            assert!(err.contains("control character"), "{err}");
+        }
+        assert!(!engine_config(&config).unwrap().share_targets);
+        let shared = Config::parse("[manager]\nshare_targets = true\n", Path::new("t")).unwrap();
+        assert!(engine_config(&shared).unwrap().share_targets);
     }
 
     #[test]

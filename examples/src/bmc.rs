@@ -16,7 +16,7 @@ use ipmi_iscsi::bootopt::{
     BootFlags, BootParam, Dialect, Pen, WriteExchange, WritePlan, is_unsupported, oem, set_request,
 };
 use ipmi_iscsi::driver::{Client, ClientError, SuiteMemory};
-use ipmi_iscsi::ipmi::{CompletionCode, NetFn, Request, chassis};
+use ipmi_iscsi::ipmi::{CompletionCode, NetFn, Request, app, chassis};
 use ipmi_iscsi::params::IscsiBootParams;
 use ipmi_iscsi::rmcp::{CipherSuite, ClientConfig, ConfAlg, Password};
 
@@ -147,6 +147,35 @@ impl fmt::Display for BmcReport {
             self.dialect,
             self.suite.map_or_else(|| "?".to_owned(), |s| s.to_string()),
             self.requests,
+            if self.power_cycled {
+                ", power cycled"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// What a network-boot push did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkBootReport {
+    /// Cipher suite of the session.
+    pub suite: Option<u8>,
+    /// The 16 bytes of Get System GUID, when the BMC answered it (byte order as sent).
+    pub system_guid: Option<[u8; 16]>,
+    /// Whether the EFI flag was set.
+    pub efi: bool,
+    /// Whether the server was power-cycled.
+    pub power_cycled: bool,
+}
+
+impl fmt::Display for NetworkBootReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "force {} boot, cipher suite {}{}",
+            if self.efi { "EFI PXE" } else { "PXE" },
+            self.suite.map_or_else(|| "?".to_owned(), |s| s.to_string()),
             if self.power_cycled {
                 ", power cycled"
             } else {
@@ -304,6 +333,76 @@ impl BmcPusher {
             requests,
             power_cycled: power_cycle,
         })
+    }
+
+    /// Network boot through `bcm serve` (boot mode `pxe`): reads the system GUID when the
+    /// BMC answers Get System GUID, writes only the standard boot flags (parameter 5: force
+    /// PXE, EFI when configured), then power-cycles (or powers up) the server when asked.
+    /// Nothing of ours is needed on the BMC.
+    ///
+    /// # Errors
+    /// [`BmcError`]: session set-up, or a refused boot-flags write or chassis control.
+    pub async fn network_boot(
+        &self,
+        login: &BmcLogin,
+        power_cycle: bool,
+    ) -> Result<NetworkBootReport, BmcError> {
+        let mut client = self.connect(login).await?;
+        let result = self.network_boot_on(&mut client, power_cycle).await;
+        let _ = client.close().await;
+        result
+    }
+
+    async fn network_boot_on(
+        &self,
+        client: &mut Client,
+        power_cycle: bool,
+    ) -> Result<NetworkBootReport, BmcError> {
+        let bmc = client.peer();
+        // Optional (IPMI v2.0 §22.14): a BMC that refuses it still boots the server.
+        let guid = client
+            .execute(Request::new(NetFn::APP, app::GET_SYSTEM_GUID, []))
+            .await
+            .map_err(|source| BmcError::Session { bmc, source })?;
+        let system_guid = if guid.is_ok() {
+            <[u8; 16]>::try_from(guid.data.as_slice()).ok()
+        } else {
+            None
+        };
+        let flags = BootFlags::network_boot(self.config.persistent, self.config.efi);
+        execute_ok(
+            client,
+            set_request(BootParam::BOOT_FLAGS, &flags.encode()),
+            "set boot flags (force pxe)",
+        )
+        .await?;
+        if power_cycle {
+            power_cycle_on(client).await?;
+        }
+        Ok(NetworkBootReport {
+            suite: client.cipher_suite().map(|s| s.id),
+            system_guid,
+            efi: self.config.efi,
+            power_cycled: power_cycle,
+        })
+    }
+
+    /// Clears the boot flags only (boot mode `pxe`: nothing else was written).
+    ///
+    /// # Errors
+    /// [`BmcError`].
+    pub async fn clear_boot_flags(&self, login: &BmcLogin) -> Result<(), BmcError> {
+        let mut client = self.connect(login).await?;
+        let cleared = BootFlags::default().encode();
+        let result = execute_ok(
+            &mut client,
+            set_request(BootParam::BOOT_FLAGS, &cleared),
+            "set boot flags",
+        )
+        .await
+        .map(drop);
+        let _ = client.close().await;
+        result
     }
 
     /// Turns iSCSI boot off on the BMC (OEM control record disabled, boot-flags valid bit

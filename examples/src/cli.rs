@@ -22,7 +22,9 @@ pub mod exit {
     pub const REJECTED: u8 = 5;
     /// A provisioning or release step failed (rolled back, or to be retried).
     pub const STEP_FAILED: u8 = 6;
-    /// The server is busy, or the request ID was used for something else.
+    /// Busy or conflicting: the server has an operation running, `bcm serve` (or another
+    /// command) holds the store, another server holds the LUN, BMC or name asked for, or the
+    /// request ID was used for something else.
     pub const CONFLICT: u8 = 7;
     /// `release` of a server that holds nothing.
     pub const NOTHING: u8 = 8;
@@ -37,14 +39,20 @@ Examples:
   bcm release --server a                        take it back (BMC, DD, initiator, CHAP)
   bcm status --json                             assignments and unfinished requests (no network)
   bcm serve                                     daemon: live inventory + HTTP API + /metrics
+  bcm repair                                    release younger holders of a LUN held twice
   bcm demo                                      the whole flow on loopback with real peers
   bcm completions bash > /etc/bash_completion.d/bcm
 
 Configuration: a TOML file (-c, or $BCM_CONFIG); flags override it. BMC passwords come from
 [bmc] password = { env = \"VAR\" } or { file = \"/path\" } (default env BCM_BMC_PASSWORD).
 
-Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 iSNS unreachable, 5 no LUN fits,
-6 a step failed (rolled back), 7 busy or request ID conflict, 8 nothing to release.";
+One authority per store: while `bcm serve` runs, provision, release and repair refuse with
+exit 7 and name the daemon's API (the lock file <store>.lock says who holds the store).
+
+Exit codes: 0 ok, 1 failure, 2 usage (also a control character in a name), 3 configuration,
+4 iSNS unreachable, 5 no LUN fits, 6 a step failed (rolled back), 7 busy (the server, or the
+store held by `bcm serve`) or conflict (LUN, BMC or name held by another server, request ID
+reused), 8 nothing to release.";
 
 /// bcm — configure iSCSI boot of bare-metal servers automatically: SLP finds the iSNS
 /// server, iSNS and iSCSI probes inventory the LUNs, a Discovery Domain authorizes exactly
@@ -97,6 +105,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Run as a daemon: live inventory, HTTP JSON API, health and Prometheus metrics.
     Serve(ServeArgs),
+    /// Release stored allocations that hold a LUN or server an older allocation holds
+    /// (keeps the older holder; undoes the younger's DD, initiator, CHAP and BMC).
+    Repair(RepairArgs),
     /// Run the whole flow on loopback against real peers (isnsd, tgtd, SLP, imm-sim, QEMU).
     Demo(DemoArgs),
     /// Print shell completions.
@@ -165,6 +176,10 @@ pub struct ProvisionArgs {
     /// Boot NIC MAC.
     #[arg(long)]
     pub mac: Option<String>,
+    /// SMBIOS system UUID (boot mode `pxe`: how the boot listener recognises the server
+    /// when its BMC does not report it).
+    #[arg(long)]
+    pub uuid: Option<String>,
     /// Power-cycle the server after configuring its BMC.
     #[arg(long)]
     pub power_cycle: bool,
@@ -199,6 +214,14 @@ pub struct StatusArgs {
     /// Recent requests shown.
     #[arg(long, default_value_t = 20)]
     pub recent: u32,
+}
+
+/// `bcm repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Output JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `bcm serve`.

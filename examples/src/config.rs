@@ -167,6 +167,9 @@ pub struct Config {
     /// Target-side settings (CHAP account hook).
     #[serde(default)]
     pub targets: TargetsConfig,
+    /// The network-boot listener of `bcm serve` (iPXE scripts); see [`crate::boot`].
+    #[serde(default)]
+    pub boot: BootConfig,
     /// Known servers (name, BMC, network).
     #[serde(default, rename = "server")]
     pub servers: Vec<ServerConfig>,
@@ -188,8 +191,13 @@ pub struct ManagerConfig {
     /// Generate a CHAP secret for each server by default (needs `[targets] chap_hook`, since
     /// iSNS cannot carry secrets to the targets; off by default for that reason).
     pub chap: bool,
-    /// Prefix of the Discovery Domains the manager owns (recovery removes orphans with it).
+    /// Prefix of the Discovery Domains the manager names; recovery removes an orphan with it
+    /// only when the store records that the manager created it.
     pub dd_prefix: String,
+    /// Let one target serve several servers. Off by default: a Discovery Domain admits an
+    /// initiator to every LUN of a target, so servers sharing a target can read each other's
+    /// disks; turn it on only where the targets enforce LUN masking themselves.
+    pub share_targets: bool,
 }
 
 impl Default for ManagerConfig {
@@ -201,6 +209,7 @@ impl Default for ManagerConfig {
             reservation_ttl: Duration::from_secs(600),
             chap: false,
             dd_prefix: "bcm:".to_owned(),
+            share_targets: false,
         }
     }
 }
@@ -322,6 +331,12 @@ pub struct BmcConfig {
     pub retransmit_after: Duration,
     /// RMCP+ transmissions per request in all (lossy management networks want more).
     pub transmissions: u32,
+    /// How servers boot by default: `oem` (iSCSI parameters in the BMC) or `pxe` (force
+    /// PXE, then the iPXE script `bcm serve` hands out).
+    pub boot: BootMode,
+    /// Byte order of the BMC's Get System GUID answer, to compare with the SMBIOS UUID
+    /// iPXE reports.
+    pub guid_encoding: crate::boot::GuidEncoding,
 }
 
 impl Default for BmcConfig {
@@ -338,6 +353,8 @@ impl Default for BmcConfig {
             efi: false,
             retransmit_after: Duration::from_secs(1),
             transmissions: 4,
+            boot: BootMode::Oem,
+            guid_encoding: crate::boot::GuidEncoding::Smbios,
         }
     }
 }
@@ -354,6 +371,63 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// How a server is made to boot its LUN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootMode {
+    /// The iSCSI boot parameters are written into the BMC (OEM or mailbox parameters).
+    Oem,
+    /// The BMC gets only standard settings (force PXE, power cycle); the firmware fetches
+    /// its iPXE script from `bcm serve`'s boot listener.
+    Pxe,
+}
+
+impl BootMode {
+    /// The mode's name as configured and shown.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oem => "oem",
+            Self::Pxe => "pxe",
+        }
+    }
+}
+
+/// `[boot]`: the network-boot listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BootConfig {
+    /// Listen address of the boot listener (off when absent). Servers must reach it: behind
+    /// QEMU user networking 127.0.0.1 is 10.0.2.2 inside the VM.
+    pub listen: Option<SocketAddr>,
+    /// `set keep-san 1` before `sanboot`, so the OS installer or loader finds the disk
+    /// attached even when the boot from it fails.
+    pub keep_san: bool,
+    /// Requests per second one source address may make on average.
+    pub rate: u32,
+    /// Requests one source address may make at once after a quiet period.
+    pub burst: u32,
+    /// Program (and leading arguments) that prints the target's iSCSI sessions as
+    /// `TARGET-IQN INITIATOR-IQN` lines (boot confirmation); none: logins are not checked.
+    pub sessions_command: Vec<String>,
+    /// How often the sessions command runs while a fetched script awaits its login.
+    #[serde(deserialize_with = "de_duration")]
+    pub sessions_interval: Duration,
+}
+
+impl Default for BootConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            keep_san: true,
+            rate: 2,
+            burst: 10,
+            sessions_command: Vec::new(),
+            sessions_interval: Duration::from_secs(2),
         }
     }
 }
@@ -396,6 +470,11 @@ pub struct ServerConfig {
     pub portal_address: Option<IpAddr>,
     /// MAC address of the boot NIC.
     pub mac: Option<String>,
+    /// SMBIOS system UUID (what iPXE calls `${uuid}`), when known beforehand; otherwise
+    /// learned from the BMC (Get System GUID) or given with the boot request.
+    pub uuid: Option<String>,
+    /// How this server boots, overriding `[bmc] boot`.
+    pub boot: Option<BootMode>,
 }
 
 impl Config {
@@ -452,6 +531,21 @@ impl Config {
                 "[probe] concurrency must be at least 1".to_owned(),
             ));
         }
+        if self.boot.rate == 0 || self.boot.burst == 0 {
+            return Err(ConfigError::Invalid(
+                "[boot] rate and burst must be at least 1".to_owned(),
+            ));
+        }
+        for s in &self.servers {
+            if let Some(u) = &s.uuid
+                && crate::boot::Uuid::parse(u).is_none()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "[[server]] {} uuid {u:?} is not a UUID like 01234567-89ab-cdef-0123-456789abcdef",
+                    s.name
+                )));
+            }
+        }
         let mut names: Vec<&str> = self.servers.iter().map(|s| s.name.as_str()).collect();
         names.sort_unstable();
         if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
@@ -467,6 +561,14 @@ impl Config {
     #[must_use]
     pub fn server(&self, name: &str) -> Option<&ServerConfig> {
         self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// How `name` boots: its `[[server]] boot`, else `[bmc] boot`.
+    #[must_use]
+    pub fn boot_mode(&self, name: &str) -> BootMode {
+        self.server(name)
+            .and_then(|s| s.boot)
+            .unwrap_or(self.bmc.boot)
     }
 }
 
@@ -571,6 +673,42 @@ mod tests {
                 .to_string()
                 .contains("twice")
         );
+    }
+
+    #[test]
+    fn boot_mode_comes_from_the_server_else_bmc_and_boot_section_parses() {
+        let c = Config::parse(
+            "[bmc]\nboot = \"pxe\"\nguid_encoding = \"ipmi\"\n\
+             [boot]\nlisten = \"127.0.0.1:8081\"\nrate = 5\nsessions_interval = \"1s\"\n\
+             [[server]]\nname = \"a\"\nbmc = \"127.0.0.1:1\"\nboot = \"oem\"\n\
+             uuid = \"01234567-89AB-cdef-0123-456789abcdef\"\n\
+             [[server]]\nname = \"b\"\nbmc = \"127.0.0.1:2\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(c.boot_mode("a"), BootMode::Oem);
+        assert_eq!(c.boot_mode("b"), BootMode::Pxe);
+        assert_eq!(c.boot_mode("not-listed"), BootMode::Pxe);
+        assert_eq!(c.bmc.guid_encoding, crate::boot::GuidEncoding::Ipmi);
+        assert_eq!(
+            c.boot.listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 8081)))
+        );
+        assert_eq!((c.boot.rate, c.boot.burst, c.boot.keep_san), (5, 10, true));
+        assert_eq!(c.boot.sessions_interval, Duration::from_secs(1));
+        let defaults = Config::parse("", Path::new("c")).unwrap();
+        assert_eq!(
+            defaults.boot.listen, None,
+            "the boot listener is off by default"
+        );
+        assert_eq!(defaults.boot_mode("x"), BootMode::Oem);
+        for bad in [
+            "[[server]]\nname = \"a\"\nbmc = \"127.0.0.1:1\"\nuuid = \"not-a-uuid\"\n",
+            "[boot]\nrate = 0\n",
+            "[bmc]\nboot = \"redfish\"\n",
+        ] {
+            assert!(Config::parse(bad, Path::new("c")).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -11,7 +11,11 @@
 //! 7. boots a QEMU VM per server from the `boot.ipxe` imm-sim rendered (serial marker of the
 //!    LUN's boot sector, iBFT names), and a VM for server-c, which was never provisioned,
 //!    trying server-a's disk: the target refuses it;
-//! 8. releases server-b and shows its DD gone, tgtd healthy, the released LUN back in the
+//! 8. network boot (boot mode `pxe`, docs/NETBOOT.md): server-n's BMC is pyghmi's
+//!    `bmc-sim.py`, which implements nothing of ours; the manager sets force PXE and power
+//!    cycles it, a QEMU VM (the power-on) fetches its iPXE script from the boot listener and
+//!    boots its LUN, and the manager confirms the login from tgtd's session list;
+//! 9. releases server-b and shows its DD gone, tgtd healthy, the released LUN back in the
 //!    pool and server-a still logging in with CHAP; then stops every peer.
 //!
 //! The peer start scripts live in the repository (`scripts/peers/`), so the demo runs from a
@@ -62,6 +66,19 @@ pub struct VmOutcome {
     pub serial_tail: String,
 }
 
+/// What the network boot of server-n showed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NetbootOutcome {
+    /// The BMC step's report line (force PXE, power cycle, the system UUID read).
+    pub bmc_step: String,
+    /// Boot flags parameter 5 as bmc-sim stored it (hex).
+    pub boot_flags: String,
+    /// The label the LUN's boot sector printed in the VM (`None` with `--no-vm`).
+    pub booted_label: Option<String>,
+    /// `bcm status`'s line for the boot.
+    pub confirmation: String,
+}
+
 /// Everything the demo observed, for `--report` and the end-to-end test.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DemoReport {
@@ -82,6 +99,8 @@ pub struct DemoReport {
     pub vms: Vec<VmOutcome>,
     /// The unprovisioned server's attempt.
     pub refused: VmOutcome,
+    /// The network boot of server-n (boot mode `pxe`).
+    pub netboot: NetbootOutcome,
     /// `isnsadm --list dds` after releasing server-b.
     pub dds_after_release: BTreeMap<String, BTreeSet<String>>,
     /// Seconds the demo took.
@@ -329,8 +348,8 @@ async fn demo(
 ) -> Result<DemoReport, String> {
     let mut say = Say {
         step: 0,
-        // Eight steps; --no-vm skips the VM boots.
-        total: 8 - usize::from(args.no_vm),
+        // Nine steps; --no-vm skips the VM boots.
+        total: 9 - usize::from(args.no_vm),
     };
     let mut report = DemoReport::default();
 
@@ -465,12 +484,26 @@ async fn demo(
         ],
     )?;
     let render_dir = PathBuf::from(var(&imm, "IMM_SIM_RENDER_DIR")?);
+    let netboot_bmc_port = free_udp_run(1)?;
+    peers.start(
+        "bmc-sim",
+        &dir.join("bmc-sim"),
+        &[
+            ("BMC_PORT", netboot_bmc_port.to_string()),
+            ("BMC_PASSWORD", bmc_password.clone()),
+            ("BMC_GUID", NETBOOT_UUID.to_owned()),
+        ],
+    )?;
+    let boot_port = free_tcp()?;
     let bmc_of = |i: usize| -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], bmc_first + u16::try_from(i).unwrap_or(0)))
     };
     line(format!(
         "imm-sim                       3 BMCs on udp 127.0.0.1:{bmc_first}-{} (server-a, -b, -c), RMCP+ suites 17 and 3",
         bmc_first + 2
+    ));
+    line(format!(
+        "bmc-sim (pyghmi)              server-n's standard BMC on udp 127.0.0.1:{netboot_bmc_port}, system GUID {NETBOOT_UUID}"
     ));
 
     // The manager's configuration, as an operator would write it.
@@ -509,6 +542,11 @@ power_cycle = true
 
 [targets]
 chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
+
+[boot]
+listen = "127.0.0.1:{boot_port}"
+sessions_command = ["env", "TGT_IPC_SOCKET={socket}", "{sessions}"]
+sessions_interval = "500ms"
 "#,
         store = dir.join("bcm.sqlite").display(),
         probe_secret = {
@@ -517,6 +555,7 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
             hex::encode(b)
         },
         hook = repo.join("scripts/peers/tgt-chap.sh").display(),
+        sessions = repo.join("scripts/peers/tgt-sessions.sh").display(),
         scn_pacing = std::env::var("BCM_SCN_PACING").unwrap_or_else(|_| "500ms".to_owned()),
     );
     for (i, s) in SERVERS.iter().enumerate() {
@@ -526,6 +565,10 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
             bmc_of(i)
         );
     }
+    let _ = write!(
+        cfg,
+        "\n[[server]]\nname = \"server-n\"\nbmc = \"127.0.0.1:{netboot_bmc_port}\"\nportal_address = \"10.0.2.2\"\nboot = \"pxe\"\n"
+    );
     let cfg_path = dir.join("bcm.toml");
     write_private(&cfg_path, &cfg)?;
     let mut config = Config::load(&cfg_path).map_err(|e| e.to_string())?;
@@ -819,6 +862,9 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
         report.refused = refused;
     }
 
+    say.step("Network boot of server-n: force PXE + power cycle on a standard BMC, iPXE script from bcm's boot listener");
+    report.netboot = network_boot(args, repo, dir, &running, &config, boot_port).await?;
+
     say.step("Releasing server-b: BMC cleared, initiator out of the DD and iSNS, DD removed, CHAP account removed");
     let steps = running
         .manager
@@ -893,6 +939,145 @@ chap_hook = ["env", "TGT_IPC_SOCKET={socket}", "{hook}"]
     running.shutdown().await;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// server-n's SMBIOS UUID: the VM's `-uuid` and the GUID its BMC reports.
+const NETBOOT_UUID: &str = "6e657462-6f6f-4474-a56d-6f2d766d0001";
+
+/// Step 8: server-n (boot mode `pxe`) is provisioned; its BMC gets only force PXE and a
+/// power cycle; the VM standing in for the power-on fetches its script from the boot
+/// listener, boots, and the login tgtd lists confirms the boot.
+async fn network_boot(
+    args: &DemoArgs,
+    repo: &Path,
+    dir: &Path,
+    running: &app::Running,
+    config: &Config,
+    boot_port: u16,
+) -> Result<NetbootOutcome, String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", boot_port))
+        .await
+        .map_err(|e| format!("boot listener on 127.0.0.1:{boot_port}: {e}"))?;
+    let state = crate::boot::BootState::new(running.manager.clone(), Arc::new(config.clone()));
+    let server = tokio::spawn(crate::boot::serve(listener, state, std::future::pending()));
+    let result = network_boot_steps(args, repo, dir, running, config, boot_port).await;
+    server.abort();
+    let _ = server.await;
+    result
+}
+
+async fn network_boot_steps(
+    args: &DemoArgs,
+    repo: &Path,
+    dir: &Path,
+    running: &app::Running,
+    config: &Config,
+    boot_port: u16,
+) -> Result<NetbootOutcome, String> {
+    let mut out = NetbootOutcome::default();
+    line(format!(
+        "boot listener (bcm serve's iPXE router) on http://127.0.0.1:{boot_port}/boot.ipxe"
+    ));
+    let ask = BootAsk {
+        request_id: Some("demo-server-n".to_owned()),
+        server: "server-n".to_owned(),
+        size: "24MiB".to_owned(),
+        ..BootAsk::default()
+    };
+    let r = running
+        .manager
+        .provision(ask.to_request(config, 0)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    out.bmc_step = r
+        .steps
+        .iter()
+        .find(|s| s.step == "configure BMC")
+        .map(|s| s.detail.clone())
+        .unwrap_or_default();
+    line(format!("BMC step: {}", out.bmc_step));
+    check(
+        out.bmc_step.contains("force PXE boot") && out.bmc_step.contains(NETBOOT_UUID),
+        format!("server-n's BMC step: {}", out.bmc_step),
+    )?;
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("bmc-sim").join("bmc-sim.json"))
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    out.boot_flags = state["params"]["5"].as_str().unwrap_or("").to_owned();
+    line(format!(
+        "bmc-sim stored boot flags {} (valid, persistent, PXE) and nothing else",
+        out.boot_flags
+    ));
+    check(
+        out.boot_flags == "c004000000",
+        format!("bmc-sim's boot flags are {}", out.boot_flags),
+    )?;
+    if args.no_vm {
+        return Ok(out);
+    }
+    line(
+        "bmc-sim accepted the power cycle but has no host: starting the VM stands in for the power-on",
+    );
+    let serial = dir.join("server-n.serial");
+    let _ = std::fs::remove_file(&serial);
+    let mut vm = tokio::process::Command::new("bash")
+        .arg(repo.join("scripts/vm/run-netboot-vm.sh"))
+        .arg(format!("http://10.0.2.2:{boot_port}/boot.ipxe"))
+        .arg(NETBOOT_UUID)
+        .arg(&serial)
+        .arg("0")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start the VM: {e}"))?;
+    let t0 = Instant::now();
+    let mut confirmed = false;
+    while t0.elapsed() < Duration::from_secs(120) {
+        let log = std::fs::read_to_string(&serial).unwrap_or_default();
+        if out.booted_label.is_none() {
+            out.booted_label = log
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("BCM-BOOT-OK label="))
+                .map(|s| s.trim().to_owned());
+        }
+        if out.booted_label.is_some()
+            && !crate::boot::sessions::confirm_round(&running.manager, config)
+                .await
+                .is_empty()
+        {
+            confirmed = true;
+            break;
+        }
+        if let Ok(Some(_)) = vm.try_wait() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _ = vm.kill().await;
+    out.confirmation = running.manager.with_store(|st| {
+        crate::boot::BootStatus::of(config, st, "server-n", "demo-server-n").summary
+    });
+    line(format!(
+        "server-n: serial \"BCM-BOOT-OK label={}\"; bcm status: {}",
+        out.booted_label.as_deref().unwrap_or("-"),
+        out.confirmation
+    ));
+    check(
+        out.booted_label.as_deref() == Some("disk-32m"),
+        format!(
+            "server-n did not boot disk-32m; serial:\n{}",
+            std::fs::read_to_string(&serial).unwrap_or_default()
+        ),
+    )?;
+    check(
+        confirmed && out.confirmation.contains("logged in at"),
+        format!("server-n's boot was not confirmed: {}", out.confirmation),
+    )?;
+    Ok(out)
 }
 
 /// The file name QEMU's iPXE fetches over TFTP (`scripts/vm/run-vm.sh`), and the name

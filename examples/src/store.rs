@@ -19,7 +19,31 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Schema version written to `meta`; bump with a migration when the tables change.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Schema step 2: the invariants the engine keeps in memory, kept by the schema too, so no
+/// second writer (a CLI beside the daemon, an older manager) can break them: one holder per
+/// (target, LUN) and per BMC address among live allocations, and a record of every iSNS
+/// object the manager created (recovery and compensations act only on recorded objects).
+const MIGRATION_2: &str = "
+    CREATE TABLE IF NOT EXISTS lun_holds (
+        target TEXT NOT NULL,
+        lun INTEGER NOT NULL,
+        request_id TEXT NOT NULL REFERENCES allocations(request_id) ON DELETE CASCADE,
+        PRIMARY KEY (target, lun));
+    CREATE INDEX IF NOT EXISTS lun_holds_by_request ON lun_holds (request_id);
+    CREATE TABLE IF NOT EXISTS bmc_holds (
+        bmc TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL REFERENCES allocations(request_id) ON DELETE CASCADE);
+    CREATE INDEX IF NOT EXISTS bmc_holds_by_request ON bmc_holds (request_id);
+    CREATE TABLE IF NOT EXISTS owned (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        server TEXT NOT NULL,
+        dd_id INTEGER,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (kind, name));";
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +67,25 @@ pub enum StoreError {
     SchemaTooNew {
         /// Version found in the database.
         found: i64,
+    },
+    /// A LUN or BMC address is already held by another live allocation (the schema's
+    /// uniqueness constraint refused the second holder).
+    #[error("{what} is held by request {holder} (server {server})")]
+    Held {
+        /// What is held (`<target> LUN <n>`, `BMC <addr>`).
+        what: String,
+        /// The request holding it.
+        holder: String,
+        /// That request's server.
+        server: String,
+    },
+    /// A stored allocation row does not decode.
+    #[error("store: allocation of request {request_id} does not decode: {error}")]
+    BadAllocation {
+        /// The request.
+        request_id: String,
+        /// The decoder's message.
+        error: String,
     },
     /// A request ID was reused for a different server or kind.
     #[error("request {request_id} already exists for {existing}, not {wanted}")]
@@ -249,6 +292,112 @@ pub enum LedgerChange<'a> {
     Delete(&'a str),
 }
 
+/// The kinds of iSNS object the manager records as its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OwnedKind {
+    /// A Discovery Domain (by name; its DD_ID once known).
+    Dd,
+    /// An initiator storage node (by iSCSI name).
+    Initiator,
+    /// The network entity registered with an initiator (by EID).
+    Entity,
+}
+
+impl OwnedKind {
+    /// The kind's name as stored.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dd => "dd",
+            Self::Initiator => "initiator",
+            Self::Entity => "entity",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "dd" => Self::Dd,
+            "initiator" => Self::Initiator,
+            "entity" => Self::Entity,
+            _ => return None,
+        })
+    }
+}
+
+/// One iSNS object the manager created, and the request that created it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Owned {
+    /// What it is.
+    pub kind: OwnedKind,
+    /// Its name (DD name, iSCSI name, EID).
+    pub name: String,
+    /// The request that created it.
+    pub request_id: String,
+    /// That request's server.
+    pub server: String,
+    /// The DD_ID, for a DD whose creation returned one.
+    pub dd_id: Option<u32>,
+}
+
+/// The unique keys of one allocation row.
+struct AllocationHolds {
+    luns: Vec<(String, i64)>,
+    bmc: Option<String>,
+    server: String,
+    dd_name: String,
+    initiator: String,
+}
+
+impl AllocationHolds {
+    fn decode(id: &str, json: &str) -> Result<Self, StoreError> {
+        let bad = |error: String| StoreError::BadAllocation {
+            request_id: id.to_owned(),
+            error,
+        };
+        let a: boot_config_core::Allocation =
+            serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+        let luns = a
+            .selection
+            .luns()
+            .map(|l| {
+                i64::try_from(l.lun.0)
+                    .map(|n| (l.target.as_str().to_owned(), n))
+                    .map_err(|_| bad(format!("LUN {} out of range", l.lun)))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            luns,
+            bmc: a.request.server.bmc.as_deref().map(bmc_key),
+            server: a.server().as_str().to_owned(),
+            dd_name: a.dd_name.clone(),
+            initiator: a.initiator.as_str().to_owned(),
+        })
+    }
+}
+
+/// The key under which a BMC address is held: `ip:port` (port 623 when none is given), or a
+/// lower-cased host name with its port; no name is resolved.
+#[must_use]
+pub fn bmc_key(text: &str) -> String {
+    let t = text.trim();
+    if let Ok(a) = t.parse::<std::net::SocketAddr>() {
+        return a.to_string();
+    }
+    if let Ok(ip) = t.parse::<std::net::IpAddr>() {
+        return std::net::SocketAddr::new(ip, crate::bmc::IPMI_PORT).to_string();
+    }
+    let lower = t.to_ascii_lowercase();
+    if lower
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        lower
+    } else {
+        format!("{lower}:{}", crate::bmc::IPMI_PORT)
+    }
+}
+
 /// The manager's store. One connection; the manager serializes access.
 #[derive(Debug)]
 pub struct Store {
@@ -327,22 +476,249 @@ impl Store {
                  bmc TEXT PRIMARY KEY,
                  suite INTEGER NOT NULL);",
         )?;
+        migrate_netboot(&conn)?;
         let found: Option<i64> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
                 r.get(0)
             })
             .optional()?;
-        match found {
-            Some(v) if v > SCHEMA_VERSION => return Err(StoreError::SchemaTooNew { found: v }),
-            Some(_) => {}
-            None => {
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
-                    params![SCHEMA_VERSION],
+        if let Some(v) = found
+            && v > SCHEMA_VERSION
+        {
+            return Err(StoreError::SchemaTooNew { found: v });
+        }
+        let mut store = Store { conn };
+        // A new store has just been created at version 1 above: it migrates like an old one.
+        if found.unwrap_or(1) < 2 {
+            store.migrate_to_2()?;
+        }
+        Ok(store)
+    }
+
+    /// Schema step 2 ([`MIGRATION_2`]): creates the hold and ownership tables and fills them
+    /// from the allocation rows, oldest request first. A LUN or BMC already held by an older
+    /// allocation is left to that one (a store written before this step may hold a LUN twice:
+    /// [`Store::conflicts`] then names the younger holder and `bcm repair` releases it). The
+    /// DD and initiator named by each allocation are recorded as the manager's own.
+    fn migrate_to_2(&mut self) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(MIGRATION_2)?;
+        let rows = Self::allocation_rows_in(&tx)?;
+        let now = now_ms();
+        for (id, json) in rows {
+            let Ok(h) = AllocationHolds::decode(&id, &json) else {
+                continue; // reported by the ledger load, which names it
+            };
+            for (target, lun) in &h.luns {
+                tx.execute(
+                    "INSERT OR IGNORE INTO lun_holds (target, lun, request_id) VALUES (?1, ?2, ?3)",
+                    params![target, lun, id],
+                )?;
+            }
+            if let Some(bmc) = &h.bmc {
+                tx.execute(
+                    "INSERT OR IGNORE INTO bmc_holds (bmc, request_id) VALUES (?1, ?2)",
+                    params![bmc, id],
+                )?;
+            }
+            for (kind, name) in [
+                (OwnedKind::Dd, &h.dd_name),
+                (OwnedKind::Initiator, &h.initiator),
+            ] {
+                tx.execute(
+                    "INSERT OR IGNORE INTO owned (kind, name, request_id, server, dd_id, created_ms)
+                     VALUES (?1, ?2, ?3, ?4, NULL, ?5)",
+                    params![kind.as_str(), name, id, h.server, now],
                 )?;
             }
         }
-        Ok(Store { conn })
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![SCHEMA_VERSION],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Allocation rows `(request_id, json)`, oldest request first.
+    fn allocation_rows_in(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = conn.prepare(
+            "SELECT a.request_id, a.json FROM allocations a
+             LEFT JOIN requests r ON r.request_id = a.request_id
+             ORDER BY COALESCE(r.seq, 0), a.request_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?);
+        }
+        Ok(out)
+    }
+
+    /// Every allocation row `(request_id, json)`, oldest request first: the order in which
+    /// a ledger is rebuilt, so that of two holders of one LUN the older wins.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn allocation_rows(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Self::allocation_rows_in(&self.conn)
+    }
+
+    /// Drops the allocation of a request that conflicts with an older holder (`bcm repair`,
+    /// after its iSNS objects and BMC were undone): the request becomes `released` with `note`
+    /// as its error.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn drop_conflicting(&mut self, request_id: &str, note: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE requests SET state = ?2, error = ?3, updated_ms = ?4 WHERE request_id = ?1",
+            params![request_id, RequestState::Released.as_str(), note, now_ms()],
+        )?;
+        Self::apply_ledger(&tx, LedgerChange::Delete(request_id))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records that `request_id` (for `server`) creates the iSNS object `name`, before it is
+    /// created (as the journal records a step before its effect, so a crash in between still
+    /// leaves the object attributed). Returns the other live request that owns it, if any (the
+    /// claim is then refused); a record left by a request no longer holding an allocation is
+    /// taken over.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn claim(
+        &mut self,
+        kind: OwnedKind,
+        name: &str,
+        request_id: &str,
+        server: &str,
+    ) -> Result<Option<Owned>, StoreError> {
+        let tx = self.conn.transaction()?;
+        if let Some(o) = Self::owner_in(&tx, kind, name)? {
+            if o.request_id == request_id {
+                return Ok(None);
+            }
+            let live: bool = tx
+                .query_row(
+                    "SELECT 1 FROM allocations WHERE request_id = ?1",
+                    params![o.request_id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if live {
+                return Ok(Some(o));
+            }
+        }
+        tx.execute(
+            "INSERT INTO owned (kind, name, request_id, server, dd_id, created_ms)
+             VALUES (?1, ?2, ?3, ?4, NULL, ?5)
+             ON CONFLICT(kind, name) DO UPDATE SET request_id = excluded.request_id,
+                 server = excluded.server, dd_id = NULL, created_ms = excluded.created_ms",
+            params![kind.as_str(), name, request_id, server, now_ms()],
+        )?;
+        tx.commit()?;
+        Ok(None)
+    }
+
+    /// The request holding a BMC address (any spelling [`bmc_key`] maps to one key).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn bmc_holder(&self, bmc: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT request_id FROM bmc_holds WHERE bmc = ?1",
+                params![bmc_key(bmc)],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Records the DD_ID iSNS gave a DD this manager created.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn set_owned_dd_id(&self, name: &str, dd_id: u32) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE owned SET dd_id = ?2 WHERE kind = 'dd' AND name = ?1",
+            params![name, dd_id],
+        )?;
+        Ok(())
+    }
+
+    /// Who created the iSNS object `name`, if this manager did.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn owner(&self, kind: OwnedKind, name: &str) -> Result<Option<Owned>, StoreError> {
+        Self::owner_in(&self.conn, kind, name)
+    }
+
+    fn owner_in(
+        conn: &Connection,
+        kind: OwnedKind,
+        name: &str,
+    ) -> Result<Option<Owned>, StoreError> {
+        Ok(conn
+            .query_row(
+                "SELECT kind, name, request_id, server, dd_id FROM owned
+                 WHERE kind = ?1 AND name = ?2",
+                params![kind.as_str(), name],
+                Self::row_to_owned,
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Every recorded object whose creating request no longer holds an allocation: what
+    /// orphan recovery may remove.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn owned_without_allocation(&self) -> Result<Vec<Owned>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT kind, name, request_id, server, dd_id FROM owned o
+             WHERE NOT EXISTS (SELECT 1 FROM allocations a WHERE a.request_id = o.request_id)
+             ORDER BY kind, name",
+        )?;
+        let rows = stmt.query_map([], Self::row_to_owned)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.extend(row?);
+        }
+        Ok(out)
+    }
+
+    /// Forgets a record once its object was removed (only `request_id`'s own record).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn disown(&self, kind: OwnedKind, name: &str, request_id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM owned WHERE kind = ?1 AND name = ?2 AND request_id = ?3",
+            params![kind.as_str(), name, request_id],
+        )?;
+        Ok(())
+    }
+
+    fn row_to_owned(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Owned>> {
+        let kind: String = r.get(0)?;
+        let Some(kind) = OwnedKind::parse(&kind) else {
+            return Ok(None);
+        };
+        Ok(Some(Owned {
+            kind,
+            name: r.get(1)?,
+            request_id: r.get(2)?,
+            server: r.get(3)?,
+            dd_id: r.get(4)?,
+        }))
     }
 
     /// The ledger in the engine's serde form (`{"version":1,"allocations":[…]}`), assembled
@@ -373,11 +749,57 @@ impl Store {
         match change {
             LedgerChange::None => {}
             LedgerChange::Put(id, json) => {
+                let h = AllocationHolds::decode(id, json)?;
                 conn.execute(
                     "INSERT INTO allocations (request_id, json) VALUES (?1, ?2)
                      ON CONFLICT(request_id) DO UPDATE SET json = excluded.json",
                     params![id, json],
                 )?;
+                conn.execute("DELETE FROM lun_holds WHERE request_id = ?1", params![id])?;
+                conn.execute("DELETE FROM bmc_holds WHERE request_id = ?1", params![id])?;
+                let holder = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+                    conn.query_row(sql, p, |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                    })
+                    .optional()
+                };
+                for (target, lun) in &h.luns {
+                    // Named first for the message; the primary key refuses it regardless.
+                    if let Some((holder, server)) = holder(
+                        "SELECT l.request_id, r.server FROM lun_holds l
+                         LEFT JOIN requests r ON r.request_id = l.request_id
+                         WHERE l.target = ?1 AND l.lun = ?2",
+                        &[target, lun],
+                    )? {
+                        return Err(StoreError::Held {
+                            what: format!("{target} LUN {lun}"),
+                            holder,
+                            server: server.unwrap_or_default(),
+                        });
+                    }
+                    conn.execute(
+                        "INSERT INTO lun_holds (target, lun, request_id) VALUES (?1, ?2, ?3)",
+                        params![target, lun, id],
+                    )?;
+                }
+                if let Some(bmc) = &h.bmc {
+                    if let Some((holder, server)) = holder(
+                        "SELECT b.request_id, r.server FROM bmc_holds b
+                         LEFT JOIN requests r ON r.request_id = b.request_id
+                         WHERE b.bmc = ?1",
+                        &[bmc],
+                    )? {
+                        return Err(StoreError::Held {
+                            what: format!("BMC {bmc}"),
+                            holder,
+                            server: server.unwrap_or_default(),
+                        });
+                    }
+                    conn.execute(
+                        "INSERT INTO bmc_holds (bmc, request_id) VALUES (?1, ?2)",
+                        params![bmc, id],
+                    )?;
+                }
             }
             LedgerChange::Delete(id) => {
                 conn.execute("DELETE FROM allocations WHERE request_id = ?1", params![id])?;
@@ -695,6 +1117,134 @@ impl Store {
     }
 }
 
+// ---- migration step: network boot (issue 18) ------------------------------------------
+//
+// Two tables, created when missing, so a store written before network boot gains them on
+// open and a store written with them still opens in an older manager (which ignores them):
+// the step is additive and needs no version bump of its own.
+//   boot_uuids          (server, source) -> SMBIOS system UUID: one given with a request and
+//                       one read from the BMC's GUID are both kept (a BMC sending its GUID
+//                       in another byte order must not hide the UUID an operator gave)
+//   boot_confirmations  per provisioning request: when its iPXE script was fetched and
+//                       when its initiator was seen logged in to the target
+
+fn migrate_netboot(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS boot_uuids (
+             server TEXT NOT NULL,
+             source TEXT NOT NULL,
+             uuid TEXT NOT NULL,
+             updated_ms INTEGER NOT NULL,
+             PRIMARY KEY (server, source));
+         CREATE TABLE IF NOT EXISTS boot_confirmations (
+             request_id TEXT PRIMARY KEY REFERENCES requests(request_id) ON DELETE CASCADE,
+             script_fetched_ms INTEGER,
+             logged_in_ms INTEGER);",
+    )?;
+    Ok(())
+}
+
+/// When a provisioning's server fetched its boot script and logged in to its target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BootConfirmation {
+    /// Unix milliseconds of the last script fetch.
+    pub script_fetched_ms: Option<i64>,
+    /// Unix milliseconds when the initiator was first seen logged in after that fetch.
+    pub logged_in_ms: Option<i64>,
+}
+
+impl Store {
+    /// Remembers `server`'s system UUID (text form) as `source` (`request`, `bmc`) reported
+    /// it, replacing what that source said before.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn set_server_uuid(
+        &self,
+        server: &str,
+        uuid: &str,
+        source: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO boot_uuids (server, uuid, source, updated_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(server, source) DO UPDATE SET uuid = excluded.uuid,
+                                                       updated_ms = excluded.updated_ms",
+            params![server, uuid, source, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Every remembered `(server, uuid)`, whatever its source.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn server_uuids(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT server, uuid FROM boot_uuids ORDER BY server, source")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?);
+        }
+        Ok(out)
+    }
+
+    /// Records a script fetch for `request_id` at `at_ms`; a new fetch (a new boot) clears
+    /// the login seen after the previous one.
+    ///
+    /// # Errors
+    /// SQLite errors (also when the request is unknown).
+    pub fn record_script_fetch(&self, request_id: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO boot_confirmations (request_id, script_fetched_ms, logged_in_ms)
+             VALUES (?1, ?2, NULL)
+             ON CONFLICT(request_id) DO UPDATE SET script_fetched_ms = excluded.script_fetched_ms,
+                                                   logged_in_ms = NULL",
+            params![request_id, at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Records the first login seen after the last fetch; `false` when there was no fetch
+    /// or a login is already recorded.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn record_login(&self, request_id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE boot_confirmations SET logged_in_ms = ?2
+             WHERE request_id = ?1 AND script_fetched_ms IS NOT NULL AND logged_in_ms IS NULL",
+            params![request_id, at_ms],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// The boot confirmation of `request_id` (default: not booted yet).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn boot_confirmation(&self, request_id: &str) -> Result<BootConfirmation, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT script_fetched_ms, logged_in_ms FROM boot_confirmations
+                 WHERE request_id = ?1",
+                params![request_id],
+                |r| {
+                    Ok(BootConfirmation {
+                        script_fetched_ms: r.get(0)?,
+                        logged_in_ms: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+    }
+}
+
+// ---- end of migration step: network boot -------------------------------------------------
+
 #[cfg(unix)]
 fn create_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -719,15 +1269,194 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// A committed allocation of `server` on LUN `lun` of one target, as the engine stores it.
+    fn alloc(id: &str, server: &str, lun: u64, bmc: Option<&str>) -> String {
+        use boot_config_core::{
+            Allocation, AllocationState, BootRequest, EntityId, IscsiName, LunRef, Placement,
+            Portal, Selection, SizeRange, Timestamp,
+        };
+        let mut request = BootRequest::new(id, server, SizeRange::at_least(1));
+        request.server.bmc = bmc.map(str::to_owned);
+        let a = Allocation {
+            request,
+            selection: Selection {
+                primary: Placement {
+                    lun: LunRef::new("iqn.2026-01.com.example:t", lun),
+                    size: 1 << 20,
+                    entity: EntityId::new("e"),
+                    portal: Portal::new("127.0.0.1".parse().unwrap(), 3260),
+                    alias: None,
+                },
+                secondary: None,
+            },
+            state: AllocationState::Committed {
+                at: Timestamp::from_millis(1),
+            },
+            reserved_at: Timestamp::from_millis(1),
+            initiator: IscsiName::new(format!("iqn.2026-01.com.example:{server}")),
+            dd_name: format!("bcm:{server}"),
+        };
+        serde_json::to_string(&a).unwrap()
+    }
+
     fn provision<'a>(id: &'a str, server: &'a str, body: &'a str) -> NewRequest<'a> {
+        // Each server on its own LUN; leaked: a test's few bytes.
+        let lun = server.bytes().map(u64::from).sum();
+        let json: &'a str = Box::leak(alloc(id, server, lun, None).into_boxed_str());
         NewRequest {
             request_id: id,
             server,
             kind: RequestKind::Provision,
             body_json: body,
             secret: Some(b"0123456789abcdef"),
-            allocation: Some((id, "{\"a\":1}")),
+            allocation: Some((id, json)),
         }
+    }
+
+    #[test]
+    fn schema_refuses_a_second_holder_of_a_lun_or_bmc() {
+        let mut s = Store::open_in_memory().unwrap();
+        let a = alloc("r1", "s8", 1, Some("127.0.0.1"));
+        s.begin_request(&NewRequest {
+            allocation: Some(("r1", &a)),
+            ..provision("r1", "s8", "{}")
+        })
+        .unwrap();
+        let same_lun = alloc("r2", "s9", 1, None);
+        let err = s
+            .begin_request(&NewRequest {
+                allocation: Some(("r2", &same_lun)),
+                ..provision("r2", "s9", "{}")
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Held { holder, server, .. } if holder == "r1" && server == "s8"),
+            "{err}"
+        );
+        assert!(s.request("r2").unwrap().is_none(), "nothing of r2 stored");
+        // The same BMC under another spelling.
+        let same_bmc = alloc("r3", "s10", 2, Some("127.0.0.1:623"));
+        let err = s
+            .begin_request(&NewRequest {
+                allocation: Some(("r3", &same_bmc)),
+                ..provision("r3", "s10", "{}")
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("BMC 127.0.0.1:623") && err.contains("r1"),
+            "{err}"
+        );
+        // Released, both are free again.
+        s.set_state(
+            "r1",
+            RequestState::Released,
+            None,
+            LedgerChange::Delete("r1"),
+        )
+        .unwrap();
+        s.begin_request(&NewRequest {
+            allocation: Some(("r3", &same_bmc)),
+            ..provision("r3", "s10", "{}")
+        })
+        .unwrap();
+        assert_eq!(s.bmc_holder("127.0.0.1").unwrap().as_deref(), Some("r3"));
+    }
+
+    #[test]
+    fn migration_from_version_1_keeps_the_older_of_two_holders() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bcm.sqlite");
+        drop(Store::open(&path).unwrap());
+        // A version-1 store written by a CLI beside the daemon: two holders of LUN 1.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE lun_holds; DROP TABLE bmc_holds; DROP TABLE owned;
+             UPDATE meta SET value = 1 WHERE key = 'schema';",
+        )
+        .unwrap();
+        for (seq, id, server) in [(1, "old", "s8"), (2, "young", "s9")] {
+            conn.execute(
+                "INSERT INTO requests VALUES (?1, ?2, 'provision', 'completed', '{}', NULL, NULL, 0, 0, ?3)",
+                params![id, server, seq],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO allocations VALUES (?1, ?2)",
+                params![id, alloc(id, server, 1, None)],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let mut s = Store::open(&path).unwrap();
+        let held: String = s
+            .conn
+            .query_row("SELECT request_id FROM lun_holds", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(held, "old");
+        let ids: Vec<_> = s
+            .allocation_rows()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(ids, ["old", "young"], "oldest first");
+        assert_eq!(
+            s.owner(OwnedKind::Dd, "bcm:s9")
+                .unwrap()
+                .unwrap()
+                .request_id,
+            "young"
+        );
+        s.drop_conflicting("young", "repaired").unwrap();
+        assert_eq!(s.allocation_rows().unwrap().len(), 1);
+        assert_eq!(
+            s.request("young").unwrap().unwrap().state,
+            RequestState::Released
+        );
+    }
+
+    #[test]
+    fn ownership_claims_refuse_a_live_owner_and_take_over_a_dead_one() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.begin_request(&provision("r1", "Q", "{}")).unwrap();
+        assert!(
+            s.claim(OwnedKind::Dd, "bcm:q", "r1", "Q")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            s.claim(OwnedKind::Dd, "bcm:q", "r1", "Q")
+                .unwrap()
+                .is_none()
+        );
+        s.set_owned_dd_id("bcm:q", 7).unwrap();
+        let other = s.claim(OwnedKind::Dd, "bcm:q", "r2", "q").unwrap().unwrap();
+        assert_eq!((other.request_id.as_str(), other.dd_id), ("r1", Some(7)));
+        assert!(s.owned_without_allocation().unwrap().is_empty());
+        s.set_state(
+            "r1",
+            RequestState::Released,
+            None,
+            LedgerChange::Delete("r1"),
+        )
+        .unwrap();
+        assert_eq!(s.owned_without_allocation().unwrap().len(), 1);
+        s.disown(OwnedKind::Dd, "bcm:q", "r2").unwrap();
+        assert!(
+            s.owner(OwnedKind::Dd, "bcm:q").unwrap().is_some(),
+            "not r2's"
+        );
+        s.disown(OwnedKind::Dd, "bcm:q", "r1").unwrap();
+        assert!(s.owner(OwnedKind::Dd, "bcm:q").unwrap().is_none());
+    }
+
+    #[test]
+    fn bmc_keys_fold_spellings_without_resolving() {
+        assert_eq!(bmc_key("10.0.0.5"), "10.0.0.5:623");
+        assert_eq!(bmc_key(" 10.0.0.5:623 "), "10.0.0.5:623");
+        assert_eq!(bmc_key("BMC-7.example"), "bmc-7.example:623");
+        assert_eq!(bmc_key("bmc-7.example:6230"), "bmc-7.example:6230");
     }
 
     #[test]
@@ -767,7 +1496,10 @@ mod tests {
         s.begin_request(&provision("r1", "a", "{}")).unwrap();
         assert_eq!(
             s.load_ledger_json().unwrap(),
-            "{\"version\":1,\"allocations\":[{\"a\":1}]}"
+            format!(
+                "{{\"version\":1,\"allocations\":[{}]}}",
+                alloc("r1", "a", 97, None)
+            )
         );
         s.set_state(
             "r1",
@@ -884,13 +1616,64 @@ mod tests {
             assert_eq!(mode & 0o077, 0, "store readable by others: {mode:o}");
         }
         let s = Store::open(&path).unwrap();
-        assert!(s.load_ledger_json().unwrap().contains("{\"a\":1}"));
+        assert!(
+            s.load_ledger_json()
+                .unwrap()
+                .contains(&alloc("r1", "a", 97, None))
+        );
         assert_eq!(s.unfinished().unwrap().len(), 1);
         assert_eq!(s.steps("r1").unwrap().len(), 1);
         assert_eq!(s.cipher_suite("10.0.0.5:623").unwrap(), Some(17));
         assert_eq!(
             s.cipher_suites().unwrap(),
             [("10.0.0.5:623".to_owned(), 17)]
+        );
+    }
+
+    #[test]
+    fn netboot_step_adds_its_tables_to_an_older_store_and_records_boots() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bcm.sqlite");
+        drop(Store::open(&path).unwrap());
+        // A store as the manager before network boot left it.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE boot_uuids; DROP TABLE boot_confirmations;")
+            .unwrap();
+        drop(conn);
+        let mut s = Store::open(&path).unwrap();
+        s.begin_request(&provision("r1", "a", "{}")).unwrap();
+        assert_eq!(
+            s.boot_confirmation("r1").unwrap(),
+            BootConfirmation::default()
+        );
+        assert!(!s.record_login("r1", 5).unwrap(), "no login before a fetch");
+        s.record_script_fetch("r1", 10).unwrap();
+        assert!(s.record_login("r1", 12).unwrap());
+        assert!(!s.record_login("r1", 13).unwrap(), "the first login counts");
+        assert_eq!(
+            s.boot_confirmation("r1").unwrap(),
+            BootConfirmation {
+                script_fetched_ms: Some(10),
+                logged_in_ms: Some(12)
+            }
+        );
+        s.record_script_fetch("r1", 20).unwrap();
+        assert_eq!(s.boot_confirmation("r1").unwrap().logged_in_ms, None);
+        assert!(s.record_script_fetch("nope", 1).is_err(), "unknown request");
+        s.set_server_uuid("a", "01234567-89ab-cdef-0123-456789abcdef", "bmc")
+            .unwrap();
+        s.set_server_uuid("a", "11234567-89ab-cdef-0123-456789abcdef", "request")
+            .unwrap();
+        s.set_server_uuid("a", "21234567-89ab-cdef-0123-456789abcdef", "bmc")
+            .unwrap();
+        let pair = |u: &str| ("a".to_owned(), u.to_owned());
+        assert_eq!(
+            s.server_uuids().unwrap(),
+            [
+                pair("21234567-89ab-cdef-0123-456789abcdef"),
+                pair("11234567-89ab-cdef-0123-456789abcdef")
+            ],
+            "the BMC's newest and the request's are both kept"
         );
     }
 

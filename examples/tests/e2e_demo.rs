@@ -1,7 +1,8 @@
 //! The README's main command as a test: `bcm demo` against real peers (isnsd, tgtd, pyslp,
 //! imm-sim, QEMU), then the facts it reports are asserted here: the DD membership isnsadm
 //! listed, the BMC state ipmitool read, the VMs' serial markers and iBFT names, the refusal
-//! of the unprovisioned server, the release.
+//! of the unprovisioned server, the network boot of server-n through bcm's boot listener
+//! (bmc-sim as its BMC), the release.
 //!
 //! A missing peer fails the test (the demo's start scripts fail); never a skip.
 
@@ -120,6 +121,23 @@ fn the_demo_provisions_two_servers_that_boot_and_refuses_the_third() {
         refused["serial_tail"]
     );
     assert_ne!(refused["exit_code"], 33);
+
+    // Network boot: server-n's standard BMC got force PXE only; its VM booted disk-32m
+    // through the script bcm's boot listener served, and the login confirmed the boot.
+    let nb = &r["netboot"];
+    assert_eq!(nb["boot_flags"], "c004000000", "{nb}");
+    assert!(
+        nb["bmc_step"].as_str().unwrap().contains("power cycled"),
+        "{nb}"
+    );
+    assert_eq!(nb["booted_label"], "disk-32m", "{nb}");
+    assert!(
+        nb["confirmation"]
+            .as_str()
+            .unwrap()
+            .contains(", logged in at "),
+        "{nb}"
+    );
 
     // Released: server-b's DD is gone, server-a's stays.
     let after = r["dds_after_release"].as_object().unwrap();

@@ -25,9 +25,10 @@ BLOCK = 16
 
 
 class BootOptionsBmc(bmc.Bmc):
-    def __init__(self, authdata, port, address, state_path, blocks):
+    def __init__(self, authdata, port, address, state_path, blocks, guid):
+        # pyghmi answers Get System GUID with uuid.bytes_le (SMBIOS byte order).
         super().__init__(authdata, port=port, address=address,
-                         bmcuuid=uuid.UUID('6263 6d2d 7369 6d2d 626d 632d 6775 6964'.replace(' ', '')))
+                         bmcuuid=uuid.UUID(guid))
         self.state_path = state_path
         self.params = {0: [0], 3: [0], 4: [0, 0], 5: [0, 0, 0, 0, 0],
                        6: [0] * 9}
@@ -137,9 +138,11 @@ def main():
     ap.add_argument('--password', default='password')
     ap.add_argument('--state', required=True)
     ap.add_argument('--mailbox-blocks', type=int, default=16)
+    ap.add_argument('--guid', default='62636d2d-7369-6d2d-626d-632d67756964',
+                    help='system GUID (text form) reported by Get System GUID')
     args = ap.parse_args()
     sim = BootOptionsBmc({args.user: args.password}, args.port, args.address,
-                         args.state, args.mailbox_blocks)
+                         args.state, args.mailbox_blocks, args.guid)
     print('bmc-sim listening on %s:%d' % (args.address, args.port), flush=True)
     sim.listen(timeout=30)
 

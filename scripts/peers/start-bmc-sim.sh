@@ -3,7 +3,7 @@
 #
 # Usage: start-bmc-sim.sh DIR
 # Env:   BMC_PORT (9623)  BMC_USER (admin)  BMC_PASSWORD (password)
-#        BMC_MAILBOX_BLOCKS (16)  PYTHON (python3)
+#        BMC_MAILBOX_BLOCKS (16)  BMC_GUID (system GUID, text form)  PYTHON (python3)
 # Prints BMC_SIM_PID BMC_SIM_PORT BMC_SIM_USER BMC_SIM_PASSWORD BMC_SIM_STATE BMC_SIM_LOG
 #        BMC_SIM_START_MS. Only RMCP+ cipher suite 3 (pyghmi answers every Open Session
 #        with suite 3's algorithms).
@@ -20,6 +20,7 @@ if udp_bound "$PORT"; then echo "start-bmc-sim: UDP port $PORT is taken" >&2; ex
 T0="$(now_ms)"
 setsid "${PYTHON:-python3}" -u "$HERE/bmc-sim.py" --port "$PORT" --user "$USER_NAME" \
     --password "$PASS" --state "$STATE" --mailbox-blocks "${BMC_MAILBOX_BLOCKS:-16}" \
+    ${BMC_GUID:+--guid "$BMC_GUID"} \
     </dev/null >>"$DIR/bmc-sim.log" 2>&1 &
 PID=$!
 echo "$PID" > "$DIR/bmc-sim.pid"

@@ -3,8 +3,12 @@
 #
 # Usage: start-ipmi-sim.sh DIR
 # Env:   IPMI_SIM_PORT (9624)  IPMI_SIM_USER (admin)  IPMI_SIM_PASSWORD (password)
+#        IPMI_SIM_GUID (32 hex digits; what Get System GUID answers, bytes as written)
+#        IPMI_SIM_CHASSIS_CONTROL (a program ipmi_sim runs as `PROG 0x20 get|set NAME [VALUE]`
+#        for power, reset and boot; with it, ipmi_sim accepts boot flags parameter 5)
 # Prints IPMI_SIM_PID IPMI_SIM_PORT IPMI_SIM_USER IPMI_SIM_PASSWORD IPMI_SIM_LOG IPMI_SIM_START_MS.
-# ipmi_sim answers boot options 5/6/7 with 0xCC (no chassis_control program configured).
+# ipmi_sim answers boot options 5/6/7 with 0xCC unless IPMI_SIM_CHASSIS_CONTROL names a
+# chassis_control program (then parameter 5 becomes `set boot pxe|none|...` calls to it).
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib.sh"
 
@@ -25,8 +29,9 @@ startlan 1
   allowed_auths_user none md5 straight
   allowed_auths_operator none md5 straight
   allowed_auths_admin none md5 straight
-  guid a123456789abcdefa123456789abcdef
+  guid ${IPMI_SIM_GUID:-a123456789abcdefa123456789abcdef}
 endlan
+${IPMI_SIM_CHASSIS_CONTROL:+chassis_control \"$IPMI_SIM_CHASSIS_CONTROL 0x20\"}
 user 2 true "$USER_NAME" "$PASS" admin 10 none md5 straight
 CONF
 cat > "$W/bmc.emu" <<'EMU'

@@ -7,7 +7,17 @@ use boot_config_core::*;
 
 pub const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
+/// Targets shared: these tests are about selection among LUNs; isolation (the default) has
+/// its own tests with [`isolated_config`].
 pub fn config() -> EngineConfig {
+    EngineConfig {
+        share_targets: true,
+        ..isolated_config()
+    }
+}
+
+/// The default settings: a target that serves a server is no candidate for another.
+pub fn isolated_config() -> EngineConfig {
     EngineConfig::new(2026, 1, "example.com").unwrap()
 }
 

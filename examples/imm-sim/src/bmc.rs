@@ -58,6 +58,26 @@ pub struct Handled {
     pub effects: Vec<Effect>,
 }
 
+/// Parses a UUID's text form (`01234567-89ab-cdef-0123-456789abcdef`, either case,
+/// hyphens optional) into its 16 bytes in the order they are written.
+#[must_use]
+pub fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+    let digits: Vec<u8> = text.trim().bytes().filter(|b| *b != b'-').collect();
+    if digits.len() != 32 {
+        return None;
+    }
+    let nibble = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let mut out = [0u8; 16];
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
 /// A BMC GUID derived from its name (stable across restarts; enters the RAKP HMACs).
 #[must_use]
 pub fn guid_for(name: &BmcName) -> [u8; 16] {
@@ -78,6 +98,7 @@ pub fn guid_for(name: &BmcName) -> [u8; 16] {
 pub struct BmcCore {
     name: BmcName,
     guid: [u8; 16],
+    system_guid: [u8; 16],
     pen: Pen,
     store: BootOptionsStore,
     saved: BootOptionsStore,
@@ -105,8 +126,10 @@ impl BmcCore {
     /// A BMC named `name` serving `store`; mailbox parameters are read under `pen`.
     #[must_use]
     pub fn new(name: BmcName, store: BootOptionsStore, pen: Pen) -> Self {
+        let guid = guid_for(&name);
         Self {
-            guid: guid_for(&name),
+            guid,
+            system_guid: guid,
             name,
             pen,
             saved: store.clone(),
@@ -114,6 +137,17 @@ impl BmcCore {
             flashed: Flash::Nothing,
             effects: Vec::new(),
         }
+    }
+
+    /// Reports `uuid` (the host's SMBIOS UUID, bytes in the order its text is written) in
+    /// Get System GUID, in SMBIOS byte order (the first three fields little-endian), as
+    /// pyghmi and OpenBMC do.
+    pub fn set_system_uuid(&mut self, uuid: [u8; 16]) {
+        let mut b = uuid;
+        b[0..4].reverse();
+        b[4..6].reverse();
+        b[6..8].reverse();
+        self.system_guid = b;
     }
 
     /// The BMC's name.
@@ -156,10 +190,11 @@ impl BmcCore {
                 // operation), IPMI 2.0, chassis device, manufacturer = our PEN, product 1.
                 Response::ok([0x20, 0x01, 0x01, 0x00, 0x02, 0x80, m0, m1, m2, 0x01, 0x00])
             }
-            (NetFn::APP, app::GET_DEVICE_GUID | app::GET_SYSTEM_GUID)
-                if request.data.is_empty() =>
-            {
+            (NetFn::APP, app::GET_DEVICE_GUID) if request.data.is_empty() => {
                 Response::ok(self.guid)
+            }
+            (NetFn::APP, app::GET_SYSTEM_GUID) if request.data.is_empty() => {
+                Response::ok(self.system_guid)
             }
             (NetFn::APP, app::GET_DEVICE_ID | app::GET_DEVICE_GUID | app::GET_SYSTEM_GUID) => {
                 Response::error(CompletionCode::REQUEST_DATA_LENGTH_INVALID)
@@ -481,5 +516,43 @@ impl EmulatedBmc {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
         self.core.poll_timeout()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_guid_is_derived_or_the_given_uuid_in_smbios_order() {
+        let name = BmcName::of("127.0.0.1:9001".parse().unwrap());
+        let store = BootOptionsStore::new(ipmi_iscsi::store::StoreConfig::default());
+        let mut core = BmcCore::new(name.clone(), store, Pen::EXAMPLE);
+        let ask = Request::new(NetFn::APP, app::GET_SYSTEM_GUID, []);
+        let derived = core.handle_command(Duration::ZERO, 1, b"admin", &ask);
+        assert_eq!(derived.data, guid_for(&name));
+        let uuid = parse_uuid("5A1B2C3D-4e5f-4a6b-8c7d-0e1f2a3b4c5d").unwrap();
+        assert_eq!(uuid[..4], [0x5a, 0x1b, 0x2c, 0x3d]);
+        core.set_system_uuid(uuid);
+        let r = core.handle_command(Duration::ZERO, 1, b"admin", &ask);
+        // SMBIOS order: time_low, time_mid, time_hi little-endian; the rest as written.
+        assert_eq!(
+            r.data,
+            [
+                0x3d, 0x2c, 0x1b, 0x5a, 0x5f, 0x4e, 0x6b, 0x4a, 0x8c, 0x7d, 0x0e, 0x1f, 0x2a, 0x3b,
+                0x4c, 0x5d
+            ]
+        );
+        for bad in ["", "5a1b2c3d", "zz1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d"] {
+            assert_eq!(parse_uuid(bad), None, "{bad}");
+        }
+        // The device GUID (RAKP) stays derived.
+        let dev = core.handle_command(
+            Duration::ZERO,
+            1,
+            b"admin",
+            &Request::new(NetFn::APP, app::GET_DEVICE_GUID, []),
+        );
+        assert_eq!(dev.data, guid_for(&name));
     }
 }

@@ -62,6 +62,11 @@ pub struct Args {
     /// Also accept cipher suite 0 (no authentication, no integrity): testing only.
     #[arg(long)]
     pub allow_suite_0: bool,
+    /// The system GUID one BMC reports (Get System GUID), as `ADDR=UUID`; repeatable. The
+    /// UUID is the host's SMBIOS UUID (what iPXE prints as `${uuid}`), sent in SMBIOS byte
+    /// order. Default: derived from the BMC's address.
+    #[arg(long = "guid", value_name = "ADDR=UUID")]
+    pub guids: Vec<String>,
     /// Boot initiator mailbox blocks (parameter 7) per BMC; the spec asks for at least 5.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub mailbox_blocks: u16,
@@ -172,7 +177,28 @@ pub fn host_config(args: &Args) -> Result<HostConfig, CliError> {
     let pen = Pen::new(args.pen).ok_or_else(|| {
         CliError::Usage(format!("--pen {}: enterprise numbers are 24-bit", args.pen))
     })?;
+    let mut system_guids = Vec::new();
+    for g in &args.guids {
+        let parsed = g.split_once('=').and_then(|(a, u)| {
+            Some((
+                a.parse::<std::net::SocketAddr>().ok()?,
+                crate::bmc::parse_uuid(u)?,
+            ))
+        });
+        let Some((addr, uuid)) = parsed else {
+            return Err(CliError::Usage(format!(
+                "--guid {g}: use ADDR=UUID (127.0.0.1:9001=01234567-89ab-cdef-0123-456789abcdef)"
+            )));
+        };
+        if !addrs.contains(&addr) {
+            return Err(CliError::Usage(format!(
+                "--guid {g}: {addr} is not one of the --bmc addresses"
+            )));
+        }
+        system_guids.push((addr, uuid));
+    }
     Ok(HostConfig {
+        system_guids,
         bmcs: addrs,
         users,
         state_dir: args.state_dir.clone(),

@@ -54,6 +54,8 @@ pub struct HostConfig {
     pub pen: Pen,
     /// Written once every socket is bound.
     pub ready_file: Option<PathBuf>,
+    /// System GUIDs given with `--guid` (the others are derived from the address).
+    pub system_guids: Vec<(SocketAddr, [u8; 16])>,
 }
 
 /// Why the host cannot start.
@@ -178,11 +180,11 @@ pub fn build_bmcs(config: &HostConfig) -> Result<Vec<EmulatedBmc>, HostError> {
                 channel: 1,
             };
             let responder = Responder::new(rc, os_random());
-            Ok(EmulatedBmc::new(
-                addr,
-                responder,
-                BmcCore::new(name, store, config.pen),
-            ))
+            let mut core = BmcCore::new(name, store, config.pen);
+            if let Some((_, uuid)) = config.system_guids.iter().find(|(a, _)| *a == addr) {
+                core.set_system_uuid(*uuid);
+            }
+            Ok(EmulatedBmc::new(addr, responder, core))
         })
         .collect()
 }

@@ -69,6 +69,17 @@ fn config_of(cli: &Cli) -> Result<Config, Failure> {
     Ok(config)
 }
 
+/// Claims the store for a state-changing command (see [`app::StoreLock`]).
+fn claim_store(config: &Config, role: &str) -> Result<app::StoreLock, Failure> {
+    app::StoreLock::acquire(config, role).map_err(|e| {
+        let code = match e {
+            app::LockError::Busy { .. } => exit::CONFLICT,
+            _ => exit::FAILURE,
+        };
+        Failure(code, e.to_string())
+    })
+}
+
 fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
     let text =
         serde_json::to_string_pretty(v).map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
@@ -211,6 +222,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 auth: a.auth.clone(),
                 policy: a.policy.clone(),
                 mac: a.mac.clone(),
+                uuid: a.uuid.clone(),
                 power_cycle: a.power_cycle.then_some(true),
             };
             let now = SystemTime::now()
@@ -228,6 +240,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     ),
                 ));
             }
+            let _lock = claim_store(&config, "provision")?;
             let running = app::start(
                 &config,
                 StartOptions {
@@ -237,6 +250,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 },
             )
             .await?;
+            if let Some(u) = &a.uuid {
+                bcm::boot::remember_request_uuid(&running.manager, &a.server, u)
+                    .map_err(|e| Failure(exit::USAGE, e))?;
+            }
             let result = running.manager.provision(req).await;
             let secret = match (&result, a.show_secrets) {
                 (Ok(_), true) => running.manager.chap_secret(&a.server)?,
@@ -277,6 +294,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Release(a) => {
             let config = config_of(&cli)?;
+            let _lock = claim_store(&config, "release")?;
             let running = app::start(
                 &config,
                 StartOptions {
@@ -310,16 +328,32 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let recent = store
                 .recent(None, a.recent)
                 .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+            let conflicts = app::store_conflicts(&store)?;
             if a.json {
                 let rows = |v: &[bcm::store::StoredRequest]| -> Vec<serde_json::Value> {
                     v.iter()
                         .map(|r| serde_json::json!({"request_id": r.request_id, "server": r.server, "kind": r.kind, "state": r.state, "error": r.error}))
                         .collect()
                 };
+                let assignments: Vec<serde_json::Value> = assignments
+                    .iter()
+                    .map(|x| {
+                        let mut v = serde_json::to_value(x).unwrap_or_default();
+                        v["boot"] = serde_json::to_value(bcm::boot::BootStatus::of(
+                            &config,
+                            &store,
+                            &x.server,
+                            &x.request_id,
+                        ))
+                        .unwrap_or_default();
+                        v
+                    })
+                    .collect();
                 return print_json(&serde_json::json!({
                     "assignments": assignments,
                     "unfinished": rows(&unfinished),
                     "recent": rows(&recent),
+                    "conflicts": conflicts,
                 }));
             }
             println!("{} assignment(s)", assignments.len());
@@ -333,6 +367,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     x.primary.size.as_deref().unwrap_or("?"),
                     x.initiator
                 );
+                let boot = bcm::boot::BootStatus::of(&config, &store, &x.server, &x.request_id);
+                println!("  {:<16} boot {}: {}", "", boot.mode, boot.summary);
+            }
+            if !conflicts.is_empty() {
+                println!(
+                    "{} stored allocation(s) conflict with an older holder; `bcm repair` releases them:",
+                    conflicts.len()
+                );
+                for c in &conflicts {
+                    println!("  {c}");
+                }
             }
             if !unfinished.is_empty() {
                 println!(
@@ -352,6 +397,31 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Serve(a) => serve(&cli, a).await,
+        Command::Repair(a) => {
+            let config = config_of(&cli)?;
+            let _lock = claim_store(&config, "repair")?;
+            let running = app::start(
+                &config,
+                StartOptions {
+                    observer: (!a.json).then(step_printer),
+                    ..StartOptions::default()
+                },
+            )
+            .await?;
+            let result = running.manager.repair().await;
+            running.shutdown().await;
+            let repaired = result?;
+            if a.json {
+                return print_json(&serde_json::json!({ "repaired": repaired }));
+            }
+            if repaired.is_empty() {
+                println!("nothing to repair: no stored allocation conflicts with another");
+            }
+            for r in &repaired {
+                println!("released {r}: it held what an older allocation holds");
+            }
+            Ok(())
+        }
         Command::Demo(a) => bcm::demo::run(a)
             .await
             .map_err(|e| Failure(exit::FAILURE, e)),
@@ -360,6 +430,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     let config = config_of(cli)?;
+    let mut lock = claim_store(&config, "serve")?;
     let listen = a.listen.unwrap_or(config.api.listen);
     // A daemon waits for its first inventory round however long it takes (management DDs
     // for many targets are paced); the API listens once the engine knows the storage.
@@ -377,6 +448,12 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     let bound = listener
         .local_addr()
         .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+    lock.announce_api(bound).map_err(|e| {
+        Failure(
+            exit::FAILURE,
+            format!("cannot write {}: {e}", lock.path().display()),
+        )
+    })?;
     tracing::info!(%bound, isns = %running.isns_server, "bcm serve: API listening");
     eprintln!(
         "bcm serve: API on http://{bound}, iSNS {}",
@@ -386,6 +463,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         std::fs::write(f, bound.to_string())
             .map_err(|e| Failure(exit::FAILURE, format!("{}: {e}", f.display())))?;
     }
+    let boot = start_boot_listener(&config, &running).await?;
     let router = bcm::api::router(bcm::api::ApiState {
         manager: running.manager.clone(),
         config: Arc::new(config.clone()),
@@ -399,8 +477,22 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(30));
             let mut rounds = status.borrow().rounds;
+            // Incomplete rollbacks are retried with back-off (1 s doubling to 60 s); with none
+            // pending the store is looked at every 5 s.
+            let mut backoff = Duration::from_secs(1);
+            let mut next_retry = tokio::time::Instant::now() + backoff;
             loop {
                 tokio::select! {
+                    () = tokio::time::sleep_until(next_retry) => {
+                        let left = m.retry_rollbacks().await;
+                        if left == 0 {
+                            backoff = Duration::from_secs(1);
+                            next_retry = tokio::time::Instant::now() + Duration::from_secs(5);
+                        } else {
+                            next_retry = tokio::time::Instant::now() + backoff;
+                            backoff = (backoff * 2).min(Duration::from_secs(60));
+                        }
+                    }
                     _ = tick.tick() => {
                         let rolled = m.expire_lapsed().await;
                         if !rolled.is_empty() {
@@ -431,8 +523,39 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
     sweeper.abort();
     let _ = sweeper.await;
+    for task in boot {
+        task.abort();
+        let _ = task.await;
+    }
     running.shutdown().await;
     Ok(())
+}
+
+/// The network-boot listener (`[boot] listen`) and the boot confirmer, when configured.
+async fn start_boot_listener(
+    config: &bcm::config::Config,
+    running: &app::Running,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, Failure> {
+    let Some(listen) = config.boot.listen else {
+        return Ok(Vec::new());
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure(exit::FAILURE, format!("[boot] listen {listen}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+    tracing::info!(%bound, "bcm serve: boot listener (iPXE) listening");
+    eprintln!("bcm serve: iPXE entry script on http://{bound}/boot.ipxe");
+    let shared = Arc::new(config.clone());
+    let state = bcm::boot::BootState::new(running.manager.clone(), Arc::clone(&shared));
+    let server = tokio::spawn(async move {
+        if let Err(e) = bcm::boot::serve(listener, state, std::future::pending()).await {
+            tracing::error!(error = %e, "boot listener stopped");
+        }
+    });
+    let confirmer = bcm::boot::sessions::spawn_confirmer(running.manager.clone(), shared);
+    Ok(vec![server, confirmer])
 }
 
 async fn shutdown_signal() {

@@ -71,6 +71,9 @@ pub struct StepOutcome {
     /// What the change did to iSNS, for the engine's view (applied at once, so recovery and
     /// reconciliation need not wait for the inventory's next walk).
     pub events: Vec<boot_config_core::InventoryEvent>,
+    /// The server's system UUID as its BMC reported it (text form), to persist for the
+    /// boot listener.
+    pub system_uuid: Option<String>,
 }
 
 impl StepOutcome {
@@ -80,6 +83,7 @@ impl StepOutcome {
             detail: detail.into(),
             cipher_suite: None,
             events: Vec::new(),
+            system_uuid: None,
         }
     }
 }

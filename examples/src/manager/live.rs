@@ -19,7 +19,8 @@ use isns_proto::client_tokio::{DriverError, IsnsClient};
 
 use super::{Effects, StepContext, StepError, StepOutcome};
 use crate::bmc::{BmcLogin, BmcPusher, resolve_bmc};
-use crate::config::Config;
+use crate::boot::{GuidEncoding, Uuid};
+use crate::config::{BootMode, Config};
 use crate::pacing::Pacer;
 use crate::target_chap::{ChapChange, ChapHook};
 
@@ -61,6 +62,8 @@ pub struct BmcDirectory {
     default_user: String,
     default_password: Option<Password>,
     servers: HashMap<String, ServerFacts>,
+    default_boot: BootMode,
+    guid_encoding: GuidEncoding,
 }
 
 #[derive(Clone, Debug)]
@@ -68,6 +71,7 @@ struct ServerFacts {
     user: Option<String>,
     password: Option<Password>,
     portal_address: Option<IpAddr>,
+    boot: BootMode,
 }
 
 impl BmcDirectory {
@@ -105,6 +109,7 @@ impl BmcDirectory {
                     user: s.bmc_user.clone(),
                     password,
                     portal_address: s.portal_address,
+                    boot: config.boot_mode(&s.name),
                 },
             );
         }
@@ -112,6 +117,8 @@ impl BmcDirectory {
             default_user: config.bmc.user.clone(),
             default_password,
             servers,
+            default_boot: config.bmc.boot,
+            guid_encoding: config.bmc.guid_encoding,
         })
     }
 
@@ -134,6 +141,14 @@ impl BmcDirectory {
                 .unwrap_or_else(|| self.default_user.clone()),
             password,
         })
+    }
+
+    /// How `server` boots (`[[server]] boot`, else `[bmc] boot`).
+    #[must_use]
+    pub fn boot_mode(&self, server: &str) -> BootMode {
+        self.servers
+            .get(server)
+            .map_or(self.default_boot, |f| f.boot)
     }
 
     /// The portal address `server` must use instead of the registered one, if configured.
@@ -347,6 +362,9 @@ impl<I: IsnsAccess> LiveEffects<I> {
             .directory
             .login(ctx.server, addr)
             .map_err(StepError::permanent)?;
+        if self.directory.boot_mode(ctx.server) == BootMode::Pxe {
+            return self.network_boot(addr, &login, ctx).await;
+        }
         let params = boot_params(s, self.directory.portal_address(ctx.server))
             .map_err(StepError::permanent)?;
         let suite_before = self.bmc.remembered(addr);
@@ -369,6 +387,46 @@ impl<I: IsnsAccess> LiveEffects<I> {
                 .filter(|s| Some(*s) != suite_before)
                 .map(|s| (addr.to_string(), s)),
             events: Vec::new(),
+            system_uuid: None,
+        })
+    }
+
+    /// The BMC step of boot mode `pxe`: standard settings only (see
+    /// [`BmcPusher::network_boot`]); the system UUID the BMC reports is passed on for the
+    /// boot listener to recognise the server by.
+    async fn network_boot(
+        &self,
+        addr: SocketAddr,
+        login: &BmcLogin,
+        ctx: &StepContext<'_>,
+    ) -> Result<StepOutcome, StepError> {
+        let suite_before = self.bmc.remembered(addr);
+        let report = self
+            .bmc
+            .network_boot(login, ctx.power_cycle)
+            .await
+            .map_err(|e| {
+                let transient = e.is_transient();
+                StepError {
+                    message: e.to_string(),
+                    transient,
+                }
+            })?;
+        let uuid = report
+            .system_guid
+            .map(|g| Uuid::from_guid(g, self.directory.guid_encoding));
+        Ok(StepOutcome {
+            detail: format!(
+                "{addr}: {report}{}",
+                uuid.map(|u| format!(", system uuid {u}"))
+                    .unwrap_or_default()
+            ),
+            cipher_suite: report
+                .suite
+                .filter(|s| Some(*s) != suite_before)
+                .map(|s| (addr.to_string(), s)),
+            events: Vec::new(),
+            system_uuid: uuid.map(|u| u.to_string()),
         })
     }
 }
@@ -501,6 +559,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                     },
                     cipher_suite: None,
                     events,
+                    system_uuid: None,
                 })
             }
             Action::RegisterInitiator { initiator, server } => {
@@ -602,14 +661,24 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                     .directory
                     .login(ctx.server, addr)
                     .map_err(StepError::permanent)?;
-                self.bmc.clear(&login).await.map_err(|e| {
+                let pxe = self.directory.boot_mode(ctx.server) == BootMode::Pxe;
+                let cleared = if pxe {
+                    self.bmc.clear_boot_flags(&login).await
+                } else {
+                    self.bmc.clear(&login).await
+                };
+                cleared.map_err(|e| {
                     let transient = e.is_transient();
                     StepError {
                         message: e.to_string(),
                         transient,
                     }
                 })?;
-                Ok(StepOutcome::detail(format!("{addr}: iSCSI boot disabled")))
+                Ok(StepOutcome::detail(if pxe {
+                    format!("{addr}: network boot flags cleared")
+                } else {
+                    format!("{addr}: iSCSI boot disabled")
+                }))
             }
             other => Err(StepError::permanent(format!(
                 "{other} is not an external action"

@@ -24,6 +24,10 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+    boot_fetches_known: AtomicU64,
+    boot_fetches_unknown: AtomicU64,
+    boot_fetches_refused: AtomicU64,
+    boot_confirmed: AtomicU64,
 }
 
 impl Metrics {
@@ -76,6 +80,22 @@ impl Metrics {
             Some((_, n)) => *n += 1,
             None => v.push((step, 1)),
         }
+    }
+
+    /// Counts a boot-script fetch: `Some(true)` a machine with an assignment, `Some(false)`
+    /// an unknown or unassigned one, `None` one refused by the rate limit.
+    pub fn boot_fetch(&self, known: Option<bool>) {
+        match known {
+            Some(true) => &self.boot_fetches_known,
+            Some(false) => &self.boot_fetches_unknown,
+            None => &self.boot_fetches_refused,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a boot confirmed by the initiator's login to its target.
+    pub fn boot_confirmed(&self) {
+        self.boot_confirmed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Appends the counters in the Prometheus text exposition format.
@@ -145,5 +165,25 @@ impl Metrics {
         let sum = get(&self.latency_sum_us) as f64 / 1e6;
         let _ = writeln!(out, "bcm_provision_seconds_sum {sum}");
         let _ = writeln!(out, "bcm_provision_seconds_count {count}");
+        let _ = writeln!(
+            out,
+            "# HELP bcm_boot_script_fetches_total iPXE script requests on the boot listener.\n# TYPE bcm_boot_script_fetches_total counter"
+        );
+        for (machine, c) in [
+            ("assigned", &self.boot_fetches_known),
+            ("unknown", &self.boot_fetches_unknown),
+            ("rate_limited", &self.boot_fetches_refused),
+        ] {
+            let _ = writeln!(
+                out,
+                "bcm_boot_script_fetches_total{{machine=\"{machine}\"}} {}",
+                get(c)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP bcm_boot_confirmations_total Boots confirmed by the initiator's login.\n# TYPE bcm_boot_confirmations_total counter\nbcm_boot_confirmations_total {}",
+            get(&self.boot_confirmed)
+        );
     }
 }

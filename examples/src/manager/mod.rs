@@ -44,7 +44,9 @@ pub use report::{
     inventory_rows,
 };
 
-use crate::store::{LedgerChange, NewRequest, RequestKind, RequestState, StepPhase, Store};
+use crate::store::{
+    LedgerChange, NewRequest, OwnedKind, RequestKind, RequestState, StepPhase, Store, StoreError,
+};
 
 /// Random bytes drawn per provisioning (CHAP secrets for mutual CHAP need 32).
 pub const PLAN_RANDOM_LEN: usize = 2 * boot_config_core::CHAP_SECRET_LEN;
@@ -255,6 +257,33 @@ struct Inner<E> {
     busy: Mutex<BTreeSet<String>>,
     options: ManagerOptions,
     metrics: Metrics,
+    conflicts: Mutex<Vec<StoreConflict>>,
+}
+
+/// A stored allocation the ledger could not take because an older one holds the same LUN or
+/// server (a store written by two processes before the schema refused it): `bcm repair`
+/// releases it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StoreConflict {
+    /// The younger request.
+    pub request: String,
+    /// Its server.
+    pub server: String,
+    /// What it collides with, naming the older holder.
+    pub error: String,
+    /// The allocation, when it decodes (what `bcm repair` undoes).
+    #[serde(skip)]
+    pub allocation: Option<Allocation>,
+}
+
+impl std::fmt::Display for StoreConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "request {} (server {}) conflicts with an older holder: {}; `bcm repair` releases the younger",
+            self.request, self.server, self.error
+        )
+    }
 }
 
 /// The provisioning executor (cheap to clone; clones share state).
@@ -360,6 +389,7 @@ impl<E: Effects> Manager<E> {
                 busy: Mutex::new(BTreeSet::new()),
                 options,
                 metrics: Metrics::default(),
+                conflicts: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -369,8 +399,90 @@ impl<E: Effects> Manager<E> {
     /// # Errors
     /// Store errors, or a ledger that does not deserialize.
     pub fn load_ledger(store: &Store) -> Result<boot_config_core::Ledger, ManagerError> {
-        let json = store.load_ledger_json()?;
-        serde_json::from_str(&json).map_err(|e| internal(format!("stored ledger: {e}")))
+        Ok(Self::rebuild_ledger(store)?.0)
+    }
+
+    /// The ledger rebuilt from the store's rows, oldest request first, and the rows it could
+    /// not take (a younger holder of a LUN or server already held): an inconsistent store
+    /// never stops the manager; the conflicts are reported and `bcm repair` resolves them.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn rebuild_ledger(
+        store: &Store,
+    ) -> Result<(boot_config_core::Ledger, Vec<StoreConflict>), ManagerError> {
+        let mut ledger = boot_config_core::Ledger::new();
+        let mut conflicts = Vec::new();
+        for (id, json) in store.allocation_rows()? {
+            let server = || {
+                store
+                    .request(&id)
+                    .ok()
+                    .flatten()
+                    .map(|r| r.server)
+                    .unwrap_or_default()
+            };
+            match serde_json::from_str::<Allocation>(&json) {
+                Ok(a) => {
+                    if let Err(e) = ledger.try_insert(a.clone()) {
+                        conflicts.push(StoreConflict {
+                            request: id,
+                            server: a.server().as_str().to_owned(),
+                            error: e.to_string(),
+                            allocation: Some(a),
+                        });
+                    }
+                }
+                Err(e) => conflicts.push(StoreConflict {
+                    server: server(),
+                    request: id,
+                    error: format!("the stored allocation does not decode: {e}"),
+                    allocation: None,
+                }),
+            }
+        }
+        Ok((ledger, conflicts))
+    }
+
+    /// Sets the conflicts found when the ledger was loaded (see [`Manager::rebuild_ledger`]).
+    pub fn set_conflicts(&self, conflicts: Vec<StoreConflict>) {
+        *lock(&self.inner.conflicts) = conflicts;
+    }
+
+    /// Stored allocations the ledger could not take (see [`Manager::rebuild_ledger`]).
+    pub fn conflicts(&self) -> Vec<StoreConflict> {
+        lock(&self.inner.conflicts).clone()
+    }
+
+    /// Releases every conflicting younger holder: undoes what its provisioning created (BMC,
+    /// DD member, initiator, DD, CHAP account; each only if this request created it) and drops
+    /// its allocation, keeping the older holder. Returns what was repaired.
+    ///
+    /// # Errors
+    /// The first step that failed (the conflict stays, run `bcm repair` again).
+    pub async fn repair(&self) -> Result<Vec<String>, ManagerError> {
+        let mut done = Vec::new();
+        for c in self.conflicts() {
+            if let Some(a) = &c.allocation {
+                for action in Engine::release_plan_of(a) {
+                    if matches!(action, Action::Release { .. }) {
+                        continue;
+                    }
+                    self.execute(&action, &c.request, &c.server, None)
+                        .await
+                        .map_err(|e| ManagerError::ReleaseIncomplete {
+                            server: c.server.clone(),
+                            step: action_name(&action).to_owned(),
+                            error: e.message,
+                        })?;
+                }
+            }
+            let note = format!("released by bcm repair: {}", c.error);
+            lock(&self.inner.store).drop_conflicting(&c.request, &note)?;
+            lock(&self.inner.conflicts).retain(|x| x.request != c.request);
+            done.push(format!("{} (server {})", c.request, c.server));
+        }
+        Ok(done)
     }
 
     /// The effects (e.g. to reach the iSNS client).
@@ -500,7 +612,12 @@ impl<E: Effects> Manager<E> {
             };
         }
         let now = self.now();
-        let reserved = lock(&self.inner.engine).reserve(&req.boot, now)?;
+        let reserved = {
+            // Checked and reserved under one lock: two requests cannot both pass the check.
+            let mut engine = lock(&self.inner.engine);
+            refuse_shared_names_or_bmc(&engine, &req.boot)?;
+            engine.reserve(&req.boot, now)?
+        };
         let mut random = [0u8; PLAN_RANDOM_LEN];
         (self.inner.options.random)(&mut random);
         let body = ProvisionBody {
@@ -524,7 +641,13 @@ impl<E: Effects> Manager<E> {
         if let Err(e) = stored {
             // Nothing happened outside yet: undo the in-memory reservation.
             lock(&self.inner.engine).release(&req.boot.id);
-            return Err(e);
+            return Err(match e {
+                // The schema refused a second holder the in-memory ledger did not know of.
+                ManagerError::Store(held @ StoreError::Held { .. }) => {
+                    ManagerError::Conflict(held.to_string())
+                }
+                other => other,
+            });
         }
         self.run_provision(&id, &body, Some(&random)).await
     }
@@ -595,6 +718,10 @@ impl<E: Effects> Manager<E> {
                 Ok(StepOutcome::detail("LUN returned to the pool"))
             }
             _ => {
+                let owner = provisioning_of(request);
+                if let Some(skipped) = self.ownership_gate(action, owner, server)? {
+                    return Ok(skipped);
+                }
                 let retry = self.inner.options.retry;
                 let mut delay = retry.first_delay;
                 let mut attempt = 1;
@@ -623,6 +750,13 @@ impl<E: Effects> Manager<E> {
                             if let Some((bmc, suite)) = &outcome.cipher_suite {
                                 let _ = lock(&self.inner.store).remember_cipher_suite(bmc, *suite);
                             }
+                            if let Some(uuid) = &outcome.system_uuid
+                                && let Err(e) =
+                                    lock(&self.inner.store).set_server_uuid(server, uuid, "bmc")
+                            {
+                                tracing::warn!(server, error = %e, "remembering the system uuid");
+                            }
+                            self.record_ownership(action, owner, &outcome)?;
                             return Ok(outcome);
                         }
                         Err(e) if e.transient && attempt < retry.attempts.max(1) => {
@@ -637,6 +771,134 @@ impl<E: Effects> Manager<E> {
                 }
             }
         }
+    }
+
+    /// Ownership is data: before an action creates an iSNS object the store records which
+    /// provisioning (`owner`) creates it, refusing an object another live provisioning owns;
+    /// an action that removes something, or clears a BMC, runs only on what `owner` created
+    /// or holds, and is otherwise skipped (`Some`, saying why). A target is never deregistered.
+    fn ownership_gate(
+        &self,
+        action: &Action,
+        owner: &str,
+        server: &str,
+    ) -> Result<Option<StepOutcome>, StepError> {
+        let store_err = |e: StoreError| StepError::transient(e.to_string());
+        let mut store = lock(&self.inner.store);
+        let refuse = |what: &str, o: crate::store::Owned| {
+            StepError::permanent(format!(
+                "{what} was created by request {} of server {}; it is not this request's to use",
+                o.request_id, o.server
+            ))
+        };
+        let owned_by_us = |store: &Store, kind: OwnedKind, name: &str| {
+            store
+                .owner(kind, name)
+                .map(|o| o.is_some_and(|o| o.request_id == owner))
+        };
+        match action {
+            Action::CreateDd { dd_name, .. } => {
+                if let Some(o) = store
+                    .claim(OwnedKind::Dd, dd_name, owner, server)
+                    .map_err(store_err)?
+                {
+                    return Err(refuse(&format!("DD {dd_name}"), o));
+                }
+            }
+            Action::RegisterInitiator {
+                initiator,
+                server: s,
+            } => {
+                if let Some(o) = store
+                    .claim(OwnedKind::Initiator, initiator.as_str(), owner, s.as_str())
+                    .map_err(store_err)?
+                {
+                    return Err(refuse(&format!("initiator {initiator}"), o));
+                }
+                let entity = format!("bcm.{}", s.as_str());
+                if let Some(o) = store
+                    .claim(OwnedKind::Entity, &entity, owner, s.as_str())
+                    .map_err(store_err)?
+                {
+                    return Err(refuse(&format!("entity {entity}"), o));
+                }
+            }
+            Action::RemoveDd { dd_name } | Action::RemoveDdMember { dd_name, .. } => {
+                let ours = owned_by_us(&store, OwnedKind::Dd, dd_name).map_err(store_err)?;
+                if !ours {
+                    return Ok(Some(StepOutcome::detail(format!(
+                        "DD {dd_name} left alone: not created by {owner}"
+                    ))));
+                }
+            }
+            Action::DeregisterInitiator { initiator } => {
+                drop(store);
+                let is_target = lock(&self.inner.engine)
+                    .inventory()
+                    .target(initiator.as_str())
+                    .is_some();
+                if is_target {
+                    return Ok(Some(StepOutcome::detail(format!(
+                        "{initiator} left alone: it is a target"
+                    ))));
+                }
+                let store = lock(&self.inner.store);
+                if !owned_by_us(&store, OwnedKind::Initiator, initiator.as_str())
+                    .map_err(store_err)?
+                {
+                    return Ok(Some(StepOutcome::detail(format!(
+                        "{initiator} left alone: not registered by {owner}"
+                    ))));
+                }
+            }
+            Action::ClearBmcBootConfig { bmc: Some(bmc) } => {
+                if let Some(holder) = store.bmc_holder(bmc).map_err(store_err)?
+                    && holder != owner
+                {
+                    return Ok(Some(StepOutcome::detail(format!(
+                        "BMC {bmc} left alone: it boots request {holder}'s server"
+                    ))));
+                }
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    /// After an action succeeded: the DD_ID of a DD created, or the records of objects removed.
+    fn record_ownership(
+        &self,
+        action: &Action,
+        owner: &str,
+        outcome: &StepOutcome,
+    ) -> Result<(), StepError> {
+        let store = lock(&self.inner.store);
+        let result = match action {
+            Action::CreateDd { dd_name, .. } => {
+                let id = outcome.events.iter().find_map(|e| match e {
+                    InventoryEvent::DdUpserted(spec) => Some(spec.id.0),
+                    InventoryEvent::DdMemberAdded { dd, .. } => Some(dd.0),
+                    _ => None,
+                });
+                match id {
+                    Some(id) => store.set_owned_dd_id(dd_name, id),
+                    None => Ok(()),
+                }
+            }
+            Action::RemoveDd { dd_name } => store.disown(OwnedKind::Dd, dd_name, owner),
+            Action::DeregisterInitiator { initiator } => {
+                match store.owner(OwnedKind::Initiator, initiator.as_str()) {
+                    Ok(Some(o)) => store
+                        .disown(OwnedKind::Initiator, initiator.as_str(), owner)
+                        .and_then(|()| {
+                            store.disown(OwnedKind::Entity, &format!("bcm.{}", o.server), owner)
+                        }),
+                    other => other.map(drop),
+                }
+            }
+            _ => Ok(()),
+        };
+        result.map_err(|e| StepError::transient(e.to_string()))
     }
 
     fn commit(&self, id: &RequestId) -> Result<StepOutcome, ManagerError> {
@@ -1106,7 +1368,7 @@ impl<E: Effects> Manager<E> {
     /// Brings iSNS in line with the ledger: repairs the DDs of committed assignments and
     /// removes DDs named by this manager that no assignment accounts for.
     async fn reconcile(&self, out: &mut RecoveryOutcome) {
-        let (report, initiators, servers, scheme) = {
+        let (report, initiators, servers) = {
             let engine = lock(&self.inner.engine);
             let servers: std::collections::BTreeMap<String, boot_config_core::ServerName> = engine
                 .ledger()
@@ -1118,11 +1380,12 @@ impl<E: Effects> Manager<E> {
                 .iter()
                 .map(|a| a.initiator.as_str().to_owned())
                 .collect();
-            let scheme = engine.config().naming.initiator.clone();
-            (engine.reconcile(self.now()), initiators, servers, scheme)
+            (engine.reconcile(self.now()), initiators, servers)
         };
+        let conflicting: BTreeSet<String> =
+            self.conflicts().into_iter().map(|c| c.request).collect();
         for action in report.actions {
-            let (request, actions) = match action {
+            let (request, actions, server) = match action {
                 RecoveryAction::RepairDd {
                     request,
                     dd_name,
@@ -1155,20 +1418,60 @@ impl<E: Effects> Manager<E> {
                         member: m,
                     }));
                     out.repaired.push(request.as_str().to_owned());
-                    (request.as_str().to_owned(), actions)
+                    let server = servers
+                        .get(request.as_str())
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default();
+                    (request.as_str().to_owned(), actions, server)
                 }
-                RecoveryAction::RemoveOrphanDd { name, members, .. } => {
-                    let mut actions = vec![Action::RemoveDd {
-                        dd_name: name.clone(),
-                    }];
-                    actions.extend(
-                        members
-                            .into_iter()
-                            .filter(|m| scheme.owns(m) && !initiators.contains(m.as_str()))
-                            .map(|m| Action::DeregisterInitiator { initiator: m }),
-                    );
+                RecoveryAction::RemoveOrphanDd { name, members, dd } => {
+                    // Only what the store records as created by a provisioning that no longer
+                    // holds an allocation (and is not a conflict awaiting `bcm repair`); a DD
+                    // recorded with another DD_ID is a namesake someone else made.
+                    let record = lock(&self.inner.store).owner(OwnedKind::Dd, &name);
+                    let owner = match record {
+                        Ok(Some(o))
+                            if !servers.contains_key(&o.request_id)
+                                && !conflicting.contains(&o.request_id)
+                                && o.dd_id.is_none_or(|id| id == dd.0) =>
+                        {
+                            o
+                        }
+                        _ => {
+                            out.orphans_left.push(name.clone());
+                            continue;
+                        }
+                    };
+                    let mut actions = vec![(
+                        Action::RemoveDd {
+                            dd_name: name.clone(),
+                        },
+                        owner.request_id.clone(),
+                        owner.server.clone(),
+                    )];
+                    for m in members {
+                        if initiators.contains(m.as_str()) {
+                            continue;
+                        }
+                        let rec = lock(&self.inner.store).owner(OwnedKind::Initiator, m.as_str());
+                        if let Ok(Some(o)) = rec
+                            && !servers.contains_key(&o.request_id)
+                            && !conflicting.contains(&o.request_id)
+                        {
+                            actions.push((
+                                Action::DeregisterInitiator { initiator: m },
+                                o.request_id,
+                                o.server,
+                            ));
+                        }
+                    }
                     out.orphans_removed.push(name.clone());
-                    (format!("orphan DD {name}"), actions)
+                    for (a, request, server) in actions {
+                        if let Err(e) = self.execute(&a, &request, &server, None).await {
+                            out.errors.push(format!("{request}: {a}: {e}"));
+                        }
+                    }
+                    continue;
                 }
                 RecoveryAction::LunMissing { request, lun } => {
                     out.luns_missing.push(format!("{request}: {lun}"));
@@ -1177,11 +1480,52 @@ impl<E: Effects> Manager<E> {
                 _ => continue,
             };
             for a in actions {
-                if let Err(e) = self.execute(&a, &request, "", None).await {
+                if let Err(e) = self.execute(&a, &request, &server, None).await {
                     out.errors.push(format!("{request}: {a}: {e}"));
                 }
             }
         }
+    }
+
+    /// Retries every incomplete rollback (a compensation that failed, e.g. a CHAP hook that
+    /// timed out) whose server has no operation running; returns how many are still pending.
+    /// `bcm serve` calls it with back-off, so a rollback does not wait for a restart.
+    pub async fn retry_rollbacks(&self) -> usize {
+        let pending = match lock(&self.inner.store).unfinished() {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing unfinished requests");
+                return 0;
+            }
+        };
+        let mut left = 0;
+        for stored in pending {
+            if stored.state != RequestState::RollingBack || stored.kind != RequestKind::Provision {
+                continue;
+            }
+            let Ok(_guard) = self.claim(&stored.server) else {
+                left += 1;
+                continue;
+            };
+            let Ok(body) = serde_json::from_str::<ProvisionBody>(&stored.body_json) else {
+                left += 1;
+                continue;
+            };
+            let why = stored.error.clone().unwrap_or_default();
+            match self
+                .roll_back(&stored.request_id, &body, stored.secret.as_deref(), &why)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(request = %stored.request_id, "incomplete rollback finished");
+                }
+                Err(e) => {
+                    tracing::warn!(request = %stored.request_id, error = %e, "rollback still incomplete; retrying later");
+                    left += 1;
+                }
+            }
+        }
+        left
     }
 
     /// Rolls back reservations that lapsed without an operation running for their server.
@@ -1276,6 +1620,47 @@ impl<E: Effects> Manager<E> {
             _ => None,
         }))
     }
+}
+
+/// Refuses a request whose server maps to the initiator name or DD name of another server's
+/// live allocation (`Q`/`q`, `a/b`/`a-b`), or whose BMC another server's allocation holds:
+/// before anything is reserved, naming the holder.
+fn refuse_shared_names_or_bmc(engine: &Engine, req: &BootRequest) -> Result<(), ManagerError> {
+    let naming = &engine.config().naming;
+    let server = &req.server.name;
+    let initiator = naming.initiator.initiator_for(server).ok();
+    let dd = naming.dd_for(server).ok();
+    let bmc = req.server.bmc.as_deref().map(crate::store::bmc_key);
+    for a in engine.ledger().iter() {
+        if a.server() == server {
+            continue;
+        }
+        if initiator.as_ref() == Some(&a.initiator) || dd.as_deref() == Some(a.dd_name.as_str()) {
+            return Err(ManagerError::Conflict(format!(
+                "server {server} would get initiator {} and DD {}, which server {} holds (request {}); server names differing only in case or punctuation are one name in iSCSI: rename one",
+                a.initiator,
+                a.dd_name,
+                a.server(),
+                a.id()
+            )));
+        }
+        if let (Some(want), Some(theirs)) = (&bmc, a.request.server.bmc.as_deref())
+            && *want == crate::store::bmc_key(theirs)
+        {
+            return Err(ManagerError::Conflict(format!(
+                "BMC {want} belongs to server {} (request {}); one BMC boots one server: release {} first or fix the address",
+                a.server(),
+                a.id(),
+                a.server()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The provisioning a request ID speaks for (`release:<id>` is the release of `<id>`).
+fn provisioning_of(request: &str) -> &str {
+    request.strip_prefix("release:").unwrap_or(request)
 }
 
 fn step_name(step: &PlannedStep) -> &'static str {

@@ -116,6 +116,9 @@ pub struct RecoveryOutcome {
     pub repaired: Vec<String>,
     /// Orphan DDs removed.
     pub orphans_removed: Vec<String>,
+    /// DDs with the manager's prefix that no allocation accounts for but that the store does
+    /// not record as created by this manager: left alone.
+    pub orphans_left: Vec<String>,
     /// Committed assignments whose target CHAP account a target had lost, set again.
     pub chap_reasserted: Vec<String>,
     /// Assigned LUNs the inventory does not list (yet).

@@ -652,48 +652,101 @@ async fn a_second_operation_for_a_busy_server_is_refused() {
 }
 
 #[tokio::test]
-async fn recover_repairs_committed_dds_and_removes_orphans() {
+async fn recover_repairs_committed_dds_and_removes_only_recorded_orphans() {
     let rig = Rig::new();
     {
-        let m = rig.manager(2);
+        let m = rig.manager(4);
         m.provision(request("r1", "server-a", 5)).await.unwrap();
+        m.provision(request("r2", "ghost", 5)).await.unwrap();
     }
+    // r2's allocation vanished from the store (as after a release that lost its way): its DD
+    // and initiator are recorded as created by r2, which holds nothing now.
     {
-        // Someone removed the initiator from server-a's DD; an orphan DD of ours appeared.
+        let conn = rusqlite::Connection::open(&rig.path).unwrap();
+        conn.execute("DELETE FROM allocations WHERE request_id = 'r2'", [])
+            .unwrap();
+        conn.execute(
+            "UPDATE requests SET state = 'released' WHERE request_id = 'r2'",
+            [],
+        )
+        .unwrap();
+    }
+    // A storage target named under the manager's own domain, in the orphan DD.
+    let array = "iqn.2026-01.com.example:array1.boot";
+    {
+        // Someone removed the initiator from server-a's DD; DDs with our prefix that the
+        // store does not record appeared; a foreign DD too.
         let mut w = rig.fake.world.lock().unwrap();
-        for (_, members) in w.dds.values_mut() {
-            members.remove("iqn.2026-01.com.example:server-a");
+        for (name, members) in w.dds.values_mut() {
+            if name == "bcm:server-a" {
+                members.remove("iqn.2026-01.com.example:server-a");
+            }
+            if name == "bcm:ghost" {
+                members.insert(array.to_owned());
+            }
         }
+        w.initiators.insert(array.to_owned());
         w.next_dd += 1;
         let id = w.next_dd;
         w.dds.insert(
             id,
             (
-                "bcm:ghost".to_owned(),
-                ["iqn.2026-01.com.example:ghost".to_owned()].into(),
+                "bcm:unrecorded".to_owned(),
+                ["iqn.2026-01.com.example:unrecorded".to_owned()].into(),
             ),
         );
         w.initiators
-            .insert("iqn.2026-01.com.example:ghost".to_owned());
+            .insert("iqn.2026-01.com.example:unrecorded".to_owned());
         w.next_dd += 1;
         let foreign = w.next_dd;
         w.dds
             .insert(foreign, ("someone-else".to_owned(), BTreeSet::new()));
     }
-    let m = rig.manager(2);
+    let m = rig.manager(4);
     let out = m.recover().await.unwrap();
     assert_eq!(out.repaired, ["r1"]);
     assert_eq!(out.orphans_removed, ["bcm:ghost"]);
+    assert_eq!(out.orphans_left, ["bcm:unrecorded"]);
     let w = rig.fake.world.lock().unwrap();
-    let names: Vec<&str> = w.dds.values().map(|(n, _)| n.as_str()).collect();
+    let names: BTreeSet<&str> = w.dds.values().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["bcm:server-a", "someone-else"],
-        "foreign DDs are left alone"
+        BTreeSet::from(["bcm:server-a", "bcm:unrecorded", "someone-else"]),
+        "unrecorded and foreign DDs are left alone"
     );
     let a = w.dds.values().find(|(n, _)| n == "bcm:server-a").unwrap();
     assert!(a.1.contains("iqn.2026-01.com.example:server-a"));
     assert!(!w.initiators.contains("iqn.2026-01.com.example:ghost"));
+    assert!(
+        w.initiators.contains(array),
+        "a target is never deregistered"
+    );
+    assert!(w.initiators.contains("iqn.2026-01.com.example:unrecorded"));
+}
+
+#[tokio::test]
+async fn names_that_fold_together_and_a_shared_bmc_are_refused_before_reserving() {
+    let rig = Rig::new();
+    let m = rig.manager(4);
+    let mut q = request("r1", "Q", 5);
+    q.boot.server.bmc = Some("127.0.0.1:9001".to_owned());
+    m.provision(q).await.unwrap();
+    let before = rig.fake.log().len();
+    for (id, server, bmc, holder) in [
+        ("r2", "q", "127.0.0.1:9002", "Q"),
+        ("r3", "other", "127.0.0.1:9001", "Q"),
+    ] {
+        let mut r = request(id, server, 5);
+        r.boot.server.bmc = Some(bmc.to_owned());
+        let err = m.provision(r).await.unwrap_err();
+        assert!(matches!(err, ManagerError::Conflict(_)), "{err}");
+        assert!(
+            err.to_string().contains(&format!("server {holder}")),
+            "{err}"
+        );
+    }
+    assert_eq!(rig.fake.log().len(), before, "nothing was done for them");
+    assert_eq!(m.assignments().len(), 1);
 }
 
 #[tokio::test]
@@ -739,5 +792,43 @@ async fn recover_sets_again_the_chap_account_a_target_forgot_and_leaves_present_
         w.chap
             .iter()
             .all(|(_, user)| user == "iqn.2026-01.com.example:server-a")
+    );
+}
+
+#[tokio::test]
+async fn a_compensation_undoes_only_what_its_own_request_created() {
+    let rig = Rig::new();
+    let m = rig.manager(4);
+    m.provision(request("r1", "server-a", 5)).await.unwrap();
+    // The initiator name server-b would get is recorded as r1's (a live request), and is
+    // registered in iSNS.
+    let theirs = "iqn.2026-01.com.example:server-b";
+    Store::open(&rig.path)
+        .unwrap()
+        .claim(crate::store::OwnedKind::Initiator, theirs, "r1", "server-a")
+        .unwrap();
+    rig.fake
+        .world
+        .lock()
+        .unwrap()
+        .initiators
+        .insert(theirs.to_owned());
+    let err = m
+        .provision(request("r2", "server-b", 5))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("created by request r1"), "{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    let w = rig.fake.world.lock().unwrap();
+    assert!(
+        w.initiators.contains(theirs),
+        "r2's rollback left r1's initiator alone"
+    );
+    let names: BTreeSet<&str> = w.dds.values().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["bcm:server-a"]),
+        "r2's own DD was removed"
     );
 }
