@@ -11,7 +11,10 @@
 #   qemu-system-x86 ipxe-qemu nasm     the real iSCSI boot of a VM
 #   iproute2 procps                    ss / ps for the peer scripts; ip netns / tuntap
 #   dnsmasq-base                       DHCP for the network-boot test in a network namespace
-# PyPI (into $PYTHON, default python3): pyghmi (BMC simulator), pyslp (SLP peer).
+# PyPI (into $PYTHON, default python3): pyghmi (BMC simulator), pyslp (SLP peer),
+#   DMTF redfish-service-validator (rf_service_validator), redfish-protocol-validator
+#   (rf_protocol_validator), redfish-utilities (rf_raw_request.py, rf_power_reset.py,
+#   rf_boot_override.py): independent Redfish checks of imm-sim.
 #
 # Needs root for apt-get. PEERS_QUIET=1 silences progress lines.
 set -euo pipefail
@@ -20,6 +23,8 @@ PY="${PYTHON:-python3}"
 DEBS=(open-isns-server open-isns-utils libisns-dev tgt libiscsi-bin openipmi ipmitool
       freeipmi-tools tshark qemu-system-x86 ipxe-qemu nasm iproute2 procps dnsmasq-base)
 PIPS=(pyghmi==1.6.19 pyslp==0.1.7)
+RF_PIPS=(redfish-service-validator==3.1.8 redfish-protocol-validator==1.3.2
+         redfish-utilities==3.5.2)
 
 say() { [ "${PEERS_QUIET:-0}" = 1 ] || echo "install-peers: $*" >&2; }
 
@@ -60,5 +65,12 @@ if ! "$PY" -c 'import pyghmi.ipmi.bmc, pyslp.creator' 2>/dev/null; then
     "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore "${PIPS[@]}"
 else
     say "pyghmi and pyslp already importable"
+fi
+if ! command -v rf_service_validator >/dev/null || ! command -v rf_protocol_validator >/dev/null \
+    || ! command -v rf_raw_request.py >/dev/null; then
+    say "$PY -m pip install ${RF_PIPS[*]}"
+    "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore "${RF_PIPS[@]}"
+else
+    say "DMTF redfish tools already installed"
 fi
 say "done"

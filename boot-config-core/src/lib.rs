@@ -63,8 +63,12 @@
 //! let lun = again.inventory().lun(&LunRef::new(target, 2)).unwrap();
 //! assert_eq!(lun.state, LunState::Assigned);
 //! ```
+//!
+//! The crate has no features and no runtime; `examples/select_lun.rs` runs a selection and
+//! prints its provisioning plan.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -128,3 +132,8 @@ pub use select::{
     MAX_DERIVED_ENTITIES, MAX_RUNS, Placement, SCAN_BUDGET, SET_LIMIT, Selection, WALK_BUDGET,
 };
 pub use time::Timestamp;
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -38,8 +38,7 @@ use crate::names::{EntityId, LunNumber, LunRef};
 use crate::request::{BootRequest, Constraints, Policy, SizeRange};
 
 /// Best-fit work, in keys examined, before switching to an indexed candidate set; a block
-/// skipped by its group mask counts [`SKIP_COST`], a target failing its full check
-/// [`FAILED_CHECK_COST`].
+/// skipped by its group mask counts 4 keys, a target failing its full check 16.
 pub const SCAN_BUDGET: usize = 2048;
 /// Budget units a block skipped by its group mask costs.
 const SKIP_COST: usize = 4;

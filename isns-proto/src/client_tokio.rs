@@ -26,8 +26,8 @@ use tokio::task::JoinHandle;
 
 use crate::ScnBitmap;
 use crate::client::{
-    ClientConfig, ClientError, Event, InboundId, NodeInfo, OpError, OpId, OpOutcome, Session,
-    Transmit,
+    ClientConfig, ClientError, EntityId, Event, InboundId, NodeInfo, NodeName, OpError, OpId,
+    OpOutcome, Session, Transmit,
 };
 
 /// Why a command produced no outcome.
@@ -58,8 +58,8 @@ enum Command {
     RemoveMembers(u32, Vec<String>, Reply),
     RemoveDd(u32, Reply),
     RegisterInitiator {
-        name: String,
-        entity: String,
+        name: NodeName,
+        entity: EntityId,
         alias: Option<String>,
         reply: Reply,
     },
@@ -89,9 +89,9 @@ pub struct IsnsClient {
 }
 
 impl IsnsClient {
-    /// Binds the listeners, then starts the session against `server`. `cfg.scn_port` and
-    /// `cfg.esi_port` are replaced by the ports actually bound (`esi` chooses whether an
-    /// ESI listener exists).
+    /// Binds the listeners on `cfg.portal_ip`, then starts the session against `server`.
+    /// The ports bound become `cfg.scn_port` and `cfg.esi_port` (`esi` chooses whether an
+    /// ESI listener exists); [`IsnsClient::scn_port`] tells them.
     ///
     /// # Errors
     /// Binding a listener failed.
@@ -217,13 +217,13 @@ impl IsnsClient {
     /// [`DriverError`].
     pub async fn register_initiator(
         &self,
-        name: &str,
-        entity: &str,
+        name: &NodeName,
+        entity: &EntityId,
         alias: Option<&str>,
     ) -> Result<(), DriverError> {
         self.call(|reply| Command::RegisterInitiator {
-            name: name.to_owned(),
-            entity: entity.to_owned(),
+            name: name.clone(),
+            entity: entity.clone(),
             alias: alias.map(str::to_owned),
             reply,
         })

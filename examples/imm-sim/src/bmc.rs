@@ -207,6 +207,18 @@ impl BmcCore {
         response
     }
 
+    /// Handles a chassis request from the BMC's own side (its Redfish service) rather than
+    /// over RMCP+: the same store, logging and rendering as an IPMI client's request.
+    pub fn handle_local(&mut self, wall: Duration, request: &Request) -> Response {
+        let response = match request.netfn {
+            NetFn::CHASSIS => self.store.handle(wall, request),
+            _ => Response::error(CompletionCode::INVALID_COMMAND),
+        };
+        self.log_command(0, b"(redfish)", request, response.completion);
+        self.after_store_work();
+        response
+    }
+
     /// Applies the store's timers at `wall` (the 60-second boot-flag timeout).
     pub fn handle_timeout(&mut self, wall: Duration) {
         self.store.handle_timeout(wall);
@@ -389,6 +401,11 @@ impl EmulatedBmc {
     #[must_use]
     pub fn core(&self) -> &BmcCore {
         &self.core
+    }
+
+    /// The core, for requests from the BMC's own side (see [`BmcCore::handle_local`]).
+    pub fn core_mut(&mut self) -> &mut BmcCore {
+        &mut self.core
     }
 
     /// The responder (session counts).

@@ -31,6 +31,11 @@ pub struct Args {
     /// BMC addresses: `ip:port`, `ip:first-last`, comma-separated; repeatable.
     #[arg(long = "bmc", required = true, value_name = "ADDR")]
     pub bmcs: Vec<String>,
+    /// Redfish (HTTPS) addresses, one per `--bmc` address in the same order (`ip:port`,
+    /// `ip:first-last`, comma-separated; repeatable). Each BMC's self-signed certificate is
+    /// written to `STATE_DIR/<ip>_<port>/redfish.pem` at start.
+    #[arg(long = "redfish", value_name = "ADDR")]
+    pub redfish: Vec<String>,
     /// Directory of each BMC's `state.json` (kept across restarts).
     #[arg(long, value_name = "DIR")]
     pub state_dir: PathBuf,
@@ -210,6 +215,11 @@ pub fn host_config(args: &Args) -> Result<HostConfig, CliError> {
         session_timeout: Duration::from_secs(args.session_timeout),
         pen,
         ready_file: args.ready_file.clone(),
+        redfish: if args.redfish.is_empty() {
+            Vec::new()
+        } else {
+            parse_bmcs(&args.redfish)?
+        },
     })
 }
 

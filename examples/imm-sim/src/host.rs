@@ -13,14 +13,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ipmi_iscsi::bootopt::Pen;
 use ipmi_iscsi::driver::os_random;
+use ipmi_iscsi::ipmi::{NetFn, Request, app};
 use ipmi_iscsi::rmcp::{CipherSuite, Responder, ResponderConfig, User};
 use ipmi_iscsi::store::{BootOptionsStore, StoreConfig};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use super::bmc::{BmcCore, Effect, EmulatedBmc, guid_for};
 use super::flash::RenderDir;
-use super::persist::{PersistError, StateDir, write_atomic};
+use super::persist::{PersistError, StateDir, ensure_private_dir, write_atomic};
+use super::redfish::Service;
+use super::redfish::bridge::{self, Call};
+use super::redfish::tls::{self, TlsListener};
 use super::spec::BmcName;
 
 /// Largest datagram read (RMCP+ messages here stay far below).
@@ -56,6 +61,8 @@ pub struct HostConfig {
     pub ready_file: Option<PathBuf>,
     /// System GUIDs given with `--guid` (the others are derived from the address).
     pub system_guids: Vec<(SocketAddr, [u8; 16])>,
+    /// Redfish (HTTPS) addresses, one per BMC in `bmcs` order; empty: no Redfish.
+    pub redfish: Vec<SocketAddr>,
 }
 
 /// Why the host cannot start.
@@ -83,6 +90,24 @@ pub enum HostError {
     /// The ready file cannot be written.
     #[error("ready file: {0}")]
     ReadyFile(std::io::Error),
+    /// A Redfish address cannot be bound, or its certificate made.
+    #[error("bmc {bmc}: cannot serve redfish on {addr}: {reason}")]
+    Redfish {
+        /// The BMC.
+        bmc: BmcName,
+        /// Its Redfish address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// `redfish` does not have one address per BMC.
+    #[error("{redfish} redfish addresses for {bmcs} bmcs (give one per --bmc address, in order)")]
+    RedfishMismatch {
+        /// Redfish addresses.
+        redfish: usize,
+        /// BMCs.
+        bmcs: usize,
+    },
     /// `users` does not have one entry per BMC.
     #[error("{users} user lists for {bmcs} bmcs")]
     UsersMismatch {
@@ -194,9 +219,23 @@ fn deadline_instant(wall_deadline: Duration) -> tokio::time::Instant {
     tokio::time::Instant::now() + wait
 }
 
+async fn next_call(calls: &mut Option<mpsc::Receiver<Call>>) -> Call {
+    match calls {
+        Some(rx) => match rx.recv().await {
+            Some(c) => c,
+            None => {
+                *calls = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
 async fn run_bmc(
     socket: UdpSocket,
     mut bmc: EmulatedBmc,
+    mut calls: Option<mpsc::Receiver<Call>>,
     outputs: Arc<Outputs>,
     file_work: Arc<tokio::sync::Semaphore>,
 ) {
@@ -204,7 +243,14 @@ async fn run_bmc(
     let name = bmc.name().clone();
     loop {
         let timer = bmc.poll_timeout().map(deadline_instant);
+        let mut answer = None;
         let (effects, reply) = tokio::select! {
+            call = next_call(&mut calls) => {
+                // A Redfish request: the same store, effects before the answer.
+                let result = bridge::apply(bmc.core_mut(), wall_clock(), &call.changes);
+                answer = Some((call.reply, result));
+                (bmc.core_mut().take_effects(), None)
+            }
             r = socket.recv_from(&mut buf) => {
                 let (n, from) = match r {
                     Ok(x) => x,
@@ -235,6 +281,10 @@ async fn run_bmc(
                 error!(bmc = name.as_str(), error = %e, "file work did not finish");
             }
         }
+        if let Some((tx, result)) = answer {
+            // The Redfish handler may have gone (client hung up): nothing to tell.
+            let _ = tx.send(result);
+        }
         if let Some((reply, to)) = reply {
             // A lost reply is the client's to retransmit for.
             let _ = socket.send_to(&reply, to).await;
@@ -242,10 +292,71 @@ async fn run_bmc(
     }
 }
 
+/// One BMC's Redfish service, bound.
+#[derive(Debug)]
+struct RedfishBound {
+    addr: SocketAddr,
+    listener: TlsListener,
+    service: Arc<Service>,
+    calls: mpsc::Receiver<Call>,
+}
+
+/// Requests queued from a BMC's Redfish service to its task.
+const REDFISH_QUEUE: usize = 16;
+
+/// Binds BMC `bmc`'s Redfish service on `addr`: a fresh self-signed certificate (its PEM
+/// written to `STATE_DIR/<name>/redfish.pem` for clients to trust or pin), the TLS
+/// listener, and the service answering for `users`.
+async fn bind_redfish(
+    config: &HostConfig,
+    bmc: &mut EmulatedBmc,
+    addr: SocketAddr,
+    users: &[User],
+) -> Result<RedfishBound, String> {
+    let identity = tls::self_signed(vec![addr.ip().to_string(), "localhost".to_owned()])?;
+    let state = StateDir::new(&config.state_dir);
+    let dir = state.dir(bmc.name());
+    ensure_private_dir(&dir).map_err(|e| e.to_string())?;
+    write_atomic(
+        &dir.join("redfish.pem"),
+        identity.cert_pem.as_bytes(),
+        0o644,
+    )
+    .map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot bind tcp: {e}"))?;
+    let addr = tcp.local_addr().unwrap_or(addr);
+    let listener = TlsListener::new(tcp, &identity).map_err(|e| e.to_string())?;
+    let (tx, calls) = mpsc::channel(REDFISH_QUEUE);
+    // Systems/1 UUID: whatever this BMC answers to Get System GUID, asked the IPMI way.
+    let ask = Request::new(NetFn::APP, app::GET_SYSTEM_GUID, Vec::new());
+    let answer = bmc
+        .core_mut()
+        .handle_command(wall_clock(), 0, b"(redfish)", &ask);
+    let guid = <[u8; 16]>::try_from(answer.data.as_slice())
+        .map_err(|_| "the bmc has no system guid".to_owned())?;
+    let service = Arc::new(Service::new(
+        bmc.name().clone(),
+        &guid,
+        users.to_vec(),
+        tx,
+        os_random(),
+        Some(dir.join("redfish-pending.json")),
+    ));
+    Ok(RedfishBound {
+        addr,
+        listener,
+        service,
+        calls,
+    })
+}
+
 /// A bound host, ready to serve.
 #[derive(Debug)]
 pub struct BoundHost {
     bmcs: Vec<(UdpSocket, EmulatedBmc)>,
+    redfish: Vec<Option<RedfishBound>>,
     outputs: Arc<Outputs>,
 }
 
@@ -270,6 +381,27 @@ impl BoundHost {
                     .unwrap_or_else(|| config.state_dir.join("render")),
             ),
         });
+        if !config.redfish.is_empty() && config.redfish.len() != bmcs.len() {
+            return Err(HostError::RedfishMismatch {
+                redfish: config.redfish.len(),
+                bmcs: bmcs.len(),
+            });
+        }
+        let mut redfish = Vec::with_capacity(bmcs.len());
+        for (i, bmc) in bmcs.iter_mut().enumerate() {
+            redfish.push(match config.redfish.get(i) {
+                Some(&addr) => Some(
+                    bind_redfish(config, bmc, addr, &config.users[i])
+                        .await
+                        .map_err(|reason| HostError::Redfish {
+                            bmc: bmc.name().clone(),
+                            addr,
+                            reason,
+                        })?,
+                ),
+                None => None,
+            });
+        }
         let mut bound = Vec::with_capacity(bmcs.len());
         for mut bmc in bmcs.drain(..) {
             let socket = UdpSocket::bind(bmc.addr())
@@ -287,6 +419,11 @@ impl BoundHost {
             let addr = socket.local_addr().unwrap_or(bmc.addr());
             println!("imm-sim: listening on {addr} ({})", bmc.name());
         }
+        for (r, (_, bmc)) in redfish.iter().zip(&bound) {
+            if let Some(r) = r {
+                println!("imm-sim: redfish on https://{} ({})", r.addr, bmc.name());
+            }
+        }
         if let Some(path) = &config.ready_file {
             let text = format!("pid={}\nbmcs={}\n", std::process::id(), bound.len());
             write_atomic(path, text.as_bytes(), 0o644).map_err(HostError::ReadyFile)?;
@@ -294,6 +431,7 @@ impl BoundHost {
         info!(bmcs = bound.len(), "imm-sim ready");
         Ok(Self {
             bmcs: bound,
+            redfish,
             outputs,
         })
     }
@@ -302,10 +440,20 @@ impl BoundHost {
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         let mut tasks = tokio::task::JoinSet::new();
         let file_work = Arc::new(tokio::sync::Semaphore::new(FILE_WORK_AT_ONCE));
-        for (socket, bmc) in self.bmcs {
+        for ((socket, bmc), redfish) in self.bmcs.into_iter().zip(self.redfish) {
+            let calls = redfish.map(|r| {
+                let router = r.service.router();
+                tasks.spawn(async move {
+                    if let Err(e) = axum::serve(r.listener, router).await {
+                        error!(error = %e, "redfish server stopped");
+                    }
+                });
+                r.calls
+            });
             tasks.spawn(run_bmc(
                 socket,
                 bmc,
+                calls,
                 self.outputs.clone(),
                 file_work.clone(),
             ));

@@ -12,6 +12,9 @@
 //!                                           ─► R/127.0.0.1_9001/{boot.ipxe, root-path,
 //!                                                                ibft.bin, params.json}
 //!   UDP 127.0.0.1:9002 ─► task ─► EmulatedBmc "127.0.0.1_9002"  (own users, own state)
+//!
+//!   with --redfish 127.0.0.1:8443-8444 (one per --bmc, same order):
+//!   HTTPS 127.0.0.1:8443 ─► redfish::Service ─► bridge::Call ─► the 9001 task ─► same BmcCore
 //! ```
 //! | module | concept |
 //! |---|---|
@@ -21,6 +24,7 @@
 //! | [`persist`] | `state.json`: atomic, private, shape-checked on load |
 //! | [`flash`] | which parameters firmware boots, and the rendered files |
 //! | [`bmc`] | one emulated BMC, sans-IO: responder + store + logging → effects |
+//! | [`redfish`] | each BMC's Redfish service (HTTPS): same store, same renderers |
 //! | [`host`] | the tokio host: one socket and task per BMC, effects before replies |
 //! | [`cli`] | flags, logging, entry point |
 //!
@@ -41,6 +45,7 @@ pub mod flash;
 pub mod host;
 pub mod password;
 pub mod persist;
+pub mod redfish;
 pub mod spec;
 pub mod users;
 

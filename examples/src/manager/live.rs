@@ -14,7 +14,7 @@ use ipmi_iscsi::params::{
 };
 use ipmi_iscsi::rmcp::Password;
 use isns_proto::Status;
-use isns_proto::client::OpError;
+use isns_proto::client::{EntityId, NameError, NodeName, OpError};
 use isns_proto::client_tokio::{DriverError, IsnsClient};
 
 use super::{Effects, StepContext, StepError, StepOutcome};
@@ -563,11 +563,16 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 })
             }
             Action::RegisterInitiator { initiator, server } => {
-                let entity = format!("bcm.{}", server.as_str());
+                let invalid = |e: NameError| StepError {
+                    message: format!("iSNS register initiator: {e}"),
+                    transient: false,
+                };
+                let node = NodeName::new(initiator.as_str()).map_err(invalid)?;
+                let entity = EntityId::new(format!("bcm.{}", server.as_str())).map_err(invalid)?;
                 // Notifies the DD's targets when the name is already a member (recovery).
                 let entities: Vec<String> = ctx.notified.iter().map(|(e, _)| e.clone()).collect();
                 let _slot = self.pacer.wait(&entities).await;
-                isns.register_initiator(initiator.as_str(), &entity, Some(server.as_str()))
+                isns.register_initiator(&node, &entity, Some(server.as_str()))
                     .await
                     .map_err(|e| isns_error("register initiator", &e))?;
                 Ok(StepOutcome::detail(format!("entity {entity}")))

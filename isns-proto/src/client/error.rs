@@ -58,7 +58,7 @@ pub enum ClientError {
         /// The timeout.
         after: Duration,
     },
-    /// The server refused the registration of the manager.
+    /// The server refused the client's registration.
     #[error("registration refused: {0}")]
     RegistrationRefused(Status),
     /// The server refused the SCN registration.

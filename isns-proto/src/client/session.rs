@@ -14,6 +14,7 @@ use super::inbound::Framer;
 use super::model::{
     self, DdInfo, NodeInfo, OpOutcome, Registration, ScnNotice, Snapshot, owned_str, secs,
 };
+use super::names::{EntityId, NodeName};
 use crate::{
     Attr, Body, DecodeError, EntityProtocol, FunctionId, Message, NodeType, Pdu, Port, Reassembler,
     Reassembly, ScnBitmap, Status, Tag, Tlv, Value,
@@ -56,7 +57,7 @@ pub enum Transmit {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// The manager is registered (also after every reconnect).
+    /// The client is registered (also after every reconnect).
     Registered(Registration),
     /// The server connection was lost; a reconnect follows after `retry_in`.
     Disconnected {
@@ -632,15 +633,15 @@ impl Session {
     pub fn register_initiator(
         &mut self,
         now: Instant,
-        name: &str,
-        entity: &str,
+        name: &NodeName,
+        entity: &EntityId,
         alias: Option<&str>,
     ) -> Result<OpId, ClientError> {
         self.command(
             now,
             Cmd::RegisterInitiator {
-                name: name.to_owned(),
-                entity: entity.to_owned(),
+                name: name.as_str().to_owned(),
+                entity: entity.as_str().to_owned(),
                 alias: alias.map(str::to_owned),
             },
         )
@@ -1220,13 +1221,13 @@ impl Session {
             let dest = notice
                 .destination
                 .clone()
-                .unwrap_or_else(|| self.cfg.source_name.clone());
+                .unwrap_or_else(|| self.cfg.source_name.as_str().to_owned());
             let mut out = BytesMut::new();
             let r = Message::scn_rsp(xid, Status::SUCCESSFUL, dest.as_str()).encode(&mut out);
             for e in &notice.entries {
                 match (&e.name, e.dd_id) {
                     (_, Some(dd)) => self.requery_dd(dd),
-                    (Some(name), None) if *name != self.cfg.source_name => {
+                    (Some(name), None) if name != self.cfg.source_name.as_str() => {
                         let name = name.clone();
                         self.requery_node(&name);
                     }
@@ -1295,7 +1296,7 @@ impl Session {
                 }
                 let entity_id = match find(Tag::ENTITY_IDENTIFIER) {
                     Some(a) => owned_str(&a)?,
-                    None => self.cfg.entity_id.clone(),
+                    None => self.cfg.entity_id.as_str().to_owned(),
                 };
                 let period = find(Tag::REGISTRATION_PERIOD)
                     .map(|a| a.as_u32())

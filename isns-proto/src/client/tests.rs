@@ -12,7 +12,12 @@ const ME: &str = "iqn.2026-01.test:manager";
 const T1: &str = "iqn.2026-01.test:t1";
 
 fn cfg() -> ClientConfig {
-    let mut c = ClientConfig::new(ME, "mgr.entity", IpAddr::V4(Ipv4Addr::LOCALHOST), 4001);
+    let mut c = ClientConfig::new(
+        NodeName::new(ME).unwrap(),
+        EntityId::new("mgr.entity").unwrap(),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+    );
+    c.scn_port = 4001;
     c.esi_port = Some(4002);
     c
 }

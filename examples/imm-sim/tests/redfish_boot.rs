@@ -1,0 +1,187 @@
+//! The real boot with the parameters arriving over Redfish: curl (verifying the BMC's
+//! certificate) PATCHes `iSCSIBoot` and `BootMode` into the iSCSI function's settings
+//! object with its ETag, sets a one-time PXE override and resets the system; the reset
+//! applies the settings into the boot-options store, `imm-sim` renders `boot.ipxe`, and a
+//! QEMU VM (TCG) whose iPXE runs that script boots the tgtd LUN with CHAP. The boot
+//! sector's serial marker proves the boot; the iBFT iPXE published names what was PATCHed.
+
+#[path = "../../../scripts/peers/harness.rs"]
+mod harness;
+mod imm_common;
+mod redfish_common;
+
+use std::path::Path;
+use std::process::Command;
+
+use imm_common::hex;
+use ipmi_iscsi::render::decode_ibft;
+use redfish_common::*;
+
+const CHAP_USER: &str = "rf-boot-user";
+const CHAP_SECRET: &str = "rfBootSecret42";
+
+fn tgtadm(socket: &str, args: &[&str]) {
+    let (ok, out, err) = harness::run("tgtadm", args, &[("TGT_IPC_SOCKET", socket)]);
+    assert!(ok, "tgtadm {args:?}: {out} {err}");
+}
+
+/// tgtd with one 32 MiB LUN holding the reporting boot sector, CHAP bound to the target
+/// (as `imm_boot.rs` sets it up).
+fn start_target(target: &str, label: &str) -> (harness::Peer, u16) {
+    for p in ["qemu-system-x86_64", "nasm", "tgtd", "tgtadm", "curl"] {
+        harness::require_program(p);
+    }
+    let port = harness::free_tcp_port();
+    let tgtd = harness::Peer::start(
+        "tgtd",
+        &[
+            ("TGTD_PORT", port.to_string()),
+            ("TGTD_TARGETS", target.to_owned()),
+            ("TGTD_LUN_SIZES", "32M".to_owned()),
+        ],
+    );
+    let socket = tgtd.var("TGT_IPC_SOCKET").to_owned();
+    tgtadm(
+        &socket,
+        &[
+            "--lld",
+            "iscsi",
+            "--op",
+            "new",
+            "--mode",
+            "account",
+            "--user",
+            CHAP_USER,
+            "--password",
+            CHAP_SECRET,
+        ],
+    );
+    tgtadm(
+        &socket,
+        &[
+            "--lld", "iscsi", "--op", "bind", "--mode", "account", "--tid", "1", "--user",
+            CHAP_USER,
+        ],
+    );
+    let disk = tgtd.dir.join("bootdisk.img");
+    let (ok, out, err) = harness::run(
+        "bash",
+        &[
+            harness::repo_root()
+                .join("scripts/vm/make-bootdisk.sh")
+                .to_str()
+                .unwrap(),
+            disk.to_str().unwrap(),
+            label,
+            "1M",
+        ],
+        &[],
+    );
+    assert!(ok, "make-bootdisk: {out} {err}");
+    let lun = tgtd.dir.join("tgtd").join("t1-lun1.img");
+    let status = Command::new("dd")
+        .args([
+            &format!("if={}", disk.display()),
+            &format!("of={}", lun.display()),
+            "conv=notrunc",
+            "status=none",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (tgtd, port)
+}
+
+/// Runs the VM on DIR/boot.ipxe; returns QEMU's exit status and the serial log.
+fn run_vm(dir: &Path, timeout_s: &str) -> (Option<i32>, String) {
+    let serial = dir.parent().unwrap().join("vm-serial.log");
+    let status = Command::new("bash")
+        .args([
+            harness::repo_root()
+                .join("scripts/vm/run-vm.sh")
+                .to_str()
+                .unwrap(),
+            dir.to_str().unwrap(),
+            serial.to_str().unwrap(),
+            timeout_s,
+        ])
+        .status()
+        .unwrap();
+    (
+        status.code(),
+        std::fs::read_to_string(&serial).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn vm_boots_the_lun_whose_parameters_came_over_redfish() {
+    let target = "iqn.2026-12.org.example.rf:boot-disk";
+    let initiator = "iqn.2026-12.org.example.rf:boot-vm";
+    let (_tgtd, port) = start_target(target, "redfish-boot");
+    let rf = RedfishSim::start();
+    let patch = serde_json::json!({
+        "BootMode": "iSCSI",
+        "iSCSIBoot": {
+            "InitiatorName": initiator,
+            // QEMU user-mode networking: DHCP, and the host's loopback is 10.0.2.2.
+            "IPMaskDNSViaDHCP": true,
+            "PrimaryTargetName": target,
+            "PrimaryTargetIPAddress": "10.0.2.2",
+            "PrimaryTargetTCPPort": port,
+            "PrimaryLUN": 1,
+            "AuthenticationMethod": "CHAP",
+            "CHAPUsername": CHAP_USER,
+            "CHAPSecret": CHAP_SECRET,
+        }
+    })
+    .to_string();
+    let (s, head, _) = rf.curl("GET", SETTINGS, None);
+    assert_eq!(s, 200);
+    let if_match = format!("If-Match: {}", header(&head, "etag").unwrap());
+    let (s, _, b) = rf.curl_with("PATCH", SETTINGS, Some(&patch), &[&if_match], true);
+    assert_eq!(s, 200, "{b}");
+    assert!(!b.contains(CHAP_SECRET));
+    let dir = rf.sim.render_dir(rf.sim.addr());
+    assert!(!dir.join("boot.ipxe").exists(), "applied only at reset");
+    let boot = r#"{"Boot":{"BootSourceOverrideTarget":"Pxe","BootSourceOverrideEnabled":"Once"}}"#;
+    let (s, _, b) = rf.curl("PATCH", "/redfish/v1/Systems/1", Some(boot));
+    assert_eq!(s, 200, "{b}");
+    let (s, _, b) = rf.curl("POST", RESET, Some(r#"{"ResetType":"PowerCycle"}"#));
+    assert_eq!(s, 204, "{b}");
+    let log = rf.sim.wait_log("boot: host powered up or reset");
+    assert!(
+        log.contains(&format!("iscsi:10.0.2.2::{port}:1:{target}")),
+        "{log}"
+    );
+    assert!(log.contains("device=pxe"), "{log}");
+    assert!(!log.contains(CHAP_SECRET), "{log}");
+
+    let (code, serial) = run_vm(&dir, "120");
+    assert_eq!(
+        code,
+        Some(33),
+        "the vm did not reach the boot sector; serial:\n{serial}"
+    );
+    assert!(
+        serial.contains("BCM-BOOT-OK label=redfish-boot"),
+        "{serial}"
+    );
+    let published = serial
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("IBFT-HEX "))
+        .unwrap_or_else(|| panic!("no IBFT-HEX line:\n{serial}"));
+    let theirs = decode_ibft(&hex(published.trim())).expect("iPXE's iBFT decodes");
+    assert_eq!(theirs.initiator_name.as_deref(), Some(initiator));
+    let t = &theirs.targets[0];
+    assert_eq!(t.name.as_deref(), Some(target));
+    assert_eq!(t.port, port);
+    assert_eq!(t.chap_name.as_deref(), Some(CHAP_USER));
+    let ours = decode_ibft(&std::fs::read(dir.join("ibft.bin")).unwrap()).unwrap();
+    assert_eq!(ours.initiator_name, theirs.initiator_name);
+    let o = &ours.targets[0];
+    assert_eq!(
+        (&o.name, o.ip, o.port, o.lun, o.chap_type),
+        (&t.name, t.ip, t.port, t.lun, t.chap_type)
+    );
+    assert_eq!(o.chap_secret, t.chap_secret);
+}
