@@ -15,7 +15,8 @@
 //!    `bmc-sim.py`, which implements nothing of ours; the manager sets force PXE and power
 //!    cycles it, a QEMU VM (the power-on) fetches its iPXE script from the boot listener and
 //!    boots its LUN, and the manager confirms the login from tgtd's session list;
-//! 9. releases server-b and shows its DD gone; then stops every peer.
+//! 9. releases server-b and shows its DD gone, tgtd healthy, the released LUN back in the
+//!    pool and server-a still logging in with CHAP; then stops every peer.
 //!
 //! The peer start scripts live in the repository (`scripts/peers/`), so the demo runs from a
 //! checkout (`--repo`, else found from the executable's or the working directory).
@@ -904,6 +905,56 @@ sessions_interval = "500ms"
         ),
     )?;
     report.dds_after_release = dds;
+    // The release removed server-b's CHAP account from a target where the inventory's probe
+    // account stays bound (tgt 1.0.85 loses the other accounts, and crashes at the next
+    // `show`, unless the hook rebinds them; docs/PEERS.md): tgtd still answers, the probe
+    // reads the released LUN back into the pool and server-a still logs in with CHAP.
+    let shown = exec(
+        "tgtadm",
+        &["--lld", "iscsi", "--op", "show", "--mode", "target"],
+        &[("TGT_IPC_SOCKET", socket.as_str())],
+    )?;
+    check(
+        shown.contains("Target 1:"),
+        "tgtd does not answer after the release",
+    )?;
+    running
+        .resync(Duration::from_secs(60))
+        .await
+        .map_err(|e| e.to_string())?;
+    let released = &provisioned[1].2;
+    let state = running
+        .manager
+        .with_engine(inventory_rows)
+        .iter()
+        .find(|r| &r.target == released)
+        .and_then(|r| r.luns.first())
+        .map(|l| l.state.clone())
+        .unwrap_or_default();
+    check(
+        state == "available",
+        format!("after the release {released} is {state:?}, expected available"),
+    )?;
+    let (_, _, a_target, a_initiator) = &provisioned[0];
+    let a_secret = running
+        .manager
+        .chap_secret("server-a")
+        .map_err(|e| e.to_string())?
+        .ok_or("server-a has no CHAP secret")?;
+    let a_lun = report.provisions[0].assignment.primary.lun;
+    exec(
+        "iscsi-inq",
+        &[
+            "-i",
+            a_initiator,
+            &format!("iscsi://{a_initiator}%{a_secret}@127.0.0.1:{tgt_port}/{a_target}/{a_lun}"),
+        ],
+        &[],
+    )
+    .map_err(|e| format!("server-a cannot log in with CHAP after the release: {e}"))?;
+    line(format!(
+        "tgtd answers; the inventory's CHAP account re-read {released} ({state}); server-a still logs in with CHAP (iscsi-inq)"
+    ));
     running.shutdown().await;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

@@ -430,8 +430,31 @@ impl EmulatedBmc {
         self.core.start()
     }
 
-    /// Handles one datagram at `now` (session clock) and `wall` (store clock).
+    /// Handles one datagram of an unknown sender at `now` (session clock) and `wall` (store
+    /// clock); see [`EmulatedBmc::handle_datagram_from`].
     pub fn handle_datagram(&mut self, now: Instant, wall: Duration, datagram: &[u8]) -> Handled {
+        self.handle(now, wall, None, datagram)
+    }
+
+    /// Handles one datagram from `from` at `now` (session clock) and `wall` (store clock).
+    /// The sender tells a console's retransmitted Open Session Request from a stranger's.
+    pub fn handle_datagram_from(
+        &mut self,
+        now: Instant,
+        wall: Duration,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Handled {
+        self.handle(now, wall, Some(from), datagram)
+    }
+
+    fn handle(
+        &mut self,
+        now: Instant,
+        wall: Duration,
+        from: Option<SocketAddr>,
+        datagram: &[u8],
+    ) -> Handled {
         let before = self.responder.active_sessions();
         // Session set-up steps travel in the clear: note the step (and, for RAKP 1, the
         // user name; for RAKP 3, the console's status) to log refusals.
@@ -450,14 +473,20 @@ impl EmulatedBmc {
             _ => None,
         };
         let core = &mut self.core;
-        let result = self.responder.handle_datagram(now, datagram, |incoming| {
+        let dispatch = |incoming: &ipmi_iscsi::rmcp::Incoming<'_>| {
             core.handle_command(
                 wall,
                 incoming.session_id,
                 incoming.username,
                 &incoming.request,
             )
-        });
+        };
+        let result = match from {
+            Some(from) => self
+                .responder
+                .handle_datagram_from(now, from, datagram, dispatch),
+            None => self.responder.handle_datagram(now, datagram, dispatch),
+        };
         let bmc = self.core.name().as_str();
         let reply = match result {
             Ok(reply) => reply,

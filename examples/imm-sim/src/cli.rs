@@ -78,7 +78,8 @@ pub struct Args {
     /// IANA enterprise number of the mailbox dialect.
     #[arg(long, default_value_t = 32473)]
     pub pen: u32,
-    /// Concurrent RMCP+ sessions per BMC.
+    /// Concurrent authenticated RMCP+ sessions per BMC (sessions in set-up are bounded apart:
+    /// at most 32, each dropped after 5 s idle).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_sessions: u16,
     /// Idle RMCP+ session timeout in seconds.

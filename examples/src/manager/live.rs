@@ -335,6 +335,43 @@ impl<I: IsnsAccess> LiveEffects<I> {
         )))
     }
 
+    /// Runs the hook's `check` for the server's account (and the extra account) on each
+    /// target of a [`Action::SetTargetChap`]; `None` when the hook cannot tell.
+    async fn chap_in_place(&self, action: &Action, ctx: &StepContext<'_>) -> Option<bool> {
+        let Action::SetTargetChap {
+            targets,
+            credentials,
+        } = action
+        else {
+            return None;
+        };
+        let hook = self.chap.as_ref()?;
+        for t in targets {
+            let portals = ctx
+                .target_portals
+                .iter()
+                .find(|(name, _)| name == t.as_str())
+                .map(|(_, p)| p.clone())
+                .unwrap_or_default();
+            let mutual = credentials.mutual.as_ref().map(|(u, _)| u.as_str());
+            let mut accounts = vec![(credentials.user.as_str(), mutual)];
+            if let Some(extra) = &self.extra_account {
+                accounts.push((extra.user.as_str(), None));
+            }
+            for (user, mutual) in accounts {
+                match hook.check(t.as_str(), &portals, user, mutual).await {
+                    Ok(true) => {}
+                    Ok(false) => return Some(false),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "target CHAP hook cannot check");
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(true)
+    }
+
     async fn configure_bmc(
         &self,
         s: &BmcBootSettings,
@@ -679,5 +716,9 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 "{other} is not an external action"
             ))),
         }
+    }
+
+    async fn target_chap_in_place(&self, action: &Action, ctx: &StepContext<'_>) -> Option<bool> {
+        self.chap_in_place(action, ctx).await
     }
 }

@@ -1345,7 +1345,63 @@ impl<E: Effects> Manager<E> {
             }
         }
         self.reconcile(&mut out).await;
+        self.reassert_target_chap(&mut out).await;
         Ok(out)
+    }
+
+    /// Re-asserts the target CHAP accounts of committed assignments: a target that lost them
+    /// (tgtd keeps them in memory only, so a restart forgets them) would admit the server
+    /// without CHAP, or refuse it. Accounts the effects report in place are left alone (a
+    /// read, without claiming the server); a missing one is set again under the server's
+    /// claim, unless an operation for it is running (that operation owns its accounts).
+    async fn reassert_target_chap(&self, out: &mut RecoveryOutcome) {
+        let committed: Vec<(String, String)> = lock(&self.inner.engine)
+            .ledger()
+            .iter()
+            .filter(|a| a.is_committed() && a.request.auth != boot_config_core::AuthWanted::None)
+            .map(|a| (a.id().as_str().to_owned(), a.server().as_str().to_owned()))
+            .collect();
+        for (id, server) in committed {
+            let plan = lock(&self.inner.store)
+                .request(&id)
+                .map_err(ManagerError::from)
+                .and_then(|r| self.plan_for(&id, r.and_then(|r| r.secret).as_deref()));
+            let action = match plan {
+                Ok(plan) => plan.steps.into_iter().find_map(|s| match s.action {
+                    a @ Action::SetTargetChap { .. } => Some(a),
+                    _ => None,
+                }),
+                Err(e) => {
+                    out.errors.push(format!("{id}: target CHAP: {e}"));
+                    continue;
+                }
+            };
+            let Some(action) = action else { continue };
+            let ctx = self.step_context(&action, &id, &server, false);
+            let in_place = self.inner.effects.target_chap_in_place(&action, &ctx).await;
+            if in_place == Some(true) {
+                continue;
+            }
+            let Ok(_guard) = self.claim(&server) else {
+                continue;
+            };
+            // A release may have finished between the check and the claim.
+            let still = lock(&self.inner.engine)
+                .ledger()
+                .get(&RequestId::new(&id))
+                .is_some_and(boot_config_core::Allocation::is_committed);
+            if !still {
+                continue;
+            }
+            match self.execute(&action, &id, &server, None).await {
+                Ok(_) if in_place == Some(false) => {
+                    tracing::warn!(server, "target CHAP account was missing; set again");
+                    out.chap_reasserted.push(id);
+                }
+                Ok(_) => {}
+                Err(e) => out.errors.push(format!("{id}: {action}: {e}")),
+            }
+        }
     }
 
     /// Brings iSNS in line with the ledger: repairs the DDs of committed assignments and

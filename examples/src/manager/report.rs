@@ -130,6 +130,8 @@ pub struct RecoveryOutcome {
     /// DDs with the manager's prefix that no allocation accounts for but that the store does
     /// not record as created by this manager: left alone.
     pub orphans_left: Vec<String>,
+    /// Committed assignments whose target CHAP account a target had lost, set again.
+    pub chap_reasserted: Vec<String>,
     /// Assigned LUNs the inventory does not list (yet).
     pub luns_missing: Vec<String>,
     /// Requests that could not be finished now (retried later).
@@ -172,6 +174,7 @@ impl RecoveryOutcome {
             && self.released.is_empty()
             && self.repaired.is_empty()
             && self.orphans_removed.is_empty()
+            && self.chap_reasserted.is_empty()
             && self.errors.is_empty()
     }
 }
