@@ -27,7 +27,7 @@ use bcm::inventory::{
 use boot_config_core::{Engine, EngineConfig};
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use isns_proto::client::{ClientConfig, Event};
+use isns_proto::client::{ClientConfig, EntityId, Event, NodeName};
 use isns_proto::client_tokio::IsnsClient;
 use isns_proto::{Body, EntityProtocol, Message, NodeType, Pdu, Port, Status, Tag};
 
@@ -162,7 +162,11 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(NODES as u64));
 
     let (client, mut events) = rt.block_on(async {
-        let mut cfg = ClientConfig::new("iqn.2026-01.bench:walker", "bench.walker", lo(), 0);
+        let mut cfg = ClientConfig::new(
+            NodeName::new("iqn.2026-01.bench:walker").unwrap(),
+            EntityId::new("bench.walker").unwrap(),
+            lo(),
+        );
         cfg.reconcile_interval = None;
         // As the inventory runs it (see InventoryConfig::isns_max_in_flight).
         cfg.max_in_flight = 2;
@@ -207,7 +211,11 @@ fn bench(c: &mut Criterion) {
     for depth in [1, 2, 8] {
         let t = rt.block_on(async {
             let name = format!("iqn.2026-01.bench:walker-depth-{depth}");
-            let mut cfg = ClientConfig::new(&name, format!("bench.walker.{depth}"), lo(), 0);
+            let mut cfg = ClientConfig::new(
+                NodeName::new(name.as_str()).unwrap(),
+                EntityId::new(format!("bench.walker.{depth}")).unwrap(),
+                lo(),
+            );
             cfg.reconcile_interval = None;
             cfg.max_in_flight = depth;
             let t0 = std::time::Instant::now();

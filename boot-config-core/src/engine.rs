@@ -141,7 +141,7 @@ impl Engine {
         validate(req).map_err(|problem| reject(RejectReason::InvalidRequest { problem }))?;
         let share = self.config.share_targets;
         let primary = select::pick(&self.inv, req, None, share)
-            .and_then(|s| select::placement(&self.inv, req, s))
+            .and_then(|s| self.explained(req, None, s))
             .ok_or_else(|| {
                 reject(match rejection::explain(&self.inv, req, None, share) {
                     ConstraintOrSize::Size(r) => RejectReason::NoLunInSizeRange(r),
@@ -153,7 +153,7 @@ impl Engine {
             crate::request::Redundancy::SecondaryOnOtherEntity => {
                 let ex = Some(&primary.entity);
                 let s = select::pick(&self.inv, req, ex, share)
-                    .and_then(|s| select::placement(&self.inv, req, s))
+                    .and_then(|s| self.explained(req, ex, s))
                     .ok_or_else(|| {
                         let report = match rejection::explain(&self.inv, req, ex, share) {
                             ConstraintOrSize::Constraint(r) => r,
@@ -175,6 +175,19 @@ impl Engine {
             }
         };
         Ok(Selection { primary, secondary })
+    }
+
+    /// The placement of `slot` with the explanation of its choice.
+    fn explained(
+        &self,
+        req: &BootRequest,
+        exclude: Option<&crate::EntityId>,
+        slot: u32,
+    ) -> Option<select::Placement> {
+        let mut p = select::placement(&self.inv, req, slot)?;
+        let share = self.config.share_targets;
+        p.why = Some(crate::choice::explain(&self.inv, req, exclude, share, slot));
+        Some(p)
     }
 
     /// Selects and holds LUNs for `req` until `now + reservation_ttl`. Idempotent by request

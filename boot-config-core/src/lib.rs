@@ -63,8 +63,12 @@
 //! let lun = again.inventory().lun(&LunRef::new(target, LunNumber::new(2).unwrap())).unwrap();
 //! assert_eq!(lun.state, LunState::Assigned);
 //! ```
+//!
+//! The crate has no features and no runtime; `examples/select_lun.rs` runs a selection and
+//! prints its provisioning plan.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -72,6 +76,7 @@
 
 mod avail;
 mod change;
+mod choice;
 mod engine;
 mod inventory;
 mod ledger;
@@ -100,6 +105,7 @@ pub(crate) fn test_rng(mut x: u64) -> impl FnMut(u64) -> u64 {
 }
 
 pub use change::{Change, Changes, Warning};
+pub use choice::{COUNT_LIMIT, Choice, EXAMINE_LIMIT, LostBecause, RunnerUp};
 pub use engine::{Engine, EngineConfig, InvariantViolation, PlanError, Reserved};
 pub use inventory::{DdView, Inventory, LunCounts, LunView, TargetView};
 pub use ledger::{Allocation, AllocationState, LEDGER_VERSION, Ledger, LedgerError};
@@ -129,3 +135,8 @@ pub use select::{
     MAX_DERIVED_ENTITIES, MAX_RUNS, Placement, SCAN_BUDGET, SET_LIMIT, Selection, WALK_BUDGET,
 };
 pub use time::Timestamp;
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -163,6 +163,15 @@ pub enum RejectReason {
     },
 }
 
+/// `1 LUN is`, `3 LUNs are`: a count of LUNs with its verb agreeing in number.
+fn luns(n: u64, singular_verb: &str, plural_verb: &str) -> String {
+    if n == 1 {
+        format!("1 LUN {singular_verb}")
+    } else {
+        format!("{n} LUNs {plural_verb}")
+    }
+}
+
 fn size_phrase(s: &SizeRange) -> String {
     match s.max {
         Some(max) => format!("between {} and {}", human_bytes(s.min), human_bytes(max)),
@@ -233,24 +242,34 @@ impl fmt::Display for RejectReason {
                 }
                 let c = &r.counts;
                 if c.awaiting_size > 0 {
-                    write!(f, "; {} LUNs still await a size probe", c.awaiting_size)?;
+                    write!(
+                        f,
+                        "; {} a size probe",
+                        luns(c.awaiting_size, "still awaits", "still await")
+                    )?;
                 }
                 if c.offline > 0 {
-                    write!(f, "; {} LUNs are offline", c.offline)?;
+                    write!(f, "; {} offline", luns(c.offline, "is", "are"))?;
                 }
                 let held = c.reserved + c.assigned;
                 if held > 0 {
-                    write!(f, "; {held} LUNs are held by other servers")?;
+                    write!(f, "; {} held by other servers", luns(held, "is", "are"))?;
                 }
                 Ok(())
             }
             Self::ExcludedByConstraints(r) => {
-                write!(
-                    f,
-                    "{}{} available LUNs fit the size but none satisfies the constraints: {r}",
-                    if r.complete { "" } else { "at least " },
-                    r.fitting
-                )
+                let more = if r.complete { "" } else { "at least " };
+                match r.fitting {
+                    1 if r.complete => write!(
+                        f,
+                        "1 available LUN fits the size but does not satisfy the constraints: {r}"
+                    ),
+                    n => write!(
+                        f,
+                        "{more}{n} available LUNs fit the size but none satisfies the \
+                         constraints: {r}"
+                    ),
+                }
             }
             Self::NoSecondary {
                 primary,

@@ -38,8 +38,7 @@ use crate::names::{EntityId, LunNumber, LunRef};
 use crate::request::{BootRequest, Constraints, Policy, SizeRange};
 
 /// Best-fit work, in keys examined, before switching to an indexed candidate set; a block
-/// skipped by its group mask counts [`SKIP_COST`], a target failing its full check
-/// [`FAILED_CHECK_COST`].
+/// skipped by its group mask counts 4 keys, a target failing its full check 16.
 pub const SCAN_BUDGET: usize = 2048;
 /// Budget units a block skipped by its group mask costs.
 const SKIP_COST: usize = 4;
@@ -89,6 +88,10 @@ pub struct Placement {
     pub portal: Portal,
     /// The target's alias, if any.
     pub alias: Option<String>,
+    /// Why this LUN was chosen (policy, candidates, runner-up); absent in ledgers written
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<crate::choice::Choice>,
 }
 
 /// The answer to a request: a primary LUN and, when redundancy was asked for, a secondary one.
@@ -671,5 +674,6 @@ pub(crate) fn placement(inv: &Inventory, req: &BootRequest, slot: u32) -> Option
         entity: tr.entity.clone(),
         portal: **reachable.get(i)?,
         alias: tr.alias.clone(),
+        why: None,
     })
 }

@@ -57,9 +57,9 @@ fn explains_that_unprobed_offline_and_held_luns_might_fit_later() {
     );
     e.reserve(&req("r0", "s0", 150), T0).unwrap();
     let (_, text) = why(&e, &req("r", "s", 150));
-    assert!(text.contains("1 LUNs still await a size probe"), "{text}");
+    assert!(text.contains("1 LUN still awaits a size probe"), "{text}");
     assert!(text.contains("2 LUNs are offline"), "{text}");
-    assert!(text.contains("1 LUNs are held by other servers"), "{text}");
+    assert!(text.contains("1 LUN is held by other servers"), "{text}");
 }
 
 #[test]

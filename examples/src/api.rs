@@ -11,8 +11,9 @@
 //! GET    /v1/requests?server=&limit=     recent requests and their states
 //! ```
 //! Errors are `{"error": "<what to do>"}` with 400 (malformed body or field), 404 (unknown
-//! server, nothing assigned), 409 (server busy, request ID reused, LUN, BMC or initiator/DD
-//! name held by another server: the message names the holder), 422 (no LUN fits: the
+//! server, nothing assigned), 409 (server busy, request ID reused, server already holds a
+//! disk, LUN, BMC or initiator/DD name held by another server: the message names the holder),
+//! 413 (body over 64 KiB), 415 (not `content-type: application/json`), 422 (no LUN fits: the
 //! engine's explanation), 502 (a step failed on iSNS, a target or the BMC; rolled back).
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ impl IntoResponse for ApiError {
 impl From<ManagerError> for ApiError {
     fn from(e: ManagerError) -> Self {
         let status = match &e {
+            e if is_conflict(e) => StatusCode::CONFLICT,
             ManagerError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ManagerError::Busy { .. }
             | ManagerError::Conflict(_)
@@ -69,6 +71,16 @@ impl From<ManagerError> for ApiError {
 
 type Shared<E> = Arc<ApiState<E>>;
 
+/// Largest boot request body accepted (a request is a few hundred bytes).
+const BOOT_REQUEST_LIMIT: usize = 64 * 1024;
+
+/// The status of a manager error: a server that already holds a disk is a conflict, not a
+/// request that nothing fits.
+fn is_conflict(e: &ManagerError) -> bool {
+    matches!(e, ManagerError::Rejected(r)
+        if matches!(*r.reason, boot_config_core::RejectReason::ServerAlreadyHolds { .. }))
+}
+
 /// The router.
 pub fn router<E: Effects>(state: ApiState<E>) -> Router {
     Router::new()
@@ -80,7 +92,11 @@ pub fn router<E: Effects>(state: ApiState<E>) -> Router {
             "/v1/assignments/{server}",
             get(assignment::<E>).delete(release::<E>),
         )
-        .route("/v1/boot-requests", axum::routing::post(provision::<E>))
+        .route(
+            "/v1/boot-requests",
+            axum::routing::post(provision::<E>)
+                .layer(axum::extract::DefaultBodyLimit::max(BOOT_REQUEST_LIMIT)),
+        )
         .route("/v1/requests", get(requests::<E>))
         .with_state(Arc::new(state))
 }
@@ -170,7 +186,9 @@ async fn metrics<E: Effects>(State(s): State<Shared<E>>) -> Response {
 }
 
 async fn inventory<E: Effects>(State(s): State<Shared<E>>) -> Response {
-    Json(s.manager.with_engine(inventory_rows)).into_response()
+    let rows = s.manager.with_engine(inventory_rows);
+    let failures = s.status.borrow().probe_failures.clone();
+    Json(crate::manager::with_probe_failures(rows, &failures)).into_response()
 }
 
 async fn assignments<E: Effects>(State(s): State<Shared<E>>) -> Response {
@@ -244,10 +262,13 @@ async fn provision<E: Effects>(
     body: Result<Json<BootAsk>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(ask) = body.map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("malformed boot request: {}", e.body_text()),
-        )
+        let status = match &e {
+            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            // 413 when the body exceeds the limit; other read failures keep their own code.
+            JsonRejection::BytesRejection(b) => b.status(),
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError(status, format!("malformed boot request: {}", e.body_text()))
     })?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -268,7 +289,15 @@ async fn provision<E: Effects>(
         crate::boot::remember_request_uuid(&s.manager, &ask.server, u)
             .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     }
-    let report = s.manager.provision(req).await?;
+    let report = s.manager.provision(req).await.map_err(|e| {
+        let mut err = ApiError::from(e);
+        if err.0 == StatusCode::UNPROCESSABLE_ENTITY
+            && let Some(note) = s.status.borrow().unprobed_note()
+        {
+            err.1 = format!("{}; {note}", err.1);
+        }
+        err
+    })?;
     let code = if report.replayed {
         StatusCode::OK
     } else {

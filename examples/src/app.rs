@@ -41,8 +41,19 @@ pub enum StartError {
     /// The inventory could not start.
     #[error("{0}")]
     Inventory(#[from] crate::inventory::InventoryError),
+    /// The iSNS server cannot be used, for a cause that retrying will not change soon
+    /// (nothing listens, or the peer does not speak iSNS).
+    #[error("the iSNS server at {server} cannot be used: {cause} ({})", crate::wording::count(*attempts as usize, "attempt"))]
+    Unreachable {
+        /// The server.
+        server: SocketAddr,
+        /// Why.
+        cause: isns_proto::client::DisconnectCause,
+        /// Connection attempts made.
+        attempts: u32,
+    },
     /// The first walk and probe round did not finish in time.
-    #[error("the iSNS server at {server} did not answer a full inventory within {after:?}: {last}")]
+    #[error("the iSNS server at {server} did not answer a full inventory within {}: {last}", crate::wording::duration(*after))]
     NotSynced {
         /// The server.
         server: SocketAddr,
@@ -93,6 +104,16 @@ pub fn open_engine(config: &Config) -> Result<(Store, Engine), StartError> {
     for c in &conflicts {
         tracing::warn!(conflict = %c, "stored ledger");
     }
+    Ok((store, Engine::with_ledger(engine_config(config)?, ledger)))
+}
+
+/// Opens an existing store read-only and rebuilds the engine from its ledger (`bcm status`).
+///
+/// # Errors
+/// [`StartError::Store`] (with [`crate::store::StoreError::Missing`] when there is none).
+pub fn open_engine_read_only(config: &Config) -> Result<(Store, Engine), StartError> {
+    let store = Store::open_read_only(&config.manager.store)?;
+    let ledger = Manager::<Live>::load_ledger(&store)?;
     Ok((store, Engine::with_ledger(engine_config(config)?, ledger)))
 }
 
@@ -251,6 +272,11 @@ pub struct InventoryStatus {
     pub progress: Option<(usize, usize)>,
     /// The last warning, for health output.
     pub last_warning: Option<String>,
+    /// Targets whose last probe failed, and why (an answered probe removes its target).
+    pub probe_failures: std::collections::BTreeMap<String, crate::inventory::ProbeFailure>,
+    /// Why the iSNS connection is down and how many attempts failed in a row (cleared by a
+    /// registration).
+    pub disconnect: Option<(isns_proto::client::DisconnectCause, u32)>,
 }
 
 /// A running manager with its live inventory.
@@ -275,8 +301,12 @@ pub struct StartOptions {
     pub on_progress: Option<Arc<dyn Fn(usize, usize) + Send + Sync>>,
     /// Bound for the first full inventory round.
     pub sync_timeout: Option<Duration>,
-    /// Skip [`Manager::recover`] (read-only commands).
+    /// A read-only command: skip [`Manager::recover`], resolve no BMC password, and never
+    /// create a store (without one the ledger is empty and kept in memory).
     pub no_recover: bool,
+    /// A one-shot command: give up as soon as the iSNS server fails for a definite cause
+    /// (refused, not iSNS) twice in a row, instead of retrying until `sync_timeout`.
+    pub fail_fast: bool,
 }
 
 /// Starts the inventory and the manager, waits for the first full inventory round, then
@@ -286,8 +316,18 @@ pub struct StartOptions {
 /// [`StartError`].
 pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, StartError> {
     let server = isns_server(config).await?;
-    let directory = BmcDirectory::from_config(config).map_err(StartError::Config)?;
-    let (store, engine) = open_engine(config)?;
+    let directory = if opts.no_recover {
+        BmcDirectory::without_secrets(config)
+    } else {
+        BmcDirectory::from_config(config).map_err(StartError::Config)?
+    };
+    let (store, engine) = if opts.no_recover && !config.manager.store.exists() {
+        let store = Store::open_in_memory()?;
+        let ledger = Manager::<Live>::load_ledger(&store)?;
+        (store, Engine::with_ledger(engine_config(config)?, ledger))
+    } else {
+        open_engine(config)?
+    };
     let remembered: Vec<(SocketAddr, u8)> = store
         .cipher_suites()?
         .into_iter()
@@ -366,23 +406,56 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
     let bound = opts.sync_timeout.unwrap_or(
         config.probe.timeout * 3 + config.isns.request_timeout * 4 + Duration::from_secs(60),
     );
-    running.wait_rounds(1, bound).await?;
+    if opts.fail_fast {
+        running.wait_first_round(bound).await?;
+    } else {
+        running.wait_rounds(1, bound).await?;
+    }
     if !opts.no_recover {
         let out = running.manager.recover().await?;
         if !out.is_clean() {
-            tracing::info!(?out, "recovered what a previous run left");
+            tracing::info!(outcome = %out, "recovered what a previous run left");
         }
     }
     Ok(running)
 }
 
+/// Failed attempts with a definite cause after which a one-shot command gives up.
+const DEFINITE_FAILURES: u32 = 2;
+
 impl Running {
+    /// Waits for the first full inventory round, giving up early when the iSNS server fails
+    /// for a definite cause [`DEFINITE_FAILURES`] times in a row.
+    ///
+    /// # Errors
+    /// [`StartError::Unreachable`], or [`StartError::NotSynced`] after `bound`.
+    pub async fn wait_first_round(&mut self, bound: Duration) -> Result<(), StartError> {
+        let wait = self.status.wait_for(|s| {
+            s.rounds >= 1
+                || s.disconnect
+                    .as_ref()
+                    .is_some_and(|(c, n)| c.is_definite() && *n >= DEFINITE_FAILURES)
+        });
+        let definite = match tokio::time::timeout(bound, wait).await {
+            Ok(Ok(s)) if s.rounds == 0 => s.disconnect.clone(),
+            _ => None,
+        };
+        match definite {
+            Some((cause, attempts)) => Err(StartError::Unreachable {
+                server: self.isns_server,
+                cause,
+                attempts,
+            }),
+            None if self.status.borrow().rounds >= 1 => Ok(()),
+            None => Err(self.not_synced(bound)),
+        }
+    }
+
     /// Waits until at least `rounds` full inventory rounds have finished.
     ///
     /// # Errors
     /// [`StartError::NotSynced`] after `bound`.
     pub async fn wait_rounds(&mut self, rounds: u64, bound: Duration) -> Result<(), StartError> {
-        let server = self.isns_server;
         let reached = {
             let wait = self.status.wait_for(|s| s.rounds >= rounds);
             matches!(tokio::time::timeout(bound, wait).await, Ok(Ok(_)))
@@ -390,21 +463,29 @@ impl Running {
         if reached {
             Ok(())
         } else {
-            {
-                let s = self.status.borrow().clone();
-                let last = s.last_warning.unwrap_or_else(|| {
-                    if s.registered {
-                        "registered, walk or probes unfinished".to_owned()
-                    } else {
-                        "not registered (is it running and reachable?)".to_owned()
-                    }
-                });
-                Err(StartError::NotSynced {
-                    server,
-                    after: bound,
-                    last,
-                })
+            Err(self.not_synced(bound))
+        }
+    }
+
+    fn not_synced(&self, bound: Duration) -> StartError {
+        let s = self.status.borrow().clone();
+        let lost = s.disconnect.map(|(c, n)| {
+            format!(
+                "{c} ({})",
+                crate::wording::count(n as usize, "failed attempt")
+            )
+        });
+        let last = lost.or(s.last_warning).unwrap_or_else(|| {
+            if s.registered {
+                "registered, walk or probes unfinished".to_owned()
+            } else {
+                "not registered (is it running and reachable?)".to_owned()
             }
+        });
+        StartError::NotSynced {
+            server: self.isns_server,
+            after: bound,
+            last,
         }
     }
 
@@ -458,11 +539,26 @@ async fn pump(
                 luns,
                 took,
             } => {
-                tracing::info!(targets, luns, ?took, "inventory round finished");
+                tracing::info!(
+                    targets,
+                    luns,
+                    took = %crate::wording::duration(took),
+                    "inventory round finished"
+                );
                 status.send_modify(|s| {
                     s.rounds += 1;
                     s.targets = targets;
                     s.progress = None;
+                });
+            }
+            InventoryUpdate::Probed { target, failure } => {
+                status.send_modify(|s| match failure {
+                    Some(f) => {
+                        s.probe_failures.insert(target, f);
+                    }
+                    None => {
+                        s.probe_failures.remove(&target);
+                    }
                 });
             }
             InventoryUpdate::Connection(c) => {
@@ -471,17 +567,54 @@ async fn pump(
                     ConnectionState::Registered { reconnected, .. } => {
                         tracing::info!(reconnected, "registered with the iSNS server");
                     }
-                    ConnectionState::Disconnected { retry_in } => {
-                        tracing::warn!(?retry_in, "lost the iSNS server");
+                    ConnectionState::Disconnected {
+                        retry_in,
+                        cause,
+                        failures,
+                    } => {
+                        tracing::warn!(
+                            %cause,
+                            failures,
+                            retry_in = %crate::wording::duration(*retry_in),
+                            "lost the iSNS server"
+                        );
                     }
                 }
-                status.send_modify(|s| s.registered = registered);
+                status.send_modify(|s| {
+                    s.registered = registered;
+                    s.disconnect = match c {
+                        ConnectionState::Disconnected {
+                            cause, failures, ..
+                        } => Some((cause, failures)),
+                        _ => None,
+                    };
+                });
             }
             InventoryUpdate::Warning(w) => {
                 tracing::warn!(warning = %w, "inventory");
                 status.send_modify(|s| s.last_warning = Some(w.to_string()));
             }
         }
+    }
+}
+
+impl InventoryStatus {
+    /// `2 targets could not be probed: T1 (auth failed: …); T2 (timeout: …)`, when any.
+    #[must_use]
+    pub fn unprobed_note(&self) -> Option<String> {
+        if self.probe_failures.is_empty() {
+            return None;
+        }
+        let each: Vec<String> = self
+            .probe_failures
+            .iter()
+            .map(|(t, f)| format!("{t} ({}: {})", f.state, f.reason))
+            .collect();
+        Some(format!(
+            "{} could not be probed, so their LUNs are unknown: {}",
+            crate::wording::count(each.len(), "target"),
+            each.join("; ")
+        ))
     }
 }
 
@@ -555,6 +688,14 @@ pub enum SizeError {
         /// The text given.
         text: String,
     },
+    /// A number without a unit (`--size 40` meant 40 GiB more often than 40 bytes).
+    #[error("size \"{text}\" has no unit: write {number}GiB, {number}MiB or {number}B for bytes")]
+    NoUnit {
+        /// The text given.
+        text: String,
+        /// The number as written.
+        number: String,
+    },
     /// Zero bytes.
     #[error("size \"{text}\" is zero; ask for the size the OS needs")]
     Zero {
@@ -577,7 +718,8 @@ fn size_number(i: &str) -> nom::IResult<&str, (&str, Option<&str>), ()> {
         .parse(i)
 }
 
-/// Parses `40GiB`, `40G` (GiB), `500MiB`, `1TB` (10¹²), `4096` (bytes), `1.5GiB`.
+/// Parses `40GiB`, `40G` (GiB), `500MiB`, `1TB` (10¹²), `4096B` (bytes), `1.5GiB`; a number
+/// without a unit is refused.
 ///
 /// # Errors
 /// [`SizeError`], naming the accepted units for an unknown one.
@@ -595,7 +737,13 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
     }
     let unit = rest.trim_end();
     let mult: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
+        "" => {
+            return Err(SizeError::NoUnit {
+                text: owned(),
+                number: text[..text.len() - rest.len()].trim().to_owned(),
+            });
+        }
+        "b" => 1,
         "k" | "kib" => 1 << 10,
         "m" | "mib" => 1 << 20,
         "g" | "gib" => 1 << 30,
@@ -775,7 +923,20 @@ mod tests {
         assert_eq!(parse_size("500 MiB"), Ok(500 << 20));
         assert_eq!(parse_size("1TB"), Ok(1_000_000_000_000));
         assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
-        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("4096B"), Ok(4096));
+        assert_eq!(
+            parse_size("40"),
+            Err(SizeError::NoUnit {
+                text: "40".into(),
+                number: "40".into()
+            })
+        );
+        assert!(
+            parse_size("40")
+                .unwrap_err()
+                .to_string()
+                .contains("no unit")
+        );
         assert_eq!(
             parse_size("0GiB"),
             Err(SizeError::Zero {

@@ -23,8 +23,8 @@ pub mod exit {
     /// A provisioning or release step failed (rolled back, or to be retried).
     pub const STEP_FAILED: u8 = 6;
     /// Busy or conflicting: the server has an operation running, `bcm serve` (or another
-    /// command) holds the store, another server holds the LUN, BMC or name asked for, or the
-    /// request ID was used for something else.
+    /// command) holds the store, the server already holds a disk, another server holds the
+    /// LUN, BMC or name asked for, or the request ID was used for something else.
     pub const CONFLICT: u8 = 7;
     /// `release` of a server that holds nothing.
     pub const NOTHING: u8 = 8;
@@ -35,9 +35,10 @@ Examples:
   bcm discover                                  find iSNS servers with SLP
   bcm -c /etc/bcm/bcm.toml inventory            list targets and LUNs (sizes from the targets)
   bcm provision --server a --size 40GiB         give server a a boot disk of at least 40 GiB
-  bcm provision --server b --bmc 10.0.0.12 --size 64GiB --max-size 128GiB --chap --power-cycle
+  bcm provision --server b --bmc 10.0.0.12 --size 64GiB --max-size 128GiB --auth chap --power-cycle
   bcm release --server a                        take it back (BMC, DD, initiator, CHAP)
   bcm status --json                             assignments and unfinished requests (no network)
+  bcm inventory --timeout 20s                   give up after 20 s (refused: at once)
   bcm serve                                     daemon: live inventory + HTTP API + /metrics
   bcm repair                                    release younger holders of a LUN held twice
   bcm demo                                      the whole flow on loopback with real peers
@@ -51,8 +52,14 @@ exit 7 and name the daemon's API (the lock file <store>.lock says who holds the 
 
 Exit codes: 0 ok, 1 failure, 2 usage (also a control character in a name), 3 configuration,
 4 iSNS unreachable, 5 no LUN fits, 6 a step failed (rolled back), 7 busy (the server, or the
-store held by `bcm serve`) or conflict (LUN, BMC or name held by another server, request ID
-reused), 8 nothing to release.";
+store held by `bcm serve`) or conflict (the server already holds a disk; LUN, BMC or name held
+by another server; request ID reused), 8 nothing to release.
+With --json, a failure is a JSON object {\"error\": ..., \"exit_code\": ...} on stdout.";
+
+/// Help of `--timeout` (inventory, provision, release).
+const TIMEOUT_HELP: &str = "How long to wait for the iSNS server and the first full inventory \
+(e.g. 20s, 2m); default 3 × [probe] timeout + 4 × [isns] request_timeout + 60 s. A refused \
+connection or a peer that does not speak iSNS fails at once, naming the cause";
 
 /// bcm — configure iSCSI boot of bare-metal servers automatically: SLP finds the iSNS
 /// server, iSNS and iSCSI probes inventory the LUNs, a Discovery Domain authorizes exactly
@@ -62,19 +69,36 @@ reused), 8 nothing to release.";
 #[command(name = "bcm", version, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Configuration file (TOML).
-    #[arg(short, long, global = true, env = "BCM_CONFIG")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "BCM_CONFIG",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
     /// iSNS server `host:port`, overriding the file and SLP.
-    #[arg(long, global = true, env = "BCM_ISNS")]
+    #[arg(long, global = true, env = "BCM_ISNS", help_heading = "Global options")]
     pub isns: Option<SocketAddr>,
     /// SQLite store, overriding `[manager] store`.
-    #[arg(long, global = true, env = "BCM_STORE")]
+    #[arg(
+        long,
+        global = true,
+        env = "BCM_STORE",
+        help_heading = "Global options"
+    )]
     pub store: Option<PathBuf>,
     /// Log level or filter (`info`, `bcm=debug`); logs go to stderr.
-    #[arg(long, global = true, env = "BCM_LOG", default_value = "warn")]
+    #[arg(
+        long,
+        global = true,
+        env = "BCM_LOG",
+        default_value = "warn",
+        help_heading = "Global options"
+    )]
     pub log: String,
     /// Log format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, help_heading = "Global options")]
     pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
@@ -135,6 +159,9 @@ pub struct InventoryArgs {
     /// Output JSON.
     #[arg(long)]
     pub json: bool,
+    /// Bound for reaching the iSNS server and the first inventory round.
+    #[arg(long, value_parser = crate::config::parse_duration, help = TIMEOUT_HELP)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `bcm provision`.
@@ -146,7 +173,7 @@ pub struct ProvisionArgs {
     /// BMC `host[:port]` (default port 623; else `[[server]] bmc`).
     #[arg(long)]
     pub bmc: Option<String>,
-    /// Minimum size (`40GiB`, `500MiB`, `1TB`).
+    /// Minimum size with its unit (`40GiB`, `500MiB`, `1TB`, `4096B`).
     #[arg(long)]
     pub size: String,
     /// Maximum size.
@@ -192,6 +219,9 @@ pub struct ProvisionArgs {
     /// Output JSON.
     #[arg(long)]
     pub json: bool,
+    /// Bound for reaching the iSNS server and the first inventory round.
+    #[arg(long, value_parser = crate::config::parse_duration, help = TIMEOUT_HELP)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `bcm release`.
@@ -203,6 +233,9 @@ pub struct ReleaseArgs {
     /// Output JSON.
     #[arg(long)]
     pub json: bool,
+    /// Bound for reaching the iSNS server and the first inventory round.
+    #[arg(long, value_parser = crate::config::parse_duration, help = TIMEOUT_HELP)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `bcm status`.
@@ -253,4 +286,44 @@ pub struct DemoArgs {
     /// Repository root holding `scripts/` (default: found from the executable or cwd).
     #[arg(long)]
     pub repo: Option<PathBuf>,
+}
+
+impl Command {
+    /// True when the command was asked for JSON output (errors are then JSON too).
+    #[must_use]
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Command::Discover(a) => a.json,
+            Command::Inventory(a) => a.json,
+            Command::Provision(a) => a.json,
+            Command::Release(a) => a.json,
+            Command::Status(a) => a.json,
+            Command::Repair(a) => a.json,
+            Command::Serve(_) | Command::Demo(_) | Command::Completions { .. } => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn every_help_example_parses() {
+        let examples: Vec<&str> = AFTER_HELP
+            .lines()
+            .filter_map(|l| l.strip_prefix("  bcm "))
+            .map(|l| l.split("  ").next().unwrap_or(l))
+            .collect();
+        assert!(examples.len() >= 8, "{examples:?}");
+        for e in examples {
+            let words = std::iter::once("bcm")
+                .chain(e.split_whitespace().take_while(|w| !w.starts_with('>')));
+            if let Err(err) = Cli::try_parse_from(words) {
+                panic!("help example `bcm {e}` does not parse: {err}");
+            }
+        }
+    }
 }

@@ -111,7 +111,7 @@ impl SecretSource {
 }
 
 /// A duration written as `250ms`, `5s`, `10m`, `1h` or `2d`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use slp_proto::driver::{DiscoveryOptions, DriverError};
+use slp_proto::ua::UaEvent;
 
 use crate::config::SlpConfig;
 
@@ -36,6 +37,20 @@ pub struct Discovery {
     pub notes: Vec<String>,
 }
 
+/// A discovery event in words (`None` for the end marker, which says nothing to a person).
+fn note(e: &UaEvent, per: Duration) -> Option<String> {
+    Some(match e {
+        UaEvent::DirectoryAgent(a) => format!("directory agent found at {a}"),
+        UaEvent::ErrorReply { from, error } => format!("{from} answered with error {error}"),
+        UaEvent::Unanswered(a) => format!(
+            "{a} left a request unanswered within {} (a scope it does not serve, or a lost datagram)",
+            crate::wording::duration(per)
+        ),
+        UaEvent::Dropped { from, reason } => format!("dropped a reply from {from}: {reason}"),
+        UaEvent::Finished => return None,
+    })
+}
+
 /// Asks the configured directory agent (unicast) or the SLP multicast group.
 ///
 /// # Errors
@@ -43,8 +58,9 @@ pub struct Discovery {
 pub async fn discover(cfg: &SlpConfig) -> Result<Discovery, DriverError> {
     let mut opts = DiscoveryOptions::isns();
     opts.ua.scopes.clone_from(&cfg.scopes);
-    // Bound the whole convergence by the configured timeout.
-    let per = cfg.timeout.min(Duration::from_secs(15));
+    // The configured timeout bounds the whole discovery: the service requests and the
+    // attribute requests that may follow them each get half.
+    let per = (cfg.timeout / 2).clamp(Duration::from_millis(100), Duration::from_secs(15));
     opts.ua.timing.mc_max = per;
     opts.ua.timing.retry_max = per;
     opts.ua.timing.retry = opts
@@ -79,6 +95,6 @@ pub async fn discover(cfg: &SlpConfig) -> Result<Discovery, DriverError> {
         .collect();
     Ok(Discovery {
         services,
-        notes: report.events.iter().map(|e| format!("{e:?}")).collect(),
+        notes: report.events.iter().filter_map(|e| note(e, per)).collect(),
     })
 }

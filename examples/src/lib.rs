@@ -18,3 +18,4 @@ pub mod manager;
 pub mod pacing;
 pub mod store;
 pub mod target_chap;
+pub mod wording;

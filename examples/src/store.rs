@@ -68,6 +68,12 @@ pub enum StoreError {
         /// Version found in the database.
         found: i64,
     },
+    /// A read-only command found no store (it never creates one).
+    #[error("no store at {path}")]
+    Missing {
+        /// The path looked at.
+        path: String,
+    },
     /// A LUN or BMC address is already held by another live allocation (the schema's
     /// uniqueness constraint refused the second holder).
     #[error("{what} is held by request {holder} (server {server})")]
@@ -113,6 +119,9 @@ pub enum RequestState {
     RolledBack,
     /// A completed provisioning whose disk was later released.
     Released,
+    /// Refused at selection (nothing fits, the server already holds a disk): nothing was
+    /// reserved or done; the same request ID may be sent again.
+    Refused,
 }
 
 impl RequestState {
@@ -125,6 +134,7 @@ impl RequestState {
             Self::RollingBack => "rolling-back",
             Self::RolledBack => "rolled-back",
             Self::Released => "released",
+            Self::Refused => "refused",
         }
     }
 
@@ -135,6 +145,7 @@ impl RequestState {
             "rolling-back" => Self::RollingBack,
             "rolled-back" => Self::RolledBack,
             "released" => Self::Released,
+            "refused" => Self::Refused,
             _ => return None,
         })
     }
@@ -430,6 +441,33 @@ impl Store {
         }
         let conn = Connection::open(path)?;
         Self::init(conn)
+    }
+
+    /// Opens an existing store for reading only: nothing is created, migrated or written.
+    ///
+    /// # Errors
+    /// [`StoreError::Missing`] when there is no file at `path`; SQLite errors;
+    /// [`StoreError::SchemaTooNew`].
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.display().to_string(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let found: Option<i64> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(StoreError::SchemaTooNew { found: v });
+        }
+        Ok(Store { conn })
     }
 
     /// Opens a private in-memory store (tests, `--dry-run`).
@@ -813,6 +851,11 @@ impl Store {
     /// kind.
     pub fn begin_request(&mut self, new: &NewRequest<'_>) -> Result<StoredRequest, StoreError> {
         let tx = self.conn.transaction()?;
+        // A refusal is a record, not a request: the same ID may come back and be served.
+        tx.execute(
+            "DELETE FROM requests WHERE request_id = ?1 AND state = 'refused'",
+            params![new.request_id],
+        )?;
         if let Some(existing) = Self::get_request_in(&tx, new.request_id)? {
             if existing.server != new.server || existing.kind != new.kind {
                 return Err(StoreError::RequestConflict {
@@ -859,6 +902,43 @@ impl Store {
             created_ms: now,
             updated_ms: now,
         })
+    }
+
+    /// Records a provisioning refused at selection, so it shows among the recent requests;
+    /// a refusal already stored under `request_id` is updated, any other request is left alone.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn record_refusal(
+        &mut self,
+        request_id: &str,
+        server: &str,
+        body_json: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM requests", [], |r| {
+            r.get(0)
+        })?;
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO requests (request_id, server, kind, state, body_json, secret, error,
+                                   created_ms, updated_ms, seq)
+             VALUES (?1, ?2, ?3, 'refused', ?4, NULL, ?5, ?6, ?6, ?7)
+             ON CONFLICT(request_id) DO UPDATE SET error = ?5, updated_ms = ?6, seq = ?7
+             WHERE state = 'refused'",
+            params![
+                request_id,
+                server,
+                RequestKind::Provision.as_str(),
+                body_json,
+                error,
+                now,
+                seq
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Journals one step phase (idempotent: re-journalling the same phase is a no-op).
@@ -1286,6 +1366,7 @@ mod tests {
                     entity: EntityId::new("e"),
                     portal: Portal::new("127.0.0.1".parse().unwrap(), 3260),
                     alias: None,
+                    why: None,
                 },
                 secondary: None,
             },
@@ -1695,5 +1776,42 @@ mod tests {
             Store::open(&path),
             Err(StoreError::SchemaTooNew { found: 99 })
         ));
+    }
+
+    #[test]
+    fn a_refusal_shows_among_recent_requests_and_the_id_can_be_served_later() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.record_refusal("r1", "a", "{}", "no available LUN of at least 1 GiB")
+            .unwrap();
+        s.record_refusal("r1", "a", "{}", "still nothing").unwrap();
+        let recent = s.recent(None, 10).unwrap();
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent[0].state, RequestState::Refused);
+        assert_eq!(recent[0].error.as_deref(), Some("still nothing"));
+        assert!(s.unfinished().unwrap().is_empty());
+        let r = s.begin_request(&provision("r1", "a", "{}")).unwrap();
+        assert_eq!(r.state, RequestState::InFlight);
+        // A stored request is never overwritten by a refusal under its ID.
+        s.record_refusal("r1", "a", "{}", "late").unwrap();
+        assert_eq!(
+            s.request("r1").unwrap().unwrap().state,
+            RequestState::InFlight
+        );
+    }
+
+    #[test]
+    fn read_only_open_creates_nothing_and_reads_an_existing_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("bcm.sqlite");
+        assert!(matches!(
+            Store::open_read_only(&path),
+            Err(StoreError::Missing { .. })
+        ));
+        assert!(!dir.path().join("sub").exists());
+        let mut s = Store::open(&path).unwrap();
+        s.begin_request(&provision("r1", "a", "{}")).unwrap();
+        drop(s);
+        let ro = Store::open_read_only(&path).unwrap();
+        assert_eq!(ro.recent(None, 5).unwrap().len(), 1);
     }
 }

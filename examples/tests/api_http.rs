@@ -93,6 +93,16 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
     );
     assert_eq!(r["replayed"], false);
     assert_eq!(r["steps"].as_array().unwrap().len(), 7, "{resp}");
+    // Why it was chosen: the policy and the runner-up that lost.
+    let choice = &r["assignment"]["primary"]["choice"];
+    assert_eq!(choice["policy"], "BestFit", "{resp}");
+    assert_eq!(choice["candidates"], 1, "{resp}");
+    assert!(
+        r["assignment"]["primary"]["why"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("best fit among 1 fitting LUN")),
+        "{resp}"
+    );
     assert!(
         resp.find("secret").is_none(),
         "no secret in the response: {resp}"
@@ -111,13 +121,13 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
         Some(r#"{"request_id":"api-1","server":"server-0","size":"20MiB"}"#),
     );
     assert_eq!(code, 409, "{resp}");
-    // Another disk for the same server: the engine refuses (422).
+    // Another disk for the same server: a conflict with what it holds (409), not "no LUN fits".
     let (code, resp) = lab.curl(
         "POST",
         "/v1/boot-requests",
         Some(r#"{"server":"server-0","size":"10MiB"}"#),
     );
-    assert_eq!(code, 422, "{resp}");
+    assert_eq!(code, 409, "{resp}");
     assert!(resp.contains("already"), "{resp}");
 
     // Assignments: the secret only when asked for.
@@ -165,9 +175,83 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
     assert_eq!(code, 404);
     let (code, _) = lab.curl("GET", "/v1/nonexistent", None);
     assert_eq!(code, 404);
+    // A release of nothing is not a failed release.
+    let (_, metrics) = lab.curl("GET", "/metrics", None);
+    assert!(
+        metrics.contains("bcm_releases_total{outcome=\"ok\"} 1")
+            && metrics.contains("bcm_releases_total{outcome=\"failed\"} 0")
+            && metrics.contains("bcm_releases_total{outcome=\"nothing\"} 1"),
+        "{metrics}"
+    );
+
+    // A body that is not JSON by its content type: 415; a body over the limit: 413.
+    let url = format!("{}/v1/boot-requests", lab.api.as_deref().unwrap());
+    let ask = r#"{"server":"server-1","size":"10MiB"}"#;
+    let (_, out, _) = harness::run(
+        "curl",
+        &[
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "content-type: text/plain",
+            "--data-binary",
+            ask,
+            &url,
+        ],
+        &[],
+    );
+    assert_eq!(out.trim(), "415");
+    let big = format!(
+        r#"{{"server":"server-1","size":"10MiB","tags":["{}"]}}"#,
+        "x".repeat(100_000)
+    );
+    let body_file = lab.path().join("big.json");
+    std::fs::write(&body_file, big).unwrap();
+    let at = format!("@{}", body_file.display());
+    let (_, out, _) = harness::run(
+        "curl",
+        &[
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            &at,
+            &url,
+        ],
+        &[],
+    );
+    assert_eq!(out.trim(), "413");
 
     lab.stop_serve();
     let log = lab.serve_log();
+    // One info line per provisioning and release: server, LUN, outcome, duration.
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("INFO")).collect();
+    assert!(
+        lines.iter().any(|l| l.contains(" provisioning ")
+            && l.contains("server=\"server-0\"")
+            && l.contains("lun=iqn.2026-12.api.storage:large LUN 1")
+            && l.contains("outcome=\"provisioned\"")
+            && l.contains("took=")),
+        "{log}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" release ") && l.contains("outcome=\"released\"")),
+        "{log}"
+    );
+    // Words for people: no Rust Debug text or colour codes in a log written to a file.
+    assert!(
+        !log.contains("RecoveryOutcome {") && !log.contains('\x1b'),
+        "{log}"
+    );
     assert!(!log.contains(&secret), "the CHAP secret reached the log");
     assert!(
         !log.contains(&lab.bmc_password),

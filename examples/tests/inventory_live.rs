@@ -20,7 +20,7 @@ use bcm::inventory::{
     management_dd_name,
 };
 use boot_config_core::{Engine, EngineConfig, LunState, Source};
-use isns_proto::client::Backoff;
+use isns_proto::client::{Backoff, EntityId, NodeName};
 use tokio::sync::mpsc::Receiver;
 
 const CONTROL: &str = "iqn.2026-01.test.bcm:manager";
@@ -538,12 +538,12 @@ async fn a_manager_dd_admits_exactly_its_initiator_and_is_fed_to_the_engine() {
     let server = "iqn.2026-01.test.bcm:server-1";
     let stranger = "iqn.2026-01.test.bcm:server-2";
     let isns = inv.isns();
-    isns.register_initiator(server, "bcm.server-1", None)
-        .await
-        .unwrap();
-    isns.register_initiator(stranger, "bcm.server-2", None)
-        .await
-        .unwrap();
+    let names =
+        |node: &str, entity: &str| (NodeName::new(node).unwrap(), EntityId::new(entity).unwrap());
+    let (node, entity) = names(server, "bcm.server-1");
+    isns.register_initiator(&node, &entity, None).await.unwrap();
+    let (node, entity) = names(stranger, "bcm.server-2");
+    isns.register_initiator(&node, &entity, None).await.unwrap();
     let id = isns
         .create_dd("bcm-server-1", &[target, server])
         .await

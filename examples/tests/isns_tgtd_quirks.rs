@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bcm::manager::live::TGT_SCN_BITMAP;
 use harness::Peer;
-use isns_proto::client::ClientConfig;
+use isns_proto::client::{ClientConfig, EntityId, NodeName};
 use isns_proto::client_tokio::IsnsClient;
 
 const TARGET: &str = "iqn.2026-12.quirk.storage:disk";
@@ -54,11 +54,12 @@ async fn scenario(rearm: bool, rounds: u8) -> (usize, bool) {
     );
     let port = tgtd.var("TGTD_PORT").to_owned();
     let cfg = ClientConfig::new(
-        "iqn.2026-12.quirk.example:manager",
-        "iqn.2026-12.quirk.example:manager",
+        NodeName::new("iqn.2026-12.quirk.example:manager").unwrap(),
+        EntityId::new("iqn.2026-12.quirk.example:manager").unwrap(),
         "127.0.0.1".parse().unwrap(),
-        0,
     );
+    // Each initiator registered lives in an entity of its own name.
+    let names = |n: &str| (NodeName::new(n).unwrap(), EntityId::new(n).unwrap());
     let (client, mut events) = IsnsClient::start(isns.parse().unwrap(), cfg, false)
         .await
         .unwrap();
@@ -71,7 +72,11 @@ async fn scenario(rearm: bool, rounds: u8) -> (usize, bool) {
         }
     };
     // First DD change for the target: the probe initiator's DD.
-    client.register_initiator(PROBE, PROBE, None).await.unwrap();
+    let (node, entity) = names(PROBE);
+    client
+        .register_initiator(&node, &entity, None)
+        .await
+        .unwrap();
     let mgmt = client.create_dd("quirk-mgmt", &[]).await.unwrap();
     rearm_target().await;
     client.add_dd_members(mgmt, &[PROBE, TARGET]).await.unwrap();
@@ -80,8 +85,9 @@ async fn scenario(rearm: bool, rounds: u8) -> (usize, bool) {
         // Further DD changes for the same target: one DD per server.
         tokio::time::sleep(Duration::from_millis(1200)).await;
         let server = format!("iqn.2026-12.quirk.example:server-{round}");
+        let (node, entity) = names(&server);
         if client
-            .register_initiator(&server, &server, None)
+            .register_initiator(&node, &entity, None)
             .await
             .is_err()
         {

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use isns_proto::client::{ClientConfig, InboundId, Session, Transmit};
+use isns_proto::client::{ClientConfig, EntityId, InboundId, NodeName, Session, Transmit};
 use isns_proto::{FunctionId, Message, Pdu, ScnBitmap, Status, Tag};
 use libfuzzer_sys::fuzz_target;
 
@@ -106,12 +106,14 @@ fuzz_target!(|data: &[u8]| {
     let mut inp = Input(data);
     let t0 = Instant::now();
     let mut now = t0;
-    let mut cfg = ClientConfig::new(
-        "iqn.2026-01.fuzz:manager",
-        "fuzz.entity",
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        4001,
-    );
+    let (Ok(me), Ok(entity)) = (
+        NodeName::new("iqn.2026-01.fuzz:manager"),
+        EntityId::new("fuzz.entity"),
+    ) else {
+        return;
+    };
+    let mut cfg = ClientConfig::new(me, entity, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    cfg.scn_port = 4001;
     cfg.esi_port = Some(4002);
     cfg.max_events = MAX_EVENTS;
     cfg.max_queued = MAX_QUEUED;
@@ -187,7 +189,11 @@ fuzz_target!(|data: &[u8]| {
                     3 => s.add_dd_members(now, id, &[name.as_str(), other.as_str()]),
                     4 => s.remove_dd_members(now, id, &[name.as_str()]),
                     5 => s.remove_dd(now, id),
-                    6 => s.register_initiator(now, &name, &other, None),
+                    // Names the types refuse never reach the session.
+                    6 => match (NodeName::new(name.as_str()), EntityId::new(other.as_str())) {
+                        (Ok(node), Ok(entity)) => s.register_initiator(now, &node, &entity, None),
+                        _ => Ok(isns_proto::client::OpId(0)),
+                    },
                     _ => s.deregister_initiator(now, &name),
                 };
             }

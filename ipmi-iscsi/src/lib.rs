@@ -1,5 +1,30 @@
 //! iSCSI boot parameters, their IPMI System Boot Options encodings, and RMCP+ (IPMI v2.0) sessions.
 //!
+//! * [`params`]: the boot parameter model; [`bootopt`]: its System Boot Options encodings and
+//!   the write / read-back exchanges; [`ipmi`]: IPMI messages; [`render`]: what firmware
+//!   consumes; [`store`]: the BMC side.
+//! * `rmcp` (feature `rmcp`): RMCP+ "lanplus" sessions as sans-IO state machines, both the
+//!   remote console (`rmcp::ClientSession`) and the BMC (`rmcp::Responder`).
+//! * `driver` (feature `tokio`): `driver::Client` runs an RMCP+ session over UDP and runs any
+//!   [`ipmi::Exchange`] (such as [`bootopt::WriteExchange`]) to completion; `driver::serve`
+//!   runs a responder.
+//!
+//! ## Features
+//!
+//! No feature is on by default: the parameter model and the encodings need neither
+//! cryptography nor serde nor a runtime.
+//!
+//! * `rmcp`: the RMCP+ module (brings the RustCrypto `hmac`, `sha1`, `sha2`, `aes`, `subtle`).
+//! * `serde`: `Serialize`/`Deserialize` for the parameter model, the encodings' settings and
+//!   the store's persistent state.
+//! * `tokio`: the `driver` module (implies `rmcp`; brings `tokio` with `net`, `time` and
+//!   `macros`, and `rand` for session IDs and keys).
+//!
+//! ## Examples
+//!
+//! `examples/push_boot_params.rs` pushes iSCSI boot parameters to a BMC over RMCP+ and reads
+//! them back; `examples/rmcp_bmc.rs` is a tiny BMC answering RMCP+ on a UDP port.
+//!
 //! ```
 //! use ipmi_iscsi::ipmi::{Addressing, NetFn, Request, RequestFrame, app};
 //!
@@ -49,6 +74,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -56,9 +82,17 @@
 
 pub mod bootopt;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod driver;
 pub mod ipmi;
 pub mod params;
 pub mod render;
+#[cfg(feature = "rmcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
 pub mod rmcp;
 pub mod store;
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,6 +1,6 @@
 //! Minimal iSCSI initiator that logs in to a target and learns its LUNs and their sizes.
 //!
-//! iSNS carries no LUN sizes, so the manager asks the targets: log in (AuthMethod None or CHAP),
+//! iSNS carries no LUN sizes, so a boot manager asks the targets: log in (AuthMethod None or CHAP),
 //! REPORT LUNS, INQUIRY and READ CAPACITY(16) (falling back to (10)) for each LUN, log out.
 //!
 //! * [`pdu`], [`message`]: the PDU frame view and typed PDUs with builders (RFC 7143 §11).
@@ -8,6 +8,10 @@
 //! * [`scsi`]: CDBs and parameter data for the probe's SCSI commands (SPC-4, SBC-3).
 //! * [`session`]: the sans-IO initiator state machine; [`report`]: what it learns.
 //! * `driver` (feature `tokio`): `probe`, `discover`, `probe_many` over TCP.
+//!
+//! No feature is on by default; `tokio` brings `tokio` (with `net`, `io-util`, `time`,
+//! `sync`, `rt` and `macros`) and `rand` (the session's random bytes: ISID, CHAP).
+//! `examples/probe_once.rs` probes one target and prints its LUNs.
 //!
 //! A PDU round trip:
 //!
@@ -42,6 +46,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -58,6 +63,7 @@ pub mod session;
 pub mod text;
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod driver;
 
 pub use chap::{Auth, ChapCredentials, Secret};
@@ -66,6 +72,12 @@ pub use report::{DiscoveredTarget, LunError, LunReport, LunState, TargetAddress,
 pub use session::{Event, Session, SessionConfig, SessionKind};
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use driver::{
     ProbeError, ProbeLimits, ProbeOutcome, ProbeRequest, discover, probe, probe_many,
 };
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

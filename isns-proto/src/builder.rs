@@ -449,6 +449,11 @@ impl<'a> Message<'a> {
                         self.layout_error("the source must be an iSCSI Name or FC Port Name")
                     );
                 }
+                // RFC 4171 §5.6.1: the Source names the node making the request; isnsd
+                // answers an empty one with "Source Unauthorized".
+                if matches!(src.value, Value::Empty | Value::Str("") | Value::Opaque([])) {
+                    return Err(EncodeError::EmptySource { function: f });
+                }
                 if !self.delimiter && !self.operating.is_empty() {
                     return Err(self.layout_error("operating attributes need the delimiter"));
                 }
@@ -731,6 +736,38 @@ mod tests {
             Err(EncodeError::BadString {
                 tag: Tag::ISCSI_NAME
             })
+        );
+    }
+
+    #[test]
+    fn rejects_an_empty_source() {
+        let mut b = BytesMut::new();
+        for m in [
+            Message::dev_attr_qry(1, ""),
+            Message::dev_get_next(2, "").key(Tag::ISCSI_NAME, ""),
+            Message::dd_reg(3, "", None),
+        ] {
+            assert_eq!(
+                m.encode(&mut b),
+                Err(EncodeError::EmptySource {
+                    function: m.function
+                })
+            );
+            assert_eq!(m.encoded_len(), m.encode(&mut b).map(|_| 0));
+        }
+        assert!(b.is_empty(), "nothing written");
+        assert_eq!(
+            Message::dev_attr_qry(1, "")
+                .encode(&mut b)
+                .map_err(|e| e.to_string()),
+            Err("DevAttrQry request: the source attribute is empty".to_owned())
+        );
+        // A zero-length key is still fine: DevGetNext starts a walk with one.
+        assert!(
+            Message::dev_get_next(4, "iqn.2026-01.example:m")
+                .key(Tag::ISCSI_NAME, "")
+                .encode(&mut b)
+                .is_ok()
         );
     }
 

@@ -26,8 +26,8 @@ use tokio::task::JoinHandle;
 
 use crate::ScnBitmap;
 use crate::client::{
-    ClientConfig, ClientError, Event, InboundId, NodeInfo, OpError, OpId, OpOutcome, Session,
-    Transmit,
+    ClientConfig, ClientError, DisconnectCause, EntityId, Event, InboundId, NodeInfo, NodeName,
+    OpError, OpId, OpOutcome, Session, Transmit,
 };
 
 /// Why a command produced no outcome.
@@ -58,8 +58,8 @@ enum Command {
     RemoveMembers(u32, Vec<String>, Reply),
     RemoveDd(u32, Reply),
     RegisterInitiator {
-        name: String,
-        entity: String,
+        name: NodeName,
+        entity: EntityId,
         alias: Option<String>,
         reply: Reply,
     },
@@ -71,11 +71,11 @@ enum Command {
 enum Net {
     Server {
         generation: u64,
-        data: Option<Vec<u8>>,
+        data: Result<Vec<u8>, DisconnectCause>,
     },
     Inbound {
         id: InboundId,
-        data: Option<Vec<u8>>,
+        data: Result<Vec<u8>, DisconnectCause>,
     },
 }
 
@@ -89,9 +89,9 @@ pub struct IsnsClient {
 }
 
 impl IsnsClient {
-    /// Binds the listeners, then starts the session against `server`. `cfg.scn_port` and
-    /// `cfg.esi_port` are replaced by the ports actually bound (`esi` chooses whether an
-    /// ESI listener exists).
+    /// Binds the listeners on `cfg.portal_ip`, then starts the session against `server`.
+    /// The ports bound become `cfg.scn_port` and `cfg.esi_port` (`esi` chooses whether an
+    /// ESI listener exists); [`IsnsClient::scn_port`] tells them.
     ///
     /// # Errors
     /// Binding a listener failed.
@@ -217,13 +217,13 @@ impl IsnsClient {
     /// [`DriverError`].
     pub async fn register_initiator(
         &self,
-        name: &str,
-        entity: &str,
+        name: &NodeName,
+        entity: &EntityId,
         alias: Option<&str>,
     ) -> Result<(), DriverError> {
         self.call(|reply| Command::RegisterInitiator {
-            name: name.to_owned(),
-            entity: entity.to_owned(),
+            name: name.clone(),
+            entity: entity.clone(),
             alias: alias.map(str::to_owned),
             reply,
         })
@@ -277,7 +277,7 @@ struct Conn {
 fn spawn_reader<R>(
     mut r: R,
     tx: mpsc::UnboundedSender<Net>,
-    tag: impl Fn(Option<Vec<u8>>) -> Net + Send + 'static,
+    tag: impl Fn(Result<Vec<u8>, DisconnectCause>) -> Net + Send + 'static,
 ) -> JoinHandle<()>
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
@@ -286,12 +286,16 @@ where
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             match r.read(&mut buf).await {
-                Ok(0) | Err(_) => {
-                    let _ = tx.send(tag(None));
+                Ok(0) => {
+                    let _ = tx.send(tag(Err(DisconnectCause::Closed)));
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(tag(Err(io_cause(&e))));
                     return;
                 }
                 Ok(n) => {
-                    if tx.send(tag(Some(buf[..n].to_vec()))).is_err() {
+                    if tx.send(tag(Ok(buf[..n].to_vec()))).is_err() {
                         return;
                     }
                 }
@@ -339,19 +343,23 @@ async fn run(
                             });
                             session.handle_connected(Instant::now());
                         }
-                        _ => session.handle_closed(Instant::now()),
+                        Ok(Err(e)) => session.handle_closed_because(Instant::now(), io_cause(&e)),
+                        Err(_) => session.handle_closed_because(
+                            Instant::now(),
+                            DisconnectCause::ConnectTimeout(connect_timeout),
+                        ),
                     }
                 }
                 Transmit::Server(bytes) => {
                     let failed = match conn.as_mut() {
-                        Some(c) => c.writer.write_all(&bytes).await.is_err(),
-                        None => false,
+                        Some(c) => c.writer.write_all(&bytes).await.err(),
+                        None => None,
                     };
-                    if failed {
+                    if let Some(e) = failed {
                         if let Some(c) = conn.take() {
                             c.reader.abort();
                         }
-                        session.handle_closed(Instant::now());
+                        session.handle_closed_because(Instant::now(), io_cause(&e));
                     }
                 }
                 Transmit::CloseServer => {
@@ -393,17 +401,17 @@ async fn run(
                 Some(Net::Server { generation: g, data }) => {
                     if conn.as_ref().is_some_and(|c| c.generation == g) {
                         match data {
-                            Some(d) => session.handle_input(Instant::now(), &d),
-                            None => {
+                            Ok(d) => session.handle_input(Instant::now(), &d),
+                            Err(cause) => {
                                 if let Some(c) = conn.take() { c.reader.abort(); }
-                                session.handle_closed(Instant::now());
+                                session.handle_closed_because(Instant::now(), cause);
                             }
                         }
                     }
                 }
                 Some(Net::Inbound { id, data }) => match data {
-                    Some(d) => session.handle_inbound(Instant::now(), id, &d),
-                    None => {
+                    Ok(d) => session.handle_inbound(Instant::now(), id, &d),
+                    Err(_) => {
                         inbound.remove(&id);
                         session.handle_inbound_closed(id);
                     }
@@ -465,6 +473,10 @@ async fn run(
             () = sleep_until(deadline) => session.handle_timeout(Instant::now()),
         }
     }
+}
+
+fn io_cause(e: &io::Error) -> DisconnectCause {
+    DisconnectCause::from_io(e.kind(), &e.to_string())
 }
 
 async fn accept_opt(l: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {

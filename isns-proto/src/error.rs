@@ -264,6 +264,12 @@ pub enum EncodeError {
         /// Largest PDU allowed.
         max: usize,
     },
+    /// A request's Source attribute is empty (RFC 4171 §5.6.1: it names the requesting node).
+    #[error("{function} request: the source attribute is empty")]
+    EmptySource {
+        /// Function of the request.
+        function: FunctionId,
+    },
     /// The message breaks the layout RFC 4171 prescribes for its function.
     #[error("{function} message: {reason}")]
     Layout {

@@ -12,7 +12,7 @@ use harness::Isnsd;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use isns_proto::client::{Backoff, ClientConfig, Event, Snapshot};
+use isns_proto::client::{Backoff, ClientConfig, EntityId, Event, NodeName, Snapshot};
 use isns_proto::client_tokio::IsnsClient;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -23,7 +23,11 @@ fn lo() -> IpAddr {
 }
 
 fn config() -> ClientConfig {
-    let mut c = ClientConfig::new(ME, "bcm.manager", lo(), 0);
+    let mut c = ClientConfig::new(
+        NodeName::new(ME).unwrap(),
+        EntityId::new("bcm.manager").unwrap(),
+        lo(),
+    );
     c.request_timeout = Duration::from_secs(3);
     c.backoff = Backoff {
         initial: Duration::from_millis(100),
@@ -125,8 +129,8 @@ async fn walk_lists_tgtd_targets_with_entity_and_portals_and_dd_ops_show_in_isns
     // Initiator registration on a server's behalf.
     client
         .register_initiator(
-            "iqn.2026-01.test.bcm:server-1",
-            "bcm.server-1",
+            &NodeName::new("iqn.2026-01.test.bcm:server-1").unwrap(),
+            &EntityId::new("bcm.server-1").unwrap(),
             Some("server 1"),
         )
         .await

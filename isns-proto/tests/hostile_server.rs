@@ -13,7 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use isns_proto::client::{Backoff, ClientConfig, ClientError, Event, InboundId, Session, Transmit};
+use isns_proto::client::{
+    Backoff, ClientConfig, ClientError, EntityId, Event, InboundId, NodeName, Session, Transmit,
+};
 use isns_proto::client_tokio::IsnsClient;
 use isns_proto::{FunctionId, Message, Pdu, PduFlags, ScnBitmap, Status, Tag, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -241,7 +243,11 @@ async fn hostile_server_yields_typed_errors_and_the_session_stays_up_with_bounde
         }
     });
 
-    let mut cfg = ClientConfig::new(ME, "hostile.entity", lo(), 0);
+    let mut cfg = ClientConfig::new(
+        NodeName::new(ME).unwrap(),
+        EntityId::new("hostile.entity").unwrap(),
+        lo(),
+    );
     cfg.request_timeout = Duration::from_millis(500);
     cfg.reconcile_interval = None;
     cfg.backoff = Backoff {
@@ -338,7 +344,12 @@ async fn hostile_server_yields_typed_errors_and_the_session_stays_up_with_bounde
 #[test]
 fn an_unpolled_scn_flood_keeps_every_buffer_and_queue_bounded() {
     let t = Instant::now();
-    let mut cfg = ClientConfig::new(ME, "hostile.entity", lo(), 4001);
+    let mut cfg = ClientConfig::new(
+        NodeName::new(ME).unwrap(),
+        EntityId::new("hostile.entity").unwrap(),
+        lo(),
+    );
+    cfg.scn_port = 4001;
     cfg.max_events = 1000;
     cfg.max_pending_requeries = 100;
     cfg.max_inbound = 4;

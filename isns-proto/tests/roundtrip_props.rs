@@ -132,7 +132,7 @@ fn model() -> impl Strategy<Value = Model> {
             Just(0x9000)
         ],
         any::<u32>(),
-        "[a-z0-9.:-]{0,60}",
+        "[a-z0-9.:-]{1,60}",
         tlvs(8),
         any::<bool>(),
         tlvs(16),

@@ -156,6 +156,18 @@ pub enum EncodeError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The service type is neither `service:<type>[:<type>]` (each type an RFC 2608 §4.1
+    /// `resname`, optionally `.naming-authority`) nor a URL scheme.
+    #[error("service type \"{0}\" is not an RFC 2608 service type")]
+    ServiceType(String),
+    /// The predicate is not an RFC 2254 search filter (RFC 2608 §8.1).
+    #[error("predicate \"{text}\" is not an RFC 2254 filter: {cause}")]
+    Predicate {
+        /// The predicate as given.
+        text: String,
+        /// What the predicate parser reported.
+        cause: DecodeError,
+    },
 }
 
 /// A well-formed message that is not acceptable in the current state.

@@ -24,8 +24,22 @@
 //! [`service_url`], [`attr`] (attribute lists), [`predicate`] (RFC 2254 filters),
 //! [`ua`] and [`sa`] (sans-IO agents), and, with the `tokio` feature, `driver`
 //! (tokio UDP/TCP drivers: `driver::discover_isns_servers`, `driver::spawn_service_agent`).
+//!
+//! Builders refuse what a peer would: a service type that is not one
+//! ([`EncodeError::ServiceType`]) or a predicate that does not parse
+//! ([`EncodeError::Predicate`]).
+//!
+//! ## Features
+//!
+//! No feature is on by default. `tokio` adds the `driver` module (brings `tokio` with `net`,
+//! `io-util`, `time`, `sync`, `rt` and `macros`, and `socket2` for the multicast options).
+//!
+//! ## Examples
+//!
+//! `examples/slp_find.rs` finds iSNS servers by multicast, or by unicast to a given address.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -35,6 +49,7 @@ pub mod agent;
 pub mod attr;
 pub mod code_points;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod driver;
 pub mod error;
 pub mod extension;
@@ -64,3 +79,8 @@ pub use msg::{
 };
 pub use strings::StringList;
 pub use url_entry::{AuthBlock, AuthBlocks, UrlEntries, UrlEntry};
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -396,7 +396,7 @@ impl UserAgent {
                             if let Op::Mcast(m) = &mut self.ops[i] {
                                 m.rounds += 1;
                                 m.new_this_round = false;
-                                m.next_send = now + m.wait;
+                                m.next_send = (now + m.wait).min(m.deadline);
                                 m.wait *= 2;
                             }
                         }
@@ -418,7 +418,7 @@ impl UserAgent {
                         payload: u.payload.clone(),
                     });
                     if let Op::Unicast(u) = &mut self.ops[i] {
-                        u.next_send = now + u.wait;
+                        u.next_send = (now + u.wait).min(u.deadline);
                         u.wait *= 2;
                     }
                 }

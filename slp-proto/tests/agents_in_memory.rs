@@ -249,9 +249,10 @@ fn convergence_is_capped_by_config_mc_max() {
         now = ua.poll_timeout().unwrap();
         ua.handle_timeout(now);
     }
-    // Sends at 0, 0.5, 1.5 s; the next would be at 3.5 s > CONFIG_MC_MAX.
+    // Sends at 0, 0.5, 1.5 s; the next would be at 3.5 s > CONFIG_MC_MAX, so convergence
+    // ends at CONFIG_MC_MAX itself rather than waiting for that retransmission slot.
     assert_eq!(sends, 3);
-    assert_eq!(now - t0, Duration::from_millis(3500));
+    assert_eq!(now - t0, Duration::from_millis(2000));
 }
 
 #[test]
@@ -630,4 +631,24 @@ fn service_agent_answers_sa_discovery_type_requests_and_scope_errors() {
         panic!()
     };
     assert_eq!(e.error, ErrorCode::OPTION_NOT_UNDERSTOOD);
+}
+
+#[test]
+fn an_unanswered_unicast_request_gives_up_at_config_retry_max_not_at_the_next_retransmission() {
+    let t0 = Instant::now();
+    let da = addr(50);
+    let mut cfg = ua_cfg();
+    cfg.multicast = false;
+    cfg.scopes = vec!["DEFAULT".into()];
+    cfg.directory_agents = vec![da];
+    // Retransmissions at 0, 0.5, 1.5 and 3.5 s; the next would be 7.5 s, past the bound.
+    cfg.timing.retry_max = Duration::from_secs(5);
+    let mut ua = UserAgent::new(cfg, t0, 1).unwrap();
+    let mut now = t0;
+    while !ua.is_finished() {
+        while ua.poll_transmit().is_some() {}
+        now = ua.poll_timeout().unwrap();
+        ua.handle_timeout(now);
+    }
+    assert_eq!(now - t0, Duration::from_secs(5));
 }

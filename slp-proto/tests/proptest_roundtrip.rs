@@ -21,6 +21,10 @@ struct Owned {
     auths: Vec<(u16, u32, String, Vec<u8>)>,
     exts: Vec<(u16, Vec<u8>)>,
     raw: Vec<u8>,
+    /// A service type the builders accept (RFC 2608 §4.1).
+    service_type: String,
+    /// A predicate the builders accept (RFC 2254).
+    predicate: String,
 }
 
 fn owned() -> impl Strategy<Value = Owned> {
@@ -47,9 +51,17 @@ fn owned() -> impl Strategy<Value = Owned> {
             0..4,
         ),
         proptest::collection::vec(any::<u8>(), 0..32),
+        (
+            "(service|SERVICE):[a-z][a-z0-9+-]{0,8}(\\.[a-z][a-z0-9-]{0,6})?(:[a-z][a-z0-9+-]{0,8})?",
+            prop_oneof![
+                Just(String::new()),
+                "\\([a-z]{1,8}=[a-z0-9]{1,8}\\)",
+                "\\(&\\([a-z]{1,8}=[a-z0-9]{1,8}\\)\\([a-z]{1,8}>=[0-9]{1,3}\\)\\)",
+            ],
+        ),
     )
         .prop_map(
-            |(kind, xid, flags, lang, s, n16, n32, urls, auths, exts, raw)| Owned {
+            |(kind, xid, flags, lang, s, n16, n32, urls, auths, exts, raw, (service_type, predicate))| Owned {
                 kind,
                 xid,
                 flags,
@@ -61,6 +73,8 @@ fn owned() -> impl Strategy<Value = Owned> {
                 auths,
                 exts,
                 raw,
+                service_type,
+                predicate,
             },
         )
 }
@@ -99,9 +113,9 @@ fn check(o: &Owned) -> Result<(), TestCaseError> {
     let body = match o.kind {
         1 => Body::SrvRqst(SrvRqst {
             pr_list: StringList(s(0)),
-            service_type: s(1),
+            service_type: &o.service_type,
             scopes: StringList(s(2)),
-            predicate: s(3),
+            predicate: &o.predicate,
             spi: s(4),
         }),
         2 => Body::SrvRply(SrvRply {
@@ -110,7 +124,7 @@ fn check(o: &Owned) -> Result<(), TestCaseError> {
         }),
         3 => Body::SrvReg(SrvReg {
             url: first,
-            service_type: s(0),
+            service_type: &o.service_type,
             scopes: StringList(s(1)),
             attrs: s(2),
             attr_auths: auths,
@@ -202,6 +216,15 @@ proptest! {
     #[test]
     fn every_message_kind_round_trips(o in owned()) {
         check(&o)?;
+    }
+
+    #[test]
+    fn any_service_type_and_predicate_round_trip_or_are_refused(st in "[ -~]{0,24}", pr in "[ -~]{0,24}") {
+        let m = Message::new(Header::new(1, "en"), Body::SrvRqst(SrvRqst { service_type: &st, predicate: &pr, ..SrvRqst::default() }));
+        match m.to_vec() {
+            Ok(bytes) => prop_assert_eq!(Message::parse(&bytes).unwrap(), m),
+            Err(e) => prop_assert!(matches!(e, EncodeError::ServiceType(_) | EncodeError::Predicate { .. }), "{}", e),
+        }
     }
 
     #[test]

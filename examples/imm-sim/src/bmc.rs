@@ -25,7 +25,7 @@ use ipmi_iscsi::store::{BootOptionsStore, StoreEvent};
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
-use super::flash::{Flash, flash};
+use super::flash::{Flash, ParamsSource, flash};
 use super::spec::BmcName;
 
 /// File work a BMC asks its host to do.
@@ -293,7 +293,9 @@ impl BmcCore {
                         "boot flags valid bit cleared after 60 s without chassis control"
                     );
                 }
-                StoreEvent::Chassis(action) => info!(bmc, action = ?action, "chassis control"),
+                StoreEvent::Chassis(action) => {
+                    info!(bmc, action = chassis_words(action), "chassis control");
+                }
                 StoreEvent::Boot { flags } => {
                     let root_path = self
                         .flashed
@@ -328,13 +330,22 @@ impl BmcCore {
         let bmc = self.name.as_str();
         match &next {
             Flash::Render(a) => {
-                info!(bmc, source = ?a.source, root_path = a.root_path.trim_end(),
-                    initiator = a.public.initiator_name.as_str(), "rendered boot files");
+                info!(
+                    bmc,
+                    source = source_words(a.source),
+                    root_path = a.root_path.trim_end(),
+                    initiator = a.public.initiator_name.as_str(),
+                    "rendered boot files"
+                );
                 self.effects.push(Effect::WriteArtefacts(a.clone()));
             }
             Flash::Unrenderable { source, reason } => {
-                warn!(bmc, source = ?source, reason = reason.as_str(),
-                    "stored parameters cannot be rendered; boot files removed");
+                warn!(
+                    bmc,
+                    source = source_words(*source),
+                    reason = reason.as_str(),
+                    "stored parameters cannot be rendered; boot files removed"
+                );
                 self.effects.push(Effect::RemoveArtefacts);
             }
             Flash::Nothing => {
@@ -419,8 +430,31 @@ impl EmulatedBmc {
         self.core.start()
     }
 
-    /// Handles one datagram at `now` (session clock) and `wall` (store clock).
+    /// Handles one datagram of an unknown sender at `now` (session clock) and `wall` (store
+    /// clock); see [`EmulatedBmc::handle_datagram_from`].
     pub fn handle_datagram(&mut self, now: Instant, wall: Duration, datagram: &[u8]) -> Handled {
+        self.handle(now, wall, None, datagram)
+    }
+
+    /// Handles one datagram from `from` at `now` (session clock) and `wall` (store clock).
+    /// The sender tells a console's retransmitted Open Session Request from a stranger's.
+    pub fn handle_datagram_from(
+        &mut self,
+        now: Instant,
+        wall: Duration,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Handled {
+        self.handle(now, wall, Some(from), datagram)
+    }
+
+    fn handle(
+        &mut self,
+        now: Instant,
+        wall: Duration,
+        from: Option<SocketAddr>,
+        datagram: &[u8],
+    ) -> Handled {
         let before = self.responder.active_sessions();
         // Session set-up steps travel in the clear: note the step (and, for RAKP 1, the
         // user name; for RAKP 3, the console's status) to log refusals.
@@ -439,14 +473,20 @@ impl EmulatedBmc {
             _ => None,
         };
         let core = &mut self.core;
-        let result = self.responder.handle_datagram(now, datagram, |incoming| {
+        let dispatch = |incoming: &ipmi_iscsi::rmcp::Incoming<'_>| {
             core.handle_command(
                 wall,
                 incoming.session_id,
                 incoming.username,
                 &incoming.request,
             )
-        });
+        };
+        let result = match from {
+            Some(from) => self
+                .responder
+                .handle_datagram_from(now, from, datagram, dispatch),
+            None => self.responder.handle_datagram(now, datagram, dispatch),
+        };
         let bmc = self.core.name().as_str();
         let reply = match result {
             Ok(reply) => reply,
@@ -504,6 +544,27 @@ impl EmulatedBmc {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
         self.core.poll_timeout()
+    }
+}
+
+/// A chassis control action in words, for the log.
+fn chassis_words(a: ipmi_iscsi::store::ChassisAction) -> &'static str {
+    use ipmi_iscsi::store::ChassisAction as A;
+    match a {
+        A::PowerDown => "power down",
+        A::PowerUp => "power up",
+        A::PowerCycle => "power cycle",
+        A::HardReset => "hard reset",
+        A::PulseDiag => "diagnostic interrupt",
+        A::SoftShutdown => "soft shutdown",
+    }
+}
+
+/// Where rendered parameters came from, in words, for the log.
+fn source_words(s: ParamsSource) -> &'static str {
+    match s {
+        ParamsSource::Oem => "OEM parameters 96-127",
+        ParamsSource::Mailbox => "boot initiator mailbox (parameter 7)",
     }
 }
 

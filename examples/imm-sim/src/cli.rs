@@ -26,7 +26,7 @@ pub enum LogFormat {
 /// `imm-sim`: emulates one or many IPMI BMCs (IMMs) that receive iSCSI boot parameters
 /// over RMCP+ and render what firmware boots from.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "imm-sim", version, about)]
+#[command(name = "imm-sim", version)]
 pub struct Args {
     /// BMC addresses: `ip:port`, `ip:first-last`, comma-separated; repeatable.
     #[arg(long = "bmc", required = true, value_name = "ADDR")]
@@ -78,7 +78,8 @@ pub struct Args {
     /// IANA enterprise number of the mailbox dialect.
     #[arg(long, default_value_t = 32473)]
     pub pen: u32,
-    /// Concurrent RMCP+ sessions per BMC.
+    /// Concurrent authenticated RMCP+ sessions per BMC (sessions in set-up are bounded apart:
+    /// at most 32, each dropped after 5 s idle).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_sessions: u16,
     /// Idle RMCP+ session timeout in seconds.

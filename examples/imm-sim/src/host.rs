@@ -51,7 +51,7 @@ pub struct HostConfig {
     pub allow_suite_0: bool,
     /// Mailbox blocks (parameter 7) per BMC.
     pub mailbox_blocks: u16,
-    /// Concurrent sessions per BMC.
+    /// Concurrent authenticated sessions per BMC.
     pub max_sessions: usize,
     /// Idle session timeout.
     pub session_timeout: Duration,
@@ -262,7 +262,7 @@ async fn run_bmc(
                         return;
                     }
                 };
-                let handled = bmc.handle_datagram(Instant::now(), wall_clock(), &buf[..n]);
+                let handled = bmc.handle_datagram_from(Instant::now(), wall_clock(), from, &buf[..n]);
                 (handled.effects, handled.reply.map(|r| (r, from)))
             }
             () = async {

@@ -217,7 +217,7 @@ fn ipmitool_power_status_on_and_cycle_and_the_cycle_boots_the_rendered_target() 
         3,
         "{log}"
     );
-    assert!(log.contains("action=PowerDown"), "{log}");
+    assert!(log.contains("action=\"power down\""), "{log}");
 }
 
 fn freeipmi(
@@ -384,4 +384,83 @@ fn suite_0_works_only_when_allowed_explicitly() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--suites 0 needs --allow-suite-0"), "{err}");
+}
+
+/// Strangers cannot lock consoles out: 1,000 unauthenticated Open Session Requests from our
+/// own UDP socket (half with ipmitool's fixed console session ID 0xA0A2A3A4 and suite-3
+/// algorithms, half with other IDs), each answered, and right after them `ipmitool -C 17`
+/// and FreeIPMI `ipmi-raw -I 17` log in, before any of the flood's half-open sessions could
+/// have expired.
+#[test]
+fn a_flood_of_open_session_requests_locks_out_neither_ipmitool_nor_freeipmi() {
+    use ipmi_iscsi::rmcp::{
+        Algorithms, OpenSessionRequest, OpenSessionResponse, Packet, PayloadType, Privilege,
+        RakpStatus, Seal,
+    };
+    use std::time::{Duration, Instant};
+
+    let sim = ImmSim::range(1, "");
+    let a = sim.addr();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let suite = CipherSuite::SUITE_3;
+    let mut buf = [0u8; 512];
+    let mut opened = 0;
+    for i in 0..1000u32 {
+        let mut payload = Vec::new();
+        OpenSessionRequest {
+            tag: 0,
+            max_privilege: Privilege(0),
+            console_sid: if i % 2 == 0 { 0xa0a2_a3a4 } else { i },
+            algorithms: Algorithms {
+                auth: suite.auth.number(),
+                integrity: suite.integrity.number(),
+                confidentiality: suite.confidentiality.number(),
+            },
+        }
+        .encode(&mut payload);
+        let mut datagram = Vec::new();
+        Seal {
+            payload_type: PayloadType::OPEN_SESSION_REQUEST,
+            session_id: 0,
+            sequence: 0,
+            payload: &payload,
+        }
+        .encode(None, [0; 16], &mut datagram)
+        .unwrap();
+        // One at a time, each answer awaited: every request reaches imm-sim (a burst would
+        // overflow the socket buffers and test less).
+        socket.send_to(&datagram, a).unwrap();
+        let n = socket
+            .recv(&mut buf)
+            .expect("imm-sim answers every request");
+        let Ok(Packet::V2(p)) = Packet::decode(&buf[..n]) else {
+            panic!("not an RMCP+ answer");
+        };
+        if OpenSessionResponse::decode(p.payload).unwrap().status == RakpStatus::OK {
+            opened += 1;
+        }
+    }
+    let t0 = Instant::now();
+    let out = ipmitool_ok(a, 17, &["chassis", "bootparam", "get", "5"]);
+    assert!(out.contains("Boot Flag"), "{out}");
+    let (ok, out, err) = freeipmi(
+        "ipmi-raw",
+        a,
+        "17",
+        PASSWORD,
+        &["-l", "ADMIN", "0", "0x00", "0x09", "0x05", "0x00", "0x00"],
+    );
+    assert!(ok, "ipmi-raw -I 17 after the flood: {out}\n{err}");
+    assert!(out.to_uppercase().contains("09 00 01 05"), "{out}");
+    // The flood's half-open sessions live 5 s: both logins happened while they were there.
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "the two logins took {:?}",
+        t0.elapsed()
+    );
+    // Strangers are answered too (each with a short-lived session), never refused.
+    assert_eq!(opened, 1000, "every request of the flood got a session");
 }

@@ -1,6 +1,6 @@
 //! `bcm`: the iSCSI boot configuration manager (command-line entry point).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bcm::app::{self, BootAsk, StartError, StartOptions};
 use bcm::cli::{Cli, Command, LogFormat, exit};
 use bcm::config::Config;
-use bcm::manager::{ManagerError, Progress, ProgressPhase, inventory_rows};
+use bcm::manager::{ManagerError, Progress, ProgressPhase, inventory_rows, with_probe_failures};
 use clap::{CommandFactory, Parser};
 
 /// A failure with its exit code and a message for a person.
@@ -18,7 +18,9 @@ impl From<StartError> for Failure {
     fn from(e: StartError) -> Self {
         let code = match &e {
             StartError::Config(_) => exit::CONFIG,
-            StartError::NoIsnsServer(_) | StartError::NotSynced { .. } => exit::UNREACHABLE,
+            StartError::NoIsnsServer(_)
+            | StartError::NotSynced { .. }
+            | StartError::Unreachable { .. } => exit::UNREACHABLE,
             StartError::Manager(m) => return manager_failure(m),
             _ => exit::FAILURE,
         };
@@ -28,6 +30,14 @@ impl From<StartError> for Failure {
 
 fn manager_failure(e: &ManagerError) -> Failure {
     let code = match e {
+        ManagerError::Rejected(r)
+            if matches!(
+                *r.reason,
+                boot_config_core::RejectReason::ServerAlreadyHolds { .. }
+            ) =>
+        {
+            exit::CONFLICT
+        }
         ManagerError::Rejected(_) => exit::REJECTED,
         ManagerError::StepFailed { .. }
         | ManagerError::ReleaseIncomplete { .. }
@@ -50,6 +60,8 @@ fn init_logs(cli: &Cli) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only for a person at a terminal, never into a file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
@@ -112,13 +124,36 @@ fn step_printer() -> Arc<dyn Fn(&Progress) + Send + Sync> {
     })
 }
 
+/// Probing progress on stderr: a bar redrawn in place on a terminal (erased when the round
+/// is done, before the table), otherwise a plain line per tenth of the round.
 fn progress_printer() -> Arc<dyn Fn(usize, usize) + Send + Sync> {
-    Arc::new(|probed, total| {
-        eprint!("\rprobing targets: {probed}/{total}");
-        if probed == total {
-            eprintln!();
+    let terminal = std::io::stderr().is_terminal();
+    let last_tenth = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+    Arc::new(move |probed, total| {
+        let mut err = std::io::stderr().lock();
+        if terminal {
+            const WIDTH: usize = 30;
+            let filled = (probed * WIDTH)
+                .checked_div(total)
+                .unwrap_or(WIDTH)
+                .min(WIDTH);
+            if probed >= total {
+                let _ = write!(err, "\r\x1b[2K");
+            } else {
+                let _ = write!(
+                    err,
+                    "\r\x1b[2Kprobing targets [{}{}] {probed}/{total}",
+                    "#".repeat(filled),
+                    "-".repeat(WIDTH - filled)
+                );
+            }
+        } else {
+            let tenth = (probed * 10).checked_div(total).unwrap_or(10);
+            if last_tenth.swap(tenth, std::sync::atomic::Ordering::Relaxed) != tenth {
+                let _ = writeln!(err, "probing targets: {probed}/{total}");
+            }
         }
-        let _ = std::io::stderr().flush();
+        let _ = err.flush();
     })
 }
 
@@ -136,15 +171,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let found = bcm::discover::discover(&config.slp)
                 .await
                 .map_err(|e| Failure(exit::UNREACHABLE, format!("SLP discovery: {e}")))?;
-            if a.json {
+            if a.json && !found.services.is_empty() {
                 return print_json(&found);
             }
             if found.services.is_empty() {
                 return Err(Failure(
                     exit::UNREACHABLE,
                     format!(
-                        "no iSNS server found in scopes {:?} (is an SLP agent advertising service:iscsi:sms?)",
-                        config.slp.scopes
+                        "no iSNS server found in scopes {} (is an SLP agent advertising service:iscsi:sms?)",
+                        config.slp.scopes.join(", ")
                     ),
                 ));
             }
@@ -167,11 +202,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 StartOptions {
                     on_progress: (!a.json).then(progress_printer),
                     no_recover: true,
+                    fail_fast: true,
+                    sync_timeout: a.timeout,
                     ..StartOptions::default()
                 },
             )
             .await?;
-            let rows = running.manager.with_engine(inventory_rows);
+            let rows = with_probe_failures(
+                running.manager.with_engine(inventory_rows),
+                &running.status.borrow().probe_failures,
+            );
             running.shutdown().await;
             if a.json {
                 return print_json(&rows);
@@ -187,7 +227,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         t.target,
                         "-",
                         "-",
-                        "no LUNs",
+                        t.probe.as_ref().map_or("no LUNs", |p| p.state),
                         "",
                         t.portals.join(" ")
                     );
@@ -202,6 +242,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         l.server.as_deref().unwrap_or(""),
                         t.portals.join(" ")
                     );
+                }
+                if let Some(p) = &t.probe {
+                    println!("    probe {}: {}", p.state, p.reason);
                 }
             }
             Ok(())
@@ -246,6 +289,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 StartOptions {
                     observer: (!a.json).then(step_printer),
                     on_progress: (!a.json).then(progress_printer),
+                    fail_fast: true,
+                    sync_timeout: a.timeout,
                     ..StartOptions::default()
                 },
             )
@@ -254,7 +299,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 bcm::boot::remember_request_uuid(&running.manager, &a.server, u)
                     .map_err(|e| Failure(exit::USAGE, e))?;
             }
-            let result = running.manager.provision(req).await;
+            let result = running.manager.provision(req).await.map_err(|e| {
+                let note = matches!(e, ManagerError::Rejected(_))
+                    .then(|| running.status.borrow().unprobed_note())
+                    .flatten();
+                let mut f = Failure::from(e);
+                if let Some(note) = note {
+                    f.1 = format!("{}; {note}", f.1);
+                }
+                f
+            });
             let secret = match (&result, a.show_secrets) {
                 (Ok(_), true) => running.manager.chap_secret(&a.server)?,
                 _ => None,
@@ -283,6 +337,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 x.primary.size.as_deref().unwrap_or("size unknown"),
                 x.primary.portal
             );
+            if let Some(why) = &x.primary.why {
+                println!("  chosen by {why}");
+            }
+            if let Some(why) = x.secondary.as_ref().and_then(|s| s.why.as_ref()) {
+                println!("  secondary chosen by {why}");
+            }
             println!("  initiator {}  DD {}", x.initiator, x.dd_name);
             if let Some(u) = &x.chap_user {
                 println!(
@@ -299,6 +359,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 &config,
                 StartOptions {
                     observer: (!a.json).then(step_printer),
+                    fail_fast: true,
+                    sync_timeout: a.timeout,
                     ..StartOptions::default()
                 },
             )
@@ -316,7 +378,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Status(a) => {
             let config = config_of(&cli)?;
-            let (store, engine) = app::open_engine(&config)?;
+            let (store, engine) = app::open_engine_read_only(&config)?;
             let assignments: Vec<_> = engine
                 .ledger()
                 .iter()
@@ -391,6 +453,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         r.kind.as_str(),
                         r.server,
                         r.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            if !recent.is_empty() {
+                println!("{} most recent request(s), newest first:", recent.len());
+                for r in &recent {
+                    println!(
+                        "  {:<24} {:<9} {:<16} {:<12}{}",
+                        r.request_id,
+                        r.kind.as_str(),
+                        r.server,
+                        r.state,
+                        r.error
+                            .as_deref()
+                            .map(|e| format!(" {e}"))
+                            .unwrap_or_default()
                     );
                 }
             }
@@ -496,7 +574,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
                     _ = tick.tick() => {
                         let rolled = m.expire_lapsed().await;
                         if !rolled.is_empty() {
-                            tracing::warn!(?rolled, "rolled back lapsed reservations");
+                            tracing::warn!(requests = %rolled.join(", "), "rolled back lapsed reservations");
                         }
                     }
                     changed = status.changed() => {
@@ -507,7 +585,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
                         if now != rounds {
                             rounds = now;
                             match m.recover().await {
-                                Ok(out) if !out.is_clean() => tracing::info!(?out, "reconciled after an inventory round"),
+                                Ok(out) if !out.is_clean() => tracing::info!(outcome = %out, "reconciled after an inventory round"),
                                 Ok(_) => {}
                                 Err(e) => tracing::warn!(error = %e, "reconcile after an inventory round"),
                             }
@@ -587,6 +665,7 @@ fn main() -> ExitCode {
         }
     };
     init_logs(&cli);
+    let json = cli.command.wants_json();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -600,7 +679,15 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(Failure(code, message)) => {
-            eprintln!("bcm: {message}");
+            if json {
+                // A script reads the failure where it reads the answer.
+                println!(
+                    "{}",
+                    serde_json::json!({"error": message, "exit_code": code})
+                );
+            } else {
+                eprintln!("bcm: {message}");
+            }
             ExitCode::from(code)
         }
     }

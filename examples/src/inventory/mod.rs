@@ -62,11 +62,11 @@ mod translate;
 mod update;
 
 pub use config::{DEFAULT_MANAGEMENT_DD, InventoryConfig, ProbeChap};
-pub use update::{ConnectionState, InventoryUpdate, InventoryWarning, apply_update};
+pub use update::{ConnectionState, InventoryUpdate, InventoryWarning, ProbeFailure, apply_update};
 
 use std::sync::Arc;
 
-use isns_proto::client::ClientConfig;
+use isns_proto::client::{ClientConfig, EntityId, NodeName};
 use isns_proto::client_tokio::IsnsClient;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -105,13 +105,9 @@ pub struct Inventory {
     task: JoinHandle<()>,
 }
 
-fn session_config(cfg: &InventoryConfig) -> ClientConfig {
-    let mut c = ClientConfig::new(
-        cfg.control_node.as_str(),
-        cfg.control_node.as_str(),
-        cfg.listen_ip,
-        0,
-    );
+/// The control node's name, also its entity's name.
+fn session_config(cfg: &InventoryConfig, node: NodeName, entity: EntityId) -> ClientConfig {
+    let mut c = ClientConfig::new(node, entity, cfg.listen_ip);
     c.request_timeout = cfg.request_timeout;
     c.reconcile_interval = Some(cfg.reconcile_interval);
     c.backoff = cfg.backoff;
@@ -144,17 +140,36 @@ impl Inventory {
                 "update_capacity and probe_concurrency must be at least 1".to_owned(),
             ));
         }
-        let (client, isns_events) = IsnsClient::start(cfg.server, session_config(&cfg), true)
-            .await
-            .map_err(|source| InventoryError::Listen {
-                ip: cfg.listen_ip,
-                source,
-            })?;
+        // The control node and the probe initiator each live in an entity of their own name.
+        let names = |what: &str, name: &str| {
+            let invalid = |e| InventoryError::Invalid(format!("{what}: {e}"));
+            Ok::<_, InventoryError>((
+                NodeName::new(name).map_err(invalid)?,
+                EntityId::new(name).map_err(invalid)?,
+            ))
+        };
+        let (control_name, control_entity) = names("control_node", &cfg.control_node)?;
+        let probe_names = names("probe_initiator", &cfg.probe_initiator)?;
+        let session = session_config(&cfg, control_name, control_entity);
+        let (client, isns_events) =
+            IsnsClient::start(cfg.server, session, true)
+                .await
+                .map_err(|source| InventoryError::Listen {
+                    ip: cfg.listen_ip,
+                    source,
+                })?;
         let isns = Arc::new(client);
         let control_node = cfg.control_node.clone();
         let (tx, rx) = mpsc::channel(cfg.update_capacity);
         let (control, control_rx) = mpsc::unbounded_channel();
-        let task = Task::spawn(cfg, Arc::clone(&isns), tx, isns_events, control_rx);
+        let task = Task::spawn(
+            cfg,
+            probe_names,
+            Arc::clone(&isns),
+            tx,
+            isns_events,
+            control_rx,
+        );
         Ok((
             Inventory {
                 isns,

@@ -19,14 +19,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use boot_config_core::{InventoryEvent, Provenance, Source, Timestamp};
 use iscsi_probe::{Auth, ProbeError, SessionError, TargetReport};
 use isns_proto::NodeType;
-use isns_proto::client::{Event, Snapshot};
+use isns_proto::client::{EntityId, Event, NodeName, Snapshot};
 use isns_proto::client_tokio::IsnsClient;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::config::InventoryConfig;
 use super::translate::{self, Reported, TrackedTarget};
-use super::update::{ConnectionState, InventoryUpdate, InventoryWarning};
+use super::update::{ConnectionState, InventoryUpdate, InventoryWarning, ProbeFailure};
 
 /// Pause between login attempts while tgtd learns of a DD change.
 const ADMISSION_RETRY: Duration = Duration::from_millis(250);
@@ -60,6 +60,8 @@ pub(crate) struct Task {
     mgmt: BTreeMap<String, (u32, BTreeSet<String>)>,
     /// Whether this process renewed every target's SCN registration once (pacing::Pacer::sweep).
     swept: bool,
+    /// The probe initiator as registered in iSNS: its node name, also its entity's name.
+    probe_names: (NodeName, EntityId),
     initiator_registered: bool,
     /// When a management DD change last made isnsd send an SCN into a portal.
     /// Until when a "target not found" refusal of a target is retried.
@@ -150,18 +152,20 @@ impl Task {
     /// Spawns the task.
     pub(crate) fn spawn(
         cfg: InventoryConfig,
+        probe_names: (NodeName, EntityId),
         isns: Arc<IsnsClient>,
         updates: mpsc::Sender<InventoryUpdate>,
         isns_events: mpsc::UnboundedReceiver<Event>,
         control: mpsc::UnboundedReceiver<Control>,
     ) -> tokio::task::JoinHandle<()> {
         let (probe_tx, probe_rx) = mpsc::unbounded_channel();
-        let t = Task::new(cfg, isns, updates, probe_tx);
+        let t = Task::new(cfg, probe_names, isns, updates, probe_tx);
         tokio::spawn(t.run(isns_events, probe_rx, control))
     }
 
     fn new(
         cfg: InventoryConfig,
+        probe_names: (NodeName, EntityId),
         isns: Arc<IsnsClient>,
         updates: mpsc::Sender<InventoryUpdate>,
         probe_tx: mpsc::UnboundedSender<ProbeDone>,
@@ -175,6 +179,7 @@ impl Task {
             targets: BTreeMap::new(),
             mgmt: BTreeMap::new(),
             swept: false,
+            probe_names,
             initiator_registered: false,
             admit_until: BTreeMap::new(),
             semaphore,
@@ -249,11 +254,17 @@ impl Task {
                 }))
                 .await;
             }
-            Event::Disconnected { retry_in } => {
+            Event::Disconnected {
+                retry_in,
+                cause,
+                failures,
+            } => {
                 // Whatever the server held may be gone (a fresh database): check again.
                 self.initiator_registered = false;
                 self.send(InventoryUpdate::Connection(ConnectionState::Disconnected {
                     retry_in,
+                    cause,
+                    failures,
                 }))
                 .await;
             }
@@ -362,7 +373,8 @@ impl Task {
         let window = now + self.cfg.admission_wait;
         if !self.initiator_registered {
             let name = self.cfg.probe_initiator.clone();
-            match self.isns.register_initiator(&name, &name, None).await {
+            let (node, entity) = &self.probe_names;
+            match self.isns.register_initiator(node, entity, None).await {
                 Ok(()) => {
                     self.initiator_registered = true;
                     // tgtd learns of a new initiator late, for every target.
@@ -593,6 +605,11 @@ impl Task {
                     error: error.clone(),
                 }));
             }
+            self.send(InventoryUpdate::Probed {
+                target: done.target.clone(),
+                failure: done.result.as_ref().err().map(ProbeFailure::of),
+            })
+            .await;
             let ev = translate::probe_event(name, &done.result);
             let luns = match &ev {
                 InventoryEvent::LunsReported { luns, .. } => luns.len(),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use boot_config_core::{Changes, Engine, InventoryEvent, Provenance};
 use iscsi_probe::ProbeError;
-use isns_proto::client::ClientError;
+use isns_proto::client::{ClientError, DisconnectCause};
 use isns_proto::client_tokio::DriverError;
 
 /// The iSNS session's state, for logs and health.
@@ -24,6 +24,10 @@ pub enum ConnectionState {
     Disconnected {
         /// Back-off before the next attempt.
         retry_in: Duration,
+        /// Why the connection was lost or could not be opened.
+        cause: DisconnectCause,
+        /// Consecutive failed attempts.
+        failures: u32,
     },
 }
 
@@ -60,6 +64,40 @@ pub enum InventoryWarning {
     },
 }
 
+/// Why the last probe of a target failed, for the inventory listing.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeFailure {
+    /// A short state for a table column: `auth failed`, `not admitted`, `login rejected`,
+    /// `timeout`, `unreachable` or `probe failed`.
+    pub state: &'static str,
+    /// The whole cause, in words.
+    pub reason: String,
+}
+
+impl ProbeFailure {
+    /// Classifies a probe error.
+    #[must_use]
+    pub fn of(error: &ProbeError) -> Self {
+        use iscsi_probe::SessionError as S;
+        let state = match error {
+            ProbeError::Connect { .. } | ProbeError::Io { .. } => "unreachable",
+            ProbeError::Timeout { .. } => "timeout",
+            ProbeError::Session { error, .. } => match error {
+                S::Auth(_) => "auth failed",
+                S::TargetNotFound => "not admitted",
+                S::LoginRejected { .. } => "login rejected",
+                S::Timeout { .. } => "timeout",
+                _ => "probe failed",
+            },
+            _ => "probe failed",
+        };
+        Self {
+            state,
+            reason: error.to_string(),
+        }
+    }
+}
+
 /// One message on the inventory's update channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -87,6 +125,14 @@ pub enum InventoryUpdate {
         luns: usize,
         /// From the walk's start request (or the previous round) to the last probe.
         took: Duration,
+    },
+    /// A target's probe finished: `None` when it answered, else why it failed (sent
+    /// reliably, unlike [`InventoryUpdate::Warning`]).
+    Probed {
+        /// The target.
+        target: String,
+        /// Why the probe failed.
+        failure: Option<ProbeFailure>,
     },
     /// The iSNS session's state changed.
     Connection(ConnectionState),

@@ -102,4 +102,16 @@ pub trait Effects: Send + Sync + 'static {
         action: &Action,
         ctx: &StepContext<'_>,
     ) -> impl Future<Output = Result<StepOutcome, StepError>> + Send;
+
+    /// Whether every target CHAP account a [`Action::SetTargetChap`] sets is in place on its
+    /// targets (accounts exist and are bound): `Some(true)` yes, `Some(false)` one is missing,
+    /// `None` cannot tell (the default), in which case reconciliation performs the action.
+    fn target_chap_in_place(
+        &self,
+        action: &Action,
+        ctx: &StepContext<'_>,
+    ) -> impl Future<Output = Option<bool>> + Send {
+        let _ = (action, ctx);
+        std::future::ready(None)
+    }
 }

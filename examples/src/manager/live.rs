@@ -14,7 +14,7 @@ use ipmi_iscsi::params::{
 };
 use ipmi_iscsi::rmcp::Password;
 use isns_proto::Status;
-use isns_proto::client::OpError;
+use isns_proto::client::{EntityId, NameError, NodeName, OpError};
 use isns_proto::client_tokio::{DriverError, IsnsClient};
 
 use super::{Effects, StepContext, StepError, StepOutcome};
@@ -120,6 +120,32 @@ impl BmcDirectory {
             default_boot: config.bmc.boot,
             guid_encoding: config.bmc.guid_encoding,
         })
+    }
+
+    /// The directory of a read-only command (`bcm inventory`): per-server network facts,
+    /// no password resolved, so none has to be configured; every login fails.
+    #[must_use]
+    pub fn without_secrets(config: &Config) -> Self {
+        let servers = config
+            .servers
+            .iter()
+            .map(|s| {
+                let facts = ServerFacts {
+                    user: s.bmc_user.clone(),
+                    password: None,
+                    portal_address: s.portal_address,
+                    boot: config.boot_mode(&s.name),
+                };
+                (s.name.clone(), facts)
+            })
+            .collect();
+        Self {
+            default_user: config.bmc.user.clone(),
+            default_password: None,
+            servers,
+            default_boot: config.bmc.boot,
+            guid_encoding: config.bmc.guid_encoding,
+        }
     }
 
     /// Credentials for `server`'s BMC at `bmc`.
@@ -309,6 +335,43 @@ impl<I: IsnsAccess> LiveEffects<I> {
         )))
     }
 
+    /// Runs the hook's `check` for the server's account (and the extra account) on each
+    /// target of a [`Action::SetTargetChap`]; `None` when the hook cannot tell.
+    async fn chap_in_place(&self, action: &Action, ctx: &StepContext<'_>) -> Option<bool> {
+        let Action::SetTargetChap {
+            targets,
+            credentials,
+        } = action
+        else {
+            return None;
+        };
+        let hook = self.chap.as_ref()?;
+        for t in targets {
+            let portals = ctx
+                .target_portals
+                .iter()
+                .find(|(name, _)| name == t.as_str())
+                .map(|(_, p)| p.clone())
+                .unwrap_or_default();
+            let mutual = credentials.mutual.as_ref().map(|(u, _)| u.as_str());
+            let mut accounts = vec![(credentials.user.as_str(), mutual)];
+            if let Some(extra) = &self.extra_account {
+                accounts.push((extra.user.as_str(), None));
+            }
+            for (user, mutual) in accounts {
+                match hook.check(t.as_str(), &portals, user, mutual).await {
+                    Ok(true) => {}
+                    Ok(false) => return Some(false),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "target CHAP hook cannot check");
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(true)
+    }
+
     async fn configure_bmc(
         &self,
         s: &BmcBootSettings,
@@ -454,8 +517,9 @@ pub fn boot_params(
 fn isns_error(what: &str, e: &DriverError) -> StepError {
     let transient = matches!(
         e,
-        DriverError::Op(OpError::Timeout(_) | OpError::Disconnected)
-            | DriverError::Op(OpError::Status(Status::BUSY))
+        DriverError::Op(
+            OpError::Timeout(_) | OpError::Disconnected(_) | OpError::Unreachable { .. }
+        ) | DriverError::Op(OpError::Status(Status::BUSY))
             | DriverError::Client(_)
     );
     StepError {
@@ -533,11 +597,16 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 })
             }
             Action::RegisterInitiator { initiator, server } => {
-                let entity = format!("bcm.{}", server.as_str());
+                let invalid = |e: NameError| StepError {
+                    message: format!("iSNS register initiator: {e}"),
+                    transient: false,
+                };
+                let node = NodeName::new(initiator.as_str()).map_err(invalid)?;
+                let entity = EntityId::new(format!("bcm.{}", server.as_str())).map_err(invalid)?;
                 // Notifies the DD's targets when the name is already a member (recovery).
                 let entities: Vec<String> = ctx.notified.iter().map(|(e, _)| e.clone()).collect();
                 let _slot = self.pacer.wait(&entities).await;
-                isns.register_initiator(initiator.as_str(), &entity, Some(server.as_str()))
+                isns.register_initiator(&node, &entity, Some(server.as_str()))
                     .await
                     .map_err(|e| isns_error("register initiator", &e))?;
                 Ok(StepOutcome::detail(format!("entity {entity}")))
@@ -654,5 +723,9 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 "{other} is not an external action"
             ))),
         }
+    }
+
+    async fn target_chap_in_place(&self, action: &Action, ctx: &StepContext<'_>) -> Option<bool> {
+        self.chap_in_place(action, ctx).await
     }
 }

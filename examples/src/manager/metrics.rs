@@ -19,6 +19,7 @@ pub struct Metrics {
     provisions_failed: AtomicU64,
     releases_ok: AtomicU64,
     releases_failed: AtomicU64,
+    releases_nothing: AtomicU64,
     step_retries: AtomicU64,
     step_failures: Mutex<Vec<(&'static str, u64)>>,
     latency_buckets: [AtomicU64; BUCKETS.len()],
@@ -58,11 +59,12 @@ impl Metrics {
         }
     }
 
-    pub(super) fn record_release(&self, ok: bool) {
-        if ok {
-            &self.releases_ok
-        } else {
-            &self.releases_failed
+    pub(super) fn record_release<T>(&self, result: &Result<T, ManagerError>) {
+        match result {
+            Ok(_) => &self.releases_ok,
+            // A server that holds nothing is an answer (404), not a failed release.
+            Err(ManagerError::NothingToRelease { .. }) => &self.releases_nothing,
+            Err(_) => &self.releases_failed,
         }
         .fetch_add(1, Ordering::Relaxed);
     }
@@ -130,6 +132,11 @@ impl Metrics {
             out,
             "bcm_releases_total{{outcome=\"failed\"}} {}",
             get(&self.releases_failed)
+        );
+        let _ = writeln!(
+            out,
+            "bcm_releases_total{{outcome=\"nothing\"}} {}",
+            get(&self.releases_nothing)
         );
         let _ = writeln!(
             out,

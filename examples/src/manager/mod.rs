@@ -41,7 +41,7 @@ pub use effects::{Effects, StepContext, StepError, StepOutcome};
 pub use metrics::Metrics;
 pub use report::{
     Assignment, BootPathView, LunRow, ProvisionReport, RecoveryOutcome, StepReport, TargetRow,
-    inventory_rows,
+    inventory_rows, with_probe_failures,
 };
 
 use crate::store::{
@@ -560,9 +560,22 @@ impl<E: Effects> Manager<E> {
         let server = req.boot.server.name.as_str().to_owned();
         let _guard = self.claim(&server)?;
         let result = self.provision_claimed(req).await;
-        self.inner
-            .metrics
-            .record_provision(&result, started.elapsed());
+        let took = started.elapsed();
+        self.inner.metrics.record_provision(&result, took);
+        let took = crate::wording::duration(took);
+        match &result {
+            Ok(r) => {
+                let p = &r.assignment.primary;
+                tracing::info!(
+                    server,
+                    lun = %format_args!("{} LUN {}", p.target, p.lun),
+                    outcome = if r.replayed { "already provisioned" } else { "provisioned" },
+                    %took,
+                    "provisioning"
+                );
+            }
+            Err(e) => tracing::info!(server, outcome = "failed", error = %e, %took, "provisioning"),
+        }
         result
     }
 
@@ -572,7 +585,9 @@ impl<E: Effects> Manager<E> {
     ) -> Result<ProvisionReport, ManagerError> {
         let id = req.boot.id.as_str().to_owned();
         let server = req.boot.server.name.as_str().to_owned();
-        let existing = lock(&self.inner.store).request(&id)?;
+        let existing = lock(&self.inner.store)
+            .request(&id)?
+            .filter(|s| s.state != RequestState::Refused);
         if let Some(stored) = existing {
             if stored.kind != RequestKind::Provision || stored.server != server {
                 return Err(ManagerError::Conflict(format!(
@@ -593,6 +608,8 @@ impl<E: Effects> Manager<E> {
                     request: id,
                     error: stored.error.unwrap_or_default(),
                 }),
+                // Filtered out above: a refusal is served again like a new request.
+                RequestState::Refused => Err(internal("a refused request cannot be replayed")),
                 RequestState::Released => Err(ManagerError::Conflict(format!(
                     "request {id} was provisioned and later released; send a new request ID"
                 ))),
@@ -616,7 +633,23 @@ impl<E: Effects> Manager<E> {
             // Checked and reserved under one lock: two requests cannot both pass the check.
             let mut engine = lock(&self.inner.engine);
             refuse_shared_names_or_bmc(&engine, &req.boot)?;
-            engine.reserve(&req.boot, now)?
+            engine.reserve(&req.boot, now)
+        };
+        let reserved = match reserved {
+            Ok(r) => r,
+            Err(rejection) => {
+                let error = rejection.to_string();
+                // Best effort: the answer to the caller matters more than the record.
+                if let Ok(body) = serde_json::to_string(&ProvisionBody {
+                    request: req.boot.clone(),
+                    power_cycle: req.power_cycle.unwrap_or(self.inner.options.power_cycle),
+                }) && let Err(e) =
+                    lock(&self.inner.store).record_refusal(&id, &server, &body, &error)
+                {
+                    tracing::warn!(error = %e, request = %id, "cannot record a refused request");
+                }
+                return Err(rejection.into());
+            }
         };
         let mut random = [0u8; PLAN_RANDOM_LEN];
         (self.inner.options.random)(&mut random);
@@ -734,8 +767,8 @@ impl<E: Effects> Manager<E> {
                     .await
                     .unwrap_or_else(|_| {
                         Err(StepError::transient(format!(
-                            "{action}: no outcome within {:?}",
-                            self.inner.options.step_timeout
+                            "{action}: no outcome within {}",
+                            crate::wording::duration(self.inner.options.step_timeout)
                         )))
                     });
                     match attempt_result {
@@ -1132,9 +1165,15 @@ impl<E: Effects> Manager<E> {
     /// [`ManagerError::NothingToRelease`], [`ManagerError::Busy`], or
     /// [`ManagerError::ReleaseIncomplete`] (retry).
     pub async fn release(&self, server: &str) -> Result<Vec<StepReport>, ManagerError> {
+        let started = Instant::now();
         let _guard = self.claim(server)?;
         let result = self.release_claimed(server).await;
-        self.inner.metrics.record_release(result.is_ok());
+        self.inner.metrics.record_release(&result);
+        let took = crate::wording::duration(started.elapsed());
+        match &result {
+            Ok(_) => tracing::info!(server, outcome = "released", %took, "release"),
+            Err(e) => tracing::info!(server, outcome = "failed", error = %e, %took, "release"),
+        }
         result
     }
 
@@ -1306,7 +1345,63 @@ impl<E: Effects> Manager<E> {
             }
         }
         self.reconcile(&mut out).await;
+        self.reassert_target_chap(&mut out).await;
         Ok(out)
+    }
+
+    /// Re-asserts the target CHAP accounts of committed assignments: a target that lost them
+    /// (tgtd keeps them in memory only, so a restart forgets them) would admit the server
+    /// without CHAP, or refuse it. Accounts the effects report in place are left alone (a
+    /// read, without claiming the server); a missing one is set again under the server's
+    /// claim, unless an operation for it is running (that operation owns its accounts).
+    async fn reassert_target_chap(&self, out: &mut RecoveryOutcome) {
+        let committed: Vec<(String, String)> = lock(&self.inner.engine)
+            .ledger()
+            .iter()
+            .filter(|a| a.is_committed() && a.request.auth != boot_config_core::AuthWanted::None)
+            .map(|a| (a.id().as_str().to_owned(), a.server().as_str().to_owned()))
+            .collect();
+        for (id, server) in committed {
+            let plan = lock(&self.inner.store)
+                .request(&id)
+                .map_err(ManagerError::from)
+                .and_then(|r| self.plan_for(&id, r.and_then(|r| r.secret).as_deref()));
+            let action = match plan {
+                Ok(plan) => plan.steps.into_iter().find_map(|s| match s.action {
+                    a @ Action::SetTargetChap { .. } => Some(a),
+                    _ => None,
+                }),
+                Err(e) => {
+                    out.errors.push(format!("{id}: target CHAP: {e}"));
+                    continue;
+                }
+            };
+            let Some(action) = action else { continue };
+            let ctx = self.step_context(&action, &id, &server, false);
+            let in_place = self.inner.effects.target_chap_in_place(&action, &ctx).await;
+            if in_place == Some(true) {
+                continue;
+            }
+            let Ok(_guard) = self.claim(&server) else {
+                continue;
+            };
+            // A release may have finished between the check and the claim.
+            let still = lock(&self.inner.engine)
+                .ledger()
+                .get(&RequestId::new(&id))
+                .is_some_and(boot_config_core::Allocation::is_committed);
+            if !still {
+                continue;
+            }
+            match self.execute(&action, &id, &server, None).await {
+                Ok(_) if in_place == Some(false) => {
+                    tracing::warn!(server, "target CHAP account was missing; set again");
+                    out.chap_reasserted.push(id);
+                }
+                Ok(_) => {}
+                Err(e) => out.errors.push(format!("{id}: {action}: {e}")),
+            }
+        }
     }
 
     /// Brings iSNS in line with the ledger: repairs the DDs of committed assignments and

@@ -17,17 +17,28 @@ pub struct BootPathView {
     pub size_bytes: Option<u64>,
     /// Size for people (`64 GiB`).
     pub size: Option<String>,
+    /// Why this LUN was chosen: policy, candidates, runner-up (when recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice: Option<boot_config_core::Choice>,
+    /// The same in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl BootPathView {
     fn of(p: &Placement, engine: &Engine) -> Self {
-        let size = engine.inventory().lun(&p.lun).and_then(|l| l.size);
+        // The size recorded at selection; the live inventory only when none was recorded.
+        let size = Some(p.size)
+            .filter(|s| *s > 0)
+            .or_else(|| engine.inventory().lun(&p.lun).and_then(|l| l.size));
         Self {
             target: p.lun.target.as_str().to_owned(),
             portal: p.portal.to_string(),
             lun: p.lun.lun.into(),
             size_bytes: size,
             size: size.map(human_bytes),
+            why: p.why.as_ref().map(ToString::to_string),
+            choice: p.why.clone(),
         }
     }
 }
@@ -119,10 +130,39 @@ pub struct RecoveryOutcome {
     /// DDs with the manager's prefix that no allocation accounts for but that the store does
     /// not record as created by this manager: left alone.
     pub orphans_left: Vec<String>,
+    /// Committed assignments whose target CHAP account a target had lost, set again.
+    pub chap_reasserted: Vec<String>,
     /// Assigned LUNs the inventory does not list (yet).
     pub luns_missing: Vec<String>,
     /// Requests that could not be finished now (retried later).
     pub errors: Vec<String>,
+}
+
+impl std::fmt::Display for RecoveryOutcome {
+    /// `resumed r-1; rolled back r-2, r-3` — only what happened, for a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts = [
+            ("resumed", &self.resumed),
+            ("rolled back", &self.rolled_back),
+            ("released", &self.released),
+            ("repaired the DD of", &self.repaired),
+            ("removed orphan DD", &self.orphans_removed),
+            ("LUN not in the inventory yet:", &self.luns_missing),
+            ("unfinished, retried later:", &self.errors),
+        ];
+        let mut first = true;
+        for (what, items) in parts.into_iter().filter(|(_, v)| !v.is_empty()) {
+            if !first {
+                f.write_str("; ")?;
+            }
+            first = false;
+            write!(f, "{what} {}", items.join(", "))?;
+        }
+        if first {
+            f.write_str("nothing to do")?;
+        }
+        Ok(())
+    }
 }
 
 impl RecoveryOutcome {
@@ -134,6 +174,7 @@ impl RecoveryOutcome {
             && self.released.is_empty()
             && self.repaired.is_empty()
             && self.orphans_removed.is_empty()
+            && self.chap_reasserted.is_empty()
             && self.errors.is_empty()
     }
 }
@@ -168,6 +209,20 @@ pub struct TargetRow {
     pub tags: Vec<String>,
     /// Its LUNs.
     pub luns: Vec<LunRow>,
+    /// Why its last probe failed (`null` when it answered or was not probed yet).
+    pub probe: Option<crate::inventory::ProbeFailure>,
+}
+
+/// Marks the rows of targets whose last probe failed with the failure.
+#[must_use]
+pub fn with_probe_failures(
+    mut rows: Vec<TargetRow>,
+    failures: &std::collections::BTreeMap<String, crate::inventory::ProbeFailure>,
+) -> Vec<TargetRow> {
+    for r in &mut rows {
+        r.probe = failures.get(&r.target).cloned();
+    }
+    rows
 }
 
 /// The inventory as `bcm inventory` and `GET /v1/inventory` show it, sorted by target.
@@ -196,8 +251,25 @@ pub fn inventory_rows(engine: &Engine) -> Vec<TargetRow> {
             alias: t.alias.clone(),
             portals: t.portals.iter().map(ToString::to_string).collect(),
             tags: t.tags.iter().map(|x| x.as_str().to_owned()).collect(),
+            probe: None,
         })
         .collect();
     rows.sort_by(|a, b| a.target.cmp(&b.target));
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_outcome_reads_as_words_not_debug() {
+        let out = RecoveryOutcome {
+            resumed: vec!["r-1".into()],
+            rolled_back: vec!["r-2".into(), "r-3".into()],
+            ..RecoveryOutcome::default()
+        };
+        assert_eq!(out.to_string(), "resumed r-1; rolled back r-2, r-3");
+        assert_eq!(RecoveryOutcome::default().to_string(), "nothing to do");
+    }
 }

@@ -171,6 +171,25 @@ impl Effects for Arc<Fake> {
         };
         Ok(StepOutcome::detail(detail))
     }
+
+    async fn target_chap_in_place(&self, action: &Action, _: &StepContext<'_>) -> Option<bool> {
+        let Action::SetTargetChap {
+            targets,
+            credentials,
+        } = action
+        else {
+            return None;
+        };
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("check CHAP account {}", credentials.user));
+        let w = self.world.lock().unwrap();
+        Some(targets.iter().all(|t| {
+            w.chap
+                .contains(&(t.as_str().to_owned(), credentials.user.clone()))
+        }))
+    }
 }
 
 fn target(i: usize) -> IscsiName {
@@ -744,6 +763,39 @@ async fn rejections_explain_themselves() {
         .to_string();
     assert!(err.contains("largest available is 20 GiB"), "{err}");
     assert!(rig.fake.log().is_empty());
+}
+
+#[tokio::test]
+async fn recover_sets_again_the_chap_account_a_target_forgot_and_leaves_present_ones() {
+    let rig = Rig::new();
+    {
+        let m = rig.manager(2);
+        m.provision(chap_request("r1", "server-a", 5))
+            .await
+            .unwrap();
+        m.provision(request("r2", "server-b", 5)).await.unwrap();
+    }
+    // A manager that knows the DDs (as after an iSNS walk), so only CHAP can need work.
+    let m = rig.manager(2);
+    let before = rig.fake.log().len();
+    let out = m.recover().await.unwrap();
+    assert!(out.is_clean(), "{out:?}");
+    assert_eq!(
+        rig.fake.log()[before..],
+        ["check CHAP account iqn.2026-01.com.example:server-a"],
+        "only the CHAP assignment is checked, and nothing is set when in place"
+    );
+    // The target restarted and forgot its accounts.
+    rig.fake.world.lock().unwrap().chap.clear();
+    let out = m.recover().await.unwrap();
+    assert_eq!(out.chap_reasserted, ["r1"]);
+    let w = rig.fake.world.lock().unwrap();
+    assert_eq!(w.chap.len(), 1, "{:?}", w.chap);
+    assert!(
+        w.chap
+            .iter()
+            .all(|(_, user)| user == "iqn.2026-01.com.example:server-a")
+    );
 }
 
 #[tokio::test]

@@ -64,6 +64,34 @@ impl Default for LabSpec {
     }
 }
 
+/// A plain TCP relay from `[::1]:port` to isnsd (threads that live as long as the test
+/// process); returns the port. Both ends are the real peers; it only copies bytes.
+fn ipv6_relay(isnsd: &str) -> u16 {
+    let l = std::net::TcpListener::bind("[::1]:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let isnsd = isnsd.to_owned();
+    std::thread::spawn(move || {
+        for a in l.incoming().flatten() {
+            let Ok(b) = std::net::TcpStream::connect(&isnsd) else {
+                continue;
+            };
+            let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
+                continue;
+            };
+            let (mut a, mut b) = (a, b);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a, &mut b);
+                let _ = b.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut b2, &mut a2);
+                let _ = a2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
 /// `n` consecutive free UDP ports on 127.0.0.1.
 pub fn free_udp_run(n: u16) -> u16 {
     for _ in 0..100 {
@@ -121,14 +149,23 @@ impl Lab {
         let isns = format!("127.0.0.1:{}", isnsd.var("ISNSD_PORT"));
         let mut tgtds = Vec::new();
         for (addr, targets) in &spec.tgtds {
+            // tgtd names its iSNS entity after the local address of its iSNS connection:
+            // an IPv6 tgtd reaches isnsd through a relay on [::1] to be its own entity. tgt
+            // 1.0.85 opens no SCN listener over IPv6, so it cannot learn of DD changes and
+            // runs with iSNS access control off.
+            let (via, access) = if addr.contains(':') {
+                (format!("::1:{}", ipv6_relay(&isns)), "Off")
+            } else {
+                (isns.clone(), "On")
+            };
             tgtds.push(Peer::start(
                 "tgtd",
                 &[
                     ("TGTD_PORT", harness::free_tcp_port().to_string()),
                     ("TGTD_ADDR", addr.clone()),
                     ("TGTD_TARGETS", targets.join(" ")),
-                    ("TGTD_ISNS", isns.clone()),
-                    ("TGTD_ISNS_ACCESS_CONTROL", "On".to_owned()),
+                    ("TGTD_ISNS", via),
+                    ("TGTD_ISNS_ACCESS_CONTROL", access.to_owned()),
                 ],
             ));
         }
@@ -180,19 +217,38 @@ impl Lab {
                 ("IMM_SIM_ARGS", "--log-level warn".to_owned()),
             ],
         );
-        // One CHAP hook for every tgtd: it finds the tgtd serving the target by trying each
-        // management socket.
-        let hook = dir.path().join("chap-hook.sh");
-        let sockets: Vec<String> = tgtds
+        // One CHAP hook per tgtd, chosen by the shipped dispatcher from the target's portal.
+        let tgt_chap = harness::repo_root().join("scripts/peers/tgt-chap.sh");
+        let map = dir.path().join("chap-hooks.map");
+        let rules: String = spec
+            .tgtds
             .iter()
-            .map(|t| t.var("TGT_IPC_SOCKET").to_owned())
+            .zip(&tgtds)
+            .map(|((addr, _), t)| {
+                let host = if addr.contains(':') {
+                    format!("[{addr}]")
+                } else {
+                    addr.clone()
+                };
+                format!(
+                    "portal={host}:{} env TGT_IPC_SOCKET={} {}\n",
+                    t.var("TGTD_PORT"),
+                    t.var("TGT_IPC_SOCKET"),
+                    tgt_chap.display()
+                )
+            })
             .collect();
+        std::fs::write(&map, format!("# written by the test lab\n{rules}")).unwrap();
+        // The configured hook is a file of the lab, so a test can put another in its place.
+        let hook = dir.path().join("chap-hook.sh");
         std::fs::write(
             &hook,
             format!(
-                "#!/bin/sh\nsecret=$(cat)\nfor s in {}; do\n  printf '%s\\n' \"$secret\" | TGT_IPC_SOCKET=$s {} 2>/dev/null && exit 0\ndone\necho \"no tgtd serves $BCM_TARGET\" >&2\nexit 1\n",
-                sockets.join(" "),
-                harness::repo_root().join("scripts/peers/tgt-chap.sh").display()
+                "#!/bin/sh\nexec {} {}\n",
+                harness::repo_root()
+                    .join("scripts/chap-hook-dispatch.sh")
+                    .display(),
+                map.display()
             ),
         )
         .unwrap();

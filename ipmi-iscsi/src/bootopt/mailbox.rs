@@ -30,6 +30,7 @@
 //! [`EncodeError::MailboxTooSmall`], which names the OEM dialect.
 
 use bytes::BufMut;
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 use crate::params::{AuthSummary, PublicBootParams, validate_chap_name};
@@ -51,8 +52,9 @@ const HEADER_LEN: usize = 4;
 const CRC_LEN: usize = 2;
 
 /// A 24-bit IANA Private Enterprise Number, written LS byte first in block 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "u32", try_from = "u32")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(into = "u32", try_from = "u32"))]
 pub struct Pen(u32);
 
 impl From<Pen> for u32 {

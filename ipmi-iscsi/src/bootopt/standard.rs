@@ -1,6 +1,7 @@
 //! The standard parameters 0, 3, 4, 5, 6 and the parameter-7 block framing
 //! (IPMI v2.0 table 28-14; bit meanings as ipmitool and FreeIPMI use them).
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 use crate::ipmi::code_points;
@@ -20,8 +21,9 @@ fn exact<const N: usize>(what: &'static str, data: &[u8]) -> Result<[u8; N], Dec
 /// ```text
 /// byte 0: [7:2] reserved  [1:0] 0 set complete, 1 set in progress, 2 commit write, 3 reserved
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum SetInProgress {
     /// 0: set complete.
     #[default]
@@ -70,8 +72,9 @@ bitflags::bitflags! {
     /// byte 0: [7:5] reserved [4] PEF reset [3] 60 s chassis-control timeout
     ///         [2] watchdog reset [1] pushbutton/soft reset [0] power-up via button/wake
     /// ```
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-    #[serde(transparent)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+    #[cfg_attr(feature = "serde", serde(transparent))]
     pub struct ValidBitClearing: u8 {
         /// Don't clear on power-up via power button or wake event.
         const DONT_CLEAR_ON_POWER_UP = 0x01;
@@ -104,8 +107,9 @@ impl ValidBitClearing {
 
 bitflags::bitflags! {
     /// Parameter 4 agents: who has handled the boot info.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-    #[serde(transparent)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+    #[cfg_attr(feature = "serde", serde(transparent))]
     pub struct AckAgents: u8 {
         /// BIOS/POST.
         const BIOS = 0x01;
@@ -126,7 +130,8 @@ bitflags::bitflags! {
 /// byte 0: write mask (which bits of byte 1 to write)   byte 1: boot-info-handled bits
 /// ```
 /// ipmitool writes `{0x01, 0x01}` before changing flags ("clear BIOS ack").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct BootInfoAck {
     /// Bits of `handled` to write (Set) / unused on Get.
     pub write_mask: AckAgents,
@@ -194,12 +199,14 @@ impl Default for BootDevice {
     }
 }
 
+#[cfg(feature = "serde")]
 impl Serialize for BootDevice {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_u8(self.0)
     }
 }
 
+#[cfg(feature = "serde")]
 impl<'de> Deserialize<'de> for BootDevice {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let v = u8::deserialize(deserializer)?;
@@ -221,7 +228,8 @@ impl<'de> Deserialize<'de> for BootDevice {
 /// byte 4: [7:5] reserved [4:0] device instance selector
 /// ```
 /// Reserved bits are dropped on decode, so `decode(encode(f)) == f` for every value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct BootFlags {
     /// Boot flags valid.
     pub valid: bool,
@@ -316,7 +324,8 @@ impl BootFlags {
 /// bytes 1..5: session ID, LS byte first
 /// bytes 5..9: boot info timestamp, LS byte first
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct BootInitiatorInfo {
     /// Channel number (4 bits).
     pub channel: u8,

@@ -18,6 +18,7 @@
 
 use std::collections::VecDeque;
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 use crate::ipmi::{CompletionCode, Exchange, Request, Response};
@@ -30,8 +31,9 @@ use super::param::{BootParam, GetResponse, get_request, is_unsupported, set_requ
 use super::standard::{Block, BootFlags, BootInfoAck, SetInProgress, ValidBitClearing};
 
 /// Where the iSCSI parameters go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "dialect", rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "dialect", rename_all = "snake_case"))]
 pub enum Dialect {
     /// Parameter 7 under this enterprise number; no secrets.
     Mailbox {
@@ -46,8 +48,9 @@ pub enum Dialect {
 }
 
 /// Which optional steps the writer performs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
 pub struct WriteSteps {
     /// Wrap the writes in set-in-progress (parameter 0).
     pub set_in_progress: bool,

@@ -312,7 +312,8 @@ where
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
             Err(e) => return Err(e),
         };
-        if let Ok(Some(reply)) = responder.handle_datagram(Instant::now(), &buf[..n], &mut dispatch)
+        if let Ok(Some(reply)) =
+            responder.handle_datagram_from(Instant::now(), from, &buf[..n], &mut dispatch)
         {
             // A lost reply is the client's to retransmit for.
             let _ = socket.send_to(&reply, from).await;

@@ -3,7 +3,9 @@
 use core::fmt;
 use core::str::FromStr;
 
+#[cfg(feature = "serde")]
 use serde::de::{self, Visitor};
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ParamsError;
@@ -159,6 +161,7 @@ impl FromStr for Lun {
 }
 
 /// serde: a plain integer for numbered LUNs, the hex-group string otherwise.
+#[cfg(feature = "serde")]
 impl Serialize for Lun {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.number() {
@@ -168,6 +171,7 @@ impl Serialize for Lun {
     }
 }
 
+#[cfg(feature = "serde")]
 impl<'de> Deserialize<'de> for Lun {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
@@ -241,6 +245,7 @@ mod tests {
         assert!(Lun::parse_hex_groups("1--2").is_err());
     }
 
+    #[cfg(feature = "serde")]
     #[test]
     fn serde_uses_numbers_when_possible() {
         assert_eq!(serde_json::to_string(&Lun::new(3).unwrap()).unwrap(), "3");

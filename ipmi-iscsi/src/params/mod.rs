@@ -1,6 +1,6 @@
 //! The iSCSI boot parameter model: what a server's firmware needs to boot from a LUN.
 //!
-//! [`IscsiBootParams`] is what the manager configures and pushes; [`PublicBootParams`] is the
+//! [`IscsiBootParams`] is what a boot manager configures and pushes; [`PublicBootParams`] is the
 //! same without secrets (what the mailbox carries and what a read-back can show).
 //! Field types validate on construction ([`IscsiName`], [`Lun`], [`Secret`]);
 //! [`IscsiBootParams::validate`] checks what spans fields (address families, CHAP rules).
@@ -11,6 +11,7 @@ pub mod secret;
 
 use std::net::IpAddr;
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 pub use lun::{Lun, MAX_LUN_NUMBER};
@@ -140,8 +141,9 @@ pub enum ParamsError {
 }
 
 /// How the initiator NIC gets its address.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "method", rename_all = "snake_case"))]
 pub enum AddressConfig {
     /// DHCP (v4) / autoconfiguration.
     Dhcp,
@@ -152,22 +154,32 @@ pub enum AddressConfig {
         /// Prefix length (0..=32 for IPv4, 0..=128 for IPv6).
         prefix_len: u8,
         /// Default gateway, same family.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "Option::is_none")
+        )]
         gateway: Option<IpAddr>,
         /// Up to two DNS servers.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "Vec::is_empty")
+        )]
         dns: Vec<IpAddr>,
     },
 }
 
 /// The initiator's network configuration.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct InitiatorNetwork {
     /// Address assignment.
-    #[serde(flatten)]
+    #[cfg_attr(feature = "serde", serde(flatten))]
     pub config: AddressConfig,
     /// 802.1Q VLAN id (1..=4094), when tagged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub vlan: Option<u16>,
 }
 
@@ -182,26 +194,29 @@ impl InitiatorNetwork {
 }
 
 /// One iSCSI target portal and LUN.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct IscsiTarget {
     /// Target node name.
     pub name: IscsiName,
     /// Portal address.
     pub address: IpAddr,
     /// Portal TCP port.
-    #[serde(default = "default_port")]
+    #[cfg_attr(feature = "serde", serde(default = "default_port"))]
     pub port: u16,
     /// Logical unit to boot from.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub lun: Lun,
 }
 
+#[cfg(feature = "serde")]
 fn default_port() -> u16 {
     DEFAULT_ISCSI_PORT
 }
 
 /// One direction of CHAP: a user name and its secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct ChapCredentials {
     /// CHAP name (CHAP_N).
     pub user: String,
@@ -210,8 +225,9 @@ pub struct ChapCredentials {
 }
 
 /// iSCSI login authentication.
-#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "method", rename_all = "snake_case"))]
 pub enum Authentication {
     /// No authentication.
     #[default]
@@ -221,7 +237,10 @@ pub enum Authentication {
         /// Initiator credentials.
         initiator: ChapCredentials,
         /// Accept secrets outside 12..=16 bytes (RFC 3720 only recommends the range).
-        #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "core::ops::Not::not")
+        )]
         allow_any_secret_length: bool,
     },
     /// Mutual CHAP: the initiator also authenticates the target.
@@ -231,14 +250,18 @@ pub enum Authentication {
         /// Target credentials (reverse CHAP).
         target: ChapCredentials,
         /// Accept secrets outside 12..=16 bytes.
-        #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "core::ops::Not::not")
+        )]
         allow_any_secret_length: bool,
     },
 }
 
 /// What kind of authentication is configured, with user names but never secrets.
-#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "method", rename_all = "snake_case"))]
 pub enum AuthSummary {
     /// No authentication.
     #[default]
@@ -349,8 +372,9 @@ pub(crate) fn validate_chap_name(which: &'static str, user: &str) -> Result<(), 
 
 /// Everything a server's firmware needs to boot from an iSCSI LUN.
 ///
-/// serde: secrets serialize as `"***"`; use [`ExposeSecrets`] to persist them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// serde: secrets serialize as `"***"`; use `ExposeSecrets` (feature `serde`) to persist them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct IscsiBootParams {
     /// Initiator node name.
     pub initiator_name: IscsiName,
@@ -359,15 +383,19 @@ pub struct IscsiBootParams {
     /// Target to boot from.
     pub primary: IscsiTarget,
     /// Optional second path / fallback target.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub secondary: Option<IscsiTarget>,
     /// Login authentication (applies to both targets).
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub auth: Authentication,
 }
 
 /// [`IscsiBootParams`] without secrets: what the mailbox carries and a read-back shows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct PublicBootParams {
     /// Initiator node name.
     pub initiator_name: IscsiName,
@@ -376,10 +404,13 @@ pub struct PublicBootParams {
     /// Target to boot from.
     pub primary: IscsiTarget,
     /// Optional second target.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub secondary: Option<IscsiTarget>,
     /// Authentication kind and user names.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub auth: AuthSummary,
 }
 
@@ -516,41 +547,44 @@ fn validate_target(which: &'static str, t: &IscsiTarget) -> Result<(), ParamsErr
     Ok(())
 }
 
-/// Serializes [`IscsiBootParams`] with the secrets in plain text, for the manager's own
+/// Serializes [`IscsiBootParams`] with the secrets in plain text, for a manager's own
 /// (protected) store. Deserialize the output as `IscsiBootParams` as usual.
 #[derive(Clone, Copy, Debug)]
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub struct ExposeSecrets<'a>(pub &'a IscsiBootParams);
 
+#[cfg(feature = "serde")]
 impl Serialize for ExposeSecrets<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
+        #[cfg_attr(feature = "serde", derive(Serialize))]
         struct Creds<'a> {
             user: &'a str,
-            #[serde(with = "secret::expose")]
+            #[cfg_attr(feature = "serde", serde(with = "secret::expose"))]
             secret: &'a Secret,
         }
-        #[derive(Serialize)]
-        #[serde(tag = "method", rename_all = "snake_case")]
+        #[cfg_attr(feature = "serde", derive(Serialize))]
+        #[cfg_attr(feature = "serde", serde(tag = "method", rename_all = "snake_case"))]
         enum Auth<'a> {
             None,
             Chap {
                 initiator: Creds<'a>,
-                #[serde(skip_serializing_if = "core::ops::Not::not")]
+                #[cfg_attr(feature = "serde", serde(skip_serializing_if = "core::ops::Not::not"))]
                 allow_any_secret_length: bool,
             },
             MutualChap {
                 initiator: Creds<'a>,
                 target: Creds<'a>,
-                #[serde(skip_serializing_if = "core::ops::Not::not")]
+                #[cfg_attr(feature = "serde", serde(skip_serializing_if = "core::ops::Not::not"))]
                 allow_any_secret_length: bool,
             },
         }
-        #[derive(Serialize)]
+        #[cfg_attr(feature = "serde", derive(Serialize))]
         struct Exposed<'a> {
             initiator_name: &'a IscsiName,
             network: &'a InitiatorNetwork,
             primary: &'a IscsiTarget,
-            #[serde(skip_serializing_if = "Option::is_none")]
+            #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
             secondary: &'a Option<IscsiTarget>,
             auth: Auth<'a>,
         }
@@ -619,6 +653,7 @@ mod tests {
         p
     }
 
+    #[cfg(feature = "serde")]
     #[test]
     fn default_serde_redacts_and_expose_round_trips() {
         let p = sample();

@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroize;
 
@@ -19,7 +20,7 @@ pub const MAX_SECRET_LEN: usize = 255;
 /// * The default `Serialize` writes `"***"`, so logging or returning a configuration as JSON
 ///   never leaks it; `Deserialize` accepts the plain text but refuses `"***"` (a redacted
 ///   document fed back is an error, not an empty password). Persist with
-///   [`crate::params::ExposeSecrets`] or the [`expose`] field helpers.
+///   `params::ExposeSecrets` or the `expose` field helpers (feature `serde`).
 /// * The bytes are zeroed when the value is dropped.
 /// * Printable US-ASCII only (0x21..=0x7E): every firmware artefact that carries it (iPXE
 ///   `set password`, iBFT strings) is a text field.
@@ -84,12 +85,14 @@ impl fmt::Display for Secret {
     }
 }
 
+#[cfg(feature = "serde")]
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(REDACTED)
     }
 }
 
+#[cfg(feature = "serde")]
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut text = String::deserialize(deserializer)?;
@@ -106,8 +109,11 @@ impl<'de> Deserialize<'de> for Secret {
 
 /// `#[serde(with = "ipmi_iscsi::params::secret::expose")]`: (de)serialize a [`Secret`] in
 /// plain text, for a store that must keep it (the caller's storage is then secret itself).
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod expose {
     use super::Secret;
+    #[cfg(feature = "serde")]
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Writes the secret in plain text.
@@ -136,9 +142,11 @@ mod tests {
         let s = Secret::new("verysecret12").unwrap();
         assert_eq!(format!("{s:?}"), "***");
         assert_eq!(format!("{s}"), "***");
+        #[cfg(feature = "serde")]
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
     }
 
+    #[cfg(feature = "serde")]
     #[test]
     fn rejects_redacted_placeholder_on_deserialize() {
         assert!(serde_json::from_str::<Secret>("\"***\"").is_err());

@@ -11,8 +11,20 @@
 //!                                                       └─RAKP 3 bad─► RAKP 4 status 0x0f, dropped
 //! [Active] IPMI request ─► session commands handled here, others to the dispatcher
 //! idle > session timeout, or Close Session ─► removed
+//! [Opened]/[Rakp2Sent] idle > 5 s, or the oldest of 32 when another opens ─► removed
 //! ```
+//!
+//! Set-up travels unauthenticated, so anyone can open sessions. Half-open sessions (no
+//! verified RAKP 3 yet) live in their own pool of [`Responder::MAX_HALF_OPEN`], the oldest
+//! evicted for a newcomer, and expire after [`Responder::HALF_OPEN_TIMEOUT`] idle; only
+//! authenticated sessions count against [`ResponderConfig::max_sessions`]. A flood from
+//! strangers thus delays nobody for long and never pushes an authenticated session out. An
+//! Open Session Request is a retransmission only when it repeats, byte for byte and from
+//! the same peer, the one that opened a session still waiting for RAKP 1: consoles such as
+//! ipmitool use one fixed console session ID, so matching on that ID alone would answer a
+//! newcomer with a stranger's session.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::client::RandomSource;
@@ -49,7 +61,8 @@ pub struct ResponderConfig {
     pub suites: Vec<CipherSuite>,
     /// Accept suite 0 (no authentication) even when listed in `suites`. Off by default.
     pub allow_unauthenticated: bool,
-    /// Largest number of sessions (in set-up or active) at once.
+    /// Largest number of authenticated sessions at once (half-open ones are bounded
+    /// separately by [`Responder::MAX_HALF_OPEN`]).
     pub max_sessions: usize,
     /// A session idle this long is dropped.
     pub session_timeout: Duration,
@@ -137,6 +150,8 @@ enum Phase {
 struct Session {
     bmc_sid: u32,
     console_sid: u32,
+    /// Who opened it and the exact datagram, to recognise a retransmission.
+    opener: (Option<SocketAddr>, Vec<u8>),
     suite: CipherSuite,
     requested: Privilege,
     last_seen: Instant,
@@ -175,6 +190,14 @@ fn setup_packet(ty: PayloadType, payload: &[u8]) -> Vec<u8> {
 }
 
 impl Responder {
+    /// Half-open sessions (opened, RAKP 3 not yet verified) kept at once; a new Open
+    /// Session Request beyond this evicts the oldest of them.
+    pub const MAX_HALF_OPEN: usize = 32;
+
+    /// A half-open session idle this long is dropped (a console answers each set-up step
+    /// within a second, retransmissions included).
+    pub const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
     /// A responder drawing session IDs, Rc and IVs from `random`.
     #[must_use]
     pub fn new(config: ResponderConfig, random: RandomSource) -> Self {
@@ -206,11 +229,29 @@ impl Responder {
             .count()
     }
 
-    /// Drops sessions idle longer than the session timeout.
+    /// Sessions in set-up (no verified RAKP 3 yet).
+    #[must_use]
+    pub fn half_open_sessions(&self) -> usize {
+        self.sessions.len() - self.active_sessions()
+    }
+
+    /// How long `s` may stay idle.
+    fn idle_limit(&self, s: &Session) -> Duration {
+        match s.phase {
+            Phase::Active { .. } => self.config.session_timeout,
+            _ => Self::HALF_OPEN_TIMEOUT.min(self.config.session_timeout),
+        }
+    }
+
+    /// Drops sessions idle longer than the session timeout, half-open ones after
+    /// [`Responder::HALF_OPEN_TIMEOUT`].
     pub fn expire(&mut self, now: Instant) {
-        let t = self.config.session_timeout;
-        self.sessions
-            .retain(|s| now.saturating_duration_since(s.last_seen) < t);
+        let limits: Vec<Duration> = self.sessions.iter().map(|s| self.idle_limit(s)).collect();
+        let mut limits = limits.into_iter();
+        self.sessions.retain(|s| {
+            let limit = limits.next().unwrap_or_default();
+            now.saturating_duration_since(s.last_seen) < limit
+        });
     }
 
     /// When the next session would expire.
@@ -218,7 +259,7 @@ impl Responder {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.sessions
             .iter()
-            .map(|s| s.last_seen + self.config.session_timeout)
+            .map(|s| s.last_seen + self.idle_limit(s))
             .min()
     }
 
@@ -235,7 +276,24 @@ impl Responder {
         ok.then_some(s)
     }
 
-    /// Handles one datagram; returns the reply to send back, if any.
+    /// Handles one datagram whose sender is not known (every datagram is taken to come from
+    /// one peer); see [`Responder::handle_datagram_from`].
+    ///
+    /// # Errors
+    /// As [`Responder::handle_datagram_from`].
+    pub fn handle_datagram<F>(
+        &mut self,
+        now: Instant,
+        datagram: &[u8],
+        dispatch: F,
+    ) -> Result<Option<Vec<u8>>, Rejected>
+    where
+        F: FnOnce(&Incoming<'_>) -> Response,
+    {
+        self.handle(now, None, datagram, dispatch)
+    }
+
+    /// Handles one datagram from `peer`; returns the reply to send back, if any.
     ///
     /// Application requests of an active session go to `dispatch` (after the privilege
     /// check of [`required_privilege`]); its response is sealed into the reply.
@@ -243,9 +301,23 @@ impl Responder {
     /// # Errors
     /// [`Rejected`] for datagrams that are malformed, unauthenticated, replayed or for an
     /// unknown session; nothing is sent back for them.
-    pub fn handle_datagram<F>(
+    pub fn handle_datagram_from<F>(
         &mut self,
         now: Instant,
+        peer: SocketAddr,
+        datagram: &[u8],
+        dispatch: F,
+    ) -> Result<Option<Vec<u8>>, Rejected>
+    where
+        F: FnOnce(&Incoming<'_>) -> Response,
+    {
+        self.handle(now, Some(peer), datagram, dispatch)
+    }
+
+    fn handle<F>(
+        &mut self,
+        now: Instant,
+        peer: Option<SocketAddr>,
         datagram: &[u8],
         dispatch: F,
     ) -> Result<Option<Vec<u8>>, Rejected>
@@ -280,7 +352,7 @@ impl Responder {
                 })?;
                 Ok(Some(out))
             }
-            Packet::V2(p) if p.session_id == 0 => self.setup(now, &p).map(Some),
+            Packet::V2(p) if p.session_id == 0 => self.setup(now, (peer, datagram), &p).map(Some),
             Packet::V2(p) => self.in_session(now, &p, dispatch).map(Some),
         }
     }
@@ -337,7 +409,12 @@ impl Responder {
         Response::ok(out)
     }
 
-    fn setup(&mut self, now: Instant, p: &V2Packet<'_>) -> Result<Vec<u8>, Rejected> {
+    fn setup(
+        &mut self,
+        now: Instant,
+        from: (Option<SocketAddr>, &[u8]),
+        p: &V2Packet<'_>,
+    ) -> Result<Vec<u8>, Rejected> {
         let payload = p.open(None)?;
         match p.payload_type {
             PayloadType::IPMI => {
@@ -355,7 +432,7 @@ impl Responder {
                     })?;
                 Ok(setup_packet(PayloadType::IPMI, &msg))
             }
-            PayloadType::OPEN_SESSION_REQUEST => self.open_session(now, &payload),
+            PayloadType::OPEN_SESSION_REQUEST => self.open_session(now, from, &payload),
             PayloadType::RAKP1 => self.rakp1(now, &payload),
             PayloadType::RAKP3 => self.rakp3(now, &payload),
             _ => Err(Rejected::Unexpected {
@@ -365,14 +442,19 @@ impl Responder {
         }
     }
 
-    fn open_session(&mut self, now: Instant, payload: &[u8]) -> Result<Vec<u8>, Rejected> {
+    fn open_session(
+        &mut self,
+        now: Instant,
+        (peer, datagram): (Option<SocketAddr>, &[u8]),
+        payload: &[u8],
+    ) -> Result<Vec<u8>, Rejected> {
         let req = OpenSessionRequest::decode(payload)?;
-        // A retransmitted request gets the same answer, not a second session.
-        if let Some(s) = self
-            .sessions
-            .iter()
-            .find(|s| s.console_sid == req.console_sid && matches!(s.phase, Phase::Opened))
-        {
+        // A retransmitted request (same peer, same bytes) gets the same answer, not a
+        // second session.
+        if let Some(s) = self.sessions.iter_mut().find(|s| {
+            matches!(s.phase, Phase::Opened) && s.opener.0 == peer && s.opener.1 == datagram
+        }) {
+            s.last_seen = now;
             return Ok(s.open_reply.clone());
         }
         let refuse = |status: RakpStatus| {
@@ -393,8 +475,21 @@ impl Responder {
         if req.max_privilege.0 > Privilege::OEM.0 {
             return Ok(refuse(RakpStatus::INVALID_ROLE));
         }
-        if self.sessions.len() >= self.config.max_sessions {
+        if self.active_sessions() >= self.config.max_sessions {
             return Ok(refuse(RakpStatus::INSUFFICIENT_RESOURCES));
+        }
+        if self.half_open_sessions() >= Self::MAX_HALF_OPEN {
+            // The pool is full of consoles that went quiet (or strangers): the oldest goes.
+            if let Some(oldest) = self
+                .sessions
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !matches!(s.phase, Phase::Active { .. }))
+                .min_by_key(|(_, s)| s.last_seen)
+                .map(|(i, _)| i)
+            {
+                self.sessions.remove(oldest);
+            }
         }
         let mut bmc_sid = 0;
         while bmc_sid == 0 || self.sessions.iter().any(|s| s.bmc_sid == bmc_sid) {
@@ -418,6 +513,7 @@ impl Responder {
         self.sessions.push(Session {
             bmc_sid,
             console_sid: req.console_sid,
+            opener: (peer, datagram.to_vec()),
             suite,
             requested,
             last_seen: now,
@@ -574,6 +670,11 @@ impl Responder {
             self.sessions.remove(idx);
             return Ok(tail(RakpStatus::INVALID_INTEGRITY_CHECK_VALUE, Vec::new()));
         }
+        if self.active_sessions() >= self.config.max_sessions {
+            // Sessions authenticated since this one opened took the last places.
+            self.sessions.remove(idx);
+            return Ok(tail(RakpStatus::INSUFFICIENT_RESOURCES, Vec::new()));
+        }
         let kg = self.config.bmc_key.as_ref().unwrap_or(&u.password).padded();
         let keys = t.derive_keys(suite, kg);
         let icv = keys.rakp4_icv(&t).as_bytes().to_vec();
@@ -708,5 +809,227 @@ impl Responder {
             self.sessions.remove(idx);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::time::{Duration, Instant};
+
+    use super::super::client::{ClientConfig, ClientSession, Event};
+    use super::super::error::{AuthFailure, SessionError};
+    use super::*;
+
+    /// ipmitool's fixed console session ID.
+    const IPMITOOL_SID: u32 = 0xa0a2_a3a4;
+
+    fn rng(seed: u64) -> RandomSource {
+        let mut s = seed | 1;
+        Box::new(move |buf: &mut [u8]| {
+            for b in buf {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                *b = s.to_le_bytes()[3];
+            }
+        })
+    }
+
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    }
+
+    fn bmc(max_sessions: usize) -> Responder {
+        let mut cfg = ResponderConfig::new([7; 16], "admin", Password::new("password").unwrap());
+        cfg.max_sessions = max_sessions;
+        Responder::new(cfg, rng(42))
+    }
+
+    /// An Open Session Request datagram as a stranger (or ipmitool) sends it.
+    fn open_request(console_sid: u32, suite: CipherSuite, tag: u8) -> Vec<u8> {
+        let mut payload = Vec::new();
+        OpenSessionRequest {
+            tag,
+            max_privilege: Privilege(0),
+            console_sid,
+            algorithms: Algorithms {
+                auth: suite.auth.number(),
+                integrity: suite.integrity.number(),
+                confidentiality: suite.confidentiality.number(),
+            },
+        }
+        .encode(&mut payload);
+        setup_packet(PayloadType::OPEN_SESSION_REQUEST, &payload)
+    }
+
+    /// The payload type of a set-up datagram and, for an Open Session Request, its console
+    /// session ID.
+    fn setup_step(datagram: &[u8]) -> Option<(PayloadType, Option<u32>)> {
+        match Packet::decode(datagram).ok()? {
+            Packet::V2(p) if p.session_id == 0 => Some((
+                p.payload_type,
+                OpenSessionRequest::decode(p.payload)
+                    .ok()
+                    .filter(|_| p.payload_type == PayloadType::OPEN_SESSION_REQUEST)
+                    .map(|r| r.console_sid),
+            )),
+            _ => None,
+        }
+    }
+
+    /// A suite-17-only console (`ipmitool -C 17`) logging in from `from` at `now`;
+    /// `before` runs just before each of its set-up datagrams reaches the BMC.
+    fn login(
+        bmc: &mut Responder,
+        now: Instant,
+        from: SocketAddr,
+        seed: u64,
+        mut before: impl FnMut(&mut Responder, PayloadType, Option<u32>),
+    ) -> Event {
+        let mut cfg = ClientConfig::new("admin", Password::new("password").unwrap());
+        cfg.suites = vec![CipherSuite::SUITE_17];
+        let mut c = ClientSession::new(cfg, rng(seed));
+        c.connect(now);
+        for _ in 0..20 {
+            while let Some(d) = c.poll_transmit() {
+                if let Some((step, sid)) = setup_step(&d) {
+                    before(bmc, step, sid);
+                }
+                if let Ok(Some(r)) = bmc.handle_datagram_from(now, from, &d, |_| Response::ok([])) {
+                    let _ = c.handle_input(now, &r);
+                }
+            }
+            if let Some(e) = c.poll_event() {
+                return e;
+            }
+        }
+        panic!("the handshake did not settle");
+    }
+
+    fn connected(e: &Event) -> bool {
+        matches!(e, Event::Connected { suite } if *suite == CipherSuite::SUITE_17)
+    }
+
+    #[test]
+    fn a_strangers_open_session_with_the_consoles_sid_is_not_its_retransmission() {
+        let mut bmc = bmc(16);
+        let now = Instant::now();
+        let stranger = open_request(IPMITOOL_SID, CipherSuite::SUITE_3, 0);
+        assert!(
+            bmc.handle_datagram_from(now, peer(9), &stranger, |_| Response::ok([]))
+                .unwrap()
+                .is_some()
+        );
+        // The console uses the same console session ID (as every ipmitool does).
+        let e = login(&mut bmc, now, peer(10), 1, |bmc, _, sid| {
+            if let Some(sid) = sid {
+                let same = open_request(sid, CipherSuite::SUITE_3, 0);
+                let _ = bmc.handle_datagram_from(now, peer(9), &same, |_| Response::ok([]));
+            }
+        });
+        assert!(connected(&e), "{e:?}");
+    }
+
+    #[test]
+    fn an_identical_open_session_from_the_same_peer_is_answered_again() {
+        let mut bmc = bmc(16);
+        let now = Instant::now();
+        let req = open_request(IPMITOOL_SID, CipherSuite::SUITE_17, 3);
+        let answer = |bmc: &mut Responder, from, req: &[u8]| {
+            bmc.handle_datagram_from(now, from, req, |_| Response::ok([]))
+                .unwrap()
+                .unwrap()
+        };
+        let first = answer(&mut bmc, peer(9), &req);
+        assert_eq!(answer(&mut bmc, peer(9), &req), first);
+        assert_eq!(bmc.session_count(), 1);
+        // Another peer, or other bytes: a session of its own.
+        assert_ne!(answer(&mut bmc, peer(10), &req), first);
+        let other_tag = open_request(IPMITOOL_SID, CipherSuite::SUITE_17, 4);
+        assert_ne!(answer(&mut bmc, peer(9), &other_tag), first);
+        assert_eq!(bmc.session_count(), 3);
+    }
+
+    #[test]
+    fn a_flood_of_open_sessions_leaves_a_console_logging_in_at_once() {
+        let mut bmc = bmc(16);
+        let now = Instant::now();
+        for i in 0..1000u16 {
+            let req = open_request(IPMITOOL_SID, CipherSuite::SUITE_3, 0);
+            let _ = bmc.handle_datagram_from(now, peer(20_000 + i), &req, |_| Response::ok([]));
+        }
+        assert_eq!(bmc.half_open_sessions(), Responder::MAX_HALF_OPEN);
+        let e = login(&mut bmc, now, peer(10), 1, |_, _, _| {});
+        assert!(connected(&e), "{e:?}");
+        assert_eq!(bmc.active_sessions(), 1);
+    }
+
+    #[test]
+    fn half_open_sessions_expire_after_the_half_open_timeout_and_active_ones_later() {
+        let mut bmc = bmc(16);
+        let t0 = Instant::now();
+        let e = login(&mut bmc, t0, peer(10), 1, |_, _, _| {});
+        assert!(connected(&e), "{e:?}");
+        let req = open_request(IPMITOOL_SID, CipherSuite::SUITE_3, 0);
+        let _ = bmc.handle_datagram_from(t0, peer(9), &req, |_| Response::ok([]));
+        assert_eq!((bmc.active_sessions(), bmc.half_open_sessions()), (1, 1));
+        assert_eq!(bmc.poll_timeout(), Some(t0 + Responder::HALF_OPEN_TIMEOUT));
+        bmc.expire(t0 + Responder::HALF_OPEN_TIMEOUT - Duration::from_millis(1));
+        assert_eq!(bmc.half_open_sessions(), 1);
+        bmc.expire(t0 + Responder::HALF_OPEN_TIMEOUT);
+        assert_eq!((bmc.active_sessions(), bmc.half_open_sessions()), (1, 0));
+        assert_eq!(bmc.poll_timeout(), Some(t0 + bmc.config().session_timeout));
+        bmc.expire(t0 + bmc.config().session_timeout);
+        assert_eq!(bmc.session_count(), 0);
+    }
+
+    #[test]
+    fn half_open_sessions_never_take_the_place_of_authenticated_ones() {
+        let mut bmc = bmc(2);
+        let now = Instant::now();
+        for (seed, port) in [(1, 10), (2, 11)] {
+            let e = login(&mut bmc, now, peer(port), seed, |_, _, _| {});
+            assert!(connected(&e), "{e:?}");
+        }
+        for i in 0..100u16 {
+            let req = open_request(IPMITOOL_SID, CipherSuite::SUITE_17, 0);
+            let _ = bmc.handle_datagram_from(now, peer(20_000 + i), &req, |_| Response::ok([]));
+        }
+        assert_eq!(bmc.active_sessions(), 2);
+        // Both places are taken by authenticated consoles: a third is refused up front.
+        let e = login(&mut bmc, now, peer(12), 3, |_, _, _| {});
+        assert_eq!(
+            e,
+            Event::Failed(SessionError::Authentication(AuthFailure::Status {
+                step: "open session",
+                status: RakpStatus::INSUFFICIENT_RESOURCES
+            }))
+        );
+    }
+
+    #[test]
+    fn a_session_that_lost_the_last_place_meanwhile_is_refused_at_rakp_3() {
+        let mut bmc = bmc(1);
+        let now = Instant::now();
+        // A console opens a session; a second one logs in before the first sends RAKP 3.
+        let mut second = None;
+        let e = login(&mut bmc, now, peer(10), 1, |bmc, step, _| {
+            if step == PayloadType::RAKP3 && second.is_none() {
+                second = Some(login(bmc, now, peer(11), 2, |_, _, _| {}));
+            }
+        });
+        assert!(connected(second.as_ref().unwrap()));
+        assert!(
+            matches!(
+                e,
+                Event::Failed(SessionError::Authentication(AuthFailure::Status {
+                    step: "rakp 3",
+                    status: RakpStatus::INSUFFICIENT_RESOURCES,
+                }))
+            ),
+            "{e:?}"
+        );
+        assert_eq!(bmc.session_count(), 1);
     }
 }

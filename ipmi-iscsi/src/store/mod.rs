@@ -26,6 +26,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 use crate::bootopt::oem::{self, OemReadBack};
@@ -42,7 +43,8 @@ use crate::params::{
 pub const VALID_BIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the emulated BMC supports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct StoreConfig {
     /// Mailbox blocks (1..=256; the spec asks for at least 5).
     pub mailbox_blocks: u16,
@@ -73,7 +75,8 @@ impl Default for StoreConfig {
 }
 
 /// Chassis Control actions (IPMI v2.0 §28.3, data byte bits 3:0).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub enum ChassisAction {
     /// 0: power down.
     PowerDown,
@@ -145,7 +148,8 @@ fn oem_slot(p: BootParam) -> Option<usize> {
 }
 
 /// Chassis power state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct ChassisState {
     /// Power is on.
     pub power_on: bool,
@@ -161,8 +165,9 @@ pub struct ChassisState {
 /// transient (they are neither persisted nor compared). Deserializing checks the shapes the
 /// store relies on (mailbox size, OEM slots and their length), so a damaged saved state is
 /// an error, not a store that panics later.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(try_from = "StoreFields")]
+#[derive(Clone)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "StoreFields"))]
 pub struct BootOptionsStore {
     config: StoreConfig,
     set_in_progress: SetInProgress,
@@ -178,12 +183,13 @@ pub struct BootOptionsStore {
     /// Bit n: parameter n marked invalid/locked (Set with bit 7).
     invalid: u128,
     chassis: ChassisState,
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     events: VecDeque<StoreEvent>,
 }
 
 /// The fields of a saved [`BootOptionsStore`], before their shapes are checked.
-#[derive(Deserialize)]
+#[cfg_attr(feature = "serde", derive(Deserialize))]
+#[cfg(feature = "serde")]
 struct StoreFields {
     config: StoreConfig,
     set_in_progress: SetInProgress,
@@ -200,6 +206,7 @@ struct StoreFields {
     chassis: ChassisState,
 }
 
+#[cfg(feature = "serde")]
 impl TryFrom<StoreFields> for BootOptionsStore {
     type Error = String;
 

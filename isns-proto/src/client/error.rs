@@ -58,7 +58,7 @@ pub enum ClientError {
         /// The timeout.
         after: Duration,
     },
-    /// The server refused the registration of the manager.
+    /// The server refused the client's registration.
     #[error("registration refused: {0}")]
     RegistrationRefused(Status),
     /// The server refused the SCN registration.
@@ -130,9 +130,79 @@ pub enum OpError {
     #[error("no answer within {0:?}")]
     Timeout(Duration),
     /// The connection dropped before the answer.
-    #[error("connection lost before the answer")]
-    Disconnected,
+    #[error("connection lost before the answer: {0}")]
+    Disconnected(DisconnectCause),
+    /// The request could not be sent before its deadline: the server was unreachable.
+    #[error("not sent within {after:?}: {cause}")]
+    Unreachable {
+        /// The deadline, counted from when the request was issued.
+        after: Duration,
+        /// Why the server connection was down.
+        cause: DisconnectCause,
+    },
     /// The answer did not decode or lacked what was needed.
     #[error("malformed answer: {0}")]
     Malformed(String),
+}
+
+/// Why the server connection was lost or could not be opened; carried by
+/// [`Event::Disconnected`](super::Event::Disconnected) and by failed requests.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DisconnectCause {
+    /// Nothing listens at the server's address.
+    #[error("connection refused")]
+    Refused,
+    /// The server reset the connection.
+    #[error("connection reset by the server")]
+    Reset,
+    /// The server closed the connection.
+    #[error("the server closed the connection")]
+    Closed,
+    /// No route to the server's address, or the network is down.
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+    /// The TCP connection did not open in time.
+    #[error("no TCP connection within {0:?}")]
+    ConnectTimeout(Duration),
+    /// The connection opened but the registration went unanswered.
+    #[error("the server did not answer the registration within {0:?}")]
+    RegistrationTimeout(Duration),
+    /// The server spoke something else than iSNS, or broke the protocol (an unframeable
+    /// PDU, an unsupported version, a malformed or refused registration).
+    #[error("protocol error: {0}")]
+    Protocol(ClientError),
+    /// Another I/O error, as the operating system worded it.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl DisconnectCause {
+    /// True when retrying soon will most likely meet the same cause: nothing listens, or
+    /// the peer does not speak iSNS. A one-shot command may give up at once; a daemon keeps
+    /// retrying with back-off.
+    #[must_use]
+    pub fn is_definite(&self) -> bool {
+        matches!(
+            self,
+            DisconnectCause::Refused
+                | DisconnectCause::Unreachable(_)
+                | DisconnectCause::Protocol(_)
+        )
+    }
+
+    /// The cause for an I/O error kind met while connecting, reading or writing.
+    #[must_use]
+    pub fn from_io(kind: std::io::ErrorKind, detail: &str) -> DisconnectCause {
+        use std::io::ErrorKind as K;
+        match kind {
+            K::ConnectionRefused => DisconnectCause::Refused,
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => DisconnectCause::Reset,
+            K::HostUnreachable | K::NetworkUnreachable | K::NetworkDown | K::AddrNotAvailable => {
+                DisconnectCause::Unreachable(detail.to_owned())
+            }
+            K::UnexpectedEof => DisconnectCause::Closed,
+            _ => DisconnectCause::Io(detail.to_owned()),
+        }
+    }
 }

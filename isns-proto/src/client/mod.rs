@@ -1,7 +1,7 @@
-//! Sans-IO iSNS client session: the manager registered as a Control node, management SCNs
+//! Sans-IO iSNS client session: the client registered as a Control node, management SCNs
 //! and ESI answered, DevGetNext inventory walks, targeted re-queries and Discovery Domain
-//! operations (owned by the `isnsclient` engineer; the codec in the rest of the crate is
-//! used, not changed, from here).
+//! operations. It does no I/O and reads no clock; `client_tokio` (feature `tokio`)
+//! drives it over TCP.
 //!
 //! ```text
 //!             handle_connected / handle_input / handle_closed        (the server connection)
@@ -32,15 +32,16 @@
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr};
 //! use std::time::{Duration, Instant};
-//! use isns_proto::client::{ClientConfig, Event, Session, Transmit};
+//! use isns_proto::client::{ClientConfig, EntityId, Event, NodeName, Session, Transmit};
 //! use isns_proto::{Message, Pdu, Status, Tag};
 //!
-//! let cfg = ClientConfig::new(
-//!     "iqn.2026-01.example:manager",
-//!     "manager.example",
+//! let mut cfg = ClientConfig::new(
+//!     NodeName::new("iqn.2026-01.example:manager")?,
+//!     EntityId::new("manager.example")?,
 //!     IpAddr::V4(Ipv4Addr::LOCALHOST),
-//!     3999,
 //! );
+//! // Driving the session yourself: the port your SCN listener is bound to.
+//! cfg.scn_port = 3999;
 //! let t0 = Instant::now();
 //! let mut s = Session::new(cfg, t0);
 //! assert_eq!(s.poll_transmit(), Some(Transmit::Connect));
@@ -65,13 +66,15 @@
 mod error;
 mod inbound;
 mod model;
+mod names;
 mod session;
 
-pub use error::{ClientError, OpError};
+pub use error::{ClientError, DisconnectCause, OpError};
 pub use model::{
     DdInfo, DdMember, EntityInfo, NodeInfo, OpOutcome, PortalGroupInfo, PortalInfo, PortalRef,
     Registration, ScnEntry, ScnNotice, Snapshot,
 };
+pub use names::{EntityId, NameError, NodeName};
 pub use session::{Event, InboundId, OpId, Session, Transmit};
 
 use core::net::IpAddr;
@@ -118,13 +121,15 @@ impl Default for Backoff {
 /// Everything a [`Session`] needs to know up front.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// The manager's Control node name, also the Source of every request.
-    pub source_name: String,
-    /// The manager's Entity Identifier.
-    pub entity_id: String,
-    /// Address isnsd reaches the manager's SCN/ESI listeners on.
+    /// The client's Control node name, also the Source of every request.
+    pub source_name: NodeName,
+    /// The client's Entity Identifier.
+    pub entity_id: EntityId,
+    /// Address the server reaches the client's SCN/ESI listeners on.
     pub portal_ip: IpAddr,
-    /// TCP port of the SCN listener (also the registered portal port).
+    /// TCP port of the SCN listener (also the registered portal port). The tokio driver
+    /// (`client_tokio::IsnsClient::start`) binds the listener
+    /// and sets it; whoever drives [`Session`] directly sets it to their listener's port.
     pub scn_port: u16,
     /// TCP port of the ESI listener; `None` registers no ESI port.
     pub esi_port: Option<u16>,
@@ -161,20 +166,16 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// A configuration with the defaults: 1 h period asked, no ESI port, 5 s request
-    /// timeout, 8 requests in flight, 8 KiB PDUs, a reconciliation walk every 5 minutes.
+    /// A configuration with the defaults: SCN port 0 (to be filled in, see
+    /// [`ClientConfig::scn_port`]), 1 h period asked, no ESI port, 5 s request timeout,
+    /// 8 requests in flight, 8 KiB PDUs, a reconciliation walk every 5 minutes.
     #[must_use]
-    pub fn new(
-        source_name: impl Into<String>,
-        entity_id: impl Into<String>,
-        portal_ip: IpAddr,
-        scn_port: u16,
-    ) -> ClientConfig {
+    pub fn new(source_name: NodeName, entity_id: EntityId, portal_ip: IpAddr) -> ClientConfig {
         ClientConfig {
-            source_name: source_name.into(),
-            entity_id: entity_id.into(),
+            source_name,
+            entity_id,
             portal_ip,
-            scn_port,
+            scn_port: 0,
             esi_port: None,
             registration_period: Duration::from_secs(3600),
             esi_interval: Duration::from_secs(60),

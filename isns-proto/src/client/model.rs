@@ -6,7 +6,7 @@ use core::time::Duration;
 
 use crate::{Attr, DecodeError, NodeType, Port, ScnBitmap, Tag};
 
-/// What the server granted when the manager registered.
+/// What the server granted when the client registered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Registration {
     /// Entity Identifier (the server may have assigned it).

@@ -9,11 +9,12 @@ use core::time::Duration;
 use bytes::BytesMut;
 
 use super::ClientConfig;
-use super::error::{ClientError, OpError};
+use super::error::{ClientError, DisconnectCause, OpError};
 use super::inbound::Framer;
 use super::model::{
     self, DdInfo, NodeInfo, OpOutcome, Registration, ScnNotice, Snapshot, owned_str, secs,
 };
+use super::names::{EntityId, NodeName};
 use crate::{
     Attr, Body, DecodeError, EntityProtocol, FunctionId, Message, NodeType, Pdu, Port, Reassembler,
     Reassembly, ScnBitmap, Status, Tag, Tlv, Value,
@@ -56,12 +57,17 @@ pub enum Transmit {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// The manager is registered (also after every reconnect).
+    /// The client is registered (also after every reconnect).
     Registered(Registration),
-    /// The server connection was lost; a reconnect follows after `retry_in`.
+    /// The server connection was lost (or could not be opened); a reconnect follows after
+    /// `retry_in`.
     Disconnected {
         /// Back-off delay before the next attempt.
         retry_in: Duration,
+        /// Why.
+        cause: DisconnectCause,
+        /// Consecutive failed attempts so far (1 after the first loss).
+        failures: u32,
     },
     /// A full walk finished.
     Walked(Snapshot),
@@ -182,12 +188,21 @@ enum Req {
     Op {
         op: OpId,
         cmd: Cmd,
+        /// Counted from when the command was issued, not from when it was sent.
+        deadline: Instant,
     },
 }
 
 impl Req {
     fn before_ready(&self) -> bool {
         matches!(self, Req::Register { .. })
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Req::Op { deadline, .. } => Some(*deadline),
+            _ => None,
+        }
     }
 }
 
@@ -252,6 +267,9 @@ pub struct Session {
     walk_now: bool,
     requery_names: BTreeSet<String>,
     requery_dds: BTreeSet<u32>,
+    last_cause: Option<DisconnectCause>,
+    last_error: Option<ClientError>,
+    failures: u32,
 }
 
 const MAX_SCN_ENTRIES: usize = 1024;
@@ -282,6 +300,9 @@ impl Session {
             walk_now: false,
             requery_names: BTreeSet::new(),
             requery_dds: BTreeSet::new(),
+            last_cause: None,
+            last_error: None,
+            failures: 0,
         }
     }
 
@@ -342,6 +363,12 @@ impl Session {
         self.events.len()
     }
 
+    /// Why the server connection was last lost, until the next registration succeeds.
+    #[must_use]
+    pub fn last_disconnect(&self) -> Option<&DisconnectCause> {
+        self.last_cause.as_ref()
+    }
+
     // ----- driver input -------------------------------------------------------------
 
     /// The server connection is up: the registration goes out.
@@ -359,14 +386,21 @@ impl Session {
         self.pump(now);
     }
 
-    /// The server connection closed or could not be opened.
+    /// The server closed the connection (end of stream). Same as
+    /// [`Session::handle_closed_because`] with [`DisconnectCause::Closed`].
     pub fn handle_closed(&mut self, now: Instant) {
+        self.handle_closed_because(now, DisconnectCause::Closed);
+    }
+
+    /// The server connection closed or could not be opened, for `cause` (see
+    /// [`DisconnectCause::from_io`] for I/O errors).
+    pub fn handle_closed_because(&mut self, now: Instant, cause: DisconnectCause) {
         let attempt = match self.state {
             State::Idle { .. } => return,
             State::Connecting { attempt } | State::Registering { attempt } => attempt + 1,
             State::Ready { .. } => 0,
         };
-        self.drop_connection(now, attempt);
+        self.drop_connection(now, attempt, cause);
     }
 
     /// Bytes from the server connection.
@@ -386,7 +420,8 @@ impl Session {
                         State::Registering { attempt } => attempt + 1,
                         _ => 0,
                     };
-                    self.drop_connection(now, attempt);
+                    let cause = DisconnectCause::Protocol(ClientError::Framing(e));
+                    self.drop_connection(now, attempt, cause);
                     return;
                 }
             };
@@ -466,6 +501,7 @@ impl Session {
             }
         });
         let after = self.cfg.request_timeout;
+        self.expire_queued(now);
         let mut lost_registration = false;
         for (xid, function, req) in expired {
             self.error(ClientError::Timeout {
@@ -485,7 +521,7 @@ impl Session {
                 State::Registering { attempt } => attempt + 1,
                 _ => 0,
             };
-            self.drop_connection(now, attempt);
+            self.drop_connection(now, attempt, DisconnectCause::RegistrationTimeout(after));
         }
         if let State::Ready { refresh_at, .. } = &mut self.state
             && refresh_at.is_some_and(|t| now >= t)
@@ -526,6 +562,9 @@ impl Session {
             State::Connecting { .. } | State::Registering { .. } => {}
         }
         if let Some(d) = self.in_flight.iter().map(|f| f.deadline).min() {
+            min(d);
+        }
+        if let Some(d) = self.urgent.iter().filter_map(Req::deadline).min() {
             min(d);
         }
         t
@@ -632,15 +671,15 @@ impl Session {
     pub fn register_initiator(
         &mut self,
         now: Instant,
-        name: &str,
-        entity: &str,
+        name: &NodeName,
+        entity: &EntityId,
         alias: Option<&str>,
     ) -> Result<OpId, ClientError> {
         self.command(
             now,
             Cmd::RegisterInitiator {
-                name: name.to_owned(),
-                entity: entity.to_owned(),
+                name: name.as_str().to_owned(),
+                entity: entity.as_str().to_owned(),
                 alias: alias.map(str::to_owned),
             },
         )
@@ -685,7 +724,8 @@ impl Session {
 
     fn command(&mut self, now: Instant, cmd: Cmd) -> Result<OpId, ClientError> {
         let op = OpId(self.next_op);
-        let req = Req::Op { op, cmd };
+        let deadline = now + self.cfg.request_timeout;
+        let req = Req::Op { op, cmd, deadline };
         // Refuse at once what could never be sent.
         self.build(0, &req).map_err(ClientError::Encode)?;
         if self.queued() >= self.cfg.max_queued {
@@ -728,7 +768,31 @@ impl Session {
     }
 
     fn error(&mut self, e: ClientError) {
+        self.last_error = Some(e.clone());
         self.push_event(Event::Error(e));
+    }
+
+    /// Fails the commands still waiting to be sent whose deadline has passed.
+    fn expire_queued(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        self.urgent.retain(|r| match r {
+            Req::Op { op, deadline, .. } if now >= *deadline => {
+                expired.push(*op);
+                false
+            }
+            _ => true,
+        });
+        let after = self.cfg.request_timeout;
+        for op in expired {
+            let result = Err(match &self.last_cause {
+                Some(cause) => OpError::Unreachable {
+                    after,
+                    cause: cause.clone(),
+                },
+                None => OpError::Timeout(after),
+            });
+            self.push_event(Event::OpCompleted { op, result });
+        }
     }
 
     fn alloc_xid(&mut self) -> u16 {
@@ -784,7 +848,7 @@ impl Session {
                     self.in_flight.push(InFlight {
                         xid,
                         function,
-                        deadline: now + self.cfg.request_timeout,
+                        deadline: req.deadline().unwrap_or(now + self.cfg.request_timeout),
                         req,
                     });
                     self.transmits.push_back(Transmit::Server(bytes));
@@ -906,12 +970,12 @@ impl Session {
         Ok((m.function, out.to_vec()))
     }
 
-    fn drop_connection(&mut self, now: Instant, attempt: u32) {
+    fn drop_connection(&mut self, now: Instant, attempt: u32, cause: DisconnectCause) {
         for f in core::mem::take(&mut self.in_flight) {
             if let Req::Op { op, .. } = f.req {
                 self.push_event(Event::OpCompleted {
                     op,
-                    result: Err(OpError::Disconnected),
+                    result: Err(OpError::Disconnected(cause.clone())),
                 });
             }
         }
@@ -929,7 +993,13 @@ impl Session {
             retry_at: now + retry_in,
             attempt,
         };
-        self.push_event(Event::Disconnected { retry_in });
+        self.failures = self.failures.saturating_add(1);
+        self.last_cause = Some(cause.clone());
+        self.push_event(Event::Disconnected {
+            retry_in,
+            cause,
+            failures: self.failures,
+        });
     }
 
     fn start_walk(&mut self) {
@@ -1122,7 +1192,12 @@ impl Session {
                 State::Registering { attempt } => attempt + 1,
                 _ => 0,
             };
-            self.drop_connection(now, attempt);
+            // Every caller reported what was wrong just before.
+            let cause = match self.last_error.clone() {
+                Some(e) => DisconnectCause::Protocol(e),
+                None => DisconnectCause::Io(err.to_string()),
+            };
+            self.drop_connection(now, attempt, cause);
         } else {
             self.request_failed(now, req, err);
         }
@@ -1220,13 +1295,13 @@ impl Session {
             let dest = notice
                 .destination
                 .clone()
-                .unwrap_or_else(|| self.cfg.source_name.clone());
+                .unwrap_or_else(|| self.cfg.source_name.as_str().to_owned());
             let mut out = BytesMut::new();
             let r = Message::scn_rsp(xid, Status::SUCCESSFUL, dest.as_str()).encode(&mut out);
             for e in &notice.entries {
                 match (&e.name, e.dd_id) {
                     (_, Some(dd)) => self.requery_dd(dd),
-                    (Some(name), None) if *name != self.cfg.source_name => {
+                    (Some(name), None) if name != self.cfg.source_name.as_str() => {
                         let name = name.clone();
                         self.requery_node(&name);
                     }
@@ -1295,7 +1370,7 @@ impl Session {
                 }
                 let entity_id = match find(Tag::ENTITY_IDENTIFIER) {
                     Some(a) => owned_str(&a)?,
-                    None => self.cfg.entity_id.clone(),
+                    None => self.cfg.entity_id.as_str().to_owned(),
                 };
                 let period = find(Tag::REGISTRATION_PERIOD)
                     .map(|a| a.as_u32())
@@ -1317,6 +1392,8 @@ impl Session {
                     registration: registration.clone(),
                     refresh_at,
                 };
+                self.failures = 0;
+                self.last_cause = None;
                 self.push_event(Event::Registered(registration));
                 if first {
                     self.queue_scn_reg();
@@ -1422,7 +1499,7 @@ impl Session {
                     _ => Event::DdRemoved { id },
                 });
             }
-            Req::Op { op, cmd } => {
+            Req::Op { op, cmd, .. } => {
                 let result = if status.is_success() {
                     Ok(match cmd {
                         Cmd::QueryNode(name) => {

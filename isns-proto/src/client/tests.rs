@@ -12,7 +12,12 @@ const ME: &str = "iqn.2026-01.test:manager";
 const T1: &str = "iqn.2026-01.test:t1";
 
 fn cfg() -> ClientConfig {
-    let mut c = ClientConfig::new(ME, "mgr.entity", IpAddr::V4(Ipv4Addr::LOCALHOST), 4001);
+    let mut c = ClientConfig::new(
+        NodeName::new(ME).unwrap(),
+        EntityId::new("mgr.entity").unwrap(),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+    );
+    c.scn_port = 4001;
     c.esi_port = Some(4002);
     c
 }
@@ -202,7 +207,9 @@ fn reconnects_with_backoff_and_registers_again_after_the_server_goes_away() {
     registered(&mut s, t, 3600);
     s.handle_closed(t);
     assert!(events(&mut s).contains(&Event::Disconnected {
-        retry_in: Duration::from_millis(100)
+        retry_in: Duration::from_millis(100),
+        cause: DisconnectCause::Closed,
+        failures: 1,
     }));
     assert_eq!(s.poll_transmit(), None);
     assert_eq!(s.poll_timeout(), Some(t + Duration::from_millis(100)));
@@ -210,9 +217,11 @@ fn reconnects_with_backoff_and_registers_again_after_the_server_goes_away() {
     s.handle_timeout(t1);
     assert_eq!(s.poll_transmit(), Some(Transmit::Connect));
     // The connect fails: the next delay doubles.
-    s.handle_closed(t1);
+    s.handle_closed_because(t1, DisconnectCause::Refused);
     assert!(events(&mut s).contains(&Event::Disconnected {
-        retry_in: Duration::from_millis(200)
+        retry_in: Duration::from_millis(200),
+        cause: DisconnectCause::Refused,
+        failures: 2,
     }));
     let t2 = t1 + Duration::from_millis(200);
     s.handle_timeout(t2);
@@ -386,4 +395,122 @@ fn scn_flood_keeps_memory_bounded_and_falls_back_to_a_walk() {
     assert!(s.queued() <= 16 + 64, "queued {}", s.queued());
     assert!(s.buffered_bytes() < 1024);
     assert!(s.is_ready());
+}
+
+#[test]
+fn command_issued_while_unreachable_fails_at_its_deadline_with_the_cause() {
+    let t = Instant::now();
+    let mut s = Session::new(cfg(), t);
+    assert_eq!(s.poll_transmit(), Some(Transmit::Connect));
+    s.handle_closed_because(t, DisconnectCause::Refused);
+    let ev = events(&mut s);
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Disconnected {
+            cause: DisconnectCause::Refused,
+            failures: 1,
+            ..
+        }
+    )));
+    assert_eq!(s.last_disconnect(), Some(&DisconnectCause::Refused));
+    let op = s.create_dd(t, "dd-x", &[T1]).unwrap();
+    // The server stays unreachable: every reconnect is refused.
+    let deadline = t + cfg().request_timeout;
+    let mut now = t;
+    let mut done = None;
+    while done.is_none() {
+        let next = s.poll_timeout().expect("a deadline is pending");
+        assert!(next <= deadline, "the command's deadline bounds the wait");
+        now = next;
+        s.handle_timeout(now);
+        if s.poll_transmit() == Some(Transmit::Connect) {
+            s.handle_closed_because(now, DisconnectCause::Refused);
+        }
+        done = events(&mut s).into_iter().find_map(|e| match e {
+            Event::OpCompleted { op: o, result } if o == op => Some(result),
+            _ => None,
+        });
+    }
+    assert_eq!(
+        now, deadline,
+        "counted from the moment the command was issued"
+    );
+    assert_eq!(
+        done,
+        Some(Err(OpError::Unreachable {
+            after: cfg().request_timeout,
+            cause: DisconnectCause::Refused,
+        }))
+    );
+    assert_eq!(s.queued(), 0);
+}
+
+#[test]
+fn command_sent_after_a_late_connect_keeps_its_issue_deadline() {
+    let t = Instant::now();
+    let mut s = Session::new(cfg(), t);
+    let op = s.create_dd(t, "dd-x", &[T1]).unwrap();
+    let late = t + Duration::from_secs(3);
+    registered(&mut s, late, 3600);
+    events(&mut s);
+    s.handle_timeout(t + cfg().request_timeout);
+    assert!(events(&mut s).contains(&Event::OpCompleted {
+        op,
+        result: Err(OpError::Timeout(cfg().request_timeout))
+    }));
+}
+
+#[test]
+fn unsupported_version_from_the_server_is_a_definite_protocol_cause() {
+    let t = Instant::now();
+    let mut s = Session::new(cfg(), t);
+    assert_eq!(s.poll_transmit(), Some(Transmit::Connect));
+    s.handle_connected(t);
+    server_pdus(&mut s);
+    // iSNSP version 2, otherwise a plausible 12-byte header.
+    s.handle_input(t, &[0, 2, 0x80, 3, 0, 0, 0x8c, 0, 0, 1, 0, 0]);
+    let cause = events(&mut s).into_iter().find_map(|e| match e {
+        Event::Disconnected { cause, .. } => Some(cause),
+        _ => None,
+    });
+    let cause = cause.expect("the connection is dropped");
+    assert!(
+        matches!(cause, DisconnectCause::Protocol(ClientError::Framing(_))),
+        "{cause:?}"
+    );
+    assert!(cause.is_definite());
+    assert!(cause.to_string().contains("version"), "{cause}");
+}
+
+#[test]
+fn registration_unanswered_is_a_timeout_cause_not_definite() {
+    let t = Instant::now();
+    let mut s = Session::new(cfg(), t);
+    assert_eq!(s.poll_transmit(), Some(Transmit::Connect));
+    s.handle_connected(t);
+    server_pdus(&mut s);
+    s.handle_timeout(t + cfg().request_timeout);
+    let cause = events(&mut s).into_iter().find_map(|e| match e {
+        Event::Disconnected { cause, .. } => Some(cause),
+        _ => None,
+    });
+    assert_eq!(
+        cause,
+        Some(DisconnectCause::RegistrationTimeout(cfg().request_timeout))
+    );
+    assert!(!cause.is_some_and(|c| c.is_definite()));
+}
+
+#[test]
+fn io_errors_map_to_causes() {
+    use std::io::ErrorKind as K;
+    assert_eq!(
+        DisconnectCause::from_io(K::ConnectionRefused, "x"),
+        DisconnectCause::Refused
+    );
+    assert_eq!(
+        DisconnectCause::from_io(K::ConnectionReset, "x"),
+        DisconnectCause::Reset
+    );
+    assert_eq!(DisconnectCause::Refused.to_string(), "connection refused");
 }

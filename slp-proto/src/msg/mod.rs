@@ -5,6 +5,7 @@ mod advert;
 mod registration;
 mod reply;
 mod request;
+mod validate;
 
 pub use advert::{DaAdvert, SaAdvert};
 pub use registration::{SrvDeReg, SrvReg};

@@ -3,6 +3,7 @@
 use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
+use crate::msg::validate;
 use crate::strings::StringList;
 use crate::url_entry::{AuthBlocks, UrlEntry};
 use crate::wire::{Reader, put_string, string_len};
@@ -60,8 +61,10 @@ impl<'a> SrvReg<'a> {
     /// Writes the body.
     ///
     /// # Errors
-    /// [`EncodeError::FieldTooLong`] and auth block errors.
+    /// [`EncodeError::ServiceType`] for a service type that is not one (nothing is written
+    /// then), [`EncodeError::FieldTooLong`] and auth block errors.
     pub fn encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
+        validate::service_type(self.service_type)?;
         self.url.encode(buf)?;
         put_string(buf, "service type", self.service_type)?;
         put_string(buf, "scope list", self.scopes.0)?;

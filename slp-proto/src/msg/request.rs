@@ -3,6 +3,7 @@
 use bytes::BufMut;
 
 use crate::error::{DecodeError, EncodeError};
+use crate::msg::validate;
 use crate::strings::StringList;
 use crate::wire::{Reader, put_string, string_len};
 
@@ -59,8 +60,12 @@ impl<'a> SrvRqst<'a> {
     /// Writes the body.
     ///
     /// # Errors
-    /// [`EncodeError::FieldTooLong`] for a string over 65535 bytes.
+    /// [`EncodeError::ServiceType`] for a service type that is not one,
+    /// [`EncodeError::Predicate`] for a predicate that is not an RFC 2254 filter (nothing is
+    /// written then), [`EncodeError::FieldTooLong`] for a string over 65535 bytes.
     pub fn encode(&self, buf: &mut impl BufMut) -> Result<(), EncodeError> {
+        validate::service_type(self.service_type)?;
+        validate::predicate(self.predicate)?;
         put_string(buf, "PRList", self.pr_list.0)?;
         put_string(buf, "service type", self.service_type)?;
         put_string(buf, "scope list", self.scopes.0)?;
