@@ -14,7 +14,7 @@
 mod harness;
 mod lab;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -105,36 +105,6 @@ fn hex(text: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Writes the reporting boot sector (label `label`) into the tgtd LUN file.
-fn write_boot_sector(tgtd_dir: &Path, label: &str) {
-    let disk = tgtd_dir.join("bootdisk.img");
-    let (ok, out, err) = harness::run(
-        "bash",
-        &[
-            harness::repo_root()
-                .join("scripts/vm/make-bootdisk.sh")
-                .to_str()
-                .unwrap(),
-            disk.to_str().unwrap(),
-            label,
-            "1M",
-        ],
-        &[],
-    );
-    assert!(ok, "make-bootdisk: {out} {err}");
-    let lun = tgtd_dir.join("tgtd").join("t1-lun1.img");
-    let status = Command::new("dd")
-        .args([
-            &format!("if={}", disk.display()),
-            &format!("of={}", lun.display()),
-            "conv=notrunc",
-            "status=none",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 fn bmc_state(bmc: &harness::Peer) -> Value {
     serde_json::from_str(&std::fs::read_to_string(bmc.var("BMC_SIM_STATE")).unwrap()).unwrap()
 }
@@ -180,7 +150,7 @@ fn a_standard_bmc_force_pxe_boots_the_vm_from_its_lun_through_bcm_serve() {
     )
     .unwrap();
     lab::run_ok("chmod", &["+x", sessions_hook.to_str().unwrap()]);
-    write_boot_sector(&lab.tgtds[0].dir, "netboot-disk");
+    harness::write_boot_sector(&lab.tgtds[0].dir, "netboot-disk");
     let bmc = harness::Peer::start(
         "bmc-sim",
         &[
@@ -629,7 +599,7 @@ fn netns_inner(tap: &str) {
         ),
         ..LabSpec::default()
     });
-    write_boot_sector(&lab.tgtds[0].dir, "netns-disk");
+    harness::write_boot_sector(&lab.tgtds[0].dir, "netns-disk");
     let _bmc = harness::Peer::start(
         "bmc-sim",
         &[

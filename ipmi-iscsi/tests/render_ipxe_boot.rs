@@ -7,7 +7,6 @@
 mod harness;
 
 use std::path::Path;
-use std::process::Command;
 
 use ipmi_iscsi::params::{
     Authentication, ChapCredentials, IscsiBootParams, IscsiName, IscsiTarget, Lun, Secret,
@@ -19,11 +18,6 @@ const INITIATOR: &str = "iqn.2024-01.org.example.bootparams:vm1";
 const CHAP_USER: &str = "vm1-user";
 const CHAP_SECRET: &str = "renderSecret42";
 
-fn tgtadm(socket: &str, args: &[&str]) {
-    let (ok, out, err) = harness::run("tgtadm", args, &[("TGT_IPC_SOCKET", socket)]);
-    assert!(ok, "tgtadm {args:?}: {out} {err}");
-}
-
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len() / 2)
         .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
@@ -32,67 +26,8 @@ fn hex(s: &str) -> Vec<u8> {
 
 #[test]
 fn ipxe_boots_the_lun_from_our_script_and_publishes_an_ibft_our_decoder_matches() {
-    for p in ["qemu-system-x86_64", "nasm", "tgtd", "tgtadm"] {
-        harness::require_program(p);
-    }
-    let root = harness::repo_root();
-    let port = harness::free_tcp_port();
-    let tgtd = harness::Peer::start(
-        "tgtd",
-        &[
-            ("TGTD_PORT", port.to_string()),
-            ("TGTD_TARGETS", TARGET.to_string()),
-            ("TGTD_LUN_SIZES", "32M".to_string()),
-        ],
-    );
-    let socket = tgtd.var("TGT_IPC_SOCKET").to_owned();
-    tgtadm(
-        &socket,
-        &[
-            "--lld",
-            "iscsi",
-            "--op",
-            "new",
-            "--mode",
-            "account",
-            "--user",
-            CHAP_USER,
-            "--password",
-            CHAP_SECRET,
-        ],
-    );
-    tgtadm(
-        &socket,
-        &[
-            "--lld", "iscsi", "--op", "bind", "--mode", "account", "--tid", "1", "--user",
-            CHAP_USER,
-        ],
-    );
-
-    // The LUN's content: the boot sector that reports the iBFT.
-    let lun_img = tgtd.dir.join("tgtd").join("t1-lun1.img");
-    let disk = tgtd.dir.join("bootdisk.img");
-    let (ok, out, err) = harness::run(
-        "bash",
-        &[
-            root.join("scripts/vm/make-bootdisk.sh").to_str().unwrap(),
-            disk.to_str().unwrap(),
-            "bootparams-render",
-            "1M",
-        ],
-        &[],
-    );
-    assert!(ok, "make-bootdisk: {out} {err}");
-    let status = Command::new("dd")
-        .args([
-            &format!("if={}", disk.display()),
-            &format!("of={}", lun_img.display()),
-            "conv=notrunc",
-            "status=none",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (tgtd, port) =
+        harness::start_boot_target(TARGET, "bootparams-render", Some((CHAP_USER, CHAP_SECRET)));
 
     let mut params = IscsiBootParams::new(
         IscsiName::new(INITIATOR).unwrap(),
@@ -118,19 +53,9 @@ fn ipxe_boots_the_lun_from_our_script_and_publishes_an_ibft_our_decoder_matches(
         ipxe_script(&params, &IpxeOptions::default()).unwrap(),
     )
     .unwrap();
-    let serial = vm.join("serial.log");
-    let status = Command::new("bash")
-        .args([
-            root.join("scripts/vm/run-vm.sh").to_str().unwrap(),
-            vm.to_str().unwrap(),
-            serial.to_str().unwrap(),
-            "240",
-        ])
-        .status()
-        .unwrap();
-    let log = std::fs::read_to_string(&serial).unwrap_or_default();
+    let (code, log) = harness::run_vm(&vm, "240");
     assert_eq!(
-        status.code(),
+        code,
         Some(33),
         "vm did not reach the boot sector; serial:\n{log}"
     );

@@ -293,3 +293,94 @@ mod tempdir_lite {
         }
     }
 }
+
+/// `tgtadm` against the tgtd whose management socket is `socket`; fails the test on error.
+pub fn tgtadm(socket: &str, args: &[&str]) {
+    let (ok, out, err) = run("tgtadm", args, &[("TGT_IPC_SOCKET", socket)]);
+    assert!(ok, "tgtadm {args:?}: {out} {err}");
+}
+
+/// Writes the reporting boot sector (`scripts/vm/bootdisk.asm`, labelled `label`) into LUN 1
+/// of the first target of the tgtd started in `tgtd_dir`.
+pub fn write_boot_sector(tgtd_dir: &Path, label: &str) {
+    let disk = tgtd_dir.join("bootdisk.img");
+    let script = repo_root().join("scripts/vm/make-bootdisk.sh");
+    let (ok, out, err) = run(
+        "bash",
+        &[
+            script.to_str().expect("utf-8 path"),
+            disk.to_str().expect("utf-8 path"),
+            label,
+            "1M",
+        ],
+        &[],
+    );
+    assert!(ok, "make-bootdisk: {out} {err}");
+    let lun = tgtd_dir.join("tgtd").join("t1-lun1.img");
+    let (ok, out, err) = run(
+        "dd",
+        &[
+            &format!("if={}", disk.display()),
+            &format!("of={}", lun.display()),
+            "conv=notrunc",
+            "status=none",
+        ],
+        &[],
+    );
+    assert!(ok, "dd the boot sector into {}: {out} {err}", lun.display());
+}
+
+/// A tgtd serving `target` with one 32 MiB LUN that holds the reporting boot sector labelled
+/// `label`; with `chap = Some((user, secret))` that account is bound to the target, so a
+/// login needs it. Returns the peer and its iSCSI port.
+pub fn start_boot_target(target: &str, label: &str, chap: Option<(&str, &str)>) -> (Peer, u16) {
+    for p in ["qemu-system-x86_64", "nasm", "tgtd", "tgtadm"] {
+        require_program(p);
+    }
+    let port = free_tcp_port();
+    let tgtd = Peer::start(
+        "tgtd",
+        &[
+            ("TGTD_PORT", port.to_string()),
+            ("TGTD_TARGETS", target.to_owned()),
+            ("TGTD_LUN_SIZES", "32M".to_owned()),
+        ],
+    );
+    if let Some((user, secret)) = chap {
+        let socket = tgtd.var("TGT_IPC_SOCKET").to_owned();
+        let account = ["--lld", "iscsi", "--mode", "account", "--user", user];
+        let new = [&account[..], &["--op", "new", "--password", secret]].concat();
+        tgtadm(&socket, &new);
+        let bind = [&account[..], &["--op", "bind", "--tid", "1"]].concat();
+        tgtadm(&socket, &bind);
+    }
+    write_boot_sector(&tgtd.dir, label);
+    (tgtd, port)
+}
+
+/// Boots a QEMU VM (`scripts/vm/run-vm.sh`) on `dir/boot.ipxe` with a time limit of
+/// `timeout_s` seconds. The serial log goes next to `dir`, not inside it (QEMU serves `dir`
+/// over TFTP). Returns QEMU's exit status (33: the boot sector ran) and the serial log.
+pub fn run_vm(dir: &Path, timeout_s: &str) -> (Option<i32>, String) {
+    let serial = dir
+        .parent()
+        .expect("the VM directory has a parent")
+        .join(format!(
+            "{}-serial.log",
+            dir.file_name().and_then(|n| n.to_str()).unwrap_or("vm")
+        ));
+    let script = repo_root().join("scripts/vm/run-vm.sh");
+    let status = Command::new("bash")
+        .args([
+            script.to_str().expect("utf-8 path"),
+            dir.to_str().expect("utf-8 path"),
+            serial.to_str().expect("utf-8 path"),
+            timeout_s,
+        ])
+        .status()
+        .expect("run scripts/vm/run-vm.sh");
+    (
+        status.code(),
+        std::fs::read_to_string(&serial).unwrap_or_default(),
+    )
+}

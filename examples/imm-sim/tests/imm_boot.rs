@@ -9,8 +9,6 @@
 mod harness;
 mod imm_common;
 
-use std::path::Path;
-use std::process::Command;
 
 use imm_common::*;
 use ipmi_iscsi::bootopt::{Dialect, WritePlan};
@@ -19,75 +17,6 @@ use ipmi_iscsi::render::decode_ibft;
 
 const CHAP_USER: &str = "imm-boot-user";
 const CHAP_SECRET: &str = "immBootSecret42";
-
-fn tgtadm(socket: &str, args: &[&str]) {
-    let (ok, out, err) = harness::run("tgtadm", args, &[("TGT_IPC_SOCKET", socket)]);
-    assert!(ok, "tgtadm {args:?}: {out} {err}");
-}
-
-/// tgtd with one 32 MiB LUN holding the reporting boot sector, CHAP bound to the target.
-fn start_target(target: &str, label: &str) -> (harness::Peer, u16) {
-    for p in ["qemu-system-x86_64", "nasm", "tgtd", "tgtadm"] {
-        harness::require_program(p);
-    }
-    let port = harness::free_tcp_port();
-    let tgtd = harness::Peer::start(
-        "tgtd",
-        &[
-            ("TGTD_PORT", port.to_string()),
-            ("TGTD_TARGETS", target.to_owned()),
-            ("TGTD_LUN_SIZES", "32M".to_owned()),
-        ],
-    );
-    let socket = tgtd.var("TGT_IPC_SOCKET").to_owned();
-    tgtadm(
-        &socket,
-        &[
-            "--lld",
-            "iscsi",
-            "--op",
-            "new",
-            "--mode",
-            "account",
-            "--user",
-            CHAP_USER,
-            "--password",
-            CHAP_SECRET,
-        ],
-    );
-    tgtadm(
-        &socket,
-        &[
-            "--lld", "iscsi", "--op", "bind", "--mode", "account", "--tid", "1", "--user",
-            CHAP_USER,
-        ],
-    );
-    let root = harness::repo_root();
-    let disk = tgtd.dir.join("bootdisk.img");
-    let (ok, out, err) = harness::run(
-        "bash",
-        &[
-            root.join("scripts/vm/make-bootdisk.sh").to_str().unwrap(),
-            disk.to_str().unwrap(),
-            label,
-            "1M",
-        ],
-        &[],
-    );
-    assert!(ok, "make-bootdisk: {out} {err}");
-    let lun = tgtd.dir.join("tgtd").join("t1-lun1.img");
-    let status = Command::new("dd")
-        .args([
-            &format!("if={}", disk.display()),
-            &format!("of={}", lun.display()),
-            "conv=notrunc",
-            "status=none",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    (tgtd, port)
-}
 
 /// Pushes `params` the way the manager does (suite 17, OEM dialect with confidentiality,
 /// network-boot flags) and power-cycles the server.
@@ -110,33 +39,12 @@ fn push_and_cycle(sim: &ImmSim, params: &IscsiBootParams) {
     });
 }
 
-/// Runs the VM on DIR/boot.ipxe; returns QEMU's exit status and the serial log.
-fn run_vm(dir: &Path, timeout_s: &str) -> (Option<i32>, String) {
-    // Next to the render directory, not inside it (QEMU serves that one over TFTP).
-    let serial = dir.parent().unwrap().join("vm-serial.log");
-    let status = Command::new("bash")
-        .args([
-            harness::repo_root()
-                .join("scripts/vm/run-vm.sh")
-                .to_str()
-                .unwrap(),
-            dir.to_str().unwrap(),
-            serial.to_str().unwrap(),
-            timeout_s,
-        ])
-        .status()
-        .unwrap();
-    (
-        status.code(),
-        std::fs::read_to_string(&serial).unwrap_or_default(),
-    )
-}
-
 #[test]
 fn vm_boots_the_lun_from_the_script_imm_sim_rendered_from_our_push() {
     let target = "iqn.2026-11.org.example.imm:boot-disk";
     let initiator = "iqn.2026-11.org.example.imm:boot-vm";
-    let (_tgtd, port) = start_target(target, "imm-sim-boot");
+    let (_tgtd, port) =
+        harness::start_boot_target(target, "imm-sim-boot", Some((CHAP_USER, CHAP_SECRET)));
     let sim = ImmSim::range(1, "");
     // QEMU user-mode networking: the host's loopback is 10.0.2.2 inside the VM.
     let params = chap_params(initiator, target, "10.0.2.2", port, CHAP_USER, CHAP_SECRET);
@@ -153,7 +61,7 @@ fn vm_boots_the_lun_from_the_script_imm_sim_rendered_from_our_push() {
         script.contains(&format!("set initiator-iqn {initiator}")),
         "{script}"
     );
-    let (code, serial) = run_vm(&dir, "120");
+    let (code, serial) = harness::run_vm(&dir, "120");
     assert_eq!(
         code,
         Some(33),
@@ -187,7 +95,8 @@ fn vm_boots_the_lun_from_the_script_imm_sim_rendered_from_our_push() {
 #[test]
 fn a_wrong_chap_secret_pushed_through_imm_sim_is_refused_at_login() {
     let target = "iqn.2026-11.org.example.imm:deny-disk";
-    let (_tgtd, port) = start_target(target, "imm-sim-deny");
+    let (_tgtd, port) =
+        harness::start_boot_target(target, "imm-sim-deny", Some((CHAP_USER, CHAP_SECRET)));
     let sim = ImmSim::range(1, "");
     let params = chap_params(
         "iqn.2026-11.org.example.imm:deny-vm",
@@ -204,7 +113,7 @@ fn a_wrong_chap_secret_pushed_through_imm_sim_is_refused_at_login() {
         script.contains("set password notTheSecret42"),
         "the wrong secret was rendered"
     );
-    let (code, serial) = run_vm(&dir, "60");
+    let (code, serial) = harness::run_vm(&dir, "60");
     assert_ne!(code, Some(33), "booted with a wrong chap secret:\n{serial}");
     assert_ne!(
         code,

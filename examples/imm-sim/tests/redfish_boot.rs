@@ -10,8 +10,6 @@ mod harness;
 mod imm_common;
 mod redfish_common;
 
-use std::path::Path;
-use std::process::Command;
 
 use imm_common::hex;
 use ipmi_iscsi::render::decode_ibft;
@@ -20,104 +18,13 @@ use redfish_common::*;
 const CHAP_USER: &str = "rf-boot-user";
 const CHAP_SECRET: &str = "rfBootSecret42";
 
-fn tgtadm(socket: &str, args: &[&str]) {
-    let (ok, out, err) = harness::run("tgtadm", args, &[("TGT_IPC_SOCKET", socket)]);
-    assert!(ok, "tgtadm {args:?}: {out} {err}");
-}
-
-/// tgtd with one 32 MiB LUN holding the reporting boot sector, CHAP bound to the target
-/// (as `imm_boot.rs` sets it up).
-fn start_target(target: &str, label: &str) -> (harness::Peer, u16) {
-    for p in ["qemu-system-x86_64", "nasm", "tgtd", "tgtadm", "curl"] {
-        harness::require_program(p);
-    }
-    let port = harness::free_tcp_port();
-    let tgtd = harness::Peer::start(
-        "tgtd",
-        &[
-            ("TGTD_PORT", port.to_string()),
-            ("TGTD_TARGETS", target.to_owned()),
-            ("TGTD_LUN_SIZES", "32M".to_owned()),
-        ],
-    );
-    let socket = tgtd.var("TGT_IPC_SOCKET").to_owned();
-    tgtadm(
-        &socket,
-        &[
-            "--lld",
-            "iscsi",
-            "--op",
-            "new",
-            "--mode",
-            "account",
-            "--user",
-            CHAP_USER,
-            "--password",
-            CHAP_SECRET,
-        ],
-    );
-    tgtadm(
-        &socket,
-        &[
-            "--lld", "iscsi", "--op", "bind", "--mode", "account", "--tid", "1", "--user",
-            CHAP_USER,
-        ],
-    );
-    let disk = tgtd.dir.join("bootdisk.img");
-    let (ok, out, err) = harness::run(
-        "bash",
-        &[
-            harness::repo_root()
-                .join("scripts/vm/make-bootdisk.sh")
-                .to_str()
-                .unwrap(),
-            disk.to_str().unwrap(),
-            label,
-            "1M",
-        ],
-        &[],
-    );
-    assert!(ok, "make-bootdisk: {out} {err}");
-    let lun = tgtd.dir.join("tgtd").join("t1-lun1.img");
-    let status = Command::new("dd")
-        .args([
-            &format!("if={}", disk.display()),
-            &format!("of={}", lun.display()),
-            "conv=notrunc",
-            "status=none",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    (tgtd, port)
-}
-
-/// Runs the VM on DIR/boot.ipxe; returns QEMU's exit status and the serial log.
-fn run_vm(dir: &Path, timeout_s: &str) -> (Option<i32>, String) {
-    let serial = dir.parent().unwrap().join("vm-serial.log");
-    let status = Command::new("bash")
-        .args([
-            harness::repo_root()
-                .join("scripts/vm/run-vm.sh")
-                .to_str()
-                .unwrap(),
-            dir.to_str().unwrap(),
-            serial.to_str().unwrap(),
-            timeout_s,
-        ])
-        .status()
-        .unwrap();
-    (
-        status.code(),
-        std::fs::read_to_string(&serial).unwrap_or_default(),
-    )
-}
-
 #[test]
 fn vm_boots_the_lun_whose_parameters_came_over_redfish() {
     let target = "iqn.2026-12.org.example.rf:boot-disk";
     let initiator = "iqn.2026-12.org.example.rf:boot-vm";
-    let (_tgtd, port) = start_target(target, "redfish-boot");
+    harness::require_program("curl");
+    let (_tgtd, port) =
+        harness::start_boot_target(target, "redfish-boot", Some((CHAP_USER, CHAP_SECRET)));
     let rf = RedfishSim::start();
     let patch = serde_json::json!({
         "BootMode": "iSCSI",
@@ -156,7 +63,7 @@ fn vm_boots_the_lun_whose_parameters_came_over_redfish() {
     assert!(log.contains("device=pxe"), "{log}");
     assert!(!log.contains(CHAP_SECRET), "{log}");
 
-    let (code, serial) = run_vm(&dir, "120");
+    let (code, serial) = harness::run_vm(&dir, "120");
     assert_eq!(
         code,
         Some(33),
