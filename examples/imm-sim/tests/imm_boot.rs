@@ -9,7 +9,6 @@
 mod harness;
 mod imm_common;
 
-
 use imm_common::*;
 use ipmi_iscsi::bootopt::{Dialect, WritePlan};
 use ipmi_iscsi::params::IscsiBootParams;

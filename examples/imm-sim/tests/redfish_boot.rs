@@ -10,7 +10,6 @@ mod harness;
 mod imm_common;
 mod redfish_common;
 
-
 use imm_common::hex;
 use ipmi_iscsi::render::decode_ibft;
 use redfish_common::*;
