@@ -239,7 +239,8 @@ impl Service {
                 auth::require,
             ))
             .layer(axum::middleware::map_response(odata_headers))
-            .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY));
+            .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
+            .layer(axum::middleware::from_fn(close_after_refused_body));
         api.with_state(self)
     }
 
@@ -316,6 +317,32 @@ fn load_pending(path: &std::path::Path) -> Option<Pending> {
             None
         }
     }
+}
+
+/// Closes the connection after an error answer to a request that carried a body.
+///
+/// A refusal (401, 404, 405, 413, …) is sent without reading the body, and the connection
+/// then cannot carry another request: without `Connection: close` a client that reuses it
+/// races the server's close, and its next request fails with a reset (DMTF's protocol
+/// validator saw exactly that on the POST after a refused PATCH). The header tells it to
+/// open a new connection instead.
+async fn close_after_refused_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 async fn odata_headers(mut r: axum::response::Response) -> axum::response::Response {
