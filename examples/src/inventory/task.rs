@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use boot_config_core::{InventoryEvent, Provenance, Source, Timestamp};
 use iscsi_probe::{Auth, ProbeError, SessionError, TargetReport};
 use isns_proto::NodeType;
-use isns_proto::client::{EntityId, Event, NodeName, Snapshot};
+use isns_proto::client::{DdInfo, DdMember, EntityId, Event, NodeName, Snapshot};
 use isns_proto::client_tokio::IsnsClient;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
@@ -58,6 +58,11 @@ pub(crate) struct Task {
     targets: BTreeMap<String, TrackedTarget>,
     /// Target -> its management DD (ID and members).
     mgmt: BTreeMap<String, (u32, BTreeSet<String>)>,
+    /// Management DDs this task created or filled since the last walk ended. A walk that
+    /// was under way meanwhile may have read the DDs before the change: its snapshot would
+    /// then drop the DD (or its new members) from the engine and make the next ensure try to
+    /// create it again, which isnsd refuses ("clashes with existing DD").
+    own_dds: BTreeMap<u32, DdInfo>,
     /// Whether this process renewed every target's SCN registration once (pacing::Pacer::sweep).
     swept: bool,
     /// The probe initiator as registered in iSNS: its node name, also its entity's name.
@@ -178,6 +183,7 @@ impl Task {
             reported: Reported::default(),
             targets: BTreeMap::new(),
             mgmt: BTreeMap::new(),
+            own_dds: BTreeMap::new(),
             swept: false,
             probe_names,
             initiator_registered: false,
@@ -328,6 +334,13 @@ impl Task {
     }
 
     async fn on_walk(&mut self, snap: &Snapshot) {
+        let merged;
+        let snap = if self.own_dds.is_empty() {
+            snap
+        } else {
+            merged = with_own_dds(snap, std::mem::take(&mut self.own_dds));
+            &merged
+        };
         let (events, targets) = self.reported.walk(snap);
         self.targets = targets;
         self.events(events, Source::IsnsQuery).await;
@@ -476,6 +489,20 @@ impl Task {
             match result {
                 Ok(id) => {
                     let members = [initiator.clone(), target.clone()].into_iter().collect();
+                    self.own_dds.insert(
+                        id,
+                        DdInfo {
+                            id,
+                            name: Some(name.clone()),
+                            members: [initiator.as_str(), target.as_str()]
+                                .into_iter()
+                                .map(|m| DdMember {
+                                    name: Some(m.to_owned()),
+                                    index: None,
+                                })
+                                .collect(),
+                        },
+                    );
                     self.mgmt.insert(target.clone(), (id, members));
                     self.admit_until.insert(target, window);
                 }
@@ -631,4 +658,25 @@ impl Task {
             self.finish_round_if_done().await;
         }
     }
+}
+
+/// `snap` with the management DDs this task changed while the walk may have been under way:
+/// a DD the walk did not see is added, and members the walk did not see are appended. A DD
+/// someone else removed meanwhile comes back for one walk only (its removal SCN, or the next
+/// walk, takes it away again).
+fn with_own_dds(snap: &Snapshot, own: BTreeMap<u32, DdInfo>) -> Snapshot {
+    let mut snap = snap.clone();
+    for (id, dd) in own {
+        match snap.dds.iter_mut().find(|d| d.id == id) {
+            Some(seen) => {
+                for member in dd.members {
+                    if !seen.members.iter().any(|m| m.name == member.name) {
+                        seen.members.push(member);
+                    }
+                }
+            }
+            None => snap.dds.push(dd),
+        }
+    }
+    snap
 }
