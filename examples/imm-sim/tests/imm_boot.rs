@@ -12,7 +12,6 @@ mod imm_common;
 use imm_common::*;
 use ipmi_iscsi::bootopt::{Dialect, WritePlan};
 use ipmi_iscsi::params::IscsiBootParams;
-use ipmi_iscsi::render::decode_ibft;
 
 const CHAP_USER: &str = "imm-boot-user";
 const CHAP_SECRET: &str = "immBootSecret42";
@@ -61,34 +60,18 @@ fn vm_boots_the_lun_from_the_script_imm_sim_rendered_from_our_push() {
         "{script}"
     );
     let (code, serial) = harness::run_vm(&dir, "120");
-    assert_eq!(
+    assert_booted_as_rendered(
+        &dir,
         code,
-        Some(33),
-        "the vm did not reach the boot sector; serial:\n{serial}"
+        &serial,
+        &BootExpected {
+            label: "imm-sim-boot",
+            initiator,
+            target,
+            port,
+            chap_user: CHAP_USER,
+        },
     );
-    assert!(
-        serial.contains("BCM-BOOT-OK label=imm-sim-boot"),
-        "{serial}"
-    );
-    let published = serial
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("IBFT-HEX "))
-        .unwrap_or_else(|| panic!("no IBFT-HEX line:\n{serial}"));
-    let theirs = decode_ibft(&hex(published.trim())).expect("iPXE's iBFT decodes");
-    assert_eq!(theirs.initiator_name.as_deref(), Some(initiator));
-    let t = &theirs.targets[0];
-    assert_eq!(t.name.as_deref(), Some(target));
-    assert_eq!(t.port, port);
-    assert_eq!(t.chap_name.as_deref(), Some(CHAP_USER));
-    // imm-sim's own iBFT for the same push names the same initiator and target.
-    let ours = decode_ibft(&std::fs::read(dir.join("ibft.bin")).unwrap()).unwrap();
-    assert_eq!(ours.initiator_name, theirs.initiator_name);
-    let o = &ours.targets[0];
-    assert_eq!(
-        (&o.name, o.ip, o.port, o.lun, o.chap_type),
-        (&t.name, t.ip, t.port, t.lun, t.chap_type)
-    );
-    assert_eq!(o.chap_secret, t.chap_secret);
 }
 
 #[test]

@@ -260,3 +260,52 @@ pub fn mode(path: &Path) -> u32 {
         .mode()
         & 0o777
 }
+
+/// What a VM boot from an imm-sim-rendered script must show.
+pub struct BootExpected<'a> {
+    /// The boot sector's label (serial marker `BCM-BOOT-OK label=…`).
+    pub label: &'a str,
+    /// Initiator name the iBFT publishes.
+    pub initiator: &'a str,
+    /// Target name the iBFT publishes.
+    pub target: &'a str,
+    /// Target port.
+    pub port: u16,
+    /// CHAP user name.
+    pub chap_user: &'a str,
+}
+
+/// Asserts that the VM run on `dir` (QEMU exit `code`, `serial` log) reached the boot sector,
+/// that the iBFT iPXE published names what `want` says, and that imm-sim's own rendered
+/// `dir/ibft.bin` agrees with it (target, address, port, LUN, CHAP).
+pub fn assert_booted_as_rendered(dir: &Path, code: Option<i32>, serial: &str, want: &BootExpected) {
+    assert_eq!(
+        code,
+        Some(33),
+        "the vm did not reach the boot sector; serial:\n{serial}"
+    );
+    assert!(
+        serial.contains(&format!("BCM-BOOT-OK label={}", want.label)),
+        "{serial}"
+    );
+    let published = serial
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("IBFT-HEX "))
+        .unwrap_or_else(|| panic!("no IBFT-HEX line:\n{serial}"));
+    let theirs =
+        ipmi_iscsi::render::decode_ibft(&hex(published.trim())).expect("iPXE's iBFT decodes");
+    assert_eq!(theirs.initiator_name.as_deref(), Some(want.initiator));
+    let t = &theirs.targets[0];
+    assert_eq!(t.name.as_deref(), Some(want.target));
+    assert_eq!(t.port, want.port);
+    assert_eq!(t.chap_name.as_deref(), Some(want.chap_user));
+    let ours =
+        ipmi_iscsi::render::decode_ibft(&std::fs::read(dir.join("ibft.bin")).unwrap()).unwrap();
+    assert_eq!(ours.initiator_name, theirs.initiator_name);
+    let o = &ours.targets[0];
+    assert_eq!(
+        (&o.name, o.ip, o.port, o.lun, o.chap_type),
+        (&t.name, t.ip, t.port, t.lun, t.chap_type)
+    );
+    assert_eq!(o.chap_secret, t.chap_secret);
+}
