@@ -18,7 +18,7 @@ use isns_proto::client::{EntityId, NameError, NodeName, OpError};
 use isns_proto::client_tokio::{DriverError, IsnsClient};
 
 use super::{Effects, StepContext, StepError, StepOutcome};
-use crate::bmc::{BmcLogin, BmcPusher, resolve_bmc};
+use crate::bmc::{BmcError, BmcLogin, BmcPusher, resolve_bmc};
 use crate::boot::{GuidEncoding, Uuid};
 use crate::config::{BootMode, Config};
 use crate::pacing::Pacer;
@@ -394,17 +394,7 @@ impl<I: IsnsAccess> LiveEffects<I> {
         let params = boot_params(s, self.directory.portal_address(ctx.server))
             .map_err(StepError::permanent)?;
         let suite_before = self.bmc.remembered(addr);
-        let report = self
-            .bmc
-            .configure(&login, &params, ctx.power_cycle)
-            .await
-            .map_err(|e| {
-                let transient = e.is_transient();
-                StepError {
-                    message: e.to_string(),
-                    transient,
-                }
-            })?;
+        let report = self.bmc.configure(&login, &params, ctx.power_cycle).await?;
         Ok(StepOutcome {
             detail: format!("{addr}: {report}"),
             // Only a newly learned suite is worth a store write.
@@ -427,17 +417,7 @@ impl<I: IsnsAccess> LiveEffects<I> {
         ctx: &StepContext<'_>,
     ) -> Result<StepOutcome, StepError> {
         let suite_before = self.bmc.remembered(addr);
-        let report = self
-            .bmc
-            .network_boot(login, ctx.power_cycle)
-            .await
-            .map_err(|e| {
-                let transient = e.is_transient();
-                StepError {
-                    message: e.to_string(),
-                    transient,
-                }
-            })?;
+        let report = self.bmc.network_boot(login, ctx.power_cycle).await?;
         let uuid = report
             .system_guid
             .map(|g| Uuid::from_guid(g, self.directory.guid_encoding));
@@ -454,6 +434,16 @@ impl<I: IsnsAccess> LiveEffects<I> {
             events: Vec::new(),
             system_uuid: uuid.map(|u| u.to_string()),
         })
+    }
+}
+
+/// A BMC failure as a step failure: transient when a retry may get through.
+impl From<BmcError> for StepError {
+    fn from(e: BmcError) -> Self {
+        Self {
+            message: e.to_string(),
+            transient: e.is_transient(),
+        }
     }
 }
 
@@ -706,13 +696,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 } else {
                     self.bmc.clear(&login).await
                 };
-                cleared.map_err(|e| {
-                    let transient = e.is_transient();
-                    StepError {
-                        message: e.to_string(),
-                        transient,
-                    }
-                })?;
+                cleared?;
                 Ok(StepOutcome::detail(if pxe {
                     format!("{addr}: network boot flags cleared")
                 } else {
