@@ -584,11 +584,7 @@ impl Store {
              ORDER BY COALESCE(r.seq, 0), a.request_id",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row?);
-        }
-        Ok(out)
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Every allocation row `(request_id, json)`, oldest request first: the order in which
@@ -1151,11 +1147,7 @@ impl Store {
             .conn
             .prepare("SELECT bmc, suite FROM bmc_cipher_suites")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row?);
-        }
-        Ok(out)
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn get_request_in(
@@ -1260,11 +1252,7 @@ impl Store {
             .conn
             .prepare("SELECT server, uuid FROM boot_uuids ORDER BY server, source")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row?);
-        }
-        Ok(out)
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Records a script fetch for `request_id` at `at_ms`; a new fetch (a new boot) clears
