@@ -9,6 +9,7 @@ use core::time::Duration;
 use bytes::BytesMut;
 
 use super::ClientConfig;
+use super::bulk::{self, Part};
 use super::error::{ClientError, DisconnectCause, OpError};
 use super::inbound::Framer;
 use super::model::{
@@ -183,6 +184,11 @@ enum Req {
         walk: u64,
         name: String,
     },
+    /// One query of the bulk walk (see `bulk`).
+    BulkQuery {
+        walk: u64,
+        part: Part,
+    },
     Requery(String),
     DdRequery(u32),
     Op {
@@ -196,6 +202,13 @@ enum Req {
 impl Req {
     fn before_ready(&self) -> bool {
         matches!(self, Req::Register { .. })
+    }
+
+    fn is_walk(&self) -> bool {
+        matches!(
+            self,
+            Req::WalkStep { .. } | Req::NodeDetail { .. } | Req::BulkQuery { .. }
+        )
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -238,6 +251,7 @@ struct Walk {
     objects: usize,
     snapshot: Snapshot,
     node_index: BTreeMap<String, usize>,
+    seen: bulk::Seen,
 }
 
 #[derive(Debug, Default)]
@@ -267,6 +281,8 @@ pub struct Session {
     walk_now: bool,
     requery_names: BTreeSet<String>,
     requery_dds: BTreeSet<u32>,
+    /// The server refused a bulk query on this connection: walk with DevGetNext.
+    bulk_refused: bool,
     last_cause: Option<DisconnectCause>,
     last_error: Option<ClientError>,
     failures: u32,
@@ -281,7 +297,7 @@ impl Session {
     pub fn new(cfg: ClientConfig, now: Instant) -> Session {
         let _ = now;
         Session {
-            reassembler: Reassembler::new(cfg.max_rx_pdu_len.saturating_mul(4), 4),
+            reassembler: Reassembler::new(cfg.max_rx_message_len, 4),
             cfg,
             state: State::Connecting { attempt: 0 },
             next_xid: 1,
@@ -300,6 +316,7 @@ impl Session {
             walk_now: false,
             requery_names: BTreeSet::new(),
             requery_dds: BTreeSet::new(),
+            bulk_refused: false,
             last_cause: None,
             last_error: None,
             failures: 0,
@@ -379,7 +396,8 @@ impl Session {
             State::Registering { .. } | State::Ready { .. } => return,
         };
         self.rx.clear();
-        self.reassembler = Reassembler::new(self.cfg.max_rx_pdu_len.saturating_mul(4), 4);
+        self.reassembler = Reassembler::new(self.cfg.max_rx_message_len, 4);
+        self.bulk_refused = false;
         self.state = State::Registering { attempt };
         let esi = self.cfg.esi_port.is_some();
         self.urgent.push_front(Req::Register { esi });
@@ -920,6 +938,16 @@ impl Session {
                 node_query(Message::dev_attr_qry(xid, src).key(Tag::ISCSI_NAME, name.as_str()))
             }
             Req::DdRequery(id) => Message::dev_attr_qry(xid, src).key(Tag::DD_ID, *id),
+            Req::BulkQuery { part, .. } => {
+                let mut m = Message::dev_attr_qry(xid, src);
+                for &tag in part.key() {
+                    m = m.key(tag, Value::Empty);
+                }
+                for &tag in part.wanted() {
+                    m = m.query(tag);
+                }
+                m
+            }
             Req::Op { cmd, .. } => match cmd {
                 Cmd::QueryNode(name) => {
                     node_query(Message::dev_attr_qry(xid, src).key(Tag::ISCSI_NAME, name.as_str()))
@@ -1005,17 +1033,28 @@ impl Session {
     fn start_walk(&mut self) {
         let id = self.next_walk_id;
         self.next_walk_id += 1;
+        let bulk = self.cfg.bulk_walk && !self.bulk_refused;
         self.walk = Some(Walk {
             id,
-            open_chains: Chain::ALL.len(),
+            open_chains: if bulk {
+                Part::ALL.len()
+            } else {
+                Chain::ALL.len()
+            },
             pending_details: 0,
             objects: 0,
             snapshot: Snapshot::default(),
             node_index: BTreeMap::new(),
+            seen: bulk::Seen::default(),
         });
         self.walk_due = None;
-        self.background
-            .retain(|r| !matches!(r, Req::WalkStep { .. } | Req::NodeDetail { .. }));
+        self.background.retain(|r| !r.is_walk());
+        if bulk {
+            for part in Part::ALL {
+                self.background.push_back(Req::BulkQuery { walk: id, part });
+            }
+            return;
+        }
         for chain in Chain::ALL {
             self.background.push_back(Req::WalkStep {
                 walk: id,
@@ -1025,10 +1064,69 @@ impl Session {
         }
     }
 
+    /// One bulk answer: its objects join the snapshot; a refusal turns this part (and the
+    /// walks after it on this connection) into DevGetNext chains.
+    fn bulk_answer(
+        &mut self,
+        now: Instant,
+        walk: u64,
+        part: Part,
+        status: Status,
+        rsp: &crate::Response<'_>,
+    ) -> Result<(), DecodeError> {
+        let max = self.cfg.max_walk_objects;
+        let Some(w) = self.walk.as_mut().filter(|w| w.id == walk) else {
+            return Ok(());
+        };
+        if status.is_success() {
+            let left = max.saturating_sub(w.objects).saturating_add(1);
+            let added = bulk::read(
+                part,
+                rsp.operating(),
+                &mut w.snapshot,
+                &mut w.seen,
+                left,
+                MAX_DD_MEMBERS,
+            )?;
+            w.objects += added.objects;
+            if w.objects > max {
+                self.abort_walk(
+                    now,
+                    ClientError::WalkRunaway {
+                        object: part.name(),
+                        reason: "more objects than max_walk_objects",
+                    },
+                );
+                return Ok(());
+            }
+        } else if status != Status::NO_SUCH_ENTRY {
+            // A server without zero-length keys in DevAttrQry: the same objects one by one.
+            let chains: &[Chain] = match part {
+                Part::Entities => &[Chain::Entities],
+                Part::Portals => &[Chain::Portals],
+                Part::Nodes => &[Chain::Nodes, Chain::PortalGroups],
+                Part::Dds => &[Chain::Dds],
+            };
+            w.open_chains += chains.len();
+            self.bulk_refused = true;
+            for &chain in chains {
+                self.background.push_back(Req::WalkStep {
+                    walk,
+                    chain,
+                    last: None,
+                });
+            }
+        }
+        if let Some(w) = self.walk.as_mut() {
+            w.open_chains = w.open_chains.saturating_sub(1);
+        }
+        self.finish_walk_if_done(now);
+        Ok(())
+    }
+
     fn abort_walk(&mut self, now: Instant, e: ClientError) {
         self.walk = None;
-        self.background
-            .retain(|r| !matches!(r, Req::WalkStep { .. } | Req::NodeDetail { .. }));
+        self.background.retain(|r| !r.is_walk());
         self.walk_due = Some(now + self.cfg.request_timeout);
         self.error(e);
     }
@@ -1072,6 +1170,17 @@ impl Session {
                         ClientError::WalkRunaway {
                             object: "node details",
                             reason: "a node query went unanswered",
+                        },
+                    );
+                }
+            }
+            Req::BulkQuery { walk, part } => {
+                if self.walk.as_ref().is_some_and(|w| w.id == walk) {
+                    self.abort_walk(
+                        now,
+                        ClientError::WalkRunaway {
+                            object: part.name(),
+                            reason: "a bulk query went unanswered",
                         },
                     );
                 }
@@ -1439,6 +1548,7 @@ impl Session {
                 }
                 self.walk_step(now, walk, chain, last.as_ref(), status, rsp)?;
             }
+            Req::BulkQuery { walk, part } => self.bulk_answer(now, walk, part, status, rsp)?,
             Req::NodeDetail { walk, name } => {
                 let Some(w) = self.walk.as_mut().filter(|w| w.id == walk) else {
                     return Ok(());

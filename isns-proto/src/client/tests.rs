@@ -19,6 +19,8 @@ fn cfg() -> ClientConfig {
     );
     c.scn_port = 4001;
     c.esi_port = Some(4002);
+    // Most tests here script a DevGetNext walk; the bulk walk has its own tests below.
+    c.bulk_walk = false;
     c
 }
 
@@ -513,4 +515,204 @@ fn io_errors_map_to_causes() {
         DisconnectCause::Reset
     );
     assert_eq!(DisconnectCause::Refused.to_string(), "connection refused");
+}
+
+/// The walk's requests among `pdus`: (function, zero-length key tags).
+fn walk_requests(pdus: &[Vec<u8>]) -> Vec<(FunctionId, u16, Vec<Tag>)> {
+    pdus.iter()
+        .filter_map(|b| {
+            let p = Pdu::parse(b).unwrap();
+            let f = p.function();
+            (f == FunctionId::DEV_ATTR_QRY || f == FunctionId::DEV_GET_NEXT).then(|| {
+                let m = Message::decode(&p).unwrap();
+                let keys = m.key.iter().map(|a| a.tag).collect();
+                (f, p.xid(), keys)
+            })
+        })
+        .collect()
+}
+
+/// Answers `xid` with `m`'s attributes, cut into PDUs of at most 200 bytes.
+fn answer_segmented(s: &mut Session, t: Instant, m: &Message<'_>) {
+    let mut out = BytesMut::new();
+    crate::Segmenter::new(200)
+        .unwrap()
+        .encode(m, &mut out)
+        .unwrap();
+    s.handle_input(t, &out);
+}
+
+#[test]
+fn bulk_walk_reads_every_object_from_four_multi_pdu_queries() {
+    let t = Instant::now();
+    let mut c = cfg();
+    c.bulk_walk = true;
+    let mut s = Session::new(c, t);
+    let sent = registered(&mut s, t, 600);
+    let reqs = walk_requests(&sent);
+    let keys: Vec<Vec<Tag>> = reqs.iter().map(|r| r.2.clone()).collect();
+    assert!(
+        reqs.iter().all(|r| r.0 == FunctionId::DEV_ATTR_QRY),
+        "{reqs:?}"
+    );
+    assert_eq!(
+        keys,
+        vec![
+            vec![Tag::ENTITY_IDENTIFIER],
+            vec![Tag::PORTAL_IP_ADDRESS, Tag::PORTAL_PORT],
+            vec![Tag::ISCSI_NODE_TYPE],
+            vec![Tag::DD_SYMBOLIC_NAME],
+        ]
+    );
+    let ip: IpAddr = Ipv4Addr::new(127, 0, 0, 2).into();
+    let rsp = |xid: u16, key: Tag| {
+        Message::response(FunctionId::DEV_ATTR_QRY, xid, Status::SUCCESSFUL)
+            .key(key, crate::Value::Empty)
+    };
+    answer_segmented(
+        &mut s,
+        t,
+        &rsp(reqs[0].1, Tag::ENTITY_IDENTIFIER)
+            .op(Tag::ENTITY_IDENTIFIER, "array-1")
+            .op(Tag::ENTITY_PROTOCOL, 2u32)
+            .op(Tag::ENTITY_IDENTIFIER, "array-2")
+            .op(Tag::ENTITY_PROTOCOL, 2u32),
+    );
+    answer_segmented(
+        &mut s,
+        t,
+        &rsp(reqs[1].1, Tag::PORTAL_IP_ADDRESS)
+            .op(Tag::PORTAL_IP_ADDRESS, ip)
+            .op(Tag::PORTAL_PORT, Port::tcp(3260)),
+    );
+    // As open-isns lists them: each node after its entity, then its portals and PGs; the
+    // last two nodes share one naming of their entity.
+    let mut nodes = rsp(reqs[2].1, Tag::ISCSI_NODE_TYPE);
+    for (e, name) in [("array-1", "iqn.2026-01.test:a1"), ("array-1", T1)] {
+        nodes = nodes
+            .op(Tag::ENTITY_IDENTIFIER, e)
+            .op(Tag::ISCSI_NAME, name)
+            .op(Tag::ISCSI_NODE_TYPE, NodeType::TARGET.bits())
+            .op(Tag::PORTAL_IP_ADDRESS, ip)
+            .op(Tag::PORTAL_PORT, Port::tcp(3260))
+            .op(Tag::PG_ISCSI_NAME, name)
+            .op(Tag::PG_TAG, 1u32)
+            .op(Tag::PG_PORTAL_IP_ADDR, ip)
+            .op(Tag::PG_PORTAL_PORT, Port::tcp(3260));
+    }
+    nodes = nodes
+        .op(Tag::ENTITY_IDENTIFIER, "array-2")
+        .op(Tag::ISCSI_NAME, "iqn.2026-01.test:b1")
+        .op(Tag::ISCSI_NODE_TYPE, NodeType::TARGET.bits())
+        .op(Tag::ISCSI_NAME, "iqn.2026-01.test:b2")
+        .op(Tag::ISCSI_NODE_TYPE, NodeType::TARGET.bits())
+        .op(Tag::ISCSI_ALIAS, "second");
+    answer_segmented(&mut s, t, &nodes);
+    assert!(
+        !events(&mut s).iter().any(|e| matches!(e, Event::Walked(_))),
+        "the DDs are still out"
+    );
+    answer_segmented(
+        &mut s,
+        t,
+        &rsp(reqs[3].1, Tag::DD_SYMBOLIC_NAME)
+            .op(Tag::DD_ID, 7u32)
+            .op(Tag::DD_SYMBOLIC_NAME, "mgmt:t1")
+            .op(Tag::DD_MEMBER_ISCSI_INDEX, 3u32)
+            .op(Tag::DD_MEMBER_ISCSI_NAME, T1)
+            .op(Tag::DD_MEMBER_ISCSI_INDEX, 4u32)
+            .op(Tag::DD_MEMBER_ISCSI_NAME, ME)
+            .op(Tag::DD_ID, 8u32)
+            .op(Tag::DD_SYMBOLIC_NAME, "empty"),
+    );
+    let snap = events(&mut s)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Walked(snap) => Some(snap),
+            _ => None,
+        })
+        .expect("walked");
+    assert_eq!(snap.entities.len(), 2);
+    assert_eq!(snap.portals.len(), 1);
+    assert_eq!(snap.portal_groups.len(), 2);
+    let names: Vec<&str> = snap.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "iqn.2026-01.test:a1",
+            T1,
+            "iqn.2026-01.test:b1",
+            "iqn.2026-01.test:b2"
+        ]
+    );
+    let t1 = &snap.nodes[1];
+    assert_eq!(t1.entity.as_deref(), Some("array-1"));
+    assert_eq!(t1.portals.len(), 1);
+    assert_eq!(t1.portals[0].tag, Some(1));
+    let b2 = &snap.nodes[3];
+    assert_eq!(b2.entity.as_deref(), Some("array-2"));
+    assert_eq!(b2.alias.as_deref(), Some("second"));
+    assert_eq!(snap.dds.len(), 2);
+    assert_eq!(snap.dds[0].member_names().collect::<Vec<_>>(), [T1, ME]);
+    assert!(snap.dds[1].members.is_empty());
+    assert!(
+        walk_requests(&server_pdus(&mut s)).is_empty(),
+        "no per-target query follows"
+    );
+}
+
+#[test]
+fn refused_bulk_query_falls_back_to_getnext_chains_for_that_part() {
+    let t = Instant::now();
+    let mut c = cfg();
+    c.bulk_walk = true;
+    let mut s = Session::new(c, t);
+    let sent = registered(&mut s, t, 600);
+    let reqs = walk_requests(&sent);
+    let nodes = reqs
+        .iter()
+        .find(|r| r.2 == [Tag::ISCSI_NODE_TYPE])
+        .unwrap()
+        .1;
+    s.handle_input(
+        t,
+        &enc(&Message::response(
+            FunctionId::DEV_ATTR_QRY,
+            nodes,
+            Status::INVALID_QUERY,
+        )),
+    );
+    let next = walk_requests(&server_pdus(&mut s));
+    let next_xids: Vec<(FunctionId, u16)> = next.iter().map(|r| (r.0, r.1)).collect();
+    let chains: Vec<(FunctionId, Vec<Tag>)> = next.into_iter().map(|r| (r.0, r.2)).collect();
+    assert_eq!(
+        chains,
+        vec![
+            (FunctionId::DEV_GET_NEXT, vec![Tag::ISCSI_NAME]),
+            (
+                FunctionId::DEV_GET_NEXT,
+                vec![
+                    Tag::PG_ISCSI_NAME,
+                    Tag::PG_PORTAL_IP_ADDR,
+                    Tag::PG_PORTAL_PORT
+                ]
+            ),
+        ]
+    );
+    // The rest of this walk finds nothing; the next walk on this connection asks nothing
+    // in bulk.
+    let open: Vec<(FunctionId, u16)> = reqs
+        .iter()
+        .filter(|r| r.1 != nodes)
+        .map(|r| (r.0, r.1))
+        .chain(next_xids)
+        .collect();
+    for (f, xid) in open {
+        s.handle_input(t, &enc(&Message::response(f, xid, Status::NO_SUCH_ENTRY)));
+    }
+    assert!(events(&mut s).iter().any(|e| matches!(e, Event::Walked(_))));
+    s.walk(t);
+    let again = walk_requests(&server_pdus(&mut s));
+    assert_eq!(again.len(), 5, "{again:?}");
+    assert!(again.iter().all(|r| r.0 == FunctionId::DEV_GET_NEXT));
 }
