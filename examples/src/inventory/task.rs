@@ -11,7 +11,7 @@
 //!  resync() ──► walk now (its round re-probes every target)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +20,7 @@ use boot_config_core::{InventoryEvent, Provenance, Source, Timestamp};
 use iscsi_probe::{Auth, ProbeError, SessionError, TargetReport};
 use isns_proto::NodeType;
 use isns_proto::client::{DdInfo, DdMember, EntityId, Event, NodeName, Snapshot};
-use isns_proto::client_tokio::IsnsClient;
+use isns_proto::client_tokio::{DriverError, IsnsClient};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
@@ -405,10 +405,12 @@ impl Task {
             }
         }
         let initiator = self.cfg.probe_initiator.clone();
-        // What each target lacks, grouped by its first portal and taken round-robin, so
-        // consecutive changes rarely hit the same tgtd and need no pause.
-        let mut by_portal: BTreeMap<Option<SocketAddr>, VecDeque<(String, Vec<SocketAddr>)>> =
-            BTreeMap::new();
+        // What each target lacks, one chain of changes per storage entity: each change
+        // notifies the target's entity (its tgtd) and is paced for that entity, with the
+        // manager's own DD changes, by the shared crate::pacing::Pacer. The chains of
+        // different entities run at once (one after the other they took the sum of every
+        // entity's pacing).
+        let mut chains: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
         for target in targets {
             let complete = self.mgmt.get(target).is_some_and(|(_, m)| {
                 m.contains(initiator.as_str()) && m.contains(target.as_str())
@@ -416,76 +418,28 @@ impl Task {
             if complete {
                 continue;
             }
-            let portals: Vec<SocketAddr> = self.targets.get(target).map_or_else(Vec::new, |t| {
-                t.spec
-                    .portals
-                    .iter()
-                    .map(|p| SocketAddr::new(p.addr, p.port))
-                    .collect()
-            });
-            by_portal
-                .entry(portals.first().copied())
-                .or_default()
-                .push_back((target.clone(), portals));
-        }
-        let mut order = Vec::new();
-        while !by_portal.is_empty() {
-            by_portal.retain(|_, q| match q.pop_front() {
-                Some(x) => {
-                    order.push(x);
-                    true
-                }
-                None => false,
-            });
-        }
-        for (target, _portals) in order {
-            // Each change notifies the target's entity (its tgtd): paced, with the manager's
-            // own DD changes, by the shared crate::pacing::Pacer.
-            let entity: Vec<String> = self
+            let entity = self
                 .targets
-                .get(&target)
-                .map(|t| vec![t.spec.entity.as_str().to_owned()])
-                .unwrap_or_default();
-            let changes: Vec<(String, Option<String>)> = entity
-                .into_iter()
-                .map(|e| (e, Some(target.clone())))
-                .collect();
-            let slot = match self.cfg.pacer.slot(&changes, &self.isns).await {
-                Ok(slot) => Some(slot),
-                Err(error) => {
-                    // Without the renewal the change may still be delivered: go on.
-                    tracing::warn!(%error, %target, "scn renewal before a management dd change");
-                    None
+                .get(target)
+                .map(|t| t.spec.entity.as_str().to_owned());
+            chains.entry(entity).or_default().push(target.clone());
+        }
+        let this = &*self;
+        let initiator_ref = initiator.as_str();
+        let done = futures_util::future::join_all(chains.into_iter().map(
+            |(entity, targets)| async move {
+                let mut out = Vec::with_capacity(targets.len());
+                for target in targets {
+                    let r = this
+                        .ensure_one(entity.as_deref(), &target, initiator_ref)
+                        .await;
+                    out.push((target, r));
                 }
-            };
-            let name = super::management_dd_name(&self.cfg.management_dd, &target);
-            let result = match self.mgmt.get(&target) {
-                Some((id, members)) => {
-                    let id = *id;
-                    let missing: Vec<&str> = [initiator.as_str(), target.as_str()]
-                        .into_iter()
-                        .filter(|m| !members.contains(*m))
-                        .collect();
-                    self.isns.add_dd_members(id, &missing).await.map(|()| id)
-                }
-                // Created empty, then filled by DD_ID: isnsd 0.101 drops a member of a new
-                // DD that already belongs to another DD ("Ignoring duplicate DD
-                // registration": it tests the membership before the new DD has an ID), and
-                // the probe initiator is in every management DD.
-                None => match self.isns.create_dd(&name, &[]).await {
-                    Ok(id) => self
-                        .isns
-                        .add_dd_members(id, &[initiator.as_str(), target.as_str()])
-                        .await
-                        .map(|()| id),
-                    Err(e) => Err(e),
-                },
-            };
-            if let Some(slot) = slot
-                && let Err(error) = slot.finish(&self.isns).await
-            {
-                tracing::warn!(%error, %target, "scn renewal after a management dd change");
-            }
+                out
+            },
+        ))
+        .await;
+        for (target, (name, result)) in done.into_iter().flatten() {
             match result {
                 Ok(id) => {
                     let members = [initiator.clone(), target.clone()].into_iter().collect();
@@ -515,6 +469,57 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// Puts `target` and the probe initiator in the target's management DD (made when
+    /// missing) within a pacer slot for `entity`; returns the DD's name and ID.
+    async fn ensure_one(
+        &self,
+        entity: Option<&str>,
+        target: &str,
+        initiator: &str,
+    ) -> (String, Result<u32, DriverError>) {
+        let changes: Vec<(String, Option<String>)> = entity
+            .map(|e| (e.to_owned(), Some(target.to_owned())))
+            .into_iter()
+            .collect();
+        let slot = match self.cfg.pacer.slot(&changes, &self.isns).await {
+            Ok(slot) => Some(slot),
+            Err(error) => {
+                // Without the renewal the change may still be delivered: go on.
+                tracing::warn!(%error, %target, "scn renewal before a management dd change");
+                None
+            }
+        };
+        let name = super::management_dd_name(&self.cfg.management_dd, target);
+        let result = match self.mgmt.get(target) {
+            Some((id, members)) => {
+                let id = *id;
+                let missing: Vec<&str> = [initiator, target]
+                    .into_iter()
+                    .filter(|m| !members.contains(*m))
+                    .collect();
+                self.isns.add_dd_members(id, &missing).await.map(|()| id)
+            }
+            // Created empty, then filled by DD_ID: isnsd 0.101 drops a member of a new DD
+            // that already belongs to another DD ("Ignoring duplicate DD registration": it
+            // tests the membership before the new DD has an ID), and the probe initiator is
+            // in every management DD.
+            None => match self.isns.create_dd(&name, &[]).await {
+                Ok(id) => self
+                    .isns
+                    .add_dd_members(id, &[initiator, target])
+                    .await
+                    .map(|()| id),
+                Err(e) => Err(e),
+            },
+        };
+        if let Some(slot) = slot
+            && let Err(error) = slot.finish(&self.isns).await
+        {
+            tracing::warn!(%error, %target, "scn renewal after a management dd change");
+        }
+        (name, result)
     }
 
     /// The target a management DD name stands for.

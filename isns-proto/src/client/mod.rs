@@ -63,11 +63,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod bulk;
 mod error;
 mod inbound;
 mod model;
 mod names;
+mod portal_query;
 mod session;
 
 pub use error::{ClientError, DisconnectCause, OpError};
@@ -150,9 +150,6 @@ pub struct ClientConfig {
     pub max_pdu_len: usize,
     /// Largest PDU accepted from the server.
     pub max_rx_pdu_len: usize,
-    /// Largest multi-PDU message accepted from the server (a bulk walk answer holds every
-    /// node: about 220 bytes each from open-isns).
-    pub max_rx_message_len: usize,
     /// Most node re-queries waiting (beyond it, one full walk replaces them).
     pub max_pending_requeries: usize,
     /// Most events waiting for [`Session::poll_event`].
@@ -163,15 +160,14 @@ pub struct ClientConfig {
     pub max_walk_objects: usize,
     /// Period of the reconciliation walk; `None` walks only after (re)registration.
     pub reconcile_interval: Option<Duration>,
-    /// Node types whose entity and portals are fetched during a DevGetNext walk
-    /// (DevAttrQry per node); the bulk walk reads every node's.
+    /// Node types whose entity and portals the walk reads (a DevAttrQry per node when
+    /// [`ClientConfig::detail_by_portal`] is off or a portal's query failed).
     pub detail_node_types: NodeType,
-    /// Walk with four DevAttrQry keyed by zero-length attributes (entities, portals, nodes
-    /// with their entity, portals and portal groups, DDs), each answered in one multi-PDU
-    /// message, instead of one DevGetNext per object and one DevAttrQry per target. A server
-    /// that refuses one gets DevGetNext chains for that part, and for the walks after it
-    /// on the same connection.
-    pub bulk_walk: bool,
+    /// Read the nodes' entities, portals and portal groups with one DevAttrQry per portal
+    /// (every node behind it in one answer) instead of one DevGetNext per portal group and
+    /// one DevAttrQry per target. A portal whose answer the server refuses (open-isns: more
+    /// nodes than its 8 KiB answer holds) gets its targets read one by one.
+    pub detail_by_portal: bool,
     /// Reconnect policy.
     pub backoff: Backoff,
 }
@@ -201,14 +197,13 @@ impl ClientConfig {
             max_queued: 65_536,
             max_pdu_len: OPEN_ISNS_MAX_PDU_LEN,
             max_rx_pdu_len: 65_536 + crate::HEADER_LEN,
-            max_rx_message_len: 16 << 20,
             max_pending_requeries: 1024,
             max_events: 65_536,
             max_inbound: 16,
             max_walk_objects: 1_000_000,
             reconcile_interval: Some(Duration::from_secs(300)),
             detail_node_types: NodeType::TARGET,
-            bulk_walk: true,
+            detail_by_portal: true,
             backoff: Backoff::default(),
         }
     }

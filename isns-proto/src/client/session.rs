@@ -9,13 +9,13 @@ use core::time::Duration;
 use bytes::BytesMut;
 
 use super::ClientConfig;
-use super::bulk::{self, Part};
 use super::error::{ClientError, DisconnectCause, OpError};
 use super::inbound::Framer;
 use super::model::{
     self, DdInfo, NodeInfo, OpOutcome, Registration, ScnNotice, Snapshot, owned_str, secs,
 };
 use super::names::{EntityId, NodeName};
+use super::portal_query::{self, Reached};
 use crate::{
     Attr, Body, DecodeError, EntityProtocol, FunctionId, Message, NodeType, Pdu, Port, Reassembler,
     Reassembly, ScnBitmap, Status, Tag, Tlv, Value,
@@ -184,10 +184,11 @@ enum Req {
         walk: u64,
         name: String,
     },
-    /// One query of the bulk walk (see `bulk`).
-    BulkQuery {
+    /// The nodes behind one portal (see `portal_query`).
+    PortalDetail {
         walk: u64,
-        part: Part,
+        ip: IpAddr,
+        port: Port,
     },
     Requery(String),
     DdRequery(u32),
@@ -207,7 +208,7 @@ impl Req {
     fn is_walk(&self) -> bool {
         matches!(
             self,
-            Req::WalkStep { .. } | Req::NodeDetail { .. } | Req::BulkQuery { .. }
+            Req::WalkStep { .. } | Req::NodeDetail { .. } | Req::PortalDetail { .. }
         )
     }
 
@@ -251,7 +252,12 @@ struct Walk {
     objects: usize,
     snapshot: Snapshot,
     node_index: BTreeMap<String, usize>,
-    seen: bulk::Seen,
+    /// What the per-portal queries found (applied when the chains are done).
+    reached: Reached,
+    /// A per-portal query failed: targets it would have covered are read one by one.
+    portal_failed: bool,
+    /// The per-target queries that make up for unread nodes were queued.
+    backfilled: bool,
 }
 
 #[derive(Debug, Default)]
@@ -281,8 +287,6 @@ pub struct Session {
     walk_now: bool,
     requery_names: BTreeSet<String>,
     requery_dds: BTreeSet<u32>,
-    /// The server refused a bulk query on this connection: walk with DevGetNext.
-    bulk_refused: bool,
     last_cause: Option<DisconnectCause>,
     last_error: Option<ClientError>,
     failures: u32,
@@ -297,7 +301,7 @@ impl Session {
     pub fn new(cfg: ClientConfig, now: Instant) -> Session {
         let _ = now;
         Session {
-            reassembler: Reassembler::new(cfg.max_rx_message_len, 4),
+            reassembler: Reassembler::new(cfg.max_rx_pdu_len.saturating_mul(4), 4),
             cfg,
             state: State::Connecting { attempt: 0 },
             next_xid: 1,
@@ -316,7 +320,6 @@ impl Session {
             walk_now: false,
             requery_names: BTreeSet::new(),
             requery_dds: BTreeSet::new(),
-            bulk_refused: false,
             last_cause: None,
             last_error: None,
             failures: 0,
@@ -396,8 +399,7 @@ impl Session {
             State::Registering { .. } | State::Ready { .. } => return,
         };
         self.rx.clear();
-        self.reassembler = Reassembler::new(self.cfg.max_rx_message_len, 4);
-        self.bulk_refused = false;
+        self.reassembler = Reassembler::new(self.cfg.max_rx_pdu_len.saturating_mul(4), 4);
         self.state = State::Registering { attempt };
         let esi = self.cfg.esi_port.is_some();
         self.urgent.push_front(Req::Register { esi });
@@ -938,12 +940,11 @@ impl Session {
                 node_query(Message::dev_attr_qry(xid, src).key(Tag::ISCSI_NAME, name.as_str()))
             }
             Req::DdRequery(id) => Message::dev_attr_qry(xid, src).key(Tag::DD_ID, *id),
-            Req::BulkQuery { part, .. } => {
-                let mut m = Message::dev_attr_qry(xid, src);
-                for &tag in part.key() {
-                    m = m.key(tag, Value::Empty);
-                }
-                for &tag in part.wanted() {
+            Req::PortalDetail { ip, port, .. } => {
+                let mut m = Message::dev_attr_qry(xid, src)
+                    .key(Tag::PORTAL_IP_ADDRESS, *ip)
+                    .key(Tag::PORTAL_PORT, *port);
+                for tag in portal_query::WANTED {
                     m = m.query(tag);
                 }
                 m
@@ -1033,29 +1034,26 @@ impl Session {
     fn start_walk(&mut self) {
         let id = self.next_walk_id;
         self.next_walk_id += 1;
-        let bulk = self.cfg.bulk_walk && !self.bulk_refused;
+        let chains: &[Chain] = if self.cfg.detail_by_portal {
+            // Portal groups come with the per-portal answers.
+            &[Chain::Entities, Chain::Portals, Chain::Nodes, Chain::Dds]
+        } else {
+            &Chain::ALL
+        };
         self.walk = Some(Walk {
             id,
-            open_chains: if bulk {
-                Part::ALL.len()
-            } else {
-                Chain::ALL.len()
-            },
+            open_chains: chains.len(),
             pending_details: 0,
             objects: 0,
             snapshot: Snapshot::default(),
             node_index: BTreeMap::new(),
-            seen: bulk::Seen::default(),
+            reached: Reached::new(),
+            portal_failed: false,
+            backfilled: false,
         });
         self.walk_due = None;
         self.background.retain(|r| !r.is_walk());
-        if bulk {
-            for part in Part::ALL {
-                self.background.push_back(Req::BulkQuery { walk: id, part });
-            }
-            return;
-        }
-        for chain in Chain::ALL {
+        for &chain in chains {
             self.background.push_back(Req::WalkStep {
                 walk: id,
                 chain,
@@ -1064,13 +1062,13 @@ impl Session {
         }
     }
 
-    /// One bulk answer: its objects join the snapshot; a refusal turns this part (and the
-    /// walks after it on this connection) into DevGetNext chains.
-    fn bulk_answer(
+    /// One per-portal answer: what it says about each node is kept for the end of the
+    /// walk; a failure (open-isns: the answer would not fit its 8 KiB buffer) makes the
+    /// walk read the targets it did not reach one by one.
+    fn portal_answer(
         &mut self,
         now: Instant,
         walk: u64,
-        part: Part,
         status: Status,
         rsp: &crate::Response<'_>,
     ) -> Result<(), DecodeError> {
@@ -1078,47 +1076,27 @@ impl Session {
         let Some(w) = self.walk.as_mut().filter(|w| w.id == walk) else {
             return Ok(());
         };
+        w.pending_details = w.pending_details.saturating_sub(1);
         if status.is_success() {
-            let left = max.saturating_sub(w.objects).saturating_add(1);
-            let added = bulk::read(
-                part,
+            let read = portal_query::read(
                 rsp.operating(),
-                &mut w.snapshot,
-                &mut w.seen,
-                left,
-                MAX_DD_MEMBERS,
+                &mut w.reached,
+                &mut w.snapshot.portal_groups,
+                max,
             )?;
-            w.objects += added.objects;
+            w.objects += read;
             if w.objects > max {
                 self.abort_walk(
                     now,
                     ClientError::WalkRunaway {
-                        object: part.name(),
+                        object: "portal nodes",
                         reason: "more objects than max_walk_objects",
                     },
                 );
                 return Ok(());
             }
         } else if status != Status::NO_SUCH_ENTRY {
-            // A server without zero-length keys in DevAttrQry: the same objects one by one.
-            let chains: &[Chain] = match part {
-                Part::Entities => &[Chain::Entities],
-                Part::Portals => &[Chain::Portals],
-                Part::Nodes => &[Chain::Nodes, Chain::PortalGroups],
-                Part::Dds => &[Chain::Dds],
-            };
-            w.open_chains += chains.len();
-            self.bulk_refused = true;
-            for &chain in chains {
-                self.background.push_back(Req::WalkStep {
-                    walk,
-                    chain,
-                    last: None,
-                });
-            }
-        }
-        if let Some(w) = self.walk.as_mut() {
-            w.open_chains = w.open_chains.saturating_sub(1);
+            w.portal_failed = true;
         }
         self.finish_walk_if_done(now);
         Ok(())
@@ -1132,6 +1110,9 @@ impl Session {
     }
 
     fn finish_walk_if_done(&mut self, now: Instant) {
+        if self.cfg.detail_by_portal && self.backfill_nodes() {
+            return;
+        }
         if self
             .walk
             .as_ref()
@@ -1141,6 +1122,45 @@ impl Session {
             self.walk_due = self.cfg.reconcile_interval.map(|d| now + d);
             self.push_event(Event::Walked(w.snapshot));
         }
+    }
+
+    /// Once the chains and the per-portal queries are done: gives each node what the
+    /// per-portal answers said, and queues a per-target query for each target they did not
+    /// cover. Returns whether such queries are now outstanding.
+    fn backfill_nodes(&mut self) -> bool {
+        let detail = self.cfg.detail_node_types;
+        let Some(w) = self
+            .walk
+            .as_mut()
+            .filter(|w| w.open_chains == 0 && w.pending_details == 0 && !w.backfilled)
+        else {
+            return false;
+        };
+        w.backfilled = true;
+        let reached = core::mem::take(&mut w.reached);
+        let mut missing = Vec::new();
+        for n in &mut w.snapshot.nodes {
+            match reached.get(&n.name) {
+                Some((entity, portals)) => {
+                    n.entity.clone_from(entity);
+                    n.portals.clone_from(portals);
+                    n.portals.sort();
+                }
+                // A node behind no portal (an initiator, a Control node) has nothing more
+                // to tell, unless a portal's answer failed.
+                None if w.portal_failed && n.node_type.intersects(detail) => {
+                    missing.push(n.name.clone());
+                }
+                None => {}
+            }
+        }
+        let walk = w.id;
+        w.pending_details += missing.len();
+        let queued = !missing.is_empty();
+        for name in missing {
+            self.background.push_back(Req::NodeDetail { walk, name });
+        }
+        queued
     }
 
     fn request_failed(&mut self, now: Instant, req: Req, err: OpError) {
@@ -1174,13 +1194,13 @@ impl Session {
                     );
                 }
             }
-            Req::BulkQuery { walk, part } => {
+            Req::PortalDetail { walk, .. } => {
                 if self.walk.as_ref().is_some_and(|w| w.id == walk) {
                     self.abort_walk(
                         now,
                         ClientError::WalkRunaway {
-                            object: part.name(),
-                            reason: "a bulk query went unanswered",
+                            object: "portal nodes",
+                            reason: "a portal query went unanswered",
                         },
                     );
                 }
@@ -1548,7 +1568,7 @@ impl Session {
                 }
                 self.walk_step(now, walk, chain, last.as_ref(), status, rsp)?;
             }
-            Req::BulkQuery { walk, part } => self.bulk_answer(now, walk, part, status, rsp)?,
+            Req::PortalDetail { walk, .. } => self.portal_answer(now, walk, status, rsp)?,
             Req::NodeDetail { walk, name } => {
                 let Some(w) = self.walk.as_mut().filter(|w| w.id == walk) else {
                     return Ok(());
@@ -1696,6 +1716,7 @@ impl Session {
         };
         let max_members = MAX_DD_MEMBERS;
         let mut detail: Option<String> = None;
+        let mut portal: Option<(IpAddr, Port)> = None;
         let next = match chain {
             Chain::Entities => {
                 let e = model::parse_entity(attrs())?;
@@ -1710,6 +1731,9 @@ impl Session {
                 let p = model::parse_portal(attrs())?;
                 let k = p.as_ref().map(|p| LastKey::Portal(p.ip, p.port));
                 if let (Some(p), Some(w)) = (p, self.walk.as_mut()) {
+                    if self.cfg.detail_by_portal {
+                        portal = Some((p.ip, p.port));
+                    }
                     w.snapshot.portals.push(p);
                 }
                 k
@@ -1728,7 +1752,9 @@ impl Session {
                 let n = model::parse_node(attrs(), None)?;
                 let k = key_str(Tag::ISCSI_NAME)?.or_else(|| n.as_ref().map(|n| n.name.clone()));
                 if let (Some(n), Some(w)) = (n, self.walk.as_mut()) {
-                    if n.node_type.intersects(self.cfg.detail_node_types) {
+                    if !self.cfg.detail_by_portal
+                        && n.node_type.intersects(self.cfg.detail_node_types)
+                    {
                         detail = Some(n.name.clone());
                     }
                     if !w.node_index.contains_key(&n.name) {
@@ -1785,6 +1811,11 @@ impl Session {
         if let Some(name) = detail {
             w.pending_details += 1;
             self.background.push_back(Req::NodeDetail { walk, name });
+        }
+        if let Some((ip, port)) = portal {
+            w.pending_details += 1;
+            self.background
+                .push_back(Req::PortalDetail { walk, ip, port });
         }
         self.background.push_back(Req::WalkStep {
             walk,

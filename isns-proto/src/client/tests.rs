@@ -19,8 +19,9 @@ fn cfg() -> ClientConfig {
     );
     c.scn_port = 4001;
     c.esi_port = Some(4002);
-    // Most tests here script a DevGetNext walk; the bulk walk has its own tests below.
-    c.bulk_walk = false;
+    // Most tests here script the DevGetNext walk with a query per target; the per-portal
+    // queries have their own tests below.
+    c.detail_by_portal = false;
     c
 }
 
@@ -517,202 +518,155 @@ fn io_errors_map_to_causes() {
     assert_eq!(DisconnectCause::Refused.to_string(), "connection refused");
 }
 
-/// The walk's requests among `pdus`: (function, zero-length key tags).
-fn walk_requests(pdus: &[Vec<u8>]) -> Vec<(FunctionId, u16, Vec<Tag>)> {
-    pdus.iter()
-        .filter_map(|b| {
-            let p = Pdu::parse(b).unwrap();
-            let f = p.function();
-            (f == FunctionId::DEV_ATTR_QRY || f == FunctionId::DEV_GET_NEXT).then(|| {
-                let m = Message::decode(&p).unwrap();
-                let keys = m.key.iter().map(|a| a.tag).collect();
-                (f, p.xid(), keys)
-            })
-        })
-        .collect()
-}
-
-/// Answers `xid` with `m`'s attributes, cut into PDUs of at most 200 bytes.
-fn answer_segmented(s: &mut Session, t: Instant, m: &Message<'_>) {
-    let mut out = BytesMut::new();
-    crate::Segmenter::new(200)
-        .unwrap()
-        .encode(m, &mut out)
-        .unwrap();
-    s.handle_input(t, &out);
-}
-
-#[test]
-fn bulk_walk_reads_every_object_from_four_multi_pdu_queries() {
-    let t = Instant::now();
-    let mut c = cfg();
-    c.bulk_walk = true;
-    let mut s = Session::new(c, t);
-    let sent = registered(&mut s, t, 600);
-    let reqs = walk_requests(&sent);
-    let keys: Vec<Vec<Tag>> = reqs.iter().map(|r| r.2.clone()).collect();
-    assert!(
-        reqs.iter().all(|r| r.0 == FunctionId::DEV_ATTR_QRY),
-        "{reqs:?}"
-    );
-    assert_eq!(
-        keys,
-        vec![
-            vec![Tag::ENTITY_IDENTIFIER],
-            vec![Tag::PORTAL_IP_ADDRESS, Tag::PORTAL_PORT],
-            vec![Tag::ISCSI_NODE_TYPE],
-            vec![Tag::DD_SYMBOLIC_NAME],
-        ]
-    );
+/// Answers every walk request of `s` from a two-target database (one entity, one portal,
+/// one DD) until the walk ends; the per-portal query is answered `portal_status`. Returns
+/// the snapshot and the requests seen: (function, first key tag).
+fn serve_walk(
+    s: &mut Session,
+    t: Instant,
+    first: Vec<Vec<u8>>,
+    portal_status: Status,
+) -> (Snapshot, Vec<(FunctionId, Tag)>) {
     let ip: IpAddr = Ipv4Addr::new(127, 0, 0, 2).into();
-    let rsp = |xid: u16, key: Tag| {
-        Message::response(FunctionId::DEV_ATTR_QRY, xid, Status::SUCCESSFUL)
-            .key(key, crate::Value::Empty)
-    };
-    answer_segmented(
-        &mut s,
-        t,
-        &rsp(reqs[0].1, Tag::ENTITY_IDENTIFIER)
-            .op(Tag::ENTITY_IDENTIFIER, "array-1")
-            .op(Tag::ENTITY_PROTOCOL, 2u32)
-            .op(Tag::ENTITY_IDENTIFIER, "array-2")
-            .op(Tag::ENTITY_PROTOCOL, 2u32),
-    );
-    answer_segmented(
-        &mut s,
-        t,
-        &rsp(reqs[1].1, Tag::PORTAL_IP_ADDRESS)
-            .op(Tag::PORTAL_IP_ADDRESS, ip)
-            .op(Tag::PORTAL_PORT, Port::tcp(3260)),
-    );
-    // As open-isns lists them: each node after its entity, then its portals and PGs; the
-    // last two nodes share one naming of their entity.
-    let mut nodes = rsp(reqs[2].1, Tag::ISCSI_NODE_TYPE);
-    for (e, name) in [("array-1", "iqn.2026-01.test:a1"), ("array-1", T1)] {
-        nodes = nodes
-            .op(Tag::ENTITY_IDENTIFIER, e)
-            .op(Tag::ISCSI_NAME, name)
-            .op(Tag::ISCSI_NODE_TYPE, NodeType::TARGET.bits())
-            .op(Tag::PORTAL_IP_ADDRESS, ip)
-            .op(Tag::PORTAL_PORT, Port::tcp(3260))
-            .op(Tag::PG_ISCSI_NAME, name)
-            .op(Tag::PG_TAG, 1u32)
-            .op(Tag::PG_PORTAL_IP_ADDR, ip)
-            .op(Tag::PG_PORTAL_PORT, Port::tcp(3260));
+    let nodes = ["iqn.2026-01.test:a1", T1];
+    let mut seen = Vec::new();
+    let mut pending = first;
+    for _ in 0..100 {
+        for b in std::mem::take(&mut pending) {
+            let p = Pdu::parse(&b).unwrap();
+            let f = p.function();
+            if f != FunctionId::DEV_GET_NEXT && f != FunctionId::DEV_ATTR_QRY {
+                continue;
+            }
+            let m = Message::decode(&p).unwrap();
+            let key = m.key.first().unwrap();
+            seen.push((f, key.tag));
+            let empty = key.value == crate::Value::Empty;
+            let none = Message::response(f, p.xid(), Status::NO_SUCH_ENTRY);
+            let ok = Message::response(f, p.xid(), Status::SUCCESSFUL);
+            let node = |m: Message<'static>, name: &'static str| {
+                m.op(Tag::ISCSI_NAME, name)
+                    .op(Tag::ISCSI_NODE_TYPE, NodeType::TARGET.bits())
+            };
+            let a = match (f, key.tag) {
+                (FunctionId::DEV_GET_NEXT, Tag::ENTITY_IDENTIFIER) if empty => ok
+                    .key(Tag::ENTITY_IDENTIFIER, "array-1")
+                    .op(Tag::ENTITY_IDENTIFIER, "array-1"),
+                (FunctionId::DEV_GET_NEXT, Tag::PORTAL_IP_ADDRESS) if empty => ok
+                    .key(Tag::PORTAL_IP_ADDRESS, ip)
+                    .key(Tag::PORTAL_PORT, Port::tcp(3260))
+                    .op(Tag::PORTAL_IP_ADDRESS, ip)
+                    .op(Tag::PORTAL_PORT, Port::tcp(3260)),
+                (FunctionId::DEV_GET_NEXT, Tag::ISCSI_NAME) => {
+                    let next = if empty {
+                        Some(nodes[0])
+                    } else if key.value == crate::Value::Str(nodes[0]) {
+                        Some(nodes[1])
+                    } else {
+                        None
+                    };
+                    match next {
+                        Some(n) => node(ok.key(Tag::ISCSI_NAME, n), n),
+                        None => none,
+                    }
+                }
+                (FunctionId::DEV_GET_NEXT, Tag::DD_ID) if empty => ok
+                    .key(Tag::DD_ID, 7u32)
+                    .op(Tag::DD_ID, 7u32)
+                    .op(Tag::DD_MEMBER_ISCSI_NAME, T1),
+                (FunctionId::DEV_ATTR_QRY, Tag::PORTAL_IP_ADDRESS)
+                    if portal_status.is_success() =>
+                {
+                    let mut a = ok
+                        .op(Tag::ENTITY_IDENTIFIER, "array-1")
+                        .op(Tag::PORTAL_IP_ADDRESS, ip)
+                        .op(Tag::PORTAL_PORT, Port::tcp(3260));
+                    for n in nodes {
+                        a = node(a, n)
+                            .op(Tag::PG_ISCSI_NAME, n)
+                            .op(Tag::PG_TAG, 1u32)
+                            .op(Tag::PG_PORTAL_IP_ADDR, ip)
+                            .op(Tag::PG_PORTAL_PORT, Port::tcp(3260));
+                    }
+                    a
+                }
+                (FunctionId::DEV_ATTR_QRY, Tag::PORTAL_IP_ADDRESS) => {
+                    Message::response(f, p.xid(), portal_status)
+                }
+                (FunctionId::DEV_ATTR_QRY, Tag::ISCSI_NAME) => {
+                    let crate::Value::Str(n) = key.value else {
+                        panic!()
+                    };
+                    let n: &'static str = if n == T1 { T1 } else { nodes[0] };
+                    node(
+                        ok.op(Tag::ENTITY_IDENTIFIER, "array-1")
+                            .op(Tag::PORTAL_IP_ADDRESS, ip)
+                            .op(Tag::PORTAL_PORT, Port::tcp(3260)),
+                        n,
+                    )
+                }
+                _ => none,
+            };
+            s.handle_input(t, &enc(&a));
+        }
+        for e in events(s) {
+            if let Event::Walked(snap) = e {
+                return (snap, seen);
+            }
+        }
+        pending = server_pdus(s);
     }
-    nodes = nodes
-        .op(Tag::ENTITY_IDENTIFIER, "array-2")
-        .op(Tag::ISCSI_NAME, "iqn.2026-01.test:b1")
-        .op(Tag::ISCSI_NODE_TYPE, NodeType::TARGET.bits())
-        .op(Tag::ISCSI_NAME, "iqn.2026-01.test:b2")
-        .op(Tag::ISCSI_NODE_TYPE, NodeType::TARGET.bits())
-        .op(Tag::ISCSI_ALIAS, "second");
-    answer_segmented(&mut s, t, &nodes);
-    assert!(
-        !events(&mut s).iter().any(|e| matches!(e, Event::Walked(_))),
-        "the DDs are still out"
-    );
-    answer_segmented(
-        &mut s,
-        t,
-        &rsp(reqs[3].1, Tag::DD_SYMBOLIC_NAME)
-            .op(Tag::DD_ID, 7u32)
-            .op(Tag::DD_SYMBOLIC_NAME, "mgmt:t1")
-            .op(Tag::DD_MEMBER_ISCSI_INDEX, 3u32)
-            .op(Tag::DD_MEMBER_ISCSI_NAME, T1)
-            .op(Tag::DD_MEMBER_ISCSI_INDEX, 4u32)
-            .op(Tag::DD_MEMBER_ISCSI_NAME, ME)
-            .op(Tag::DD_ID, 8u32)
-            .op(Tag::DD_SYMBOLIC_NAME, "empty"),
-    );
-    let snap = events(&mut s)
-        .into_iter()
-        .find_map(|e| match e {
-            Event::Walked(snap) => Some(snap),
-            _ => None,
-        })
-        .expect("walked");
-    assert_eq!(snap.entities.len(), 2);
-    assert_eq!(snap.portals.len(), 1);
-    assert_eq!(snap.portal_groups.len(), 2);
-    let names: Vec<&str> = snap.nodes.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "iqn.2026-01.test:a1",
-            T1,
-            "iqn.2026-01.test:b1",
-            "iqn.2026-01.test:b2"
-        ]
-    );
-    let t1 = &snap.nodes[1];
-    assert_eq!(t1.entity.as_deref(), Some("array-1"));
-    assert_eq!(t1.portals.len(), 1);
-    assert_eq!(t1.portals[0].tag, Some(1));
-    let b2 = &snap.nodes[3];
-    assert_eq!(b2.entity.as_deref(), Some("array-2"));
-    assert_eq!(b2.alias.as_deref(), Some("second"));
-    assert_eq!(snap.dds.len(), 2);
-    assert_eq!(snap.dds[0].member_names().collect::<Vec<_>>(), [T1, ME]);
-    assert!(snap.dds[1].members.is_empty());
-    assert!(
-        walk_requests(&server_pdus(&mut s)).is_empty(),
-        "no per-target query follows"
-    );
+    panic!("the walk did not end: {seen:?}");
 }
 
 #[test]
-fn refused_bulk_query_falls_back_to_getnext_chains_for_that_part() {
+fn portal_walk_reads_every_node_behind_a_portal_in_one_query() {
     let t = Instant::now();
     let mut c = cfg();
-    c.bulk_walk = true;
+    c.detail_by_portal = true;
     let mut s = Session::new(c, t);
-    let sent = registered(&mut s, t, 600);
-    let reqs = walk_requests(&sent);
-    let nodes = reqs
+    let first = registered(&mut s, t, 600);
+    let (snap, seen) = serve_walk(&mut s, t, first, Status::SUCCESSFUL);
+    let queries: Vec<Tag> = seen
         .iter()
-        .find(|r| r.2 == [Tag::ISCSI_NODE_TYPE])
-        .unwrap()
-        .1;
-    s.handle_input(
-        t,
-        &enc(&Message::response(
-            FunctionId::DEV_ATTR_QRY,
-            nodes,
-            Status::INVALID_QUERY,
-        )),
-    );
-    let next = walk_requests(&server_pdus(&mut s));
-    let next_xids: Vec<(FunctionId, u16)> = next.iter().map(|r| (r.0, r.1)).collect();
-    let chains: Vec<(FunctionId, Vec<Tag>)> = next.into_iter().map(|r| (r.0, r.2)).collect();
-    assert_eq!(
-        chains,
-        vec![
-            (FunctionId::DEV_GET_NEXT, vec![Tag::ISCSI_NAME]),
-            (
-                FunctionId::DEV_GET_NEXT,
-                vec![
-                    Tag::PG_ISCSI_NAME,
-                    Tag::PG_PORTAL_IP_ADDR,
-                    Tag::PG_PORTAL_PORT
-                ]
-            ),
-        ]
-    );
-    // The rest of this walk finds nothing; the next walk on this connection asks nothing
-    // in bulk.
-    let open: Vec<(FunctionId, u16)> = reqs
-        .iter()
-        .filter(|r| r.1 != nodes)
-        .map(|r| (r.0, r.1))
-        .chain(next_xids)
+        .filter(|r| r.0 == FunctionId::DEV_ATTR_QRY)
+        .map(|r| r.1)
         .collect();
-    for (f, xid) in open {
-        s.handle_input(t, &enc(&Message::response(f, xid, Status::NO_SUCH_ENTRY)));
+    assert_eq!(
+        queries,
+        [Tag::PORTAL_IP_ADDRESS],
+        "one query, none per target"
+    );
+    assert!(
+        !seen.contains(&(FunctionId::DEV_GET_NEXT, Tag::PG_ISCSI_NAME)),
+        "no portal group chain: {seen:?}"
+    );
+    assert_eq!(snap.targets().count(), 2);
+    for n in &snap.nodes {
+        assert_eq!(n.entity.as_deref(), Some("array-1"), "{n:?}");
+        assert_eq!(n.portals.len(), 1);
+        assert_eq!(n.portals[0].tag, Some(1));
     }
-    assert!(events(&mut s).iter().any(|e| matches!(e, Event::Walked(_))));
-    s.walk(t);
-    let again = walk_requests(&server_pdus(&mut s));
-    assert_eq!(again.len(), 5, "{again:?}");
-    assert!(again.iter().all(|r| r.0 == FunctionId::DEV_GET_NEXT));
+    assert_eq!(snap.portal_groups.len(), 2);
+    assert_eq!(snap.entities.len(), 1);
+    assert_eq!(snap.dds.len(), 1);
+}
+
+#[test]
+fn refused_portal_query_reads_its_targets_one_by_one() {
+    let t = Instant::now();
+    let mut c = cfg();
+    c.detail_by_portal = true;
+    let mut s = Session::new(c, t);
+    let first = registered(&mut s, t, 600);
+    let (snap, seen) = serve_walk(&mut s, t, first, Status::INTERNAL_ERROR);
+    let per_target = seen
+        .iter()
+        .filter(|r| *r == &(FunctionId::DEV_ATTR_QRY, Tag::ISCSI_NAME))
+        .count();
+    assert_eq!(per_target, 2, "{seen:?}");
+    for n in &snap.nodes {
+        assert_eq!(n.entity.as_deref(), Some("array-1"), "{n:?}");
+        assert_eq!(n.portals.len(), 1);
+    }
 }
