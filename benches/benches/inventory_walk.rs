@@ -3,8 +3,9 @@
 //! nodes` over the same server in the same run:
 //!
 //! * `isns_client_portal_walk_2000` — the session's walk as it runs by default: DevGetNext
-//!   over entities, portals, nodes and DDs, plus one DevAttrQry per portal that returns
-//!   every node behind it with its entity and portal groups (4,600 requests here);
+//!   over entities, portals and DDs, one DevAttrQry per portal that returns every node
+//!   behind it with its entity and portal groups, one DevAttrQry for every initiator
+//!   (2,600 requests here);
 //! * `isns_client_getnext_walk_2000` — the walk it replaced (and falls back to for a portal
 //!   whose answer isnsd refuses): DevGetNext over entities, portals, portal groups, nodes
 //!   and DDs, plus one DevAttrQry per target for its entity and portals (8,400 requests);

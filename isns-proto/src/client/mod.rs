@@ -1,6 +1,6 @@
 //! Sans-IO iSNS client session: the client registered as a Control node, management SCNs
-//! and ESI answered, DevGetNext inventory walks, targeted re-queries and Discovery Domain
-//! operations. It does no I/O and reads no clock; `client_tokio` (feature `tokio`)
+//! and ESI answered, inventory walks (DevGetNext chains and one DevAttrQry per portal),
+//! targeted re-queries and Discovery Domain operations. It does no I/O and reads no clock; `client_tokio` (feature `tokio`)
 //! drives it over TCP.
 //!
 //! ```text

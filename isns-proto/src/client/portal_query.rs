@@ -1,27 +1,31 @@
-//! The walk's per-portal query: one DevAttrQry keyed by a portal (IP address and port)
-//! tells every node behind that portal, with its entity, its portal group tags and the
-//! portal, in one answer.
+//! The walk's node queries: one DevAttrQry keyed by a portal (IP address and port) tells
+//! every node behind that portal, with its entity, its portal group tags and the portal, in
+//! one answer; one DevAttrQry keyed by the node type Initiator tells every initiator with
+//! its entity (initiators usually sit behind no portal).
 //!
 //! ```text
-//!  DevAttrQry  key: Portal IP Address, Portal Port
+//!  DevAttrQry  key: Portal IP Address, Portal Port     (or: iSCSI Node Type = Initiator)
 //!              wanted: EID, name, type, alias, index, portal IP/port, PG name/tag/IP/port
-//!  answer (open-isns 0.101, query.c): the portal's entity, the portal, then per node
-//!              reachable through it: name, type, …, (PG name, PG tag, PG IP, PG port)
+//!  answer (open-isns 0.101, query.c): per matching object its entity, the object, then its
+//!              related nodes or portals: name, type, …, (PG name, PG tag, PG IP, PG port)
 //! ```
 //!
-//! It replaces, for a DevGetNext walk, the Portal Group chain (one DevGetNext per PG) and
-//! the DevAttrQry per target that read each target's entity and portals: with open-isns
+//! They replace, in a DevGetNext walk, the node and portal group chains (one DevGetNext
+//! per node and per PG) and the DevAttrQry per target that read each target's entity and
+//! portals: with open-isns
 //! every request costs a scan of the whole database (`isns_object_list_lookup`,
 //! `isns_object_match`), so the walk's time is its number of requests. open-isns builds
 //! an answer in one 8 KiB buffer and never segments it ("For now, we don't do
-//! segmentation", message.c): a portal with more nodes than fit is answered Internal
-//! Error, and the walk then reads those nodes one by one.
+//! segmentation", message.c): a portal with more nodes than fit (or more initiators than
+//! fit) is answered Internal Error, and the walk then lists the nodes with DevGetNext and
+//! reads the targets no answer covered one by one. A node that is neither behind a portal
+//! nor an initiator (a Control node) is not listed then.
 
 use std::collections::BTreeMap;
 
 use crate::{Attr, DecodeError, Tag};
 
-use super::model::{self, PortalGroupInfo, PortalRef};
+use super::model::{self, NodeInfo, PortalGroupInfo};
 
 /// The operating attributes asked for, in the order the answer lists them: the name
 /// before the type and the PG tag before its portal, as `model::parse_node` reads them.
@@ -39,9 +43,9 @@ pub(crate) const WANTED: [Tag; 11] = [
     Tag::PG_PORTAL_PORT,
 ];
 
-/// What the per-portal answers of one walk said about each node: its entity and the
-/// portals it is reachable through (the union over the answers).
-pub(crate) type Reached = BTreeMap<String, (Option<String>, Vec<PortalRef>)>;
+/// What the answers of one walk said about each node (its portals: the union over the
+/// answers).
+pub(crate) type Reached = BTreeMap<String, NodeInfo>;
 
 /// Splits `attrs` into records, a new one at every attribute `starts` accepts.
 fn records<'a>(attrs: &'a [Attr<'a>], starts: impl Fn(Tag) -> bool) -> Vec<&'a [Attr<'a>]> {
@@ -59,7 +63,7 @@ fn records<'a>(attrs: &'a [Attr<'a>], starts: impl Fn(Tag) -> bool) -> Vec<&'a [
     out
 }
 
-/// Reads one answer: each node's entity and portals join `reached` (at most
+/// Reads one answer: each node (with its entity and portals) joins `reached` (at most
 /// `max_nodes` names in all), each portal group joins `groups`. Returns the objects read.
 pub(crate) fn read<'a>(
     attrs: impl Iterator<Item = Result<Attr<'a>, DecodeError>>,
@@ -69,37 +73,42 @@ pub(crate) fn read<'a>(
 ) -> Result<usize, DecodeError> {
     let all: Vec<Attr<'a>> = attrs.collect::<Result<_, _>>()?;
     let mut objects = 0;
-    // Everything before the first node (the entity and the portal) applies to each node.
-    let first_node = all
-        .iter()
-        .position(|a| a.tag() == Tag::ISCSI_NAME)
-        .unwrap_or(all.len());
-    let (head, body) = all.split_at(first_node);
-    for node in records(body, |t| t == Tag::ISCSI_NAME) {
-        let attrs = head.iter().chain(node.iter()).copied().map(Ok);
-        let Some(n) = model::parse_node(attrs, None)? else {
-            continue;
-        };
-        for pg in records(node, |t| t == Tag::PG_ISCSI_NAME)
-            .into_iter()
-            .filter(|g| g.first().is_some_and(|a| a.tag() == Tag::PG_ISCSI_NAME))
-        {
-            if let Some(g) = model::parse_portal_group(pg.iter().copied().map(Ok))? {
-                groups.push(g);
-                objects += 1;
+    for record in records(&all, |t| t == Tag::ENTITY_IDENTIFIER) {
+        // Everything before the first node (the entity, a portal) applies to each node.
+        let first_node = record
+            .iter()
+            .position(|a| a.tag() == Tag::ISCSI_NAME)
+            .unwrap_or(record.len());
+        let (head, body) = record.split_at(first_node);
+        for node in records(body, |t| t == Tag::ISCSI_NAME) {
+            let attrs = head.iter().chain(node.iter()).copied().map(Ok);
+            let Some(n) = model::parse_node(attrs, None)? else {
+                continue;
+            };
+            for pg in records(node, |t| t == Tag::PG_ISCSI_NAME)
+                .into_iter()
+                .filter(|g| g.first().is_some_and(|a| a.tag() == Tag::PG_ISCSI_NAME))
+            {
+                if let Some(g) = model::parse_portal_group(pg.iter().copied().map(Ok))? {
+                    groups.push(g);
+                    objects += 1;
+                }
             }
-        }
-        objects += 1;
-        if !reached.contains_key(&n.name) && reached.len() >= max_nodes {
-            continue;
-        }
-        let entry = reached.entry(n.name).or_default();
-        if entry.0.is_none() {
-            entry.0 = n.entity;
-        }
-        for p in n.portals {
-            if !entry.1.contains(&p) && entry.1.len() < 256 {
-                entry.1.push(p);
+            objects += 1;
+            let full = reached.len() >= max_nodes;
+            match reached.get_mut(&n.name) {
+                Some(known) => {
+                    for p in n.portals {
+                        if !known.portals.contains(&p) && known.portals.len() < 256 {
+                            known.portals.push(p);
+                        }
+                    }
+                    known.portals.sort();
+                }
+                None if !full => {
+                    reached.insert(n.name.clone(), n);
+                }
+                None => {}
             }
         }
     }
@@ -150,11 +159,11 @@ mod tests {
     fn reads_each_node_behind_the_portal_with_its_entity_and_group_tag() {
         let (reached, groups) = read_answer(&answer()).unwrap();
         assert_eq!(reached.len(), 2);
-        let (entity, portals) = &reached["iqn.2026-01.test:t2"];
-        assert_eq!(entity.as_deref(), Some("array-1"));
-        assert_eq!(portals.len(), 1);
-        assert_eq!(portals[0].port, 3260);
-        assert_eq!(portals[0].tag, Some(2));
+        let t2 = &reached["iqn.2026-01.test:t2"];
+        assert_eq!(t2.entity.as_deref(), Some("array-1"));
+        assert_eq!(t2.portals.len(), 1);
+        assert_eq!(t2.portals[0].port, 3260);
+        assert_eq!(t2.portals[0].tag, Some(2));
         assert_eq!(groups.len(), 2);
     }
 

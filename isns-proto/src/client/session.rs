@@ -190,6 +190,10 @@ enum Req {
         ip: IpAddr,
         port: Port,
     },
+    /// Every initiator (see `portal_query`).
+    Initiators {
+        walk: u64,
+    },
     Requery(String),
     DdRequery(u32),
     Op {
@@ -208,7 +212,10 @@ impl Req {
     fn is_walk(&self) -> bool {
         matches!(
             self,
-            Req::WalkStep { .. } | Req::NodeDetail { .. } | Req::PortalDetail { .. }
+            Req::WalkStep { .. }
+                | Req::NodeDetail { .. }
+                | Req::PortalDetail { .. }
+                | Req::Initiators { .. }
         )
     }
 
@@ -252,10 +259,13 @@ struct Walk {
     objects: usize,
     snapshot: Snapshot,
     node_index: BTreeMap<String, usize>,
-    /// What the per-portal queries found (applied when the chains are done).
+    /// What the per-portal and initiator queries found (applied when the chains are done).
     reached: Reached,
-    /// A per-portal query failed: targets it would have covered are read one by one.
-    portal_failed: bool,
+    /// One of those queries failed: the nodes are listed with DevGetNext, and the targets
+    /// no answer covered are read one by one.
+    need_nodes: bool,
+    /// The DevGetNext node chain was started.
+    nodes_chain: bool,
     /// The per-target queries that make up for unread nodes were queued.
     backfilled: bool,
 }
@@ -940,6 +950,14 @@ impl Session {
                 node_query(Message::dev_attr_qry(xid, src).key(Tag::ISCSI_NAME, name.as_str()))
             }
             Req::DdRequery(id) => Message::dev_attr_qry(xid, src).key(Tag::DD_ID, *id),
+            Req::Initiators { .. } => {
+                let mut m = Message::dev_attr_qry(xid, src)
+                    .key(Tag::ISCSI_NODE_TYPE, NodeType::INITIATOR.bits());
+                for tag in portal_query::WANTED {
+                    m = m.query(tag);
+                }
+                m
+            }
             Req::PortalDetail { ip, port, .. } => {
                 let mut m = Message::dev_attr_qry(xid, src)
                     .key(Tag::PORTAL_IP_ADDRESS, *ip)
@@ -1034,25 +1052,30 @@ impl Session {
     fn start_walk(&mut self) {
         let id = self.next_walk_id;
         self.next_walk_id += 1;
-        let chains: &[Chain] = if self.cfg.detail_by_portal {
-            // Portal groups come with the per-portal answers.
-            &[Chain::Entities, Chain::Portals, Chain::Nodes, Chain::Dds]
+        let by_portal = self.cfg.detail_by_portal;
+        let chains: &[Chain] = if by_portal {
+            // Nodes and portal groups come with the per-portal and initiator answers.
+            &[Chain::Entities, Chain::Portals, Chain::Dds]
         } else {
             &Chain::ALL
         };
         self.walk = Some(Walk {
             id,
             open_chains: chains.len(),
-            pending_details: 0,
+            pending_details: usize::from(by_portal),
             objects: 0,
             snapshot: Snapshot::default(),
             node_index: BTreeMap::new(),
             reached: Reached::new(),
-            portal_failed: false,
+            need_nodes: false,
+            nodes_chain: false,
             backfilled: false,
         });
         self.walk_due = None;
         self.background.retain(|r| !r.is_walk());
+        if by_portal {
+            self.background.push_back(Req::Initiators { walk: id });
+        }
         for &chain in chains {
             self.background.push_back(Req::WalkStep {
                 walk: id,
@@ -1096,7 +1119,7 @@ impl Session {
                 return Ok(());
             }
         } else if status != Status::NO_SUCH_ENTRY {
-            w.portal_failed = true;
+            w.need_nodes = true;
         }
         self.finish_walk_if_done(now);
         Ok(())
@@ -1136,25 +1159,39 @@ impl Session {
         else {
             return false;
         };
+        let walk = w.id;
+        if w.need_nodes && !w.nodes_chain {
+            w.nodes_chain = true;
+            w.open_chains += 1;
+            self.background.push_back(Req::WalkStep {
+                walk,
+                chain: Chain::Nodes,
+                last: None,
+            });
+            return true;
+        }
         w.backfilled = true;
-        let reached = core::mem::take(&mut w.reached);
+        let mut reached = core::mem::take(&mut w.reached);
         let mut missing = Vec::new();
+        // The listed nodes (when a query failed), completed by the answers.
         for n in &mut w.snapshot.nodes {
-            match reached.get(&n.name) {
-                Some((entity, portals)) => {
-                    n.entity.clone_from(entity);
-                    n.portals.clone_from(portals);
-                    n.portals.sort();
+            match reached.remove(&n.name) {
+                Some(r) => {
+                    n.entity = r.entity;
+                    n.portals = r.portals;
+                    if n.alias.is_none() {
+                        n.alias = r.alias;
+                    }
                 }
-                // A node behind no portal (an initiator, a Control node) has nothing more
-                // to tell, unless a portal's answer failed.
-                None if w.portal_failed && n.node_type.intersects(detail) => {
-                    missing.push(n.name.clone());
-                }
+                None if n.node_type.intersects(detail) => missing.push(n.name.clone()),
                 None => {}
             }
         }
-        let walk = w.id;
+        // The nodes only the answers named.
+        for (name, n) in reached {
+            w.node_index.insert(name, w.snapshot.nodes.len());
+            w.snapshot.nodes.push(n);
+        }
         w.pending_details += missing.len();
         let queued = !missing.is_empty();
         for name in missing {
@@ -1194,7 +1231,7 @@ impl Session {
                     );
                 }
             }
-            Req::PortalDetail { walk, .. } => {
+            Req::PortalDetail { walk, .. } | Req::Initiators { walk } => {
                 if self.walk.as_ref().is_some_and(|w| w.id == walk) {
                     self.abort_walk(
                         now,
@@ -1568,7 +1605,9 @@ impl Session {
                 }
                 self.walk_step(now, walk, chain, last.as_ref(), status, rsp)?;
             }
-            Req::PortalDetail { walk, .. } => self.portal_answer(now, walk, status, rsp)?,
+            Req::PortalDetail { walk, .. } | Req::Initiators { walk } => {
+                self.portal_answer(now, walk, status, rsp)?;
+            }
             Req::NodeDetail { walk, name } => {
                 let Some(w) = self.walk.as_mut().filter(|w| w.id == walk) else {
                     return Ok(());

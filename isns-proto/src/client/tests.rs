@@ -10,6 +10,7 @@ use crate::{Body, FunctionId, Message, NodeType, Pdu, PduFlags, Port, ScnBitmap,
 
 const ME: &str = "iqn.2026-01.test:manager";
 const T1: &str = "iqn.2026-01.test:t1";
+const INI: &str = "iqn.2026-01.test:ini";
 
 fn cfg() -> ClientConfig {
     let mut c = ClientConfig::new(
@@ -593,6 +594,10 @@ fn serve_walk(
                 (FunctionId::DEV_ATTR_QRY, Tag::PORTAL_IP_ADDRESS) => {
                     Message::response(f, p.xid(), portal_status)
                 }
+                (FunctionId::DEV_ATTR_QRY, Tag::ISCSI_NODE_TYPE) => ok
+                    .op(Tag::ENTITY_IDENTIFIER, "ini-entity")
+                    .op(Tag::ISCSI_NAME, INI)
+                    .op(Tag::ISCSI_NODE_TYPE, NodeType::INITIATOR.bits()),
                 (FunctionId::DEV_ATTR_QRY, Tag::ISCSI_NAME) => {
                     let crate::Value::Str(n) = key.value else {
                         panic!()
@@ -634,15 +639,24 @@ fn portal_walk_reads_every_node_behind_a_portal_in_one_query() {
         .collect();
     assert_eq!(
         queries,
-        [Tag::PORTAL_IP_ADDRESS],
-        "one query, none per target"
+        [Tag::ISCSI_NODE_TYPE, Tag::PORTAL_IP_ADDRESS],
+        "the initiators and one portal, no query per target"
     );
-    assert!(
-        !seen.contains(&(FunctionId::DEV_GET_NEXT, Tag::PG_ISCSI_NAME)),
-        "no portal group chain: {seen:?}"
-    );
+    for chain in [Tag::PG_ISCSI_NAME, Tag::ISCSI_NAME] {
+        assert!(
+            !seen.contains(&(FunctionId::DEV_GET_NEXT, chain)),
+            "no node or portal group chain: {seen:?}"
+        );
+    }
     assert_eq!(snap.targets().count(), 2);
-    for n in &snap.nodes {
+    let ini = snap
+        .nodes
+        .iter()
+        .find(|n| n.name == INI)
+        .expect("initiator");
+    assert_eq!(ini.entity.as_deref(), Some("ini-entity"));
+    assert_eq!(ini.node_type, NodeType::INITIATOR);
+    for n in snap.targets() {
         assert_eq!(n.entity.as_deref(), Some("array-1"), "{n:?}");
         assert_eq!(n.portals.len(), 1);
         assert_eq!(n.portals[0].tag, Some(1));
@@ -665,7 +679,9 @@ fn refused_portal_query_reads_its_targets_one_by_one() {
         .filter(|r| *r == &(FunctionId::DEV_ATTR_QRY, Tag::ISCSI_NAME))
         .count();
     assert_eq!(per_target, 2, "{seen:?}");
-    for n in &snap.nodes {
+    assert!(seen.contains(&(FunctionId::DEV_GET_NEXT, Tag::ISCSI_NAME)));
+    assert_eq!(snap.nodes.len(), 3);
+    for n in snap.targets() {
         assert_eq!(n.entity.as_deref(), Some("array-1"), "{n:?}");
         assert_eq!(n.portals.len(), 1);
     }
