@@ -158,8 +158,7 @@ fn seed_assignments(store: &Path, n: usize) {
                 at: Timestamp::from_millis(1),
             },
             reserved_at: Timestamp::from_millis(1),
-            initiator: IscsiName::new(format!("iqn.2026-12.com.example:{server}"))
-                .expect("name"),
+            initiator: IscsiName::new(format!("iqn.2026-12.com.example:{server}")).expect("name"),
             dd_name: format!("bcm:{server}"),
         };
         let json = serde_json::to_string(&a).expect("json");
@@ -234,7 +233,10 @@ fn serve_until_ready(bin: &Path, cfg: &Path, dir: &Path, log: &str) -> (Child, D
             "bcm serve exited: see {}",
             dir.join(log).display()
         );
-        assert!(t0.elapsed() < Duration::from_secs(1800), "bcm serve not ready");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1800),
+            "bcm serve not ready"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     (serve, t0.elapsed())
