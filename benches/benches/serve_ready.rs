@@ -8,7 +8,8 @@
 //!   against the fresh isnsd, then for a restart (the DDs are in place: walk and probes).
 //! * **memory** — 5,000 targets (500 entities of 10, registered by a plain client, on
 //!   portals nothing listens on, so every probe fails at once; their management DDs made up
-//!   front as `inventory_walk` does) and 5,000 committed assignments seeded in the store
+//!   front as `inventory_walk` does) and 5,000 committed assignments seeded in the store,
+//!   with their DDs made in iSNS
 //!   (provisioning 5,000 servers through the API would take over an hour against one
 //!   pacing-bound isnsd): `VmHWM` of `bcm serve` once it is ready.
 //!
@@ -122,6 +123,23 @@ fn register_memory_targets(server: SocketAddr, n: usize) {
             &mut s,
             &Message::dd_reg(next(), PROBE, Some(id))
                 .op(Tag::DD_MEMBER_ISCSI_NAME, PROBE)
+                .op(Tag::DD_MEMBER_ISCSI_NAME, target.as_str()),
+        );
+        // The DD of the assignment seeded for target i (`seed_assignments`), as the manager
+        // makes it; without it the manager's first reconciliation would repair 5,000 DDs.
+        let server = format!("server-{i}");
+        let id = call(
+            &mut s,
+            &Message::dd_reg(next(), PROBE, None)
+                .op(Tag::DD_SYMBOLIC_NAME, format!("bcm:{server}").as_str()),
+        );
+        call(
+            &mut s,
+            &Message::dd_reg(next(), PROBE, Some(id))
+                .op(
+                    Tag::DD_MEMBER_ISCSI_NAME,
+                    format!("iqn.2026-12.com.example:{server}").as_str(),
+                )
                 .op(Tag::DD_MEMBER_ISCSI_NAME, target.as_str()),
         );
     }

@@ -11,7 +11,7 @@
 //!  resync() ──► walk now (its round re-probes every target)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -36,9 +36,16 @@ pub(crate) enum Control {
     Stop,
 }
 
+/// Probe tasks alive at once, per permit of `probe_concurrency`: a probe waiting for a
+/// permit or for tgtd to admit it holds its task's memory (each several KiB), and spawning
+/// one task per target took 80 MiB for 5,000 targets. The rest wait in `Task::probe_queue`.
+const PROBE_TASKS_PER_PERMIT: usize = 4;
+
 struct ProbeDone {
     target: String,
     round: Option<u64>,
+    /// A task ran it (a target gone before its turn came is reported without one).
+    spawned: bool,
     result: Result<TargetReport, ProbeError>,
 }
 
@@ -73,6 +80,9 @@ pub(crate) struct Task {
     admit_until: BTreeMap<String, Instant>,
     semaphore: Arc<Semaphore>,
     probe_tx: mpsc::UnboundedSender<ProbeDone>,
+    /// Probes waiting for a task (see [`PROBE_TASKS_PER_PERMIT`]).
+    probe_queue: VecDeque<(String, Option<u64>)>,
+    probe_tasks: usize,
     round: Option<Round>,
     next_round: u64,
     round_again: bool,
@@ -190,6 +200,8 @@ impl Task {
             admit_until: BTreeMap::new(),
             semaphore,
             probe_tx,
+            probe_queue: VecDeque::new(),
+            probe_tasks: 0,
             round: None,
             next_round: 1,
             round_again: false,
@@ -538,8 +550,35 @@ impl Task {
             .map_or(Auth::None, super::config::ProbeChap::auth)
     }
 
+    /// Probes `name` now, or once a probe task is free.
     fn spawn_probe(&mut self, name: &str, round: Option<u64>) {
+        let limit = self
+            .cfg
+            .probe_concurrency
+            .max(1)
+            .saturating_mul(PROBE_TASKS_PER_PERMIT);
+        if self.probe_tasks >= limit {
+            self.probe_queue.push_back((name.to_owned(), round));
+            return;
+        }
+        self.spawn_probe_task(name, round);
+    }
+
+    fn spawn_probe_task(&mut self, name: &str, round: Option<u64>) {
         let Some(t) = self.targets.get(name) else {
+            // Gone meanwhile: its round still counts it.
+            if round.is_some() {
+                let _ = self.probe_tx.send(ProbeDone {
+                    target: name.to_owned(),
+                    round,
+                    spawned: false,
+                    result: Err(ProbeError::Connect {
+                        portal: SocketAddr::from(([0, 0, 0, 0], 0)),
+                        kind: std::io::ErrorKind::NotFound,
+                        message: "the target left iSNS before its probe".to_owned(),
+                    }),
+                });
+            }
             return;
         };
         let portals: Vec<SocketAddr> = t
@@ -564,11 +603,13 @@ impl Task {
             admit_until,
             Arc::clone(&self.semaphore),
         );
+        self.probe_tasks += 1;
         tokio::spawn(async move {
             let result = fut.await;
             let _ = tx.send(ProbeDone {
                 target,
                 round,
+                spawned: true,
                 result,
             });
         });
@@ -628,6 +669,19 @@ impl Task {
     }
 
     async fn on_probe(&mut self, done: ProbeDone) {
+        if done.spawned {
+            self.probe_tasks = self.probe_tasks.saturating_sub(1);
+            let limit = self
+                .cfg
+                .probe_concurrency
+                .max(1)
+                .saturating_mul(PROBE_TASKS_PER_PERMIT);
+            while self.probe_tasks < limit
+                && let Some((name, round)) = self.probe_queue.pop_front()
+            {
+                self.spawn_probe_task(&name, round);
+            }
+        }
         // A target removed while it was probed is not reported again.
         if let Some(name) = self.targets.get(&done.target).map(|t| t.spec.name.clone()) {
             if let Err(error) = &done.result {
