@@ -117,6 +117,10 @@ fn session_config(cfg: &InventoryConfig, node: NodeName, entity: EntityId) -> Cl
     c.reconcile_interval = Some(cfg.reconcile_interval);
     c.backoff = cfg.backoff;
     c.max_in_flight = cfg.isns_max_in_flight.max(1);
+    // The inventory needs the targets; the manager registers one initiator per assigned
+    // server, and listing them (more than isnsd answers at once past ~100) would bring
+    // back a DevGetNext per node. The probe initiator is looked up by name instead.
+    c.walk_initiators = false;
     c
 }
 

@@ -356,9 +356,18 @@ impl Task {
         let (events, targets) = self.reported.walk(snap);
         self.targets = targets;
         self.events(events, Source::IsnsQuery).await;
-        self.initiator_registered = snap.nodes.iter().any(|n| {
+        let is_probe = |n: &isns_proto::client::NodeInfo| {
             n.name == self.cfg.probe_initiator && n.node_type.contains(NodeType::INITIATOR)
-        });
+        };
+        // The walk lists the nodes behind a portal; the probe initiator usually is not.
+        self.initiator_registered = snap.nodes.iter().any(is_probe)
+            || self
+                .isns
+                .query_node(&self.cfg.probe_initiator)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|n| is_probe(&n));
         self.mgmt.clear();
         for d in &snap.dds {
             if let Some(t) = self.management_target(d.name.as_deref()) {

@@ -168,6 +168,10 @@ pub struct ClientConfig {
     /// one DevAttrQry per target. A portal whose answer the server refuses (open-isns: more
     /// nodes than its 8 KiB answer holds) gets its targets read one by one.
     pub detail_by_portal: bool,
+    /// With [`ClientConfig::detail_by_portal`], list every initiator too (one DevAttrQry
+    /// keyed by the node type; open-isns refuses it past ~100 initiators, and the walk then
+    /// lists every node with DevGetNext). Off, the walk lists the nodes behind a portal only.
+    pub walk_initiators: bool,
     /// Reconnect policy.
     pub backoff: Backoff,
 }
@@ -204,6 +208,7 @@ impl ClientConfig {
             reconcile_interval: Some(Duration::from_secs(300)),
             detail_node_types: NodeType::TARGET,
             detail_by_portal: true,
+            walk_initiators: true,
             backoff: Backoff::default(),
         }
     }

@@ -1062,7 +1062,7 @@ impl Session {
         self.walk = Some(Walk {
             id,
             open_chains: chains.len(),
-            pending_details: usize::from(by_portal),
+            pending_details: usize::from(by_portal && self.cfg.walk_initiators),
             objects: 0,
             snapshot: Snapshot::default(),
             node_index: BTreeMap::new(),
@@ -1073,7 +1073,7 @@ impl Session {
         });
         self.walk_due = None;
         self.background.retain(|r| !r.is_walk());
-        if by_portal {
+        if by_portal && self.cfg.walk_initiators {
             self.background.push_back(Req::Initiators { walk: id });
         }
         for &chain in chains {
