@@ -15,7 +15,7 @@
 //!
 //! A run, not a criterion loop. Build first: `cargo build --release -p bcm --bins`, then
 //! `cargo bench -p benches --bench serve_ready`. `BCM_BENCH_MEMORY_TARGETS` changes 5,000
-//! (0 skips the memory run).
+//! (0 skips the memory run); `BCM_BENCH_SERVE_WRAPPER` runs `bcm` under a profiler.
 
 #[path = "../../scripts/peers/harness.rs"]
 mod harness;
@@ -235,7 +235,19 @@ fn serve_until_ready(bin: &Path, cfg: &Path, dir: &Path, log: &str) -> (Child, D
     let ready = dir.join("ready");
     let _ = std::fs::remove_file(&ready);
     let t0 = Instant::now();
-    let mut serve = Command::new(bin)
+    // BCM_BENCH_SERVE_WRAPPER runs bcm under a profiler (e.g. "heaptrack -o /tmp/serve");
+    // the figures then include the profiler's.
+    let wrapper = std::env::var("BCM_BENCH_SERVE_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut serve = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut serve = serve
         .args(["--log", "warn", "-c"])
         .arg(cfg)
         .args(["serve", "--ready-file"])
