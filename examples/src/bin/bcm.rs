@@ -508,8 +508,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     let config = config_of(cli)?;
-    let mut lock = claim_store(&config, "serve")?;
     let listen = a.listen.unwrap_or(config.api.listen);
+    let auth = bcm::auth::ApiAuth::from_config(&config.api)
+        .map_err(|e| Failure(exit::CONFIG, e.to_string()))?;
+    if auth.is_open() && !listen.ip().is_loopback() {
+        return Err(Failure(
+            exit::CONFIG,
+            format!(
+                "refusing to serve the API on {listen} with no tokens: anyone who reaches it could \
+                 release disks and read CHAP secrets; set [api] tokens (or [api] tokens_file), \
+                 or listen on a loopback address such as 127.0.0.1"
+            ),
+        ));
+    }
+    let mut lock = claim_store(&config, "serve")?;
     // A daemon waits for its first inventory round however long it takes (management DDs
     // for many targets are paced); the API listens once the engine knows the storage.
     let running = app::start(
@@ -533,6 +545,11 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         )
     })?;
     tracing::info!(%bound, isns = %running.isns_server, "bcm serve: API listening");
+    if auth.is_open() {
+        tracing::warn!(%bound, "the API is open: no [api] tokens, so every local user is an operator (allowed on loopback only)");
+    } else {
+        tracing::info!(tokens = auth.tokens().len(), "the API needs a bearer token");
+    }
     eprintln!(
         "bcm serve: API on http://{bound}, iSNS {}",
         running.isns_server
@@ -546,6 +563,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         manager: running.manager.clone(),
         config: Arc::new(config.clone()),
         status: running.status.clone(),
+        auth,
     });
     // Reservations that lapse without a running operation are rolled back; after each
     // inventory round (a fresh view of iSNS) unfinished work is retried and iSNS reconciled.
