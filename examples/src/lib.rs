@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod api_client;
+pub mod api_tls;
 pub mod app;
 pub mod auth;
 pub mod bmc;
