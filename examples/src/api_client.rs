@@ -98,17 +98,21 @@ fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, ClientError> {
             ClientError::Setup(format!("[client] ca_file {}: {e}", ca.display()))
         };
         for cert in CertificateDer::pem_file_iter(ca).map_err(|e| setup(&e))? {
-            roots.add(cert.map_err(|e| setup(&e))?).map_err(|e| setup(&e))?;
+            roots
+                .add(cert.map_err(|e| setup(&e))?)
+                .map_err(|e| setup(&e))?;
         }
         if roots.is_empty() {
             return Err(setup(&"no PEM CERTIFICATE in it"));
         }
     }
-    Ok(rustls::ClientConfig::builder_with_provider(crate::api_tls::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Setup(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    Ok(
+        rustls::ClientConfig::builder_with_provider(crate::api_tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::Setup(format!("TLS: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 impl ApiClient {

@@ -104,7 +104,9 @@ enum Claim {
 fn claim_or_daemon(config: &Config, role: &str) -> Result<Claim, Failure> {
     match app::StoreLock::acquire(config, role) {
         Ok(lock) => Ok(Claim::Store(lock)),
-        Err(app::LockError::Busy { api: Some(api), .. }) => Ok(Claim::Daemon(api_client(&api, config)?)),
+        Err(app::LockError::Busy { api: Some(api), .. }) => {
+            Ok(Claim::Daemon(api_client(&api, config)?))
+        }
         Err(e) => Err(Failure(
             match e {
                 app::LockError::Busy { .. } => exit::CONFLICT,
@@ -177,7 +179,11 @@ fn print_provisioned(v: &serde_json::Value, secret: Option<&str>) {
     if let Some(why) = x["secondary"]["why"].as_str() {
         println!("  secondary chosen by {why}");
     }
-    println!("  initiator {}  DD {}", text(&x["initiator"]), text(&x["dd_name"]));
+    println!(
+        "  initiator {}  DD {}",
+        text(&x["initiator"]),
+        text(&x["dd_name"])
+    );
     if let Some(u) = x["chap_user"].as_str() {
         println!(
             "  CHAP user {u}{}",
@@ -457,8 +463,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 return print_json(&v);
             }
-            let v = serde_json::to_value(&report)
-                .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+            let v =
+                serde_json::to_value(&report).map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
             print_provisioned(&v, secret.as_deref());
             Ok(())
         }
@@ -653,7 +659,11 @@ async fn status_via_api(
     }
     let rows = assignments.as_array().map_or(&[][..], Vec::as_slice);
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
-    println!("{} assignment(s) (from bcm serve at {})", rows.len(), client.base());
+    println!(
+        "{} assignment(s) (from bcm serve at {})",
+        rows.len(),
+        client.base()
+    );
     for x in rows {
         let p = &x["primary"];
         println!(
@@ -682,7 +692,10 @@ async fn status_via_api(
                 text(&r["kind"]),
                 text(&r["server"]),
                 text(&r["state"]),
-                r["error"].as_str().map(|e| format!(" {e}")).unwrap_or_default()
+                r["error"]
+                    .as_str()
+                    .map(|e| format!(" {e}"))
+                    .unwrap_or_default()
             );
         }
     }
@@ -729,12 +742,13 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     let bound = listener
         .local_addr()
         .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
-    lock.announce_api_url(&format!("{scheme}://{bound}")).map_err(|e| {
-        Failure(
-            exit::FAILURE,
-            format!("cannot write {}: {e}", lock.path().display()),
-        )
-    })?;
+    lock.announce_api_url(&format!("{scheme}://{bound}"))
+        .map_err(|e| {
+            Failure(
+                exit::FAILURE,
+                format!("cannot write {}: {e}", lock.path().display()),
+            )
+        })?;
     tracing::info!(%bound, isns = %running.isns_server, "bcm serve: API listening");
     if auth.is_open() {
         tracing::warn!(%bound, "the API is open: no [api] tokens, so every local user is an operator (allowed on loopback only)");
