@@ -398,6 +398,10 @@ impl Default for ApiConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientConfig {
+    /// The API of a `bcm serve` (`https://host:port`) that `provision`, `release` and
+    /// `status` ask instead of the local store (`BCM_API` overrides it). Without it they
+    /// ask the daemon holding the local store, if one does (`provision`, `release`).
+    pub api: Option<String>,
     /// The token the CLI presents (`BCM_TOKEN` overrides it).
     pub token: Option<SecretSource>,
     /// PEM file of the CA that signed the API's certificate (`BCM_CA_FILE` overrides it).

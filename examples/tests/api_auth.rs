@@ -368,8 +368,18 @@ fn every_route_answers_exactly_by_role_and_no_reader_sees_a_secret_or_a_token_in
 }
 
 fn bcm_cli(config: &Path, token: Option<&str>, args: &[&str]) -> Output {
+    bcm_cli_api(config, token, None, args)
+}
+
+/// The CLI with `BCM_TOKEN` and `BCM_API` as given (and no other BCM_ variable).
+fn bcm_cli_api(config: &Path, token: Option<&str>, api: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bcm"));
     cmd.arg("-c").arg(config).args(args);
+    if let Some(api) = api {
+        cmd.env("BCM_API", api);
+    } else {
+        cmd.env_remove("BCM_API");
+    }
     cmd.env_remove("BCM_TOKEN")
         .env_remove("BCM_CA_FILE")
         .env_remove("BCM_CONFIG")
@@ -567,15 +577,25 @@ fn https_listener_and_the_cli_beside_the_daemon_with_bcm_token() {
         "{v}"
     );
 
-    let out = bcm_cli(&cfg, Some(READER), &["status", "--json"]);
+    // status reads the store itself, beside the daemon too (no token needed)...
+    let out = bcm_cli(&cfg, None, &["status", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["assignments"][0]["server"], "server-0", "{v}");
+    assert!(v.get("api").is_none(), "{v}");
+    // ...and with BCM_API it asks the API, as from another host: a reader may.
+    let out = bcm_cli_api(&cfg, None, Some(&api), &["status", "--json"]);
+    assert_eq!(out.status.code(), Some(9), "{}", text(&out.stderr));
+    let out = bcm_cli_api(&cfg, Some(READER), Some(&api), &["status", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["api"].as_str(), Some(api.as_str()), "{v}");
     assert_eq!(v["assignments"][0]["server"], "server-0", "{v}");
     assert!(!v.to_string().contains("chap_secret"), "{v}");
-    let out = bcm_cli(&cfg, Some(READER), &["status"]);
+    let out = bcm_cli_api(&cfg, Some(READER), Some(&api), &["status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("server-0"),
+        text(&out.stdout).contains("server-0") && text(&out.stdout).contains("from bcm serve"),
         "{}",
         text(&out.stdout)
     );
@@ -602,7 +622,7 @@ fn https_listener_and_the_cli_beside_the_daemon_with_bcm_token() {
     let cfg_text = std::fs::read_to_string(&cfg).unwrap();
     let cfg_text = cfg_text.replace(&format!("ca_file = \"{}\"", ca.display()), "");
     std::fs::write(&no_ca, cfg_text).unwrap();
-    let out = bcm_cli(&no_ca, Some(READER), &["status"]);
+    let out = bcm_cli_api(&no_ca, Some(READER), Some(&api), &["status"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("ca_file"),
