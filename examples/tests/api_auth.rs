@@ -153,7 +153,7 @@ fn serve_debug(lab: &mut Lab, scheme: &str) -> String {
     let _ = std::fs::remove_file(&ready);
     let log = std::fs::File::create(lab.dir.path().join("serve.log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_bcm"))
-        .args(["--log", "debug,isns_proto=info,hyper=info", "-c"])
+        .args(["--log", "debug,isns_proto=info", "-c"])
         .arg(&lab.config)
         .args(["serve", "--ready-file"])
         .arg(&ready)
