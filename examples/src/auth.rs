@@ -499,6 +499,15 @@ pub async fn guard(
 ) -> Response {
     match auth.check(access, req.headers()) {
         Ok(caller) => {
+            if access == Access::Operator {
+                // An audit line per change: which token (by name, never its text) did what.
+                tracing::info!(
+                    token = caller.token_name().unwrap_or("(open API)"),
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    "API change"
+                );
+            }
             req.extensions_mut().insert(caller);
             next.run(req).await
         }

@@ -362,6 +362,12 @@ fn every_route_answers_exactly_by_role_and_no_reader_sees_a_secret_or_a_token_in
         log.contains("API request refused"),
         "refusals are logged at debug:\n{log}"
     );
+    assert!(
+        log.lines().any(|l| l.contains("API change")
+            && l.contains("token=\"ops\"")
+            && l.contains("method=DELETE")),
+        "each change names its token:\n{log}"
+    );
     for token in [OPERATOR, READER, WRONG, &secret] {
         assert!(!log.contains(token), "{token} in the daemon's log:\n{log}");
     }
