@@ -454,13 +454,13 @@ impl Task {
                     let r = this
                         .ensure_one(entity.as_deref(), &target, initiator_ref)
                         .await;
-                    out.push((target, r));
+                    out.push((target, r, Instant::now()));
                 }
                 out
             },
         ))
         .await;
-        for (target, (name, result)) in done.into_iter().flatten() {
+        for (target, (name, result), at) in done.into_iter().flatten() {
             match result {
                 Ok(id) => {
                     let members = [initiator.clone(), target.clone()].into_iter().collect();
@@ -479,7 +479,10 @@ impl Task {
                         },
                     );
                     self.mgmt.insert(target.clone(), (id, members));
-                    self.admit_until.insert(target, window);
+                    // tgtd learns of the change about a second after it: counted from the
+                    // change, not from the start of a chain that may run for minutes.
+                    self.admit_until
+                        .insert(target, at.max(now) + self.cfg.admission_wait);
                 }
                 Err(error) => {
                     tracing::warn!(%error, dd = %name, "management dd");
