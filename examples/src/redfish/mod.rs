@@ -4,5 +4,15 @@
 //! | module | concept |
 //! |---|---|
 //! | [`mapping`] | `iSCSIBoot` JSON ↔ the library's parameter model (pure) |
+//! | [`tls`] | certificate trust: CA file, pinned fingerprint, first use, insecure opt-in |
+//! | [`decode`] | bounded decoding of the resources the flow reads |
+//! | [`transport`] | HTTPS on reqwest: timeouts, body cap, sessions |
+//! | [`flow`] | configure / clear: system → function → PATCH → reset → read-back |
+//! | [`error`] | what failed, with the service's `@Message.ExtendedInfo` |
 
+pub mod decode;
+pub mod error;
+pub mod flow;
 pub mod mapping;
+pub mod tls;
+pub mod transport;
