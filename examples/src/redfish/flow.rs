@@ -425,11 +425,28 @@ async fn find_function(
 /// PATCH with `If-Match` (the resource's ETag); a 412 re-reads and retries once; a 202
 /// follows the task monitor.
 async fn patch(t: &mut Transport, path: &str, body: &Value) -> Result<(), RedfishError> {
+    patch_if_match(t, path, body, None).await
+}
+
+/// PATCH `path` with `If-Match: etag` (read first when `None`); a 412 (the resource changed
+/// since) re-reads the ETag and retries once; a 202 follows the task monitor.
+///
+/// # Errors
+/// [`RedfishError`], with the service's messages for a refusal or a second 412.
+pub async fn patch_if_match(
+    t: &mut Transport,
+    path: &str,
+    body: &Value,
+    etag: Option<String>,
+) -> Result<(), RedfishError> {
+    let mut etag = etag;
     for attempt in 0..2 {
-        let (f, reply) = t
-            .get::<DeviceFunction>(path, "network device function")
-            .await?;
-        let etag = reply.etag.or(f.etag);
+        if etag.is_none() {
+            let (f, reply) = t
+                .get::<DeviceFunction>(path, "network device function")
+                .await?;
+            etag = reply.etag.or(f.etag);
+        }
         let r = t
             .send(Method::PATCH, path, Some(body), etag.as_deref())
             .await?;
@@ -440,6 +457,7 @@ async fn patch(t: &mut Transport, path: &str, body: &Value) -> Result<(), Redfis
                     path,
                     "redfish: 412 precondition failed, re-reading and retrying once"
                 );
+                etag = None;
             }
             202 => {
                 let Some(monitor) = r.location.as_deref().and_then(|l| t.path_of(l)) else {

@@ -1,0 +1,426 @@
+//! bcm's Redfish client against real Redfish services: `imm-sim --redfish` (HTTPS, sessions,
+//! ETags, a settings object applied at reset) and, below, OpenStack's `sushy-emulator`.
+//! What imm-sim stored is read back through its own Redfish tree (curl, verifying its
+//! certificate) and the files it rendered for firmware.
+
+#[path = "../../scripts/peers/harness.rs"]
+mod harness;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use bcm::redfish::error::RedfishError;
+use bcm::redfish::flow::{self, Endpoint};
+use bcm::redfish::tls::{Fingerprint, Trust};
+use bcm::redfish::transport::{Bounds, Credentials, Transport};
+use ipmi_iscsi::params::{
+    Authentication, ChapCredentials, IscsiBootParams, IscsiName, IscsiTarget, Lun, Secret,
+};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde_json::json;
+
+const PASSWORD: &str = "bcm-rf-Pw-31";
+const NDF1: &str = "/redfish/v1/Chassis/1/NetworkAdapters/NIC1/NetworkDeviceFunctions/1";
+const SETTINGS: &str =
+    "/redfish/v1/Chassis/1/NetworkAdapters/NIC1/NetworkDeviceFunctions/1/Settings";
+
+/// `imm-sim` with one BMC serving Redfish on HTTPS; stopped on drop.
+struct RedfishSim {
+    peer: harness::Peer,
+    udp: SocketAddr,
+    https: SocketAddr,
+}
+
+impl RedfishSim {
+    fn free_ports() -> (SocketAddr, SocketAddr) {
+        let udp = SocketAddr::from(([127, 0, 0, 1], harness::free_udp_port()));
+        let tcp = SocketAddr::from(([127, 0, 0, 1], harness::free_tcp_port()));
+        (udp, tcp)
+    }
+
+    fn start() -> Self {
+        let tmp = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+        let (udp, https) = Self::free_ports();
+        Self::start_in(tmp.path(), udp, https)
+    }
+
+    fn start_in(dir: &Path, udp: SocketAddr, https: SocketAddr) -> Self {
+        let env = vec![
+            (
+                "IMM_SIM_BIN",
+                harness::workspace_bin("imm-sim", "imm-sim")
+                    .display()
+                    .to_string(),
+            ),
+            ("IMM_SIM_BMCS", udp.to_string()),
+            ("IMM_SIM_PASSWORD", PASSWORD.to_owned()),
+            ("IMM_SIM_ARGS", format!("--redfish {https}")),
+        ];
+        let peer = harness::Peer::start_in_dir("imm-sim", dir, &env);
+        let sim = Self { peer, udp, https };
+        sim.wait_log(&format!("redfish on https://{https}"));
+        sim
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.peer.var("IMM_SIM_LOG")).unwrap_or_default()
+    }
+
+    fn wait_log(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("imm-sim log never showed {needle:?}:\n{}", self.log());
+    }
+
+    fn name(&self) -> String {
+        format!("{}_{}", self.udp.ip(), self.udp.port())
+    }
+
+    fn cert(&self) -> PathBuf {
+        PathBuf::from(self.peer.var("IMM_SIM_STATE_DIR"))
+            .join(self.name())
+            .join("redfish.pem")
+    }
+
+    fn render_dir(&self) -> PathBuf {
+        PathBuf::from(self.peer.var("IMM_SIM_RENDER_DIR")).join(self.name())
+    }
+
+    /// curl with Basic auth, verifying the certificate: (status, headers, body).
+    fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String, String) {
+        harness::require_program("curl");
+        let mut c = Command::new("curl");
+        c.args(["-sS", "--cacert"]).arg(self.cert()).args([
+            "-X",
+            method,
+            "-D",
+            "-",
+            "--max-time",
+            "20",
+            "-u",
+            &format!("admin:{PASSWORD}"),
+        ]);
+        if let Some(b) = body {
+            c.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+        }
+        c.arg(format!("https://{}{path}", self.https));
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, head.to_owned(), body.to_owned())
+    }
+
+    fn get(&self, path: &str) -> serde_json::Value {
+        let (status, _, body) = self.curl("GET", path, None);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+const TARGET: &str = "iqn.2026-12.test.bcm-redfish:disk";
+const INITIATOR: &str = "iqn.2026-12.test.bcm-redfish:host";
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn bounds() -> Bounds {
+    Bounds {
+        request: Duration::from_secs(20),
+        step: Duration::from_secs(90),
+        ..Bounds::default()
+    }
+}
+
+fn creds(password: &str) -> Credentials {
+    Credentials {
+        user: "admin".into(),
+        password: password.into(),
+    }
+}
+
+fn endpoint(rf: &RedfishSim, trust: Trust) -> Endpoint {
+    Endpoint {
+        bmc: rf.https.to_string(),
+        trust,
+        creds: creds(PASSWORD),
+        system_uuid: None,
+        mac: None,
+    }
+}
+
+fn cert_fingerprint(rf: &RedfishSim) -> Fingerprint {
+    let der = CertificateDer::from_pem_file(rf.cert()).unwrap();
+    Fingerprint::of(&der)
+}
+
+fn mutual_params() -> IscsiBootParams {
+    let mut p = IscsiBootParams::new(
+        IscsiName::new(INITIATOR).unwrap(),
+        IscsiTarget {
+            name: IscsiName::new(TARGET).unwrap(),
+            address: "127.0.0.1".parse().unwrap(),
+            port: 3260,
+            lun: Lun::new(1).unwrap(),
+        },
+    );
+    p.auth = Authentication::MutualChap {
+        initiator: ChapCredentials {
+            user: "host-user".into(),
+            secret: Secret::new("init-secret-01").unwrap(),
+        },
+        target: ChapCredentials {
+            user: "disk-user".into(),
+            secret: Secret::new("targ-secret-02").unwrap(),
+        },
+        allow_any_secret_length: false,
+    };
+    p
+}
+
+#[test]
+fn configures_iscsi_boot_resets_and_reads_back_then_release_clears_it() {
+    let rf = RedfishSim::start();
+    let ep = endpoint(&rf, Trust::CaFile(rf.cert()));
+    let rt = rt();
+    let report = rt
+        .block_on(flow::configure(&ep, &mutual_params(), true, bounds()))
+        .unwrap();
+    assert_eq!(report.function, NDF1);
+    assert_eq!(
+        report.patched, SETTINGS,
+        "the settings object takes the PATCH"
+    );
+    assert!(report.session, "a session was used: {report}");
+    assert_eq!(report.reset.as_deref(), Some("On"), "the server was off");
+    assert_eq!(report.presented, Some(cert_fingerprint(&rf)));
+
+    // The active function (settings applied at the reset) as imm-sim shows it.
+    let f = rf.get(NDF1);
+    assert_eq!(f["BootMode"], "iSCSI", "{f}");
+    assert_eq!(f["iSCSIBoot"]["PrimaryTargetName"], TARGET);
+    assert_eq!(f["iSCSIBoot"]["AuthenticationMethod"], "MutualCHAP");
+    assert_eq!(f["iSCSIBoot"]["MutualCHAPUsername"], "disk-user");
+    assert!(f["iSCSIBoot"]["CHAPSecret"].is_null());
+    // What imm-sim renders for firmware carries the secrets bcm sent.
+    let ipxe = std::fs::read_to_string(rf.render_dir().join("boot.ipxe")).unwrap();
+    assert!(ipxe.contains(TARGET), "{ipxe}");
+    assert!(
+        ipxe.contains("init-secret-01") && ipxe.contains("targ-secret-02"),
+        "{ipxe}"
+    );
+    // The session was deleted at the end.
+    let sessions = rf.get("/redfish/v1/SessionService/Sessions");
+    assert_eq!(sessions["Members@odata.count"], 0, "{sessions}");
+
+    let cleared = rt.block_on(flow::clear(&ep, bounds())).unwrap();
+    assert_eq!(cleared.function, NDF1);
+    let s = rf.get(SETTINGS);
+    assert_eq!(s["BootMode"], "Disabled", "{s}");
+    assert!(s["iSCSIBoot"]["PrimaryTargetName"].is_null(), "{s}");
+}
+
+#[test]
+fn trusts_on_first_use_then_refuses_a_changed_certificate_naming_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (udp, https) = RedfishSim::free_ports();
+    let rf = RedfishSim::start_in(tmp.path(), udp, https);
+    let rt = rt();
+    let first = rt
+        .block_on(flow::configure(
+            &endpoint(&rf, Trust::FirstUse),
+            &mutual_params(),
+            false,
+            bounds(),
+        ))
+        .unwrap();
+    let pinned = first.presented.unwrap();
+    assert_eq!(pinned, cert_fingerprint(&rf));
+    assert_eq!(first.applies, "at the server's next reset");
+    // Pinned: accepted.
+    rt.block_on(flow::clear(&endpoint(&rf, Trust::Pinned(pinned)), bounds()))
+        .unwrap();
+    let before = rf.get(SETTINGS);
+
+    // The BMC comes back with a new certificate.
+    rf.peer.stop();
+    drop(rf);
+    let rf = RedfishSim::start_in(tmp.path(), udp, https);
+    let now = cert_fingerprint(&rf);
+    assert_ne!(now, pinned, "imm-sim generates its certificate at start");
+    let err = rt
+        .block_on(flow::configure(
+            &endpoint(&rf, Trust::Pinned(pinned)),
+            &mutual_params(),
+            true,
+            bounds(),
+        ))
+        .unwrap_err();
+    match &err {
+        RedfishError::CertificateChanged {
+            pinned: p,
+            presented,
+            ..
+        } => {
+            assert_eq!((*p, *presented), (pinned, now));
+        }
+        other => panic!("expected a changed-certificate refusal, got: {other}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains(&pinned.to_string())
+            && text.contains(&now.to_string())
+            && text.contains("redfish_fingerprint"),
+        "{text}"
+    );
+    assert_eq!(rf.get(SETTINGS)["BootMode"], before["BootMode"]);
+    // A CA file that is not the BMC's is refused too (verification stays on).
+    let other = tempfile::tempdir().unwrap();
+    let (u2, h2) = RedfishSim::free_ports();
+    let stranger = RedfishSim::start_in(other.path(), u2, h2);
+    let err = rt
+        .block_on(flow::clear(
+            &endpoint(&rf, Trust::CaFile(stranger.cert())),
+            bounds(),
+        ))
+        .unwrap_err();
+    assert!(matches!(err, RedfishError::Transport { .. }), "{err}");
+}
+
+#[test]
+fn a_412_re_reads_the_etag_and_retries_once() {
+    let rf = RedfishSim::start();
+    // An ETag read now, then another client changes the settings: the ETag is stale.
+    let (_, head, _) = rf.curl("GET", SETTINGS, None);
+    let stale = header(&head, "ETag").unwrap().to_owned();
+    let (s, _, b) = rf.curl(
+        "PATCH",
+        SETTINGS,
+        Some(
+            r#"{"BootMode": "iSCSI", "iSCSIBoot": {"InitiatorName": "iqn.2026-12.test:other",
+            "IPMaskDNSViaDHCP": true, "PrimaryTargetName": "iqn.2026-12.test:otherdisk",
+            "PrimaryTargetIPAddress": "127.0.0.9", "PrimaryLUN": 4}}"#,
+        ),
+    );
+    assert_eq!(s, 200, "{b}");
+    let rt = rt();
+    let mut t = Transport::new(
+        &rf.https.to_string(),
+        Trust::CaFile(rf.cert()),
+        creds(PASSWORD),
+        bounds(),
+    )
+    .unwrap();
+    // The stale ETag really is refused (412) by the service.
+    let r = rt
+        .block_on(t.send(
+            reqwest::Method::PATCH,
+            SETTINGS,
+            Some(&json!({"BootMode": "Disabled"})),
+            Some(&stale),
+        ))
+        .unwrap();
+    assert_eq!(r.status, 412);
+    let before = t.requests;
+    rt.block_on(flow::patch_if_match(
+        &mut t,
+        SETTINGS,
+        &json!({"BootMode": "Disabled"}),
+        Some(stale),
+    ))
+    .unwrap();
+    assert_eq!(t.requests - before, 3, "PATCH (412), GET, PATCH");
+    assert_eq!(rf.get(SETTINGS)["BootMode"], "Disabled");
+}
+
+#[test]
+fn a_function_without_iscsi_is_refused_before_anything_is_written() {
+    let rf = RedfishSim::start();
+    let before = rf.get(SETTINGS);
+    let active = rf.get(NDF1);
+    // Function 2 (Ethernet only) by its MAC.
+    let f2 = rf.get("/redfish/v1/Chassis/1/NetworkAdapters/NIC1/NetworkDeviceFunctions/2");
+    let mac = f2["Ethernet"]["MACAddress"].as_str().unwrap().to_owned();
+    let mut ep = endpoint(&rf, Trust::CaFile(rf.cert()));
+    ep.mac = Some(mac.to_uppercase());
+    let err = rt()
+        .block_on(flow::configure(&ep, &mutual_params(), true, bounds()))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, RedfishError::Unsupported { .. }), "{text}");
+    assert!(
+        text.contains(&mac.to_uppercase()) && text.contains("nothing was written"),
+        "{text}"
+    );
+    assert_eq!(rf.get(SETTINGS), before, "settings untouched");
+    assert_eq!(rf.get(NDF1)["BootMode"], active["BootMode"]);
+    assert_eq!(
+        rf.get("/redfish/v1/Systems/1")["PowerState"],
+        "Off",
+        "no reset was posted"
+    );
+}
+
+#[test]
+fn the_services_extended_info_reaches_the_user() {
+    let rf = RedfishSim::start();
+    let rt = rt();
+    // Wrong password: the session login is refused with the service's message.
+    let mut ep = endpoint(&rf, Trust::CaFile(rf.cert()));
+    ep.creds = creds("not-the-password");
+    let err = rt
+        .block_on(flow::configure(&ep, &mutual_params(), false, bounds()))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, RedfishError::Status { status: 401, .. }),
+        "{text}"
+    );
+    // A value the service refuses: MessageId, Message and Resolution are all shown.
+    let mut t = Transport::new(
+        &rf.https.to_string(),
+        Trust::CaFile(rf.cert()),
+        creds(PASSWORD),
+        bounds(),
+    )
+    .unwrap();
+    let r = rt
+        .block_on(t.send(
+            reqwest::Method::PATCH,
+            SETTINGS,
+            Some(&json!({"BootMode": "Floppy"})),
+            None,
+        ))
+        .unwrap();
+    let err = t.status_error("PATCH", SETTINGS, &r);
+    let text = err.to_string();
+    assert!(text.contains("PropertyValueNotInList"), "{text}");
+    assert!(
+        text.contains("Floppy") && text.contains("resolution:"),
+        "{text}"
+    );
+}
