@@ -105,16 +105,23 @@ async fn within<T>(
         })
 }
 
-/// Whether `bmc` answers a Redfish service root over HTTPS (for `protocol = "auto"`).
-/// Certificate trust is checked as for any request.
-pub async fn probe(bmc: &str, trust: Trust, creds: Credentials, bounds: Bounds) -> bool {
-    let Ok(mut t) = Transport::new(bmc, trust, creds, bounds) else {
-        return false;
+/// Whether the BMC answers a Redfish service root over HTTPS (for `protocol = "auto"`).
+///
+/// # Errors
+/// [`RedfishError::CertificateChanged`]: a BMC whose certificate is not the pinned one is not
+/// quietly taken for one without Redfish.
+pub async fn probe(ep: &Endpoint, bounds: Bounds) -> Result<bool, RedfishError> {
+    let Ok(mut t) = Transport::new(&ep.bmc, ep.trust.clone(), ep.creds.clone(), bounds) else {
+        return Ok(false);
     };
-    matches!(
-        t.get::<ServiceRoot>(ROOT, "service root").await,
-        Ok((root, _)) if root.systems.is_some()
-    )
+    match t.get::<ServiceRoot>(ROOT, "service root").await {
+        Ok((root, _)) => Ok(root.systems.is_some()),
+        Err(e @ RedfishError::CertificateChanged { .. }) => Err(e),
+        Err(e) => {
+            tracing::debug!(bmc = ep.bmc.as_str(), error = %e, "no redfish service root");
+            Ok(false)
+        }
+    }
 }
 
 /// Configures iSCSI boot on the BMC at `ep` and resets the server when `reset` (or when the

@@ -8,11 +8,13 @@
 //! | [`decode`] | bounded decoding of the resources the flow reads |
 //! | [`transport`] | HTTPS on reqwest: timeouts, body cap, sessions |
 //! | [`flow`] | configure / clear: system → function → PATCH → reset → read-back |
+//! | [`server`] | per-server protocol, HTTPS address, trust; pins learnt on first use |
 //! | [`error`] | what failed, with the service's `@Message.ExtendedInfo` |
 
 pub mod decode;
 pub mod error;
 pub mod flow;
 pub mod mapping;
+pub mod server;
 pub mod tls;
 pub mod transport;
