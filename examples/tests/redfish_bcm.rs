@@ -5,6 +5,7 @@
 
 #[path = "../../scripts/peers/harness.rs"]
 mod harness;
+mod lab;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -423,4 +424,131 @@ fn the_services_extended_info_reaches_the_user() {
         text.contains("Floppy") && text.contains("resolution:"),
         "{text}"
     );
+}
+
+fn bcm_in(lab: &lab::Lab, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bcm"))
+        .arg("-c")
+        .arg(&lab.config)
+        .args(args)
+        .env_remove("BCM_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn lab_get(lab: &lab::Lab, https: &str, cert: &Path, path: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--cacert"])
+        .arg(cert)
+        .args(["-u", &format!("admin:{}", lab.bmc_password)])
+        .arg(format!("https://{https}{path}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The manager end to end: `bcm provision` and `bcm release` of a server whose BMC is
+/// reached over Redfish (`protocol = "auto"` finds its service root), with tgtd and isnsd
+/// real; the journal names the protocol and the certificate is pinned in the store.
+#[test]
+fn bcm_provisions_and_releases_a_server_over_redfish() {
+    let https = format!("127.0.0.1:{}", harness::free_tcp_port());
+    let lab = lab::Lab::start(&lab::LabSpec {
+        tgtds: vec![(
+            "127.0.0.1".to_owned(),
+            vec!["iqn.2026-12.rf.array:disk64=64M".to_owned()],
+        )],
+        bmcs: 1,
+        imm_args: format!("--redfish {https}"),
+        server_extra: vec![(0, format!("protocol = \"auto\"\nredfish = \"{https}\""))],
+        ..lab::LabSpec::default()
+    });
+    let cert = PathBuf::from(lab.imm.var("IMM_SIM_STATE_DIR"))
+        .join(format!("127.0.0.1_{}", lab.bmc_first))
+        .join("redfish.pem");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cert.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "imm-sim wrote no certificate"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, out, err) = bcm_in(
+        &lab,
+        &["provision", "--server", "server-0", "--size", "32MiB"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let settings = lab_get(&lab, &https, &cert, SETTINGS);
+    assert_eq!(settings["BootMode"], "iSCSI", "{settings}");
+    assert_eq!(
+        settings["iSCSIBoot"]["PrimaryTargetName"], "iqn.2026-12.rf.array:disk64",
+        "{settings}"
+    );
+    assert_eq!(
+        settings["iSCSIBoot"]["InitiatorName"],
+        "iqn.2026-12.com.example:server-0"
+    );
+
+    let store = rusqlite::Connection::open(lab.dir.path().join("bcm.sqlite")).unwrap();
+    let details: Vec<String> = store
+        .prepare("SELECT COALESCE(detail, '') FROM journal")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains(&format!("redfish https://{https}")) && d.contains(NDF1)),
+        "{details:#?}"
+    );
+    let pin: String = store
+        .query_row(
+            "SELECT sha256 FROM bmc_cert_pins WHERE bmc = ?1",
+            [&https],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let der = CertificateDer::from_pem_file(&cert).unwrap();
+    assert_eq!(pin, Fingerprint::of(&der).to_string());
+
+    let (code, out, err) = bcm_in(&lab, &["release", "--server", "server-0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let settings = lab_get(&lab, &https, &cert, SETTINGS);
+    assert_eq!(settings["BootMode"], "Disabled", "{settings}");
+    assert!(
+        settings["iSCSIBoot"]["PrimaryTargetName"].is_null(),
+        "{settings}"
+    );
+}
+
+#[test]
+fn auto_takes_ipmi_when_nothing_answers_https() {
+    // A port nothing listens on: the probe says "no Redfish" (not an error), so `auto`
+    // goes on with RMCP+.
+    let closed = format!("127.0.0.1:{}", harness::free_tcp_port());
+    let ep = Endpoint {
+        bmc: closed,
+        trust: Trust::FirstUse,
+        creds: creds(PASSWORD),
+        system_uuid: None,
+        mac: None,
+    };
+    assert!(!rt().block_on(flow::probe(&ep, bounds())).unwrap());
+    // A Redfish service answers.
+    let rf = RedfishSim::start();
+    let ep = endpoint(&rf, Trust::CaFile(rf.cert()));
+    assert!(rt().block_on(flow::probe(&ep, bounds())).unwrap());
 }
