@@ -552,3 +552,66 @@ fn auto_takes_ipmi_when_nothing_answers_https() {
     let ep = endpoint(&rf, Trust::CaFile(rf.cert()));
     assert!(rt().block_on(flow::probe(&ep, bounds())).unwrap());
 }
+
+/// OpenStack's `sushy-emulator` (fake driver, HTTPS with a certificate made at start): a
+/// Redfish service with systems, boot override and power, but no NetworkDeviceFunctions.
+/// bcm refuses with a clear message and leaves the system exactly as it was.
+#[test]
+fn sushy_emulator_is_refused_clearly_and_left_untouched() {
+    harness::require_program("sushy-emulator");
+    harness::require_program("openssl");
+    let sushy = harness::Peer::start(
+        "sushy",
+        &[("SUSHY_PORT", harness::free_tcp_port().to_string())],
+    );
+    let cert = PathBuf::from(sushy.var("SUSHY_CERT"));
+    let url = sushy.var("SUSHY_URL").to_owned();
+    let system = sushy.var("SUSHY_SYSTEM").to_owned();
+    let get = |path: &str| -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "20", "--cacert"])
+            .arg(&cert)
+            .arg(format!("{url}{path}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let before = get(&system);
+    let ep = Endpoint {
+        bmc: url.trim_start_matches("https://").to_owned(),
+        trust: Trust::CaFile(cert.clone()),
+        creds: creds("sushy-has-no-auth"),
+        system_uuid: None,
+        mac: None,
+    };
+    let rt = rt();
+    assert!(
+        rt.block_on(flow::probe(&ep, bounds())).unwrap(),
+        "sushy is Redfish"
+    );
+    let err = rt
+        .block_on(flow::configure(&ep, &mutual_params(), true, bounds()))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, RedfishError::Unsupported { .. }), "{text}");
+    assert!(
+        text.contains("no NetworkDeviceFunctions") && text.contains("nothing was written"),
+        "{text}"
+    );
+    let after = get(&system);
+    assert_eq!(after["Boot"], before["Boot"], "boot override unchanged");
+    assert_eq!(after["PowerState"], before["PowerState"], "power unchanged");
+    let log = std::fs::read_to_string(sushy.var("SUSHY_LOG")).unwrap();
+    assert!(
+        !log.contains("\"PATCH ") && !log.contains("Actions/ComputerSystem.Reset"),
+        "bcm wrote nothing: {log}"
+    );
+    // Release against it is a no-op, not a failure (nothing of ours is there).
+    let cleared = rt.block_on(flow::clear(&ep, bounds())).unwrap();
+    assert_eq!(cleared.applies, "nothing to clear");
+}
