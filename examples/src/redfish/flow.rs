@@ -177,9 +177,9 @@ async fn run(
     let mut t = Transport::new(&ep.bmc, ep.trust.clone(), ep.creds.clone(), bounds)?;
     let clearing = matches!(want, Want::Disabled);
     within(bounds, &ep.bmc, what, async {
-        t.get::<ServiceRoot>(ROOT, "service root").await?;
+        let (root, _) = t.get::<ServiceRoot>(ROOT, "service root").await?;
         t.login().await?;
-        let result = match push(&mut t, ep, body, want, reset).await {
+        let result = match push(&mut t, &root, ep, body, want, reset).await {
             Err(RedfishError::Unsupported { what, .. }) if clearing => {
                 tracing::info!(
                     bmc = ep.bmc.as_str(),
@@ -214,13 +214,13 @@ enum Want {
 
 async fn push(
     t: &mut Transport,
+    root: &ServiceRoot,
     ep: &Endpoint,
     body: Value,
     want: Want,
     reset: bool,
 ) -> Result<RedfishReport, RedfishError> {
-    let (root, _) = t.get::<ServiceRoot>(ROOT, "service root").await?;
-    let system = find_system(t, &root, ep.system_uuid.as_deref()).await?;
+    let system = find_system(t, root, ep.system_uuid.as_deref()).await?;
     let (function_path, function) = find_function(t, &system, ep.mac.as_deref()).await?;
     if !function.boot_modes.is_empty() {
         let mode = if matches!(want, Want::Iscsi(_)) {
