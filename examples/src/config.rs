@@ -747,6 +747,36 @@ mod tests {
     }
 
     #[test]
+    fn protocol_comes_from_the_server_else_bmc_and_trust_keys_are_checked() {
+        let c = Config::parse(
+            "[bmc]\nprotocol = \"auto\"\nredfish_step_timeout = \"30s\"\n\
+             [[server]]\nname = \"a\"\nbmc = \"127.0.0.1:1\"\nprotocol = \"redfish\"\n\
+             redfish = \"127.0.0.1:8443\"\nredfish_fingerprint = \"sha256:\
+             0001020304050607080910111213141516171819202122232425262728293031\"\n\
+             [[server]]\nname = \"b\"\nbmc = \"127.0.0.1:2\"\nprotocol = \"ipmi\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(c.protocol("a"), Protocol::Redfish);
+        assert_eq!(c.protocol("b"), Protocol::Ipmi);
+        assert_eq!(c.protocol("not-listed"), Protocol::Auto);
+        assert_eq!(c.bmc.redfish_step_timeout, Duration::from_secs(30));
+        assert_eq!(
+            Config::parse("", Path::new("c")).unwrap().protocol("x"),
+            Protocol::Ipmi,
+            "IPMI stays the default"
+        );
+        for bad in [
+            "[bmc]\nprotocol = \"snmp\"\n",
+            "[[server]]\nname = \"a\"\nbmc = \"127.0.0.1:1\"\nredfish_fingerprint = \"sha256:abcd\"\n",
+            "[[server]]\nname = \"a\"\nbmc = \"127.0.0.1:1\"\nredfish_insecure = true\n\
+             redfish_ca_file = \"/etc/ca.pem\"\n",
+        ] {
+            assert!(Config::parse(bad, Path::new("c")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn boot_mode_comes_from_the_server_else_bmc_and_boot_section_parses() {
         let c = Config::parse(
             "[bmc]\nboot = \"pxe\"\nguid_encoding = \"ipmi\"\n\

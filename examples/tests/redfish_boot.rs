@@ -8,7 +8,6 @@
 #[path = "../../scripts/peers/harness.rs"]
 mod harness;
 #[path = "../imm-sim/tests/imm_common/mod.rs"]
-#[allow(dead_code, unreachable_pub, missing_docs)]
 mod imm_common;
 mod rf_sim;
 

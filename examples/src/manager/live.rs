@@ -238,11 +238,7 @@ impl BmcDirectory {
             system_uuid: facts.uuid,
             mac: facts.mac,
         };
-        if facts.protocol == Protocol::Auto
-            && !flow::probe(&ep, self.redfish_bounds)
-                .await
-                .map_err(redfish_step_error)?
-        {
+        if facts.protocol == Protocol::Auto && !flow::probe(&ep, self.redfish_bounds).await? {
             return Ok(None);
         }
         Ok(Some(ep))
@@ -479,8 +475,7 @@ impl<I: IsnsAccess> LiveEffects<I> {
         {
             let report =
                 flow::configure(&ep, &params, ctx.power_cycle, self.directory.redfish_bounds)
-                    .await
-                    .map_err(redfish_step_error)?;
+                    .await?;
             return Ok(self.redfish_outcome(&ep, &report));
         }
         let suite_before = self.bmc.remembered(addr);
@@ -555,11 +550,12 @@ impl<I: IsnsAccess> LiveEffects<I> {
 
 /// A Redfish failure as a step failure: transient when a retry may get through; the
 /// message carries the service's own messages.
-fn redfish_step_error(e: RedfishError) -> StepError {
-    if e.is_transient() {
-        StepError::transient(e.to_string())
-    } else {
-        StepError::permanent(e.to_string())
+impl From<RedfishError> for StepError {
+    fn from(e: RedfishError) -> Self {
+        Self {
+            message: e.to_string(),
+            transient: e.is_transient(),
+        }
     }
 }
 
@@ -824,9 +820,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                         .redfish_endpoint(ctx.server, addr, &login)
                         .await?
                 {
-                    let report = flow::clear(&ep, self.directory.redfish_bounds)
-                        .await
-                        .map_err(redfish_step_error)?;
+                    let report = flow::clear(&ep, self.directory.redfish_bounds).await?;
                     let mut outcome = self.redfish_outcome(&ep, &report);
                     outcome.detail =
                         format!("{outcome}: iSCSI boot disabled", outcome = outcome.detail);

@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn hostile_bodies_give_typed_errors() {
-        let deep = "[".repeat(100_000);
+        let deep = "[".repeat(10_000);
         assert!(matches!(
             decode::<serde_json::Value>(deep.as_bytes(), LIMITS, "x"),
             Err(DecodeError::TooDeep { limit: 32, at: 32 })
