@@ -343,6 +343,76 @@ fn lab_get(lab: &lab::Lab, https: &str, cert: &Path, path: &str) -> serde_json::
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// A lab whose one server's BMC serves Redfish (imm-sim `--redfish`), with `extra` in its
+/// `[[server]]` table; returns the HTTPS address and the BMC's certificate.
+fn redfish_lab(extra: &str) -> (lab::Lab, String, PathBuf) {
+    let https = format!("127.0.0.1:{}", harness::free_tcp_port());
+    let lab = lab::Lab::start(&lab::LabSpec {
+        tgtds: vec![(
+            "127.0.0.1".to_owned(),
+            vec!["iqn.2026-12.rf.array:disk64=64M".to_owned()],
+        )],
+        bmcs: 1,
+        imm_args: format!("--redfish {https}"),
+        server_extra: vec![(0, format!("{extra}\nredfish = \"{https}\""))],
+        ..lab::LabSpec::default()
+    });
+    let cert = PathBuf::from(lab.imm.var("IMM_SIM_STATE_DIR"))
+        .join(format!("127.0.0.1_{}", lab.bmc_first))
+        .join("redfish.pem");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cert.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "imm-sim wrote no certificate"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (lab, https, cert)
+}
+
+/// The BMC step refuses (the configured MAC is the function without iSCSI) before writing
+/// anything, and the plan rolls back: no DD, no initiator left in iSNS, the request failed
+/// with the reason, the BMC's settings untouched.
+#[test]
+fn a_refused_redfish_step_rolls_the_plan_back() {
+    let (lab, https, cert) = redfish_lab("protocol = \"redfish\"");
+    // Name the MAC of imm-sim's function 2 (Ethernet only) as the boot NIC: the server's
+    // table is the last one of the config.
+    let f2 = lab_get(
+        &lab,
+        &https,
+        &cert,
+        "/redfish/v1/Chassis/1/NetworkAdapters/NIC1/NetworkDeviceFunctions/2",
+    );
+    let mac = f2["Ethernet"]["MACAddress"].as_str().unwrap().to_owned();
+    let mut config = std::fs::read_to_string(&lab.config).unwrap();
+    config.push_str(&format!("mac = \"{mac}\"\n"));
+    std::fs::write(&lab.config, config).unwrap();
+    let before = lab_get(&lab, &https, &cert, SETTINGS);
+    let (code, out, err) = bcm_in(
+        &lab,
+        &["provision", "--server", "server-0", "--size", "32MiB"],
+    );
+    assert_ne!(code, 0, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert!(
+        said.contains("no iSCSI-capable NetworkDeviceFunction has MAC")
+            && said.contains("nothing was written"),
+        "{said}"
+    );
+    assert_eq!(lab_get(&lab, &https, &cert, SETTINGS), before);
+    assert!(
+        !lab.dds().contains_key("bcm:server-0"),
+        "the DD was rolled back: {:?}",
+        lab.dds()
+    );
+    assert!(
+        !lab.nodes().contains("iqn.2026-12.com.example:server-0"),
+        "the initiator was deregistered"
+    );
+}
+
 /// The manager end to end: `bcm provision` and `bcm release` of a server whose BMC is
 /// reached over Redfish (`protocol = "auto"` finds its service root), with tgtd and isnsd
 /// real; the journal names the protocol and the certificate is pinned in the store.
