@@ -481,7 +481,7 @@ impl<I: IsnsAccess> LiveEffects<I> {
         let suite_before = self.bmc.remembered(addr);
         let report = self.bmc.configure(&login, &params, ctx.power_cycle).await?;
         Ok(StepOutcome {
-            detail: format!("{addr}: {report}"),
+            detail: format!("ipmi {addr}: {report}"),
             // Only a newly learned suite is worth a store write.
             cipher_suite: report
                 .suite
@@ -509,7 +509,7 @@ impl<I: IsnsAccess> LiveEffects<I> {
             .map(|g| Uuid::from_guid(g, self.directory.guid_encoding));
         Ok(StepOutcome {
             detail: format!(
-                "{addr}: {report}{}",
+                "ipmi {addr}: {report}{}",
                 uuid.map(|u| format!(", system uuid {u}"))
                     .unwrap_or_default()
             ),
@@ -833,9 +833,9 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 };
                 cleared?;
                 Ok(StepOutcome::detail(if pxe {
-                    format!("{addr}: network boot flags cleared")
+                    format!("ipmi {addr}: network boot flags cleared")
                 } else {
-                    format!("{addr}: iSCSI boot disabled")
+                    format!("ipmi {addr}: iSCSI boot disabled")
                 }))
             }
             other => Err(StepError::permanent(format!(

@@ -393,6 +393,24 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_any_decoder(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            json_like in "[\\[\\]{}\":, a-zA-Z0-9@.#-]{0,300}",
+        ) {
+            for b in [bytes.as_slice(), json_like.as_bytes()] {
+                let _ = check_depth(b, 4);
+                let _ = decode::<ServiceRoot>(b, LIMITS, "root");
+                let _ = decode::<Collection>(b, LIMITS, "collection");
+                let _ = decode::<ComputerSystem>(b, LIMITS, "system");
+                let _ = decode::<DeviceFunction>(b, LIMITS, "function");
+                let _ = decode::<Task>(b, LIMITS, "task");
+                let _ = decode::<ErrorBody>(b, LIMITS, "error");
+            }
+        }
+    }
+
     #[test]
     fn brackets_inside_strings_do_not_count_towards_depth() {
         let s = format!("{{\"a\": \"{}\\\"[[[\"}}", "[".repeat(100));
