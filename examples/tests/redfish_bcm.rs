@@ -571,3 +571,46 @@ fn sushy_emulator_is_refused_clearly_and_left_untouched() {
     let cleared = rt.block_on(flow::clear(&ep, bounds())).unwrap();
     assert_eq!(cleared.applies, "nothing to clear");
 }
+
+/// A BMC that accepts the connection and never says a word (a hostile or hung service):
+/// the request bound ends the push, and so does the step bound when it is the shorter.
+#[test]
+fn a_silent_bmc_is_bounded_per_request_and_per_step() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let ep = Endpoint {
+        bmc: addr.to_string(),
+        trust: Trust::FirstUse,
+        creds: creds(PASSWORD),
+        system_uuid: None,
+        mac: None,
+    };
+    let rt = rt();
+    for (request, step, what) in [(1, 30, "GET /redfish/v1/"), (30, 1, "configure iscsi boot")] {
+        let t0 = std::time::Instant::now();
+        let err = rt
+            .block_on(flow::configure(
+                &ep,
+                &mutual_params(),
+                false,
+                Bounds {
+                    request: Duration::from_secs(request),
+                    step: Duration::from_secs(step),
+                    ..Bounds::default()
+                },
+            ))
+            .unwrap_err();
+        assert!(
+            matches!(&err, RedfishError::Timeout { what: w, .. } if w == what),
+            "{err}"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+        assert!(err.is_transient());
+    }
+}
