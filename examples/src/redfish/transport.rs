@@ -192,7 +192,7 @@ impl Transport {
     }
 
     /// Sends one request and reads the answer within the bounds. Error statuses are
-    /// returned as replies; see [`Transport::expect`].
+    /// returned as replies; see [`Transport::get`] and [`Transport::status_error`].
     ///
     /// # Errors
     /// [`RedfishError::Transport`], [`RedfishError::Timeout`],
