@@ -614,3 +614,153 @@ fn a_silent_bmc_is_bounded_per_request_and_per_step() {
         assert!(err.is_transient());
     }
 }
+
+/// A scripted service for what neither imm-sim nor sushy-emulator does: no session service
+/// (405: Basic), the function under the system's NetworkInterfaces, no settings object
+/// (PATCH the function itself), and a 202 whose task monitor says Running once, then
+/// Completed. Served over HTTPS by bcm's own TLS listener; bcm pins its certificate.
+#[test]
+fn basic_auth_network_interfaces_and_a_202_task_are_followed() {
+    use axum::Json;
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+    use std::sync::{Arc, Mutex};
+
+    harness::require_program("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    const NDF: &str = "/redfish/v1/Systems/1/NetworkInterfaces/1/NetworkDeviceFunctions/1";
+    #[derive(Default)]
+    struct State {
+        iscsi: serde_json::Value,
+        mode: String,
+        polls: u32,
+        basic: u32,
+        patches: u32,
+    }
+    let state = Arc::new(Mutex::new(State {
+        mode: "Disabled".into(),
+        ..State::default()
+    }));
+    let link = |p: &str| json!({"@odata.id": p});
+    let members = |p: &str| json!({"Members": [{"@odata.id": p}]});
+    let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state.clone());
+    let app = axum::Router::new()
+        .route("/redfish/v1/", get(move || async move { Json(json!({"Systems": link("/redfish/v1/Systems")})) }))
+        .route("/redfish/v1/SessionService/Sessions", post(|| async { StatusCode::METHOD_NOT_ALLOWED }))
+        .route("/redfish/v1/Systems", get(move || async move { Json(members("/redfish/v1/Systems/1")) }))
+        .route("/redfish/v1/Systems/1", get(move |h: HeaderMap| async move {
+            if h.get(header::AUTHORIZATION).is_some() {
+                s4.lock().unwrap().basic += 1;
+            }
+            Json(json!({"UUID": "00000000-0000-4000-8000-000000000001", "PowerState": "On",
+                "NetworkInterfaces": link("/redfish/v1/Systems/1/NetworkInterfaces")}))
+        }))
+        .route("/redfish/v1/Systems/1/NetworkInterfaces", get(move || async move {
+            Json(members("/redfish/v1/Systems/1/NetworkInterfaces/1"))
+        }))
+        .route("/redfish/v1/Systems/1/NetworkInterfaces/1", get(move || async move {
+            Json(json!({"NetworkDeviceFunctions": link("/redfish/v1/Systems/1/NetworkInterfaces/1/NetworkDeviceFunctions")}))
+        }))
+        .route("/redfish/v1/Systems/1/NetworkInterfaces/1/NetworkDeviceFunctions", get(move || async move {
+            Json(members(NDF))
+        }))
+        .route(NDF, get(move || async move {
+            let s = s1.lock().unwrap();
+            let mut iscsi = s.iscsi.clone();
+            if let Some(o) = iscsi.as_object_mut() {
+                o.insert("CHAPSecret".into(), serde_json::Value::Null);
+                o.insert("MutualCHAPSecret".into(), serde_json::Value::Null);
+            }
+            ([(header::ETAG, format!("\"v{}\"", s.patches))],
+             Json(json!({"NetDevFuncCapabilities": ["Ethernet", "iSCSI"], "BootMode": s.mode,
+                 "iSCSIBoot": iscsi})))
+        }).patch(move |h: HeaderMap, Json(b): Json<serde_json::Value>| async move {
+            let mut s = s2.lock().unwrap();
+            let want = format!("\"v{}\"", s.patches);
+            if h.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
+                return StatusCode::PRECONDITION_FAILED.into_response();
+            }
+            s.patches += 1;
+            s.mode = b["BootMode"].as_str().unwrap_or("?").to_owned();
+            s.iscsi = b["iSCSIBoot"].clone();
+            (StatusCode::ACCEPTED, [(header::LOCATION, "/redfish/v1/TaskService/Tasks/1")]).into_response()
+        }))
+        .route("/redfish/v1/TaskService/Tasks/1", get(move || async move {
+            let mut s = s3.lock().unwrap();
+            s.polls += 1;
+            if s.polls == 1 {
+                StatusCode::ACCEPTED.into_response()
+            } else {
+                Json(json!({"TaskState": "Completed"})).into_response()
+            }
+        }));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = bcm::api_tls::server_config(&cert, &key).unwrap();
+    let addr = rt.block_on(async {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = bcm::api_tls::TlsListener::new(tcp, config).unwrap();
+        let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    });
+    let der = CertificateDer::from_pem_file(&cert).unwrap();
+    let ep = Endpoint {
+        bmc: addr.to_string(),
+        trust: Trust::Pinned(Fingerprint::of(&der)),
+        creds: creds("basic-pw"),
+        system_uuid: Some("00000000-0000-4000-8000-000000000001".into()),
+        mac: None,
+    };
+    let report = rt
+        .block_on(flow::configure(&ep, &mutual_params(), false, bounds()))
+        .unwrap();
+    assert!(!report.session, "no session service: Basic");
+    assert_eq!(report.function, NDF);
+    assert_eq!(
+        report.patched, NDF,
+        "no settings object: the function itself"
+    );
+    assert_eq!(report.applies, "immediately");
+    let s = state.lock().unwrap();
+    assert_eq!(
+        (s.patches, s.polls),
+        (1, 2),
+        "the task monitor was polled until Completed"
+    );
+    assert!(s.basic > 0, "Basic credentials were sent");
+    assert_eq!(s.mode, "iSCSI");
+    assert_eq!(
+        s.iscsi["CHAPSecret"], "init-secret-01",
+        "the PATCH carried the secret"
+    );
+}
