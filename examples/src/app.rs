@@ -393,6 +393,7 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
     };
     let (inventory, updates) = Inventory::start(inv_cfg).await?;
     let inventory = Arc::new(inventory);
+    let directory = directory.with_pins(crate::redfish::server::PinBook::new(&store.cert_pins()?));
     let effects = LiveEffects::new(
         Arc::clone(&inventory),
         pacer,
