@@ -712,4 +712,8 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
     async fn target_chap_in_place(&self, action: &Action, ctx: &StepContext<'_>) -> Option<bool> {
         self.chap_in_place(action, ctx).await
     }
+
+    fn render_metrics(&self, out: &mut String) {
+        self.pacer.render(out);
+    }
 }
