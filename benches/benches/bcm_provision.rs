@@ -85,6 +85,17 @@ fn curl(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
     }
 }
 
+/// CPU time (user + system) a process used so far, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at state, field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(ticks / 100.0)
+}
+
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -141,12 +152,16 @@ struct Phase {
     wall: Duration,
     p50: Duration,
     p99: Duration,
-    /// Per system: provisionings and the time its last one completed.
-    per_system: Vec<(usize, Duration)>,
+    /// Per system: provisionings, its first request sent and its last answer.
+    per_system: Vec<(usize, Duration, Duration)>,
     pacing_wait: Option<f64>,
     paced_changes: Option<f64>,
+    proved: Option<f64>,
     hwm_kib: Option<u64>,
     ready: Duration,
+    /// CPU seconds isnsd and `bcm serve` used during the provisionings.
+    isnsd_cpu: Option<f64>,
+    bcm_cpu: Option<f64>,
     /// For the ipmitool sample: BMC ports, targets and their portal port.
     bmc_first: u16,
     sample_targets: Vec<String>,
@@ -314,6 +329,10 @@ listen = "127.0.0.1:{api_port}"
     let url = format!("{base}/v1/boot-requests");
     let next = Arc::new(Mutex::new(0usize));
     let done = Arc::new(Mutex::new(Vec::new()));
+    let isnsd_pid: u32 = isnsd.var("ISNSD_PID").parse().expect("pid");
+    // The inventory's own paced changes (management DDs) happened before: counted apart.
+    let (_, metrics_before) = curl("GET", &format!("{base}/metrics"), None);
+    let cpu_before = (cpu_seconds(isnsd_pid), cpu_seconds(serve.id()));
     let t0 = Instant::now();
     let workers: Vec<_> = (0..CLIENTS)
         .map(|_| {
@@ -332,6 +351,7 @@ listen = "127.0.0.1:{api_port}"
                         r#"{{"request_id":"bench-{i}","server":"server-{i}","size":"4MiB"}}"#
                     );
                     let t = Instant::now();
+                    let began = t0.elapsed();
                     let (code, resp) = curl("POST", &url, Some(&body));
                     assert_eq!(code, 201, "server-{i}: {resp}");
                     let system = resp
@@ -342,7 +362,7 @@ listen = "127.0.0.1:{api_port}"
                         .expect("the response names the target");
                     done.lock()
                         .expect("lock")
-                        .push((system, t.elapsed(), t0.elapsed()));
+                        .push((system, t.elapsed(), began, t0.elapsed()));
                 }
             })
         })
@@ -352,18 +372,27 @@ listen = "127.0.0.1:{api_port}"
     }
     let wall = t0.elapsed();
     let hwm_kib = vm_hwm_kib(serve.id());
+    let isnsd_cpu = cpu_seconds(isnsd_pid).zip(cpu_before.0).map(|(a, b)| a - b);
+    let bcm_cpu = cpu_seconds(serve.id())
+        .zip(cpu_before.1)
+        .map(|(a, b)| a - b);
     let (_, metrics) = curl("GET", &format!("{base}/metrics"), None);
     let _ = serve.kill();
     let _ = serve.wait();
     let done = done.lock().expect("lock").clone();
-    let mut l: Vec<Duration> = done.iter().map(|(_, d, _)| *d).collect();
+    let mut l: Vec<Duration> = done.iter().map(|(_, d, _, _)| *d).collect();
     l.sort();
-    let mut per: BTreeMap<usize, (usize, Duration)> = BTreeMap::new();
-    for (s, _, at) in &done {
-        let e = per.entry(*s).or_default();
+    // Per system: provisionings, first request sent, last answer received.
+    let mut per: BTreeMap<usize, (usize, Duration, Duration)> = BTreeMap::new();
+    for (s, _, began, at) in &done {
+        let e = per.entry(*s).or_insert((0, *began, *at));
         e.0 += 1;
-        e.1 = e.1.max(*at);
+        e.1 = e.1.min(*began);
+        e.2 = e.2.max(*at);
     }
+    let delta = |name: &str| {
+        metric(&metrics, name).map(|after| after - metric(&metrics_before, name).unwrap_or(0.0))
+    };
     let sample_targets = (0..IPMITOOL_SAMPLE.min(servers)).map(target).collect();
     drop(imm);
     drop(tgtds);
@@ -376,10 +405,13 @@ listen = "127.0.0.1:{api_port}"
         p50: percentile(&l, 0.50),
         p99: percentile(&l, 0.99),
         per_system: per.into_values().collect(),
-        pacing_wait: metric(&metrics, "bcm_scn_pacing_wait_seconds_total"),
-        paced_changes: metric(&metrics, "bcm_scn_paced_changes_total"),
+        pacing_wait: delta("bcm_scn_pacing_wait_seconds_total"),
+        paced_changes: delta("bcm_scn_paced_changes_total"),
+        proved: delta("bcm_scn_pacing_proved_total"),
         hwm_kib,
         ready,
+        isnsd_cpu,
+        bcm_cpu,
         bmc_first,
         sample_targets,
     }
@@ -479,23 +511,37 @@ fn report(phase: &Phase, per_bmc_ipmitool: f64, pacing: &str) {
     let rates: Vec<f64> = phase
         .per_system
         .iter()
-        .map(|(n, last)| *n as f64 / last.as_secs_f64())
+        .map(|(n, first, last)| *n as f64 / (*last - *first).as_secs_f64())
         .collect();
     let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
     let max = rates.iter().copied().fold(0.0, f64::max);
     println!(
-        "  per storage system   {:.2} .. {:.2} provisions/s ({} systems)",
+        "  per storage system   {:.2} .. {:.2} provisions/s (its count / its first request to its last answer; {} systems)",
         min,
         max,
         rates.len()
     );
     match (phase.pacing_wait, phase.paced_changes) {
         (Some(w), Some(c)) => println!(
-            "  pacing waits         {w:.1} s in all over {c:.0} paced iSNS changes ({:.0} ms each, summed over concurrent requests)",
-            if c > 0.0 { w * 1000.0 / c } else { 0.0 }
+            "  pacing waits         {w:.1} s in all over {c:.0} paced iSNS changes ({:.0} ms each, queueing for the system included); {} ended on proof tgtd read its SCN",
+            if c > 0.0 { w * 1000.0 / c } else { 0.0 },
+            phase
+                .proved
+                .map_or_else(|| "none".to_owned(), |p| format!("{p:.0}"))
         ),
         _ => println!("  pacing waits         not reported by this bcm"),
     }
+    let per = |c: Option<f64>| {
+        c.map_or_else(
+            || "?".to_owned(),
+            |c| format!("{:.1} ms", c * 1000.0 / phase.servers as f64),
+        )
+    };
+    println!(
+        "  CPU per provisioning isnsd {}, bcm serve {}",
+        per(phase.isnsd_cpu),
+        per(phase.bcm_cpu)
+    );
     println!(
         "  manager peak RSS     {} MiB",
         phase

@@ -19,6 +19,15 @@
 //! 2. the change is made;
 //! 3. [`Slot::finish`] waits `interval` (the notification is delivered and read), then renews
 //!    the registration again: isnsd closes that connection while it is the only one open.
+//!    [`Slot::finish_when`] ends that wait early on proof the storage system read the
+//!    notification: the manager's DD creations pass "every target admits the DD's initiator"
+//!    (tgtd admits an initiator only after it queried isnsd in answer to the SCN), so the
+//!    interval is a bound, not a fixed cost.
+//!
+//! A provisioning makes one such change per target (the DD is created with the targets and
+//! the already registered initiator in one registration) and a release one (the DD is
+//! removed before the initiator is deregistered); registering or deregistering a node that
+//! no DD holds notifies nobody and takes no slot.
 //!
 //! Between changes no SCN connection into a tgtd stays open. A process that died inside a slot
 //! may have left one: [`Pacer::sweep`], run once by the inventory after its first walk and
@@ -60,6 +69,8 @@ struct Stats {
     /// Microseconds changes spent waiting: for their entities (held by another change, or
     /// spaced after one) and, after the change, for its notifications to be read.
     waited_us: AtomicU64,
+    /// Changes whose wait after the change ended on proof, before `interval`.
+    proved: AtomicU64,
 }
 
 impl Stats {
@@ -104,13 +115,30 @@ impl Slot {
     ///
     /// # Errors
     /// The iSNS error of a renewal (other than "nothing registered").
-    pub async fn finish(mut self, isns: &IsnsClient) -> Result<(), DriverError> {
+    pub async fn finish(self, isns: &IsnsClient) -> Result<(), DriverError> {
+        self.finish_when(isns, std::future::pending()).await
+    }
+
+    /// [`Slot::finish`], with the wait ended early by `read`: a future that resolves once the
+    /// storage systems show they acted on the notification (so read it), such as the target
+    /// admitting the initiator a DD change added. `interval` stays the bound.
+    ///
+    /// # Errors
+    /// As [`Slot::finish`].
+    pub async fn finish_when(
+        mut self,
+        isns: &IsnsClient,
+        read: impl std::future::Future<Output = ()>,
+    ) -> Result<(), DriverError> {
         // A change that notified no storage system has nothing to wait for.
         if self.renew.is_none() || self.held.is_empty() {
             return Ok(());
         }
-        tokio::time::sleep(self.interval).await;
-        self.stats.waited(self.interval);
+        let started = Instant::now();
+        if tokio::time::timeout(self.interval, read).await.is_ok() {
+            self.stats.proved.fetch_add(1, Ordering::Relaxed);
+        }
+        self.stats.waited(started.elapsed());
         let result = renew(isns, self.renew, &self.targets()).await;
         // The connection is closed: the next change may follow at once.
         self.interval = Duration::ZERO;
@@ -171,6 +199,7 @@ impl Pacer {
     /// Appends the pacing counters in the Prometheus text exposition format.
     pub fn render(&self, out: &mut String) {
         let changes = self.stats.changes.load(Ordering::Relaxed);
+        let proved = self.stats.proved.load(Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)] // microseconds: exact far past any real total
         let waited = self.stats.waited_us.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(
@@ -180,6 +209,10 @@ impl Pacer {
         let _ = writeln!(
             out,
             "# HELP bcm_scn_pacing_wait_seconds_total Time paced changes waited for their storage system and for their notifications to be read.\n# TYPE bcm_scn_pacing_wait_seconds_total counter\nbcm_scn_pacing_wait_seconds_total {waited}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP bcm_scn_pacing_proved_total Paced changes whose storage system showed it had read the notification before scn_pacing ran out.\n# TYPE bcm_scn_pacing_proved_total counter\nbcm_scn_pacing_proved_total {proved}"
         );
     }
 

@@ -362,14 +362,19 @@ fn notified_by(
         .collect()
 }
 
-/// For CHAP actions: the portals (`ip:port`) of each target named.
+/// For CHAP actions and DD creations: the portals (`ip:port`) of each target named (a DD's
+/// members that are no known target are left out).
 fn portals_of(inv: &boot_config_core::Inventory, action: &Action) -> Vec<(String, Vec<String>)> {
-    let (Action::SetTargetChap { targets, .. } | Action::RemoveTargetChap { targets, .. }) = action
+    let (Action::SetTargetChap { targets, .. }
+    | Action::RemoveTargetChap { targets, .. }
+    | Action::CreateDd { targets, .. }) = action
     else {
         return Vec::new();
     };
+    let dd = matches!(action, Action::CreateDd { .. });
     targets
         .iter()
+        .filter(|t| !dd || inv.target(t.as_str()).is_some())
         .map(|t| {
             let portals = inv.target(t.as_str()).map_or_else(Vec::new, |v| {
                 v.portals

@@ -340,11 +340,7 @@ async fn provisions_in_plan_order_and_commits() {
         .iter()
         .map(|l| l.split_whitespace().next().unwrap())
         .collect();
-    assert_eq!(
-        kinds,
-        ["set", "register", "create", "configure"],
-        "{log:?}"
-    );
+    assert_eq!(kinds, ["set", "register", "create", "configure"], "{log:?}");
     let w = rig.fake.world.lock().unwrap();
     let (name, members) = w.dds.values().next().unwrap();
     assert_eq!(name, "bcm:server-a");
