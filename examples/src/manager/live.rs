@@ -566,9 +566,20 @@ fn admitted(
                     ADMISSION_PROBE_TIMEOUT,
                 )
                 .await;
+                // tgt checks iSNS access in its login_start, answering "not found", before the
+                // security negotiation: a CHAP challenge or an authentication failure means
+                // the name was admitted.
                 let admits = match &outcome {
                     Ok(_) => true,
-                    Err(e) => matches!(e.session_error(), Some(iscsi_probe::SessionError::Auth(_))),
+                    Err(e) => matches!(
+                        e.session_error(),
+                        Some(
+                            iscsi_probe::SessionError::Auth(_)
+                                | iscsi_probe::SessionError::LoginRejected {
+                                    status: iscsi_probe::codes::LoginStatus::AUTHENTICATION_FAILURE
+                                }
+                        )
+                    ),
                 };
                 if !admits {
                     left.push((target, portal));
