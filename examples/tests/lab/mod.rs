@@ -52,6 +52,10 @@ pub struct LabSpec {
     /// Each tgtd in its own network namespace with its own address (the `tgtds` addresses
     /// are then ignored), isnsd on the namespaces' hub address.
     pub netns: bool,
+    /// Extra `imm-sim` flags (e.g. `--redfish ADDR`).
+    pub imm_args: String,
+    /// Extra TOML lines for the `[[server]]` table of BMC index `i`.
+    pub server_extra: Vec<(u16, String)>,
 }
 
 impl Default for LabSpec {
@@ -67,6 +71,8 @@ impl Default for LabSpec {
             api_listen: None,
             isnsd_file_database: false,
             netns: false,
+            imm_args: String::new(),
+            server_extra: Vec::new(),
         }
     }
 }
@@ -245,7 +251,10 @@ impl Lab {
                         .to_string_lossy()
                         .into_owned(),
                 ),
-                ("IMM_SIM_ARGS", "--log-level warn".to_owned()),
+                (
+                    "IMM_SIM_ARGS",
+                    format!("--log-level warn {}", spec.imm_args),
+                ),
             ],
         );
         // One CHAP hook per tgtd, chosen by the shipped dispatcher from the target's portal.
@@ -335,6 +344,10 @@ listen = "{api}"
             text.push_str(&format!(
                 "\n[[server]]\nname = \"server-{i}\"\nbmc = \"{bmc}\"\n"
             ));
+            for (_, extra) in spec.server_extra.iter().filter(|(j, _)| *j == i) {
+                text.push_str(extra);
+                text.push('\n');
+            }
         }
         text.push_str(&spec.extra_config);
         std::fs::write(&config, text).unwrap();
