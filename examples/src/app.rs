@@ -435,7 +435,9 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
     } else {
         running.wait_rounds(1, bound).await?;
     }
-    if !opts.no_recover {
+    // With a shared store, recovery is the leader's, at the start of its term (crate::ha).
+    let shared = running.manager.with_store(|s| s.lease().is_some());
+    if !opts.no_recover && !shared {
         let out = running.manager.recover().await?;
         if !out.is_clean() {
             tracing::info!(outcome = %out, "recovered what a previous run left");
