@@ -31,7 +31,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::watch;
 
-use crate::app::Live;
+use crate::app::{InventoryStatus, Live, Running};
+use crate::inventory::Inventory;
 use crate::manager::Manager;
 use crate::store::lease::{Lease, Term};
 
@@ -103,9 +104,15 @@ impl Ha {
     }
 }
 
-/// Starts the renewal loop of `manager`'s lease (`ttl` long, renewed every `ttl / 3`).
+/// Starts the renewal loop of the lease of `running`'s manager (`ttl` long, renewed every
+/// `ttl / 3`).
 #[must_use]
-pub fn spawn(manager: Manager<Live>, lease: Lease, ttl: Duration) -> Ha {
+pub fn spawn(running: &Running, lease: Lease, ttl: Duration) -> Ha {
+    let manager = running.manager.clone();
+    let fresh = Fresh {
+        inventory: Arc::clone(&running.inventory),
+        status: running.status.clone(),
+    };
     let period = ttl / 3;
     let (tx, rx) = watch::channel(HaState {
         role: Role::Starting,
@@ -128,7 +135,7 @@ pub fn spawn(manager: Manager<Live>, lease: Lease, ttl: Duration) -> Ha {
                     state.role = Role::Leader { token };
                     if new_term || !led {
                         tracing::info!(token, holder = lease.holder(), "leading the shared store");
-                        start_term(&manager, &mut recovery);
+                        start_term(&manager, &fresh, &mut recovery);
                     }
                     led = true;
                 }
@@ -158,8 +165,24 @@ pub fn spawn(manager: Manager<Live>, lease: Lease, ttl: Duration) -> Ha {
     ha
 }
 
-/// A new term: the ledger as the previous leader left it, then what it left unfinished.
-fn start_term(manager: &Manager<Live>, recovery: &mut Option<tokio::task::JoinHandle<()>>) {
+/// What a new leader refreshes before it acts: its view of iSNS.
+struct Fresh {
+    inventory: Arc<Inventory>,
+    status: watch::Receiver<InventoryStatus>,
+}
+
+/// Bound on the inventory round a new leader waits for before it recovers.
+const RESYNC_BOUND: Duration = Duration::from_secs(30);
+
+/// A new term: the ledger as the previous leader left it, a fresh walk of iSNS (the previous
+/// leader created DDs and initiators this instance's view may not show yet: resuming or
+/// compensating against a stale view would recreate or miss them), then what it left
+/// unfinished.
+fn start_term(
+    manager: &Manager<Live>,
+    fresh: &Fresh,
+    recovery: &mut Option<tokio::task::JoinHandle<()>>,
+) {
     if let Err(e) = manager.reload_ledger() {
         tracing::warn!(error = %e, "re-reading the shared ledger at the start of a term");
     }
@@ -167,7 +190,15 @@ fn start_term(manager: &Manager<Live>, recovery: &mut Option<tokio::task::JoinHa
         return;
     }
     let m = manager.clone();
+    let inventory = Arc::clone(&fresh.inventory);
+    let mut status = fresh.status.clone();
     *recovery = Some(tokio::spawn(async move {
+        let before = status.borrow().rounds;
+        inventory.resync();
+        let synced = status.wait_for(|s| s.rounds > before);
+        if tokio::time::timeout(RESYNC_BOUND, synced).await.is_err() {
+            tracing::warn!("no fresh inventory round at the start of the term; recovering anyway");
+        }
         match m.recover().await {
             Ok(out) if !out.is_clean() => {
                 tracing::info!(outcome = %out, "took over what the previous leader left");
@@ -190,7 +221,9 @@ pub async fn route_changes(State(ha): State<Arc<Ha>>, req: Request, next: Next) 
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
     match ha.state().role {
-        Role::Follower { leader_api } if !leader_api.is_empty() => {
+        // The lease of a killed predecessor at this same address is still live: redirecting
+        // to it would send the client to this very instance until the lease expires.
+        Role::Follower { leader_api } if !leader_api.is_empty() && leader_api != ha.lease.api() => {
             let to = format!("{}{path}", leader_api.trim_end_matches('/'));
             match HeaderValue::from_str(&to) {
                 Ok(v) => {

@@ -551,13 +551,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     let ha = running
         .manager
         .with_store(bcm::store::Store::lease)
-        .map(|lease| {
-            Arc::new(bcm::ha::spawn(
-                running.manager.clone(),
-                lease,
-                config.store.lease,
-            ))
-        });
+        .map(|lease| Arc::new(bcm::ha::spawn(&running, lease, config.store.lease)));
     let router = match &ha {
         Some(h) => router.layer(axum::middleware::from_fn_with_state(
             Arc::clone(h),

@@ -131,6 +131,12 @@ impl Lease {
         &self.state.holder
     }
 
+    /// The API address this instance announces in the lease.
+    #[must_use]
+    pub fn api(&self) -> &str {
+        &self.state.api
+    }
+
     /// Whether this instance may start a change now: it holds a term and its local deadline
     /// (earlier than the database's expiry) has not passed.
     #[must_use]
