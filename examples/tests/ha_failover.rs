@@ -106,31 +106,27 @@ fn leader(pg: &Peer) -> Option<(String, bool)> {
     Some((api.to_owned(), live == "t"))
 }
 
-/// POST following redirects (curl -L keeps the method and body on 307): (status, body).
-fn post(url: &str, body: &str) -> (u16, String) {
-    let (_, out, _) = harness::run(
-        "curl",
-        &[
-            "-sS",
-            "-L",
-            "--max-redirs",
-            "3",
-            "-X",
-            "POST",
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_code}",
-            "--max-time",
-            "60",
-            "-H",
-            "content-type: application/json",
-            "--data-binary",
-            body,
-            url,
-        ],
-        &[],
-    );
+/// A request following redirects (curl -L keeps the method and body on 307): (status, body).
+fn request(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    let mut args = vec![
+        "-sS",
+        "-L",
+        "--max-redirs",
+        "3",
+        "-X",
+        method,
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "--max-time",
+        "60",
+    ];
+    if let Some(b) = body {
+        args.extend(["-H", "content-type: application/json", "--data-binary", b]);
+    }
+    args.push(url);
+    let (_, out, _) = harness::run("curl", &args, &[]);
     let (body, code) = out.rsplit_once('\n').unwrap_or(("", ""));
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
@@ -145,7 +141,10 @@ fn psql(pg: &Peer, sql: &str) -> String {
 fn three_instances_survive_randomized_leader_kills() {
     // Fewer than the issue's 50 kills: each takes a takeover (<= LEASE + LEASE/3) plus a
     // restart of the killed instance with its first inventory round, and the whole test must
-    // fit in CI's few minutes. KILLS is the count asserted below.
+    // fit in CI's few minutes. Also, isnsd 0.101 keeps every killed instance's control node
+    // registered and sends it management SCNs; with 20 kills and releases under way it died
+    // (connection closed, then refused) in 2 runs of 2, so releases are not killed here and
+    // the kills stay at 12 (see docs/HA.md).
     const KILLS: usize = 12;
     const SERVERS: u16 = 24;
     let pg = Peer::start("postgres", &[]);
@@ -211,12 +210,12 @@ fn three_instances_survive_randomized_leader_kills() {
                 let body =
                     format!(r#"{{"request_id":"ha-{i}","server":"server-{i}","size":"8MiB"}}"#);
                 let t0 = Instant::now();
-                let mut last = (0, String::new());
+                let mut last: (u16, String);
                 loop {
                     // Round robin: most requests reach a follower first.
                     n += 1;
                     let url = format!("{}/v1/boot-requests", apis[n % apis.len()]);
-                    let (code, resp) = post(&url, &body);
+                    let (code, resp) = request("POST", &url, Some(&body));
                     match code {
                         // A request a takeover rolled back before the client's retry: its
                         // answer is the rollback (as 502 would have said).
@@ -312,6 +311,34 @@ fn three_instances_survive_randomized_leader_kills() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // One more takeover: the final recovery pass (a fresh walk, then orphans the journal and
+    // the owned records name are removed), as the single-instance fault test restarts once
+    // more. The DDs in iSNS must then converge on the committed allocations.
+    if let Some((api, true)) = leader(&pg)
+        && let Some(idx) = apis.iter().position(|a| *a == api)
+    {
+        instances[idx].kill();
+        let t0 = Instant::now();
+        while !leader(&pg).is_some_and(|(now, live)| live && now != api) {
+            assert!(
+                t0.elapsed() < FAILOVER_BOUND,
+                "no leader for the final pass"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let t0 = Instant::now();
+    loop {
+        let want: usize = psql(&pg, "SELECT count(*) FROM allocations")
+            .trim()
+            .parse()
+            .unwrap();
+        let have = lab.dds().keys().filter(|n| n.starts_with("bcm:")).count();
+        if want == have || t0.elapsed() > Duration::from_secs(40) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     for i in &mut instances {
         i.kill();
     }
@@ -352,15 +379,16 @@ fn three_instances_survive_randomized_leader_kills() {
     assert_eq!(n.parse::<usize>().unwrap(), committed.len());
     for i in 0..SERVERS {
         let server = format!("server-{i}");
-        match states.get(&format!("ha-{i}")).map(String::as_str) {
+        let state = states.get(&format!("ha-{i}")).map(String::as_str);
+        match state {
             Some("completed") => assert!(committed.contains_key(&server)),
             Some("rolled-back") => assert!(!committed.contains_key(&server)),
             other => panic!("ha-{i} ended {other:?}"),
         }
-        let expected = if committed.contains_key(&server) {
-            201
-        } else {
+        let expected = if state == Some("rolled-back") {
             502
+        } else {
+            201
         };
         let got = answered[&i];
         assert!(
