@@ -172,6 +172,8 @@ pub enum LockError {
         store: String,
         /// What the lock file says about the holder.
         holder: String,
+        /// The API of the holder, when it is `bcm serve` (`http://…` or `https://…`).
+        api: Option<String>,
     },
     /// The lock file cannot be used.
     #[error("cannot lock the store {path}: {source}")]
@@ -217,6 +219,7 @@ impl StoreLock {
                 return Err(LockError::Busy {
                     store: store.display().to_string(),
                     holder,
+                    api: daemon_api_of(text.trim()),
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
@@ -236,11 +239,28 @@ impl StoreLock {
         writeln!(self.file, "api=http://{api}")
     }
 
+    /// Adds the API URL (`https://…` under TLS) a daemon serves, for the commands that
+    /// then send their change to it.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn announce_api_url(&mut self, url: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        writeln!(self.file, "api={url}")
+    }
+
     /// The lock file.
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The `api=` of a lock file written by `bcm serve`.
+fn daemon_api_of(text: &str) -> Option<String> {
+    let words = || text.split_whitespace();
+    words().any(|w| w == "role=serve").then_some(())?;
+    words().find_map(|w| w.strip_prefix("api=").map(str::to_owned))
 }
 
 /// `pid=… role=… api=…` from a lock file, in words; the API address falls back to
@@ -645,7 +665,7 @@ impl InventoryStatus {
 }
 
 /// A boot request as a person or an API client states it.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BootAsk {
     /// Idempotency key (generated when absent).
