@@ -260,6 +260,13 @@ fn scenario(store: &mut Store) -> Vec<String> {
     store.set_server_uuid("server-b", "u-1", "request").unwrap();
     store.set_server_uuid("server-b", "u-2", "bmc").unwrap();
     t.push(format!("uuids {:?}", store.server_uuids().unwrap()));
+    store
+        .remember_cert_pin("10.0.0.1:443", "sha256:aa")
+        .unwrap();
+    store
+        .remember_cert_pin("10.0.0.1:443", "sha256:bb")
+        .unwrap();
+    t.push(format!("pins {:?}", store.cert_pins().unwrap()));
     t.push(format!(
         "login before fetch {}",
         store.record_login("r2", 5).unwrap()

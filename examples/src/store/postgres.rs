@@ -29,7 +29,8 @@ use super::{
 
 /// The PostgreSQL twin of every SQLite schema step, in order; `meta.schema` names the last
 /// one applied. Step 1 is the SQLite store's base tables plus the additive network-boot step
-/// (`migrate_netboot`), step 2 is `MIGRATION_2` (holds and owned objects).
+/// (`migrate_netboot`), step 2 is `MIGRATION_2` (holds and owned objects), step 3 is
+/// `MIGRATION_3` (Redfish certificate pins).
 pub(crate) const PG_MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
@@ -98,6 +99,13 @@ pub(crate) const PG_MIGRATIONS: &[(i64, &str)] = &[
              dd_id BIGINT,
              created_ms BIGINT NOT NULL,
              PRIMARY KEY (kind, name));",
+    ),
+    (
+        3,
+        "CREATE TABLE IF NOT EXISTS bmc_cert_pins (
+             bmc TEXT PRIMARY KEY,
+             sha256 TEXT NOT NULL,
+             pinned_ms BIGINT NOT NULL);",
     ),
 ];
 
@@ -792,6 +800,36 @@ impl PgStore {
                 .await
                 .map_err(pg)?;
                 Ok(())
+            })
+        })
+    }
+
+    pub(crate) fn remember_cert_pin(&self, bmc: &str, sha256: &str) -> Result<(), StoreError> {
+        // Trust on first use, as on SQLite: a record of what a BMC presented, not an invariant.
+        let (bmc, sha256) = (bmc.to_owned(), sha256.to_owned());
+        self.read(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    "INSERT INTO bmc_cert_pins (bmc, sha256, pinned_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (bmc) DO UPDATE SET sha256 = excluded.sha256,
+                         pinned_ms = excluded.pinned_ms",
+                    &[&bmc, &sha256, &now_ms()],
+                )
+                .await
+                .map_err(pg)?;
+                Ok(())
+            })
+        })
+    }
+
+    pub(crate) fn cert_pins(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|c| {
+            Box::pin(async move {
+                let rows = c
+                    .query("SELECT bmc, sha256 FROM bmc_cert_pins ORDER BY bmc", &[])
+                    .await
+                    .map_err(pg)?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
             })
         })
     }
