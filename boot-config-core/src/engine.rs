@@ -124,6 +124,22 @@ impl Engine {
         &self.config
     }
 
+    /// Replaces the ledger with `ledger` (as another writer of a shared store left it), and
+    /// marks the LUNs of the inventory held or free to match: what an instance does when it
+    /// re-reads the ledger another instance changed.
+    pub fn adopt_ledger(&mut self, ledger: Ledger) {
+        let old = core::mem::replace(&mut self.ledger, ledger);
+        for lun in old.iter().flat_map(|a| a.selection.luns()) {
+            self.inv.set_hold(lun, Hold::Free);
+        }
+        for lun in self.ledger.iter().flat_map(|a| a.selection.luns()) {
+            let hold = self
+                .ledger
+                .hold_of(lun.target.as_str(), u64::from(lun.lun.get()));
+            self.inv.set_hold(lun, hold);
+        }
+    }
+
     /// Applies one inventory event observed as `prov` says; idempotent; returns what changed.
     pub fn apply(&mut self, event: &InventoryEvent, prov: Provenance) -> Changes {
         self.inv.apply(event, prov, &self.ledger)

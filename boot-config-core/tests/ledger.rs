@@ -173,3 +173,25 @@ fn a_held_lun_that_disappears_and_returns_is_still_held() {
     );
     e.verify().unwrap();
 }
+
+#[test]
+fn adopting_another_writers_ledger_moves_the_holds_with_it() {
+    // Instance A reserves and commits; instance B (same inventory) adopts A's ledger.
+    let mut a = engine_with(&three_targets());
+    a.reserve(&req("r1", "s1", 55), T0).unwrap();
+    a.commit(&RequestId::new("r1"), T0).unwrap();
+    let mut b = engine_with(&three_targets());
+    b.reserve(&req("r9", "s9", 55), T0).unwrap();
+    assert_eq!(b.ledger().len(), 1);
+    b.adopt_ledger(a.ledger().clone());
+    assert_eq!(
+        b.inventory().lun(&lun("c", 0)).unwrap().state,
+        LunState::Assigned
+    );
+    // B's own reservation (of the same LUN) is gone with its old ledger, and the LUN it
+    // held is not freed from under A's allocation.
+    assert!(b.ledger().get(&RequestId::new("r9")).is_none());
+    let next = b.reserve(&req("r2", "s2", 55), T0).unwrap().allocation;
+    assert_eq!(next.selection.primary.lun, lun("c", 1));
+    b.verify().unwrap();
+}

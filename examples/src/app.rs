@@ -99,7 +99,7 @@ pub fn engine_config(config: &Config) -> Result<EngineConfig, StartError> {
 /// # Errors
 /// [`StartError`].
 pub fn open_engine(config: &Config) -> Result<(Store, Engine), StartError> {
-    let store = Store::open(&config.manager.store)?;
+    let store = open_store(config)?;
     let (ledger, conflicts) = Manager::<Live>::rebuild_ledger(&store)?;
     for c in &conflicts {
         tracing::warn!(conflict = %c, "stored ledger");
@@ -112,9 +112,32 @@ pub fn open_engine(config: &Config) -> Result<(Store, Engine), StartError> {
 /// # Errors
 /// [`StartError::Store`] (with [`crate::store::StoreError::Missing`] when there is none).
 pub fn open_engine_read_only(config: &Config) -> Result<(Store, Engine), StartError> {
-    let store = Store::open_read_only(&config.manager.store)?;
+    let store = match &config.store.url {
+        Some(_) => open_store(config)?,
+        None => Store::open_read_only(&config.manager.store)?,
+    };
     let ledger = Manager::<Live>::load_ledger(&store)?;
     Ok((store, Engine::with_ledger(engine_config(config)?, ledger)))
+}
+
+/// Opens the store `config` names: PostgreSQL when `[store] url` is set (shared by several
+/// instances; this process gets a unique lease holder name and announces `[api] listen` as
+/// where followers forward changes), else the SQLite file of `[manager] store`.
+///
+/// # Errors
+/// [`StartError::Store`].
+pub fn open_store(config: &Config) -> Result<Store, StartError> {
+    match &config.store.url {
+        Some(url) => {
+            let holder = format!("bcm-{}-{:08x}", std::process::id(), rand::random::<u32>());
+            Ok(Store::open_postgres(
+                url,
+                holder,
+                format!("http://{}", config.api.listen),
+            )?)
+        }
+        None => Ok(Store::open(&config.manager.store)?),
+    }
 }
 
 /// Stored allocations the ledger cannot take because an older one holds the same LUN or
@@ -341,13 +364,14 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
     } else {
         BmcDirectory::from_config(config).map_err(StartError::Config)?
     };
-    let (store, engine) = if opts.no_recover && !config.manager.store.exists() {
-        let store = Store::open_in_memory()?;
-        let ledger = Manager::<Live>::load_ledger(&store)?;
-        (store, Engine::with_ledger(engine_config(config)?, ledger))
-    } else {
-        open_engine(config)?
-    };
+    let (store, engine) =
+        if opts.no_recover && config.store.url.is_none() && !config.manager.store.exists() {
+            let store = Store::open_in_memory()?;
+            let ledger = Manager::<Live>::load_ledger(&store)?;
+            (store, Engine::with_ledger(engine_config(config)?, ledger))
+        } else {
+            open_engine(config)?
+        };
     let remembered: Vec<(SocketAddr, u8)> = store
         .cipher_suites()?
         .into_iter()
@@ -432,7 +456,9 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
     } else {
         running.wait_rounds(1, bound).await?;
     }
-    if !opts.no_recover {
+    // With a shared store, recovery is the leader's, at the start of its term (crate::ha).
+    let shared = running.manager.with_store(|s| s.lease().is_some());
+    if !opts.no_recover && !shared {
         let out = running.manager.recover().await?;
         if !out.is_clean() {
             tracing::info!(outcome = %out, "recovered what a previous run left");

@@ -176,6 +176,41 @@ pub struct Config {
     /// Known servers (name, BMC, network).
     #[serde(default, rename = "server")]
     pub servers: Vec<ServerConfig>,
+    /// A shared store (PostgreSQL) instead of `[manager] store`; see [`StoreConfig`].
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// `[store]`: where several `bcm serve` instances share their state (issue 20).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host:port/db`: the shared store; without it the SQLite file
+    /// of `[manager] store` is used.
+    pub url: Option<String>,
+    /// How long a leader's lease lasts at the database without renewal (it renews every third
+    /// of it; another instance takes over at most this long after the leader dies).
+    #[serde(deserialize_with = "de_duration")]
+    pub lease: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            lease: Duration::from_secs(6),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry the database password.
+        f.debug_struct("StoreConfig")
+            .field("url", &self.url.as_ref().map(|_| "***"))
+            .field("lease", &self.lease)
+            .finish()
+    }
 }
 
 /// `[manager]`.

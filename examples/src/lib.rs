@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod discover;
+pub mod ha;
 pub mod inventory;
 pub mod manager;
 pub mod pacing;

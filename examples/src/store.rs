@@ -18,6 +18,9 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub mod lease;
+mod postgres;
+
 /// Schema version written to `meta`; bump with a migration when the tables change.
 const SCHEMA_VERSION: i64 = 3;
 
@@ -92,6 +95,16 @@ pub enum StoreError {
         holder: String,
         /// That request's server.
         server: String,
+    },
+    /// PostgreSQL failed (connection, statement, timeout).
+    #[error("store (PostgreSQL): {0}")]
+    Postgres(String),
+    /// A change was refused because this instance does not hold the leader lease with a
+    /// current fencing token (another instance leads, or this one's term ended).
+    #[error("this instance is not the leader (fencing token {token} is not current)")]
+    Fenced {
+        /// The token this instance wrote with (0: it never led).
+        token: i64,
     },
     /// A stored allocation row does not decode.
     #[error("store: allocation of request {request_id} does not decode: {error}")]
@@ -418,6 +431,9 @@ pub fn bmc_key(text: &str) -> String {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// The PostgreSQL engine, when `[store] url` names one; every method then goes to it and
+    /// `conn` is an unused in-memory database.
+    pg: Option<postgres::PgStore>,
 }
 
 fn now_ms() -> i64 {
@@ -475,7 +491,7 @@ impl Store {
         if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
             return Err(StoreError::SchemaTooNew { found: v });
         }
-        Ok(Store { conn })
+        Ok(Store { conn, pg: None })
     }
 
     /// Opens a private in-memory store (tests, `--dry-run`).
@@ -484,6 +500,60 @@ impl Store {
     /// SQLite errors.
     pub fn open_in_memory() -> Result<Store, StoreError> {
         Self::init(Connection::open_in_memory()?)
+    }
+
+    /// Opens the PostgreSQL store at `url` (`[store] url`), applying missing migrations.
+    /// `holder` names this process in the leader lease (unique: host, PID, a random part) and
+    /// `api` is the address followers forward changes to. Writes that change requests, the
+    /// ledger or the journal need the lease ([`Store::lease`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Postgres`], [`StoreError::SchemaTooNew`].
+    pub fn open_postgres(url: &str, holder: String, api: String) -> Result<Store, StoreError> {
+        let pg = postgres::PgStore::connect(url, holder, api)?;
+        Ok(Store {
+            conn: Connection::open_in_memory()?,
+            pg: Some(pg),
+        })
+    }
+
+    /// The leader lease, for a store shared by several instances (PostgreSQL); `None` for
+    /// SQLite, where the store lock file makes one process the only writer.
+    #[must_use]
+    pub fn lease(&self) -> Option<lease::Lease> {
+        self.pg.as_ref().map(postgres::PgStore::lease)
+    }
+
+    /// The schema version this store is at (both engines number their steps alike).
+    ///
+    /// # Errors
+    /// SQLite or PostgreSQL errors.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.schema_version();
+        }
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// `(table, column)` of every table, sorted: what this engine's schema holds (a test
+    /// keeps the two engines' schemas alike).
+    ///
+    /// # Errors
+    /// SQLite or PostgreSQL errors.
+    pub fn schema_columns(&self) -> Result<Vec<(String, String)>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.columns();
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+             WHERE m.type = 'table' ORDER BY 1, 2",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     fn init(conn: Connection) -> Result<Store, StoreError> {
@@ -530,7 +600,7 @@ impl Store {
         {
             return Err(StoreError::SchemaTooNew { found: v });
         }
-        let mut store = Store { conn };
+        let mut store = Store { conn, pg: None };
         // A new store has just been created at version 1 above: it migrates like an old one.
         if found.unwrap_or(1) < 2 {
             store.migrate_to_2()?;
@@ -606,6 +676,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn remember_cert_pin(&self, bmc: &str, sha256: &str) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.remember_cert_pin(bmc, sha256);
+        }
         self.conn.execute(
             "INSERT INTO bmc_cert_pins (bmc, sha256, pinned_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT(bmc) DO UPDATE SET sha256 = excluded.sha256, pinned_ms = excluded.pinned_ms",
@@ -619,6 +692,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn cert_pins(&self) -> Result<Vec<(String, String)>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.cert_pins();
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT bmc, sha256 FROM bmc_cert_pins ORDER BY bmc")?;
@@ -643,6 +719,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn allocation_rows(&self) -> Result<Vec<(String, String)>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.allocation_rows();
+        }
         Self::allocation_rows_in(&self.conn)
     }
 
@@ -653,6 +732,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn drop_conflicting(&mut self, request_id: &str, note: &str) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.drop_conflicting(request_id, note);
+        }
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE requests SET state = ?2, error = ?3, updated_ms = ?4 WHERE request_id = ?1",
@@ -678,6 +760,9 @@ impl Store {
         request_id: &str,
         server: &str,
     ) -> Result<Option<Owned>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.claim(kind, name, request_id, server);
+        }
         let tx = self.conn.transaction()?;
         if let Some(o) = Self::owner_in(&tx, kind, name)? {
             if o.request_id == request_id {
@@ -711,6 +796,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn bmc_holder(&self, bmc: &str) -> Result<Option<String>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.bmc_holder(bmc_key(bmc));
+        }
         Ok(self
             .conn
             .query_row(
@@ -726,6 +814,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn set_owned_dd_id(&self, name: &str, dd_id: u32) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.set_owned_dd_id(name, dd_id);
+        }
         self.conn.execute(
             "UPDATE owned SET dd_id = ?2 WHERE kind = 'dd' AND name = ?1",
             params![name, dd_id],
@@ -738,6 +829,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn owner(&self, kind: OwnedKind, name: &str) -> Result<Option<Owned>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.owner(kind, name);
+        }
         Self::owner_in(&self.conn, kind, name)
     }
 
@@ -763,6 +857,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn owned_without_allocation(&self) -> Result<Vec<Owned>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.owned_without_allocation();
+        }
         let mut stmt = self.conn.prepare(
             "SELECT kind, name, request_id, server, dd_id FROM owned o
              WHERE NOT EXISTS (SELECT 1 FROM allocations a WHERE a.request_id = o.request_id)
@@ -781,6 +878,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn disown(&self, kind: OwnedKind, name: &str, request_id: &str) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.disown(kind, name, request_id);
+        }
         self.conn.execute(
             "DELETE FROM owned WHERE kind = ?1 AND name = ?2 AND request_id = ?3",
             params![kind.as_str(), name, request_id],
@@ -808,6 +908,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn load_ledger_json(&self) -> Result<String, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.load_ledger_json();
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT json FROM allocations ORDER BY request_id")?;
@@ -896,6 +999,9 @@ impl Store {
     /// SQLite errors, or [`StoreError::RequestConflict`] when the ID names another server or
     /// kind.
     pub fn begin_request(&mut self, new: &NewRequest<'_>) -> Result<StoredRequest, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.begin_request(new);
+        }
         let tx = self.conn.transaction()?;
         // A refusal is a record, not a request: the same ID may come back and be served.
         tx.execute(
@@ -962,6 +1068,9 @@ impl Store {
         body_json: &str,
         error: &str,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.record_refusal(request_id, server, body_json, error);
+        }
         let tx = self.conn.transaction()?;
         let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM requests", [], |r| {
             r.get(0)
@@ -998,6 +1107,9 @@ impl Store {
         phase: StepPhase,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.journal(request_id, step, phase, detail);
+        }
         self.conn.execute(
             "INSERT OR IGNORE INTO journal (request_id, step, phase, detail) VALUES (?1, ?2, ?3, ?4)",
             params![request_id, step, phase.as_str(), detail],
@@ -1010,6 +1122,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn steps(&self, request_id: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.steps(request_id);
+        }
         let mut stmt = self.conn.prepare(
             "SELECT step, phase, detail FROM journal WHERE request_id = ?1 ORDER BY step, rowid",
         )?;
@@ -1045,6 +1160,9 @@ impl Store {
         error: Option<&str>,
         ledger: LedgerChange<'_>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.set_state(request_id, state, error, ledger);
+        }
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE requests SET state = ?2, error = COALESCE(?3, error), updated_ms = ?4
@@ -1066,6 +1184,9 @@ impl Store {
         release_id: &str,
         provision_id: &str,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.finish_release(release_id, provision_id);
+        }
         let tx = self.conn.transaction()?;
         let now = now_ms();
         tx.execute(
@@ -1086,6 +1207,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.request(request_id);
+        }
         Self::get_request_in(&self.conn, request_id)
     }
 
@@ -1095,6 +1219,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn unfinished(&self) -> Result<Vec<StoredRequest>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.unfinished();
+        }
         self.query(
             &format!(
                 "SELECT {COLUMNS} FROM requests
@@ -1113,6 +1240,9 @@ impl Store {
         server: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredRequest>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.recent(server, limit);
+        }
         match server {
             Some(s) => self.query(
                 &format!(
@@ -1132,6 +1262,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn state_counts(&self) -> Result<Vec<(RequestState, u64)>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.state_counts();
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT state, COUNT(*) FROM requests GROUP BY state ORDER BY state")?;
@@ -1165,6 +1298,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn remember_cipher_suite(&self, bmc: &str, suite: u8) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.remember_cipher_suite(bmc, suite);
+        }
         self.conn.execute(
             "INSERT INTO bmc_cipher_suites (bmc, suite) VALUES (?1, ?2)
              ON CONFLICT(bmc) DO UPDATE SET suite = excluded.suite",
@@ -1178,6 +1314,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn cipher_suite(&self, bmc: &str) -> Result<Option<u8>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.cipher_suite(bmc);
+        }
         Ok(self
             .conn
             .query_row(
@@ -1193,6 +1332,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn cipher_suites(&self) -> Result<Vec<(String, u8)>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.cipher_suites();
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT bmc, suite FROM bmc_cipher_suites")?;
@@ -1284,6 +1426,9 @@ impl Store {
         uuid: &str,
         source: &str,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.set_server_uuid(server, uuid, source);
+        }
         self.conn.execute(
             "INSERT INTO boot_uuids (server, uuid, source, updated_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(server, source) DO UPDATE SET uuid = excluded.uuid,
@@ -1298,6 +1443,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn server_uuids(&self) -> Result<Vec<(String, String)>, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.server_uuids();
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT server, uuid FROM boot_uuids ORDER BY server, source")?;
@@ -1311,6 +1459,9 @@ impl Store {
     /// # Errors
     /// SQLite errors (also when the request is unknown).
     pub fn record_script_fetch(&self, request_id: &str, at_ms: i64) -> Result<(), StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.record_script_fetch(request_id, at_ms);
+        }
         self.conn.execute(
             "INSERT INTO boot_confirmations (request_id, script_fetched_ms, logged_in_ms)
              VALUES (?1, ?2, NULL)
@@ -1327,6 +1478,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn record_login(&self, request_id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.record_login(request_id, at_ms);
+        }
         let n = self.conn.execute(
             "UPDATE boot_confirmations SET logged_in_ms = ?2
              WHERE request_id = ?1 AND script_fetched_ms IS NOT NULL AND logged_in_ms IS NULL",
@@ -1340,6 +1494,9 @@ impl Store {
     /// # Errors
     /// SQLite errors.
     pub fn boot_confirmation(&self, request_id: &str) -> Result<BootConfirmation, StoreError> {
+        if let Some(pg) = &self.pg {
+            return pg.boot_confirmation(request_id);
+        }
         Ok(self
             .conn
             .query_row(

@@ -783,6 +783,22 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         status: running.status.clone(),
         auth,
     });
+    // A shared store (PostgreSQL): one leader changes things, the others redirect changes.
+    let ha = running
+        .manager
+        .with_store(bcm::store::Store::lease)
+        .map(|lease| Arc::new(bcm::ha::spawn(&running, lease, config.store.lease)));
+    let router = match &ha {
+        Some(h) => router.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(h),
+            bcm::ha::route_changes,
+        )),
+        None => router,
+    };
+    let leads = {
+        let ha = ha.clone();
+        move || ha.as_ref().is_none_or(|h| h.is_leader())
+    };
     // Reservations that lapse without a running operation are rolled back; after each
     // inventory round (a fresh view of iSNS) unfinished work is retried and iSNS reconciled.
     let sweeper = {
@@ -797,7 +813,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
             let mut next_retry = tokio::time::Instant::now() + backoff;
             loop {
                 tokio::select! {
-                    () = tokio::time::sleep_until(next_retry) => {
+                    () = tokio::time::sleep_until(next_retry), if leads() => {
                         let left = m.retry_rollbacks().await;
                         if left == 0 {
                             backoff = Duration::from_secs(1);
@@ -808,6 +824,9 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
                         }
                     }
                     _ = tick.tick() => {
+                        if !leads() {
+                            continue;
+                        }
                         let rolled = m.expire_lapsed().await;
                         if !rolled.is_empty() {
                             tracing::warn!(requests = %rolled.join(", "), "rolled back lapsed reservations");
@@ -818,7 +837,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
                             return;
                         }
                         let now = status.borrow().rounds;
-                        if now != rounds {
+                        if now != rounds && leads() {
                             rounds = now;
                             match m.recover().await {
                                 Ok(out) if !out.is_clean() => tracing::info!(outcome = %out, "reconciled after an inventory round"),
@@ -848,6 +867,9 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     served.map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
     sweeper.abort();
     let _ = sweeper.await;
+    if let Some(h) = &ha {
+        h.step_down().await;
+    }
     for task in boot {
         task.abort();
         let _ = task.await;

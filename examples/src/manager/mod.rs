@@ -462,6 +462,18 @@ impl<E: Effects> Manager<E> {
         Ok((ledger, conflicts))
     }
 
+    /// Re-reads the ledger from the store into the engine: a follower of a shared store keeps
+    /// its reads current with it, and a new leader starts its term from it.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn reload_ledger(&self) -> Result<(), ManagerError> {
+        let (ledger, conflicts) = Self::rebuild_ledger(&lock(&self.inner.store))?;
+        lock(&self.inner.engine).adopt_ledger(ledger);
+        self.set_conflicts(conflicts);
+        Ok(())
+    }
+
     /// Sets the conflicts found when the ledger was loaded (see [`Manager::rebuild_ledger`]).
     pub fn set_conflicts(&self, conflicts: Vec<StoreConflict>) {
         *lock(&self.inner.conflicts) = conflicts;
