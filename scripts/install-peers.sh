@@ -11,6 +11,7 @@
 #   qemu-system-x86 ipxe-qemu nasm     the real iSCSI boot of a VM
 #   iproute2 procps                    ss / ps for the peer scripts; ip netns / tuntap
 #   dnsmasq-base                       DHCP for the network-boot test in a network namespace
+#   chromium chromium-driver           headless browser + WebDriver for the dashboard tests
 # PyPI (into $PYTHON, default python3): pyghmi (BMC simulator), pyslp (SLP peer),
 #   DMTF redfish-service-validator (rf_service_validator), redfish-protocol-validator
 #   (rf_protocol_validator), redfish-utilities (rf_raw_request.py, rf_power_reset.py,
@@ -21,7 +22,8 @@ set -euo pipefail
 
 PY="${PYTHON:-python3}"
 DEBS=(open-isns-server open-isns-utils libisns-dev tgt libiscsi-bin openipmi ipmitool
-      freeipmi-tools tshark qemu-system-x86 ipxe-qemu nasm iproute2 procps dnsmasq-base)
+      freeipmi-tools tshark qemu-system-x86 ipxe-qemu nasm iproute2 procps dnsmasq-base
+      chromium chromium-driver)
 PIPS=(pyghmi==1.6.19 pyslp==0.1.7)
 RF_PIPS=(redfish-service-validator==3.1.8 redfish-protocol-validator==1.3.2
          redfish-utilities==3.5.2)

@@ -11,6 +11,7 @@ pub mod bmc;
 pub mod boot;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod discover;
 pub mod inventory;

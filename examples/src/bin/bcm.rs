@@ -534,7 +534,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     })?;
     tracing::info!(%bound, isns = %running.isns_server, "bcm serve: API listening");
     eprintln!(
-        "bcm serve: API on http://{bound}, iSNS {}",
+        "bcm serve: API on http://{bound}, dashboard http://{bound}/, iSNS {}",
         running.isns_server
     );
     if let Some(f) = &a.ready_file {
@@ -546,7 +546,14 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         manager: running.manager.clone(),
         config: Arc::new(config.clone()),
         status: running.status.clone(),
-    });
+    })
+    .merge(bcm::dashboard::router(bcm::dashboard::DashboardState {
+        manager: running.manager.clone(),
+        config: Arc::new(config.clone()),
+        status: running.status.clone(),
+        access: bcm::dashboard::Access::Open,
+        tls: false,
+    }));
     // Reservations that lapse without a running operation are rolled back; after each
     // inventory round (a fresh view of iSNS) unfinished work is retried and iSNS reconciled.
     let sweeper = {

@@ -1,0 +1,363 @@
+//! The read-only web dashboard of `bcm serve`: health, storage systems → targets → LUNs,
+//! assignments with their boot confirmation, configured servers and recent requests, on one
+//! page at `/`, kept live by polling `/ui/live` (an HTML fragment with an `ETag`).
+//!
+//! ```text
+//! GET  /                  the page (a login form first when tokens are configured)
+//! GET  /ui/live           the page's live part; 304 when unchanged since If-None-Match
+//! GET  /ui/dashboard.js   the page's script, embedded in the binary (no CDN, no inline script)
+//! GET  /ui/dashboard.css  its style sheet
+//! GET  /login, POST /login, POST /logout   the token form and the `bcm_token` cookie
+//! ```
+//! Every response carries a Content-Security-Policy that allows only the page's own origin.
+//! The page shows no secret, whatever the role: none is ever read into its [`Snapshot`].
+//! Many open dashboards cost one render per [`RENDER_TTL`], however many poll.
+
+pub mod snapshot;
+pub mod view;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use crate::app::InventoryStatus;
+use crate::config::Config;
+use crate::manager::{Effects, Manager};
+pub use snapshot::Snapshot;
+
+/// How long one render of the live part is served to every poller.
+pub const RENDER_TTL: Duration = Duration::from_millis(500);
+
+/// The cookie that carries the API token for the page.
+pub const COOKIE: &str = "bcm_token";
+
+/// The Content-Security-Policy of every dashboard response: own origin only, no inline
+/// script or style, no framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+const SCRIPT: &str = include_str!("assets/dashboard.js");
+const STYLE: &str = include_str!("assets/dashboard.css");
+
+/// What a viewer may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Sees everything but secrets; no control.
+    Reader,
+    /// May also release assignments.
+    Operator,
+}
+
+impl Role {
+    /// The role's name as shown.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+/// Who may see the page: everyone as operator (no tokens configured, loopback only), or the
+/// holders of a token.
+#[derive(Clone)]
+pub enum Access {
+    /// No tokens configured: every viewer is an operator, no login.
+    Open,
+    /// The role of a token, `None` for an unknown one (compared in constant time by the
+    /// function given).
+    Tokens(Arc<dyn Fn(&str) -> Option<Role> + Send + Sync>),
+}
+
+/// What the dashboard's handlers share.
+pub struct DashboardState<E> {
+    /// The executor.
+    pub manager: Manager<E>,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Inventory status from the update pump.
+    pub status: tokio::sync::watch::Receiver<InventoryStatus>,
+    /// Who may see it.
+    pub access: Access,
+    /// Whether the API listener speaks TLS (the cookie is then `Secure`).
+    pub tls: bool,
+}
+
+struct Rendered {
+    at: Instant,
+    etag: String,
+    html: Arc<String>,
+}
+
+struct Shared<E> {
+    state: DashboardState<E>,
+    cache: Mutex<HashMap<Role, Rendered>>,
+}
+
+/// The dashboard's routes, to merge into the API router.
+pub fn router<E: Effects>(state: DashboardState<E>) -> Router {
+    Router::new()
+        .route("/", get(index::<E>))
+        .route("/ui/live", get(live::<E>))
+        .route("/ui/dashboard.js", get(script))
+        .route("/ui/dashboard.css", get(style))
+        .route("/login", get(login_form::<E>).post(login::<E>))
+        .route("/logout", post(logout::<E>))
+        .layer(axum::middleware::map_response(secure_headers))
+        .with_state(Arc::new(Shared {
+            state,
+            cache: Mutex::new(HashMap::new()),
+        }))
+}
+
+async fn secure_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+/// The token a request carries: `Authorization: Bearer`, else the `bcm_token` cookie.
+fn token_of(headers: &HeaderMap) -> Option<&str> {
+    if let Some(t) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(t.trim());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v)
+}
+
+impl<E: Effects> Shared<E> {
+    fn role(&self, headers: &HeaderMap) -> Option<Role> {
+        match &self.state.access {
+            Access::Open => Some(Role::Operator),
+            Access::Tokens(check) => token_of(headers).and_then(|t| check(t)),
+        }
+    }
+
+    /// The live part for `role`, rendered at most once per [`RENDER_TTL`].
+    fn rendered(&self, role: Role) -> (String, Arc<String>) {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(r) = cache.get(&role)
+            && r.at.elapsed() < RENDER_TTL
+        {
+            return (r.etag.clone(), Arc::clone(&r.html));
+        }
+        let snap = page_snapshot(&self.state);
+        let html = view::live(&snap, role).into_string();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        html.hash(&mut hasher);
+        let etag = format!("\"{:016x}\"", hasher.finish());
+        let html = Arc::new(html);
+        cache.insert(
+            role,
+            Rendered {
+                at: Instant::now(),
+                etag: etag.clone(),
+                html: Arc::clone(&html),
+            },
+        );
+        (etag, html)
+    }
+}
+
+/// The snapshot the page shows now.
+#[must_use]
+pub fn page_snapshot<E: Effects>(state: &DashboardState<E>) -> Snapshot {
+    let status = state.status.borrow().clone();
+    Snapshot::gather(&state.manager, &state.config, &status)
+}
+
+/// The whole page for `role`, rendered from a fresh snapshot (what `GET /` serves).
+#[must_use]
+pub fn render_page<E: Effects>(state: &DashboardState<E>, role: Role) -> String {
+    let snap = page_snapshot(state);
+    view::page(&view::live(&snap, role), role, true).into_string()
+}
+
+fn html_response(code: StatusCode, body: String) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn see_other(to: &'static str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+}
+
+async fn index<E: Effects>(State(s): State<Arc<Shared<E>>>, headers: HeaderMap) -> Response {
+    let Some(role) = s.role(&headers) else {
+        return see_other("/login");
+    };
+    let (_, live) = s.rendered(role);
+    let logout = !matches!(s.state.access, Access::Open);
+    html_response(
+        StatusCode::OK,
+        view::page(&maud::PreEscaped(live.as_str()), role, logout).into_string(),
+    )
+}
+
+async fn live<E: Effects>(State(s): State<Arc<Shared<E>>>, headers: HeaderMap) -> Response {
+    let Some(role) = s.role(&headers) else {
+        return (StatusCode::UNAUTHORIZED, "sign in again").into_response();
+    };
+    let (etag, html) = s.rendered(role);
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag);
+    if unchanged {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+            (header::ETAG, etag),
+        ],
+        html.as_str().to_owned(),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        STYLE,
+    )
+        .into_response()
+}
+
+async fn login_form<E: Effects>(State(s): State<Arc<Shared<E>>>) -> Response {
+    if matches!(s.state.access, Access::Open) {
+        return see_other("/");
+    }
+    html_response(StatusCode::OK, view::login(None).into_string())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+/// RFC 6265 §4.1.1 cookie-octet: what a cookie value may hold unquoted.
+fn cookie_safe(v: &str) -> bool {
+    !v.is_empty()
+        && v.bytes().all(|b| {
+            b == 0x21
+                || (0x23..=0x2b).contains(&b)
+                || (0x2d..=0x3a).contains(&b)
+                || (0x3c..=0x5b).contains(&b)
+                || (0x5d..=0x7e).contains(&b)
+        })
+}
+
+async fn login<E: Effects>(
+    State(s): State<Arc<Shared<E>>>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let Access::Tokens(check) = &s.state.access else {
+        return see_other("/");
+    };
+    let token = form.token.trim();
+    if !cookie_safe(token) || check(token).is_none() {
+        return html_response(
+            StatusCode::UNAUTHORIZED,
+            view::login(Some("That token is not accepted.")).into_string(),
+        );
+    }
+    let secure = if s.state.tls { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let mut r = see_other("/");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn logout<E: Effects>(State(s): State<Arc<Shared<E>>>) -> Response {
+    let secure = if s.state.tls { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
+    let mut r = see_other("/login");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_token_from_bearer_or_cookie() {
+        let mut h = HeaderMap::new();
+        assert_eq!(token_of(&h), None);
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; bcm_token=t1"),
+        );
+        assert_eq!(token_of(&h), Some("t1"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t2"));
+        assert_eq!(token_of(&h), Some("t2"));
+    }
+
+    #[test]
+    fn accepts_only_cookie_octets_as_a_cookie_value() {
+        assert!(cookie_safe("abc-DEF_123.~"));
+        for bad in ["", "a b", "a;b", "a\"b", "a,b", "a\\b", "é"] {
+            assert!(!cookie_safe(bad), "{bad}");
+        }
+    }
+}
