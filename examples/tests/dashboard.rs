@@ -202,7 +202,8 @@ fn the_page_shows_the_inventory_and_follows_provisioning_live() {
             .until(
                 "the new assignment on the open page",
                 Duration::from_secs(2),
-                "return document.querySelector('#live tr.assignment[data-server=\"server-0\"]') !== null;",
+                "const tr = document.querySelector('#live tr.assignment[data-server=\"server-0\"]'); \
+                 return tr !== null && tr.dataset.state === 'committed';",
             )
             .await;
         assert_eq!(b.js("return window.__noReload === 1;").await, true, "the page was reloaded");
