@@ -10,6 +10,9 @@
 //! POST   /v1/boot-requests               {"server","size","bmc"?, "request_id"?, ...} → 201 + assignment
 //! GET    /v1/requests?server=&limit=     recent requests and their states
 //! ```
+//! Every route but `/health` (and `/metrics` with `[api] metrics_public`) needs a token
+//! ([`crate::auth`]): a reader's for the GETs, an operator's for `DELETE`, `POST` and
+//! `show_secrets`; 401 without a valid one, 403 for a reader on an operator route.
 //! Errors are `{"error": "<what to do>"}` with 400 (malformed body or field), 404 (unknown
 //! server, nothing assigned), 409 (server busy, request ID reused, server already holds a
 //! disk, LUN, BMC or initiator/DD name held by another server: the message names the holder),
@@ -22,12 +25,12 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::{BootAsk, InventoryStatus};
+use crate::auth::{Access, ApiAuth, Caller, guard};
 use crate::config::Config;
 use crate::manager::{Effects, Manager, ManagerError, inventory_rows};
 
@@ -39,6 +42,8 @@ pub struct ApiState<E> {
     pub config: Arc<Config>,
     /// Inventory status from the update pump.
     pub status: tokio::sync::watch::Receiver<InventoryStatus>,
+    /// Who may call which route (tokens, roles).
+    pub auth: ApiAuth,
 }
 
 /// An API error: a status and a message for a person.
@@ -81,23 +86,56 @@ fn is_conflict(e: &ManagerError) -> bool {
         if matches!(*r.reason, boot_config_core::RejectReason::ServerAlreadyHolds { .. }))
 }
 
-/// The router.
+/// One route's access rule: the method, the path as routed, and who may call it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteRule {
+    /// HTTP method (`GET`, `POST`, `DELETE`).
+    pub method: &'static str,
+    /// Path as routed (`/v1/assignments/{server}`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+/// Declares every route once: its method, path, [`Access`] and handler. [`ROUTES`] and the
+/// router come from the same list, so no route exists without an access rule.
+macro_rules! api_routes {
+    ($($method:ident $path:literal $access:ident => $handler:expr;)*) => {
+        /// Every route of the API with its access rule (the router is built from this list).
+        pub const ROUTES: &[RouteRule] = &[$(RouteRule {
+            method: stringify!($method),
+            path: $path,
+            access: Access::$access,
+        }),*];
+
+        fn routes<E: Effects>(auth: &ApiAuth) -> Router<Shared<E>> {
+            Router::new()$(.route(
+                $path,
+                axum::routing::on(axum::routing::MethodFilter::$method, $handler).layer(
+                    axum::middleware::from_fn_with_state((auth.clone(), Access::$access), guard),
+                ),
+            ))*
+        }
+    };
+}
+
+api_routes! {
+    GET "/health" Open => health::<E>;
+    GET "/metrics" Metrics => metrics::<E>;
+    GET "/v1/inventory" Reader => inventory::<E>;
+    GET "/v1/assignments" Reader => assignments::<E>;
+    // `show_secrets=true` further needs an operator (checked in the handler).
+    GET "/v1/assignments/{server}" Reader => assignment::<E>;
+    DELETE "/v1/assignments/{server}" Operator => release::<E>;
+    POST "/v1/boot-requests" Operator => provision::<E>;
+    GET "/v1/requests" Reader => requests::<E>;
+}
+
+/// The router; every route is guarded by its rule in [`ROUTES`].
 pub fn router<E: Effects>(state: ApiState<E>) -> Router {
-    Router::new()
-        .route("/health", get(health::<E>))
-        .route("/metrics", get(metrics::<E>))
-        .route("/v1/inventory", get(inventory::<E>))
-        .route("/v1/assignments", get(assignments::<E>))
-        .route(
-            "/v1/assignments/{server}",
-            get(assignment::<E>).delete(release::<E>),
-        )
-        .route(
-            "/v1/boot-requests",
-            axum::routing::post(provision::<E>)
-                .layer(axum::extract::DefaultBodyLimit::max(BOOT_REQUEST_LIMIT)),
-        )
-        .route("/v1/requests", get(requests::<E>))
+    routes::<E>(&state.auth)
+        // A boot request is a few hundred bytes; applies to the bodies handlers read.
+        .layer(axum::extract::DefaultBodyLimit::max(BOOT_REQUEST_LIMIT))
         .with_state(Arc::new(state))
 }
 
@@ -226,9 +264,17 @@ struct SecretQuery {
 
 async fn assignment<E: Effects>(
     State(s): State<Shared<E>>,
+    caller: Caller,
     Path(server): Path<String>,
     Query(q): Query<SecretQuery>,
 ) -> Result<Response, ApiError> {
+    if q.show_secrets && !caller.is_operator() {
+        return Ok(crate::auth::AuthRejection::Forbidden {
+            role: caller.role(),
+            needed: crate::auth::Role::Operator,
+        }
+        .into_response());
+    }
     let a = s
         .manager
         .assignments()

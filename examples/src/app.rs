@@ -149,6 +149,8 @@ pub enum LockError {
         store: String,
         /// What the lock file says about the holder.
         holder: String,
+        /// The API of the holder, when it is `bcm serve` (`http://…` or `https://…`).
+        api: Option<String>,
     },
     /// The lock file cannot be used.
     #[error("cannot lock the store {path}: {source}")]
@@ -194,6 +196,7 @@ impl StoreLock {
                 return Err(LockError::Busy {
                     store: store.display().to_string(),
                     holder,
+                    api: daemon_api_of(text.trim()),
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
@@ -213,11 +216,48 @@ impl StoreLock {
         writeln!(self.file, "api=http://{api}")
     }
 
+    /// Adds the API URL (`https://…` under TLS) a daemon serves, for the commands that
+    /// then send their change to it.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn announce_api_url(&mut self, url: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        writeln!(self.file, "api={url}")
+    }
+
     /// The lock file.
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The API of the `bcm serve` holding the store of `config`, if one does (read from
+    /// the lock file without claiming the store).
+    #[must_use]
+    pub fn daemon_api(config: &Config) -> Option<String> {
+        use std::io::Read;
+        let mut name = config.manager.store.as_os_str().to_owned();
+        name.push(".lock");
+        let mut file = std::fs::File::open(std::path::PathBuf::from(name)).ok()?;
+        match file.try_lock_shared() {
+            // Nobody holds it (the shared lock ends when the file closes).
+            Ok(()) => None,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                file.read_to_string(&mut text).ok()?;
+                daemon_api_of(text.trim())
+            }
+            Err(std::fs::TryLockError::Error(_)) => None,
+        }
+    }
+}
+
+/// The `api=` of a lock file written by `bcm serve`.
+fn daemon_api_of(text: &str) -> Option<String> {
+    let words = || text.split_whitespace();
+    words().any(|w| w == "role=serve").then_some(())?;
+    words().find_map(|w| w.strip_prefix("api=").map(str::to_owned))
 }
 
 /// `pid=… role=… api=…` from a lock file, in words; the API address falls back to
@@ -619,7 +659,7 @@ impl InventoryStatus {
 }
 
 /// A boot request as a person or an API client states it.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BootAsk {
     /// Idempotency key (generated when absent).

@@ -28,6 +28,8 @@ pub mod exit {
     pub const CONFLICT: u8 = 7;
     /// `release` of a server that holds nothing.
     pub const NOTHING: u8 = 8;
+    /// The running `bcm serve` refused the token (none, unknown, or a reader's for a change).
+    pub const DENIED: u8 = 9;
 }
 
 const AFTER_HELP: &str = "\

@@ -170,6 +170,9 @@ pub struct Config {
     /// The network-boot listener of `bcm serve` (iPXE scripts); see [`crate::boot`].
     #[serde(default)]
     pub boot: BootConfig,
+    /// How the CLI reaches a running `bcm serve` (token, CA file).
+    #[serde(default)]
+    pub client: ClientConfig,
     /// Known servers (name, BMC, network).
     #[serde(default, rename = "server")]
     pub servers: Vec<ServerConfig>,
@@ -365,14 +368,40 @@ impl Default for BmcConfig {
 pub struct ApiConfig {
     /// Listen address of `bcm serve`'s HTTP API.
     pub listen: SocketAddr,
+    /// Bearer tokens and their roles (see [`crate::auth`]). With none (and no
+    /// `tokens_file`) the API is open, which `bcm serve` allows only on loopback.
+    pub tokens: Vec<crate::auth::TokenConfig>,
+    /// A file of more tokens, one `NAME ROLE TOKEN` per line.
+    pub tokens_file: Option<PathBuf>,
+    /// Serve `/metrics` without a token (off: a reader token is needed).
+    pub metrics_public: bool,
+    /// PEM certificate chain: with `tls_key`, the API speaks HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tokens: Vec::new(),
+            tokens_file: None,
+            metrics_public: false,
+            tls_cert: None,
+            tls_key: None,
         }
     }
+}
+
+/// `[client]`: how the CLI talks to a running `bcm serve`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientConfig {
+    /// The token the CLI presents (`BCM_TOKEN` overrides it).
+    pub token: Option<SecretSource>,
+    /// PEM file of the CA that signed the API's certificate (`BCM_CA_FILE` overrides it).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How a server is made to boot its LUN.
@@ -529,6 +558,11 @@ impl Config {
         if self.probe.concurrency == 0 {
             return Err(ConfigError::Invalid(
                 "[probe] concurrency must be at least 1".to_owned(),
+            ));
+        }
+        if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "[api] tls_cert and tls_key go together: give both (HTTPS) or neither".to_owned(),
             ));
         }
         if self.boot.rate == 0 || self.boot.burst == 0 {

@@ -6,7 +6,10 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod api_client;
+pub mod api_tls;
 pub mod app;
+pub mod auth;
 pub mod bmc;
 pub mod boot;
 pub mod cli;

@@ -397,3 +397,167 @@ fn hostile_names_from_isns_and_the_config_show_as_text_and_run_nothing() {
         b.close().await;
     });
 }
+
+const OPERATOR_TOKEN: &str = "op-dashboard-0123456789abcdef";
+const READER_TOKEN: &str = "rd-dashboard-0123456789abcdef";
+
+/// `curl` with a bearer token: (status, body).
+fn curl_as(token: &str, api: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let auth = format!("authorization: Bearer {token}");
+    let url = format!("{api}{path}");
+    let mut args = vec![
+        "-sS",
+        "-X",
+        method,
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "-H",
+        &auth,
+    ];
+    if let Some(b) = body {
+        args.extend(["-H", "content-type: application/json", "--data-binary", b]);
+    }
+    args.push(&url);
+    let (ok, out, err) = harness::run("curl", &args, &[]);
+    assert!(ok, "curl {method} {path}: {err}");
+    let (body, code) = out.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+async fn sign_in(b: &Browser, api: &str, token: &str) {
+    b.c().goto(&format!("{api}/login")).await.unwrap();
+    let field = b.c().find(Locator::Id("token")).await.unwrap();
+    field.send_keys(token).await.unwrap();
+    b.c()
+        .find(Locator::Css("#login button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_reader_signs_in_and_sees_no_release_control_or_secret() {
+    let mut lab = Lab::start(&LabSpec {
+        tgtds: vec![(
+            "127.0.0.1".to_owned(),
+            vec!["iqn.2026-12.com.example.storage:r1=32M".to_owned()],
+        )],
+        bmcs: 1,
+        chap: true,
+        api_extra: format!(
+            "tokens = [\n  {{ name = \"ops\", role = \"operator\", secret = {{ value = \"{OPERATOR_TOKEN}\" }} }},\n  {{ name = \"view\", role = \"reader\", secret = {{ value = \"{READER_TOKEN}\" }} }},\n]\n"
+        ),
+        ..LabSpec::default()
+    });
+    let api = lab.serve();
+    let (code, body) = curl_as(
+        OPERATOR_TOKEN,
+        &api,
+        "POST",
+        "/v1/boot-requests",
+        Some(r#"{"server":"server-0","size":"16MiB","request_id":"dash-reader"}"#),
+    );
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = curl_as(
+        OPERATOR_TOKEN,
+        &api,
+        "GET",
+        "/v1/assignments/server-0?show_secrets=true",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let secret = serde_json::from_str::<Value>(&body).unwrap()["chap_secret"]
+        .as_str()
+        .expect("CHAP secret")
+        .to_owned();
+    // Without a token: the page sends to the form, the live part is refused.
+    let (ok, out, _) = harness::run(
+        "curl",
+        &[
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{api}/ui/live"),
+        ],
+        &[],
+    );
+    assert!(ok);
+    assert_eq!(out.trim(), "401");
+
+    let rt = runtime();
+    rt.block_on(async {
+        let b = Browser::start(lab.path()).await;
+        b.c().goto(&format!("{api}/")).await.unwrap();
+        assert_eq!(b.c().current_url().await.unwrap().path(), "/login");
+        sign_in(&b, &api, "not-a-token-at-all-0000").await;
+        let msg = b.c().find(Locator::Css("#login .error")).await.unwrap().text().await.unwrap();
+        assert_eq!(msg, "That token is not accepted.");
+
+        sign_in(&b, &api, READER_TOKEN).await;
+        assert_eq!(b.c().current_url().await.unwrap().path(), "/");
+        assert_eq!(b.js("return document.body.dataset.role;").await, "reader");
+        b.until(
+            "server-0's assignment",
+            Duration::from_secs(2),
+            "return document.querySelector('#live tr.assignment[data-server=\"server-0\"]') !== null;",
+        )
+        .await;
+        // The cookie is HttpOnly: the page's script cannot read the token.
+        assert_eq!(b.js("return document.cookie.includes('bcm_token');").await, false);
+        // Let a live update or two pass, then look at everything the browser holds.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(b.js("return document.querySelectorAll('button.release').length;").await, 0);
+        let html = b.c().source().await.unwrap();
+        assert!(!html.contains("Release"), "a release control for a reader");
+        for (what, s) in [
+            ("CHAP secret", secret.as_str()),
+            ("BMC password", lab.bmc_password.as_str()),
+            ("operator token", OPERATOR_TOKEN),
+            ("reader token", READER_TOKEN),
+        ] {
+            assert!(!html.contains(s), "the {what} is on the page");
+        }
+        // The live part the reader's browser fetches holds none either, and a release
+        // attempted with the reader's cookie is refused.
+        let fetched = b
+            .js("const r = await fetch('/ui/live', {credentials: 'same-origin'}); \
+                 const d = await fetch('/v1/assignments/server-0', {method: 'DELETE', credentials: 'same-origin'}); \
+                 return [r.status, await r.text(), d.status];")
+            .await;
+        assert_eq!(fetched[0], 200);
+        let live = fetched[1].as_str().unwrap();
+        assert!(live.contains("server-0") && !live.contains(&secret) && !live.contains("Release"));
+        assert_eq!(fetched[2], 403, "a reader's cookie released a disk");
+
+        // Log out, then in as an operator: the release control is there and works.
+        b.c().find(Locator::Css("header form button")).await.unwrap().click().await.unwrap();
+        assert_eq!(b.c().current_url().await.unwrap().path(), "/login");
+        b.c().goto(&format!("{api}/")).await.unwrap();
+        assert_eq!(b.c().current_url().await.unwrap().path(), "/login", "logged out");
+        sign_in(&b, &api, OPERATOR_TOKEN).await;
+        assert_eq!(b.js("return document.body.dataset.role;").await, "operator");
+        let release = b
+            .c()
+            .find(Locator::Css("button.release[data-server=\"server-0\"]"))
+            .await
+            .unwrap();
+        release.click().await.unwrap();
+        assert_eq!(release.text().await.unwrap(), "Confirm release");
+        release.click().await.unwrap();
+        b.until(
+            "the released assignment gone",
+            Duration::from_secs(30),
+            "return document.querySelector('#live tr.assignment[data-server=\"server-0\"]') === null;",
+        )
+        .await;
+        let (code, body) = curl_as(READER_TOKEN, &api, "GET", "/v1/assignments", None);
+        assert_eq!((code, body.as_str()), (200, "[]"));
+        b.close().await;
+    });
+}

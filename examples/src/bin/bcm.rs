@@ -92,6 +92,106 @@ fn claim_store(config: &Config, role: &str) -> Result<app::StoreLock, Failure> {
     })
 }
 
+/// The store claimed, or the API of the `bcm serve` that holds it.
+enum Claim {
+    /// This process holds the store.
+    Store(app::StoreLock),
+    /// `bcm serve` holds it: send the change to its API.
+    Daemon(bcm::api_client::ApiClient),
+}
+
+/// Claims the store, or, when `bcm serve` holds it, a client of its API.
+fn claim_or_daemon(config: &Config, role: &str) -> Result<Claim, Failure> {
+    match app::StoreLock::acquire(config, role) {
+        Ok(lock) => Ok(Claim::Store(lock)),
+        Err(app::LockError::Busy { api: Some(api), .. }) => {
+            Ok(Claim::Daemon(api_client(&api, config)?))
+        }
+        Err(e) => Err(Failure(
+            match e {
+                app::LockError::Busy { .. } => exit::CONFLICT,
+                _ => exit::FAILURE,
+            },
+            e.to_string(),
+        )),
+    }
+}
+
+fn api_client(api: &str, config: &Config) -> Result<bcm::api_client::ApiClient, Failure> {
+    tracing::info!(api, "bcm serve holds the store: asking its API");
+    bcm::api_client::ApiClient::new(api, config).map_err(|e| Failure(exit::CONFIG, e.to_string()))
+}
+
+/// Sends one request to the daemon's API; a refusal becomes the matching exit code.
+async fn ask_daemon(
+    client: &bcm::api_client::ApiClient,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<serde_json::Value, Failure> {
+    let answer = client
+        .call(method, path, body)
+        .await
+        .map_err(|e| Failure(exit::UNREACHABLE, e.to_string()))?;
+    if answer.is_success() {
+        return Ok(answer.body);
+    }
+    Err(Failure(
+        bcm::api_client::exit_code(answer.status),
+        format!("bcm serve ({}): {}", client.base(), answer.error()),
+    ))
+}
+
+/// A server name as one URL path segment.
+fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `bcm provision`'s words for a provisioning report (local or from the API).
+fn print_provisioned(v: &serde_json::Value, secret: Option<&str>) {
+    let x = &v["assignment"];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let p = &x["primary"];
+    println!(
+        "{} {}: {} LUN {} ({}) via {}",
+        text(&x["server"]),
+        if v["replayed"].as_bool() == Some(true) {
+            "already has"
+        } else {
+            "now boots from"
+        },
+        text(&p["target"]),
+        p["lun"],
+        p["size"].as_str().unwrap_or("size unknown"),
+        text(&p["portal"])
+    );
+    if let Some(why) = p["why"].as_str() {
+        println!("  chosen by {why}");
+    }
+    if let Some(why) = x["secondary"]["why"].as_str() {
+        println!("  secondary chosen by {why}");
+    }
+    println!(
+        "  initiator {}  DD {}",
+        text(&x["initiator"]),
+        text(&x["dd_name"])
+    );
+    if let Some(u) = x["chap_user"].as_str() {
+        println!(
+            "  CHAP user {u}{}",
+            secret.map(|s| format!("  secret {s}")).unwrap_or_default()
+        );
+    }
+}
+
 fn print_json(v: &impl serde::Serialize) -> Result<(), Failure> {
     let text =
         serde_json::to_string_pretty(v).map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
@@ -283,7 +383,47 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     ),
                 ));
             }
-            let _lock = claim_store(&config, "provision")?;
+            let _lock = match claim_or_daemon(&config, "provision")? {
+                Claim::Store(lock) => lock,
+                Claim::Daemon(client) => {
+                    let body = serde_json::to_value(&ask)
+                        .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+                    let mut v = ask_daemon(
+                        &client,
+                        reqwest::Method::POST,
+                        "/v1/boot-requests",
+                        Some(&body),
+                    )
+                    .await?;
+                    let secret = if a.show_secrets {
+                        let path = format!(
+                            "/v1/assignments/{}?show_secrets=true",
+                            path_segment(&a.server)
+                        );
+                        let one = ask_daemon(&client, reqwest::Method::GET, &path, None).await?;
+                        one["chap_secret"].as_str().map(str::to_owned)
+                    } else {
+                        None
+                    };
+                    if a.json {
+                        if let Some(s) = &secret {
+                            v["assignment"]["chap_secret"] = serde_json::json!(s);
+                        }
+                        return print_json(&v);
+                    }
+                    if let Some(steps) = v["steps"].as_array() {
+                        for st in steps {
+                            eprintln!(
+                                "  ✓ {}: {}",
+                                st["description"].as_str().unwrap_or_default(),
+                                st["detail"].as_str().unwrap_or_default()
+                            );
+                        }
+                    }
+                    print_provisioned(&v, secret.as_deref());
+                    return Ok(());
+                }
+            };
             let running = app::start(
                 &config,
                 StartOptions {
@@ -323,38 +463,25 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
                 return print_json(&v);
             }
-            let x = &report.assignment;
-            println!(
-                "{} {}: {} LUN {} ({}) via {}",
-                x.server,
-                if report.replayed {
-                    "already has"
-                } else {
-                    "now boots from"
-                },
-                x.primary.target,
-                x.primary.lun,
-                x.primary.size.as_deref().unwrap_or("size unknown"),
-                x.primary.portal
-            );
-            if let Some(why) = &x.primary.why {
-                println!("  chosen by {why}");
-            }
-            if let Some(why) = x.secondary.as_ref().and_then(|s| s.why.as_ref()) {
-                println!("  secondary chosen by {why}");
-            }
-            println!("  initiator {}  DD {}", x.initiator, x.dd_name);
-            if let Some(u) = &x.chap_user {
-                println!(
-                    "  CHAP user {u}{}",
-                    secret.map(|s| format!("  secret {s}")).unwrap_or_default()
-                );
-            }
+            let v =
+                serde_json::to_value(&report).map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+            print_provisioned(&v, secret.as_deref());
             Ok(())
         }
         Command::Release(a) => {
             let config = config_of(&cli)?;
-            let _lock = claim_store(&config, "release")?;
+            let _lock = match claim_or_daemon(&config, "release")? {
+                Claim::Store(lock) => lock,
+                Claim::Daemon(client) => {
+                    let path = format!("/v1/assignments/{}", path_segment(&a.server));
+                    let v = ask_daemon(&client, reqwest::Method::DELETE, &path, None).await?;
+                    if a.json {
+                        return print_json(&v);
+                    }
+                    println!("{}: boot disk released", a.server);
+                    return Ok(());
+                }
+            };
             let running = app::start(
                 &config,
                 StartOptions {
@@ -378,6 +505,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Status(a) => {
             let config = config_of(&cli)?;
+            if let Some(api) = app::StoreLock::daemon_api(&config) {
+                return status_via_api(&api_client(&api, &config)?, a).await;
+            }
             let (store, engine) = app::open_engine_read_only(&config)?;
             let assignments: Vec<_> = engine
                 .ledger()
@@ -506,10 +636,96 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// `bcm status` beside a running `bcm serve`: what its API says (assignments with their
+/// boot state, recent requests).
+async fn status_via_api(
+    client: &bcm::api_client::ApiClient,
+    a: &bcm::cli::StatusArgs,
+) -> Result<(), Failure> {
+    let assignments = ask_daemon(client, reqwest::Method::GET, "/v1/assignments", None).await?;
+    let recent = ask_daemon(
+        client,
+        reqwest::Method::GET,
+        &format!("/v1/requests?limit={}", a.recent),
+        None,
+    )
+    .await?;
+    if a.json {
+        return print_json(&serde_json::json!({
+            "api": client.base(),
+            "assignments": assignments,
+            "recent": recent,
+        }));
+    }
+    let rows = assignments.as_array().map_or(&[][..], Vec::as_slice);
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    println!(
+        "{} assignment(s) (from bcm serve at {})",
+        rows.len(),
+        client.base()
+    );
+    for x in rows {
+        let p = &x["primary"];
+        println!(
+            "  {:<16} {:<9} {} LUN {} ({})  {}",
+            text(&x["server"]),
+            text(&x["state"]),
+            text(&p["target"]),
+            p["lun"],
+            p["size"].as_str().unwrap_or("?"),
+            text(&x["initiator"])
+        );
+        println!(
+            "  {:<16} boot {}: {}",
+            "",
+            text(&x["boot"]["mode"]),
+            text(&x["boot"]["summary"])
+        );
+    }
+    let recent = recent.as_array().map_or(&[][..], Vec::as_slice);
+    if !recent.is_empty() {
+        println!("{} most recent request(s), newest first:", recent.len());
+        for r in recent {
+            println!(
+                "  {:<24} {:<9} {:<16} {:<12}{}",
+                text(&r["request_id"]),
+                text(&r["kind"]),
+                text(&r["server"]),
+                text(&r["state"]),
+                r["error"]
+                    .as_str()
+                    .map(|e| format!(" {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     let config = config_of(cli)?;
-    let mut lock = claim_store(&config, "serve")?;
     let listen = a.listen.unwrap_or(config.api.listen);
+    let auth = bcm::auth::ApiAuth::from_config(&config.api)
+        .map_err(|e| Failure(exit::CONFIG, e.to_string()))?;
+    if auth.is_open() && !listen.ip().is_loopback() {
+        return Err(Failure(
+            exit::CONFIG,
+            format!(
+                "refusing to serve the API on {listen} with no tokens: anyone who reaches it could \
+                 release disks and read CHAP secrets; set [api] tokens (or [api] tokens_file), \
+                 or listen on a loopback address such as 127.0.0.1"
+            ),
+        ));
+    }
+    let tls = match (&config.api.tls_cert, &config.api.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            bcm::api_tls::server_config(cert, key)
+                .map_err(|e| Failure(exit::CONFIG, e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut lock = claim_store(&config, "serve")?;
     // A daemon waits for its first inventory round however long it takes (management DDs
     // for many targets are paced); the API listens once the engine knows the storage.
     let running = app::start(
@@ -526,15 +742,21 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     let bound = listener
         .local_addr()
         .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
-    lock.announce_api(bound).map_err(|e| {
-        Failure(
-            exit::FAILURE,
-            format!("cannot write {}: {e}", lock.path().display()),
-        )
-    })?;
+    lock.announce_api_url(&format!("{scheme}://{bound}"))
+        .map_err(|e| {
+            Failure(
+                exit::FAILURE,
+                format!("cannot write {}: {e}", lock.path().display()),
+            )
+        })?;
     tracing::info!(%bound, isns = %running.isns_server, "bcm serve: API listening");
+    if auth.is_open() {
+        tracing::warn!(%bound, "the API is open: no [api] tokens, so every local user is an operator (allowed on loopback only)");
+    } else {
+        tracing::info!(tokens = auth.tokens().len(), "the API needs a bearer token");
+    }
     eprintln!(
-        "bcm serve: API on http://{bound}, dashboard http://{bound}/, iSNS {}",
+        "bcm serve: API on {scheme}://{bound}, dashboard {scheme}://{bound}/, iSNS {}",
         running.isns_server
     );
     if let Some(f) = &a.ready_file {
@@ -546,13 +768,13 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         manager: running.manager.clone(),
         config: Arc::new(config.clone()),
         status: running.status.clone(),
+        auth: auth.clone(),
     })
     .merge(bcm::dashboard::router(bcm::dashboard::DashboardState {
         manager: running.manager.clone(),
         config: Arc::new(config.clone()),
         status: running.status.clone(),
-        access: bcm::dashboard::Access::Open,
-        tls: false,
+        auth,
     }));
     // Reservations that lapse without a running operation are rolled back; after each
     // inventory round (a fresh view of iSNS) unfinished work is retried and iSNS reconciled.
@@ -602,10 +824,21 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
             }
         })
     };
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+    let served = match tls {
+        Some(tls) => {
+            let listener = bcm::api_tls::TlsListener::new(listener, tls)
+                .map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+    };
+    served.map_err(|e| Failure(exit::FAILURE, e.to_string()))?;
     sweeper.abort();
     let _ = sweeper.await;
     for task in boot {

@@ -29,15 +29,14 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use crate::app::InventoryStatus;
+pub use crate::auth::Role;
+use crate::auth::{self, ApiAuth};
 use crate::config::Config;
 use crate::manager::{Effects, Manager};
 pub use snapshot::Snapshot;
 
 /// How long one render of the live part is served to every poller.
 pub const RENDER_TTL: Duration = Duration::from_millis(500);
-
-/// The cookie that carries the API token for the page.
-pub const COOKIE: &str = "bcm_token";
 
 /// The Content-Security-Policy of every dashboard response: own origin only, no inline
 /// script or style, no framing.
@@ -47,37 +46,6 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 const SCRIPT: &str = include_str!("assets/dashboard.js");
 const STYLE: &str = include_str!("assets/dashboard.css");
 
-/// What a viewer may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Sees everything but secrets; no control.
-    Reader,
-    /// May also release assignments.
-    Operator,
-}
-
-impl Role {
-    /// The role's name as shown.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Reader => "reader",
-            Role::Operator => "operator",
-        }
-    }
-}
-
-/// Who may see the page: everyone as operator (no tokens configured, loopback only), or the
-/// holders of a token.
-#[derive(Clone)]
-pub enum Access {
-    /// No tokens configured: every viewer is an operator, no login.
-    Open,
-    /// The role of a token, `None` for an unknown one (compared in constant time by the
-    /// function given).
-    Tokens(Arc<dyn Fn(&str) -> Option<Role> + Send + Sync>),
-}
-
 /// What the dashboard's handlers share.
 pub struct DashboardState<E> {
     /// The executor.
@@ -86,10 +54,8 @@ pub struct DashboardState<E> {
     pub config: Arc<Config>,
     /// Inventory status from the update pump.
     pub status: tokio::sync::watch::Receiver<InventoryStatus>,
-    /// Who may see it.
-    pub access: Access,
-    /// Whether the API listener speaks TLS (the cookie is then `Secure`).
-    pub tls: bool,
+    /// Who may see it: the API's tokens (the page needs a reader, releasing an operator).
+    pub auth: ApiAuth,
 }
 
 struct Rendered {
@@ -140,31 +106,14 @@ async fn secure_headers(mut r: Response) -> Response {
     r
 }
 
-/// The token a request carries: `Authorization: Bearer`, else the `bcm_token` cookie.
-fn token_of(headers: &HeaderMap) -> Option<&str> {
-    if let Some(t) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(t.trim());
-    }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v)
-}
-
 impl<E: Effects> Shared<E> {
+    /// The viewer's role; `None` without a reader's token.
     fn role(&self, headers: &HeaderMap) -> Option<Role> {
-        match &self.state.access {
-            Access::Open => Some(Role::Operator),
-            Access::Tokens(check) => token_of(headers).and_then(|t| check(t)),
-        }
+        self.state
+            .auth
+            .check(auth::Access::Reader, headers)
+            .ok()
+            .and_then(|c| c.role())
     }
 
     /// The live part for `role`, rendered at most once per [`RENDER_TTL`].
@@ -228,7 +177,7 @@ async fn index<E: Effects>(State(s): State<Arc<Shared<E>>>, headers: HeaderMap) 
         return see_other("/login");
     };
     let (_, live) = s.rendered(role);
-    let logout = !matches!(s.state.access, Access::Open);
+    let logout = !s.state.auth.is_open();
     html_response(
         StatusCode::OK,
         view::page(&maud::PreEscaped(live.as_str()), role, logout).into_string(),
@@ -280,7 +229,7 @@ async fn style() -> Response {
 }
 
 async fn login_form<E: Effects>(State(s): State<Arc<Shared<E>>>) -> Response {
-    if matches!(s.state.access, Access::Open) {
+    if s.state.auth.is_open() {
         return see_other("/");
     }
     html_response(StatusCode::OK, view::login(None).into_string())
@@ -291,73 +240,35 @@ struct LoginForm {
     token: String,
 }
 
-/// RFC 6265 §4.1.1 cookie-octet: what a cookie value may hold unquoted.
-fn cookie_safe(v: &str) -> bool {
-    !v.is_empty()
-        && v.bytes().all(|b| {
-            b == 0x21
-                || (0x23..=0x2b).contains(&b)
-                || (0x2d..=0x3a).contains(&b)
-                || (0x3c..=0x5b).contains(&b)
-                || (0x5d..=0x7e).contains(&b)
-        })
-}
-
 async fn login<E: Effects>(
     State(s): State<Arc<Shared<E>>>,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let Access::Tokens(check) = &s.state.access else {
+    let auth = &s.state.auth;
+    if auth.is_open() {
         return see_other("/");
-    };
+    }
     let token = form.token.trim();
-    if !cookie_safe(token) || check(token).is_none() {
+    let cookie = auth
+        .tokens()
+        .role_of(token)
+        .and_then(|_| auth::login_cookie(token, auth.secure_cookie()).ok());
+    let Some(cookie) = cookie else {
         return html_response(
             StatusCode::UNAUTHORIZED,
             view::login(Some("That token is not accepted.")).into_string(),
         );
-    }
-    let secure = if s.state.tls { "; Secure" } else { "" };
-    let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    };
     let mut r = see_other("/");
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    r.headers_mut().insert(header::SET_COOKIE, cookie);
     r
 }
 
 async fn logout<E: Effects>(State(s): State<Arc<Shared<E>>>) -> Response {
-    let secure = if s.state.tls { "; Secure" } else { "" };
-    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
     let mut r = see_other("/login");
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        auth::logout_cookie(s.state.auth.secure_cookie()),
+    );
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_token_from_bearer_or_cookie() {
-        let mut h = HeaderMap::new();
-        assert_eq!(token_of(&h), None);
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=b; bcm_token=t1"),
-        );
-        assert_eq!(token_of(&h), Some("t1"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t2"));
-        assert_eq!(token_of(&h), Some("t2"));
-    }
-
-    #[test]
-    fn accepts_only_cookie_octets_as_a_cookie_value() {
-        assert!(cookie_safe("abc-DEF_123.~"));
-        for bad in ["", "a b", "a;b", "a\"b", "a,b", "a\\b", "é"] {
-            assert!(!cookie_safe(bad), "{bad}");
-        }
-    }
 }
