@@ -251,7 +251,8 @@ fn the_page_shows_the_inventory_and_follows_provisioning_live() {
         b.until(
             "the second assignment",
             Duration::from_secs(2),
-            "return document.querySelector('#live tr.assignment[data-server=\"server-1\"]') !== null;",
+            "const tr = document.querySelector('#live tr.assignment[data-server=\"server-1\"]'); \
+             return tr !== null && tr.dataset.state === 'committed';",
         )
         .await;
         let png = b.c().screenshot().await.unwrap();

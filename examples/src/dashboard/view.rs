@@ -169,9 +169,9 @@ fn assignments(rows: &[AssignmentRow], role: Role) -> Markup {
                                 @if let Some(s) = &a.secondary {
                                     br; span.secondary { "secondary: " (shown(s)) } } }
                             td.num { (a.lun) }
-                            td { (a.size.as_deref().unwrap_or("unknown")) }
+                            td.nowrap { (a.size.as_deref().unwrap_or("unknown")) }
                             td.state { (a.state) }
-                            td data-value=(a.since_ms.unwrap_or(0)) {
+                            td.nowrap data-value=(a.since_ms.unwrap_or(0)) {
                                 (a.since_ms.map(utc).unwrap_or_default()) }
                             td.boot class=(if a.boot_confirmed { "confirmed" } else { "" }) {
                                 (a.boot_mode) ": " (a.boot_summary) }
@@ -226,7 +226,7 @@ fn requests(rows: &[RequestRow]) -> Markup {
                             td.server { (shown(&r.server)) }
                             td { (r.kind.as_str()) }
                             td.state { (r.state.as_str()) }
-                            td data-value=(r.updated_ms) { (utc(r.updated_ms)) }
+                            td.nowrap data-value=(r.updated_ms) { (utc(r.updated_ms)) }
                             td.error { (r.error.as_deref().map(shown).unwrap_or_default()) }
                         }
                     }
