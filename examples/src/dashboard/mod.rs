@@ -21,6 +21,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -61,7 +62,8 @@ pub struct DashboardState<E> {
 struct Rendered {
     at: Instant,
     etag: String,
-    html: Arc<String>,
+    /// Shared by every response until the next render (no copy per poll).
+    html: Bytes,
 }
 
 struct Shared<E> {
@@ -117,7 +119,7 @@ impl<E: Effects> Shared<E> {
     }
 
     /// The live part for `role`, rendered at most once per [`RENDER_TTL`].
-    fn rendered(&self, role: Role) -> (String, Arc<String>) {
+    fn rendered(&self, role: Role) -> (String, Bytes) {
         let mut cache = self
             .cache
             .lock()
@@ -125,20 +127,20 @@ impl<E: Effects> Shared<E> {
         if let Some(r) = cache.get(&role)
             && r.at.elapsed() < RENDER_TTL
         {
-            return (r.etag.clone(), Arc::clone(&r.html));
+            return (r.etag.clone(), r.html.clone());
         }
         let snap = page_snapshot(&self.state);
         let html = view::live(&snap, role).into_string();
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         html.hash(&mut hasher);
         let etag = format!("\"{:016x}\"", hasher.finish());
-        let html = Arc::new(html);
+        let html = Bytes::from(html);
         cache.insert(
             role,
             Rendered {
                 at: Instant::now(),
                 etag: etag.clone(),
-                html: Arc::clone(&html),
+                html: html.clone(),
             },
         );
         (etag, html)
@@ -180,7 +182,12 @@ async fn index<E: Effects>(State(s): State<Arc<Shared<E>>>, headers: HeaderMap) 
     let logout = !s.state.auth.is_open();
     html_response(
         StatusCode::OK,
-        view::page(&maud::PreEscaped(live.as_str()), role, logout).into_string(),
+        view::page(
+            &maud::PreEscaped(std::str::from_utf8(&live).unwrap_or_default()),
+            role,
+            logout,
+        )
+        .into_string(),
     )
 }
 
@@ -201,7 +208,7 @@ async fn live<E: Effects>(State(s): State<Arc<Shared<E>>>, headers: HeaderMap) -
             (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
             (header::ETAG, etag),
         ],
-        html.as_str().to_owned(),
+        html,
     )
         .into_response()
 }
