@@ -233,7 +233,6 @@ fn bench(c: &mut Criterion) {
 
     // Provisioning with and without 50 open dashboards.
     let polls = Arc::new(AtomicU64::new(0));
-    let round = AtomicU64::new(0);
     // Provision BATCH servers and release them again, round after round, for WINDOW; the
     // figure is provisionings per second (releases run too but are not counted).
     let round = AtomicU64::new(0);
