@@ -64,6 +64,26 @@ struct Rendered {
     etag: String,
     /// Shared by every response until the next render (no copy per poll).
     html: Bytes,
+    /// The same, gzip-compressed once for every poller that accepts it.
+    gzip: Option<Bytes>,
+}
+
+/// What a poll gets: the ETag and the live part, plain and gzip-compressed.
+#[derive(Clone)]
+struct Live {
+    etag: String,
+    html: Bytes,
+    gzip: Option<Bytes>,
+}
+
+fn gzip(data: &[u8]) -> Option<Bytes> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(data).ok()?;
+    enc.finish().ok().map(Bytes::from)
 }
 
 struct Shared<E> {
@@ -119,7 +139,7 @@ impl<E: Effects> Shared<E> {
     }
 
     /// The live part for `role`, rendered at most once per [`RENDER_TTL`].
-    fn rendered(&self, role: Role) -> (String, Bytes) {
+    fn rendered(&self, role: Role) -> Live {
         let mut cache = self
             .cache
             .lock()
@@ -127,7 +147,11 @@ impl<E: Effects> Shared<E> {
         if let Some(r) = cache.get(&role)
             && r.at.elapsed() < RENDER_TTL
         {
-            return (r.etag.clone(), r.html.clone());
+            return Live {
+                etag: r.etag.clone(),
+                html: r.html.clone(),
+                gzip: r.gzip.clone(),
+            };
         }
         let snap = page_snapshot(&self.state);
         let html = view::live(&snap, role).into_string();
@@ -135,15 +159,21 @@ impl<E: Effects> Shared<E> {
         html.hash(&mut hasher);
         let etag = format!("\"{:016x}\"", hasher.finish());
         let html = Bytes::from(html);
+        let gz = gzip(&html);
         cache.insert(
             role,
             Rendered {
                 at: Instant::now(),
                 etag: etag.clone(),
                 html: html.clone(),
+                gzip: gz.clone(),
             },
         );
-        (etag, html)
+        Live {
+            etag,
+            html,
+            gzip: gz,
+        }
     }
 }
 
@@ -178,7 +208,7 @@ async fn index<E: Effects>(State(s): State<Arc<Shared<E>>>, headers: HeaderMap) 
     let Some(role) = s.role(&headers) else {
         return see_other("/login");
     };
-    let (_, live) = s.rendered(role);
+    let live = s.rendered(role).html;
     let logout = !s.state.auth.is_open();
     html_response(
         StatusCode::OK,
@@ -195,7 +225,7 @@ async fn live<E: Effects>(State(s): State<Arc<Shared<E>>>, headers: HeaderMap) -
     let Some(role) = s.role(&headers) else {
         return (StatusCode::UNAUTHORIZED, "sign in again").into_response();
     };
-    let (etag, html) = s.rendered(role);
+    let Live { etag, html, gzip } = s.rendered(role);
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -203,14 +233,31 @@ async fn live<E: Effects>(State(s): State<Arc<Shared<E>>>, headers: HeaderMap) -
     if unchanged {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
-            (header::ETAG, etag),
-        ],
-        html,
-    )
-        .into_response()
+    let accepts_gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip"));
+    let mut r = match gzip {
+        Some(gz) if accepts_gzip => {
+            let mut r = gz.into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            r
+        }
+        _ => html.into_response(),
+    };
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    r
 }
 
 async fn script() -> Response {
