@@ -1,5 +1,6 @@
-//! The CLI's client for the API of a running `bcm serve`: while the daemon holds the store,
-//! `bcm provision`, `release` and `status` ask it instead of refusing.
+//! The CLI's client for the API of a running `bcm serve`: while the daemon holds the local
+//! store, `bcm provision` and `release` ask it instead of refusing; with `BCM_API` (or
+//! `[client] api`) they and `bcm status` ask that API, from any host.
 //!
 //! The token comes from `BCM_TOKEN` or `[client] token`; an `https://` API is verified
 //! against `[client] ca_file` (or `BCM_CA_FILE`): there is no fallback to the system's
@@ -124,6 +125,11 @@ impl ApiClient {
     pub fn new(base: &str, config: &Config) -> Result<ApiClient, ClientError> {
         let token = crate::auth::client_token(config.client.token.as_ref())
             .map_err(|e| ClientError::Setup(e.to_string()))?;
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Setup(format!(
+                "API address {base:?} must start with http:// or https://"
+            )));
+        }
         let ca = ca_file(config);
         if base.starts_with("https://") && ca.is_none() {
             return Err(ClientError::Setup(format!(

@@ -164,3 +164,90 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A self-signed certificate for 127.0.0.1 as PEM files in `dir`: (cert, key).
+    fn cert_files(
+        dir: &Path,
+    ) -> (
+        std::path::PathBuf,
+        std::path::PathBuf,
+        CertificateDer<'static>,
+    ) {
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let cert = dir.join("c.pem");
+        let key = dir.join("k.pem");
+        std::fs::write(&cert, ck.cert.pem()).unwrap();
+        std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+        (cert, key, ck.cert.der().clone())
+    }
+
+    #[test]
+    fn files_that_hold_no_certificate_or_key_are_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, _) = cert_files(dir.path());
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let err = server_config(&empty, &key).unwrap_err().to_string();
+        assert!(
+            err.contains("tls_cert") && err.contains("empty.pem"),
+            "{err}"
+        );
+        let err = server_config(&cert, &empty).unwrap_err().to_string();
+        assert!(
+            err.contains("tls_key") && err.contains("empty.pem"),
+            "{err}"
+        );
+        let err = server_config(&dir.path().join("absent"), &key)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tls_cert") && err.contains("absent"), "{err}");
+        assert!(server_config(&cert, &key).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_does_not_hold_up_the_next_handshake() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, der) = cert_files(dir.path());
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut listener = TlsListener::new(tcp, server_config(&cert, &key).unwrap()).unwrap();
+        let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+        // Connects and never sends a ClientHello.
+        let _silent = TcpStream::connect(addr).await.unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(der).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let client = tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let mut tls = connector.connect(name, tcp).await.unwrap();
+            tls.write_all(b"ping").await.unwrap();
+            tls.flush().await.unwrap();
+            let mut back = [0u8; 4];
+            tls.read_exact(&mut back).await.unwrap();
+            back
+        });
+        let accepted = tokio::time::timeout(
+            Duration::from_secs(5),
+            axum::serve::Listener::accept(&mut listener),
+        )
+        .await
+        .expect("the second client's handshake finished while the first stays silent");
+        let (mut tls, _) = accepted;
+        let mut got = [0u8; 4];
+        tls.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        tls.write_all(b"pong").await.unwrap();
+        tls.flush().await.unwrap();
+        assert_eq!(&client.await.unwrap(), b"pong");
+    }
+}

@@ -231,26 +231,6 @@ impl StoreLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    /// The API of the `bcm serve` holding the store of `config`, if one does (read from
-    /// the lock file without claiming the store).
-    #[must_use]
-    pub fn daemon_api(config: &Config) -> Option<String> {
-        use std::io::Read;
-        let mut name = config.manager.store.as_os_str().to_owned();
-        name.push(".lock");
-        let mut file = std::fs::File::open(std::path::PathBuf::from(name)).ok()?;
-        match file.try_lock_shared() {
-            // Nobody holds it (the shared lock ends when the file closes).
-            Ok(()) => None,
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                file.read_to_string(&mut text).ok()?;
-                daemon_api_of(text.trim())
-            }
-            Err(std::fs::TryLockError::Error(_)) => None,
-        }
-    }
 }
 
 /// The `api=` of a lock file written by `bcm serve`.

@@ -442,13 +442,22 @@ pub enum AuthRejection {
     #[error("the token presented is not one of this server's [api] tokens")]
     Invalid,
     /// A valid token whose role is too small (403).
-    #[error("{} token cannot do this: it needs an {needed} token", role.map_or("a", |r| if r == Role::Operator { "an operator" } else { "a reader" }))]
+    #[error("{} cannot do this: it needs {}", token_words(*role), token_words(Some(*needed)))]
     Forbidden {
         /// The caller's role.
         role: Option<Role>,
         /// The role the route needs.
         needed: Role,
     },
+}
+
+/// "an operator token", "a reader token", "no token".
+fn token_words(role: Option<Role>) -> &'static str {
+    match role {
+        Some(Role::Operator) => "an operator token",
+        Some(Role::Reader) => "a reader token",
+        None => "a request without a token",
+    }
 }
 
 impl AuthRejection {
@@ -490,6 +499,15 @@ pub async fn guard(
 ) -> Response {
     match auth.check(access, req.headers()) {
         Ok(caller) => {
+            if access == Access::Operator {
+                // An audit line per change: which token (by name, never its text) did what.
+                tracing::info!(
+                    token = caller.token_name().unwrap_or("(open API)"),
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    "API change"
+                );
+            }
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
@@ -584,10 +602,12 @@ mod tests {
         assert_eq!(a.check(Access::Reader, &none), Err(AuthRejection::Missing));
         assert_eq!(a.check(Access::Reader, &wrong), Err(AuthRejection::Invalid));
         assert!(a.check(Access::Reader, &reader).is_ok());
-        assert!(matches!(
-            a.check(Access::Operator, &reader),
-            Err(AuthRejection::Forbidden { .. })
-        ));
+        let refused = a.check(Access::Operator, &reader).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            refused.to_string(),
+            "a reader token cannot do this: it needs an operator token"
+        );
         let c = a.check(Access::Operator, &op_cookie).unwrap();
         assert!(c.is_operator());
         assert_eq!(c.token_name(), Some("ops"));

@@ -49,13 +49,15 @@ Examples:
 Configuration: a TOML file (-c, or $BCM_CONFIG); flags override it. BMC passwords come from
 [bmc] password = { env = \"VAR\" } or { file = \"/path\" } (default env BCM_BMC_PASSWORD).
 
-One authority per store: while `bcm serve` runs, provision, release and repair refuse with
-exit 7 and name the daemon's API (the lock file <store>.lock says who holds the store).
+One authority per store: while `bcm serve` runs, provision and release go to its API (token
+from $BCM_TOKEN or [client] token), and repair refuses with exit 7 naming the API (the lock file
+<store>.lock says who holds the store). $BCM_API (or [client] api) sends provision, release and
+status to that API from anywhere; an https API is verified with [client] ca_file ($BCM_CA_FILE).
 
 Exit codes: 0 ok, 1 failure, 2 usage (also a control character in a name), 3 configuration,
 4 iSNS unreachable, 5 no LUN fits, 6 a step failed (rolled back), 7 busy (the server, or the
 store held by `bcm serve`) or conflict (the server already holds a disk; LUN, BMC or name held
-by another server; request ID reused), 8 nothing to release.
+by another server; request ID reused), 8 nothing to release, 9 the API refused the token.
 With --json, a failure is a JSON object {\"error\": ..., \"exit_code\": ...} on stdout.";
 
 /// Help of `--timeout` (inventory, provision, release).

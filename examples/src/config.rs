@@ -398,6 +398,10 @@ impl Default for ApiConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientConfig {
+    /// The API of a `bcm serve` (`https://host:port`) that `provision`, `release` and
+    /// `status` ask instead of the local store (`BCM_API` overrides it). Without it they
+    /// ask the daemon holding the local store, if one does (`provision`, `release`).
+    pub api: Option<String>,
     /// The token the CLI presents (`BCM_TOKEN` overrides it).
     pub token: Option<SecretSource>,
     /// PEM file of the CA that signed the API's certificate (`BCM_CA_FILE` overrides it).
@@ -743,6 +747,31 @@ mod tests {
         ] {
             assert!(Config::parse(bad, Path::new("c")).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn api_tokens_tls_and_client_sections_parse_and_tls_needs_both_files() {
+        let c = Config::parse(
+            "[api]\nlisten = \"0.0.0.0:8443\"\nmetrics_public = true\n\
+             tokens = [{ name = \"ops\", role = \"operator\", secret = { value = \"s3cret-s3cret-s3cret\" } }]\n\
+             tokens_file = \"/etc/bcm/tokens\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n\
+             [client]\napi = \"https://127.0.0.1:8443\"\ntoken = { env = \"BCM_TOKEN\" }\nca_file = \"/ca.pem\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(c.api.tokens.len(), 1);
+        assert_eq!(c.api.tokens[0].role, crate::auth::Role::Operator);
+        assert!(c.api.metrics_public);
+        assert_eq!(c.client.ca_file.as_deref(), Some(Path::new("/ca.pem")));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        let defaults = Config::parse("", Path::new("c")).unwrap();
+        assert!(defaults.api.tokens.is_empty() && !defaults.api.metrics_public);
+        let half = Config::parse("[api]\ntls_cert = \"/c.pem\"\n", Path::new("c"));
+        assert!(half.unwrap_err().to_string().contains("tls_key"));
+        let bad_role =
+            "[api]\ntokens = [{ name = \"x\", role = \"admin\", secret = { env = \"X\" } }]\n";
+        assert!(Config::parse(bad_role, Path::new("c")).is_err());
     }
 
     #[test]

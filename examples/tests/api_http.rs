@@ -231,6 +231,8 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
 
     lab.stop_serve();
     let log = lab.serve_log();
+    // No [api] tokens on loopback: the API is open (the demo's default), and says so.
+    assert!(log.contains("the API is open"), "{log}");
     // One info line per provisioning and release: server, LUN, outcome, duration.
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("INFO")).collect();
     assert!(

@@ -102,6 +102,9 @@ enum Claim {
 
 /// Claims the store, or, when `bcm serve` holds it, a client of its API.
 fn claim_or_daemon(config: &Config, role: &str) -> Result<Claim, Failure> {
+    if let Some(api) = explicit_api(config) {
+        return Ok(Claim::Daemon(api_client(&api, config)?));
+    }
     match app::StoreLock::acquire(config, role) {
         Ok(lock) => Ok(Claim::Store(lock)),
         Err(app::LockError::Busy { api: Some(api), .. }) => {
@@ -117,8 +120,16 @@ fn claim_or_daemon(config: &Config, role: &str) -> Result<Claim, Failure> {
     }
 }
 
+/// The API the CLI is told to use: `BCM_API`, else `[client] api`.
+fn explicit_api(config: &Config) -> Option<String> {
+    std::env::var("BCM_API")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| config.client.api.clone())
+}
+
 fn api_client(api: &str, config: &Config) -> Result<bcm::api_client::ApiClient, Failure> {
-    tracing::info!(api, "bcm serve holds the store: asking its API");
+    tracing::info!(api, "asking the API of bcm serve");
     bcm::api_client::ApiClient::new(api, config).map_err(|e| Failure(exit::CONFIG, e.to_string()))
 }
 
@@ -505,7 +516,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Status(a) => {
             let config = config_of(&cli)?;
-            if let Some(api) = app::StoreLock::daemon_api(&config) {
+            // The store is read directly (no token, no network), beside a daemon too; with
+            // BCM_API or [client] api, the daemon's API is asked instead.
+            if let Some(api) = explicit_api(&config) {
                 return status_via_api(&api_client(&api, &config)?, a).await;
             }
             let (store, engine) = app::open_engine_read_only(&config)?;
