@@ -115,7 +115,7 @@ fn system(i: usize, sys: &StorageSystem) -> Markup {
             tbody {
                 @for t in &sys.targets {
                     @if t.luns.is_empty() {
-                        tr.unprobed data-target=(t.target) data-state="unprobed" data-server="" {
+                        tr.unprobed data-target=(shown(&t.target)) data-state="unprobed" data-server="" {
                             td.target { (shown(&t.target)) }
                             td.alias { (t.alias.as_deref().map(shown).unwrap_or_default()) }
                             td { (t.portals.join(" ")) }
@@ -128,8 +128,8 @@ fn system(i: usize, sys: &StorageSystem) -> Markup {
                         }
                     }
                     @for l in &t.luns {
-                        tr.lun data-target=(t.target) data-lun=(l.lun) data-state=(l.state)
-                            data-server=(l.server.as_deref().unwrap_or_default())
+                        tr.lun data-target=(shown(&t.target)) data-lun=(l.lun) data-state=(l.state)
+                            data-server=(l.server.as_deref().map(shown).unwrap_or_default())
                             data-size=(l.size_bytes.map(|b| b.to_string()).unwrap_or_default()) {
                             td.target { (shown(&t.target)) }
                             td.alias { (t.alias.as_deref().map(shown).unwrap_or_default()) }
@@ -160,7 +160,7 @@ fn assignments(rows: &[AssignmentRow], role: Role) -> Markup {
                 } }
                 tbody {
                     @for a in rows {
-                        tr.assignment data-server=(a.server) data-target=(a.target)
+                        tr.assignment data-server=(shown(&a.server)) data-target=(shown(&a.target))
                             data-state=(a.state) {
                             td.server { (shown(&a.server)) }
                             td { (a.bmc.as_deref().map(shown).unwrap_or_default()) }
@@ -176,7 +176,7 @@ fn assignments(rows: &[AssignmentRow], role: Role) -> Markup {
                             td.boot class=(if a.boot_confirmed { "confirmed" } else { "" }) {
                                 (a.boot_mode) ": " (a.boot_summary) }
                             @if operator {
-                                td { button.release type="button" data-server=(a.server) {
+                                td { button.release type="button" data-server=(shown(&a.server)) {
                                     "Release" } }
                             }
                         }
@@ -197,7 +197,7 @@ fn servers(rows: &[ServerRow]) -> Markup {
                     th { "Boot disk" } } }
                 tbody {
                     @for s in rows {
-                        tr.server data-server=(s.name) data-target=""
+                        tr.server data-server=(shown(&s.name)) data-target=""
                             data-state=(if s.assigned { "assigned" } else { "unassigned" }) {
                             td.server { (shown(&s.name)) }
                             td { (s.bmc) }
@@ -221,7 +221,7 @@ fn requests(rows: &[RequestRow]) -> Markup {
                     th { "Updated" } th { "Failed step" } } }
                 tbody {
                     @for r in rows {
-                        tr.request data-server=(r.server) data-target="" data-state=(r.state.as_str()) {
+                        tr.request data-server=(shown(&r.server)) data-target="" data-state=(r.state.as_str()) {
                             td { (shown(&r.request_id)) }
                             td.server { (shown(&r.server)) }
                             td { (r.kind.as_str()) }
