@@ -4,7 +4,7 @@
 # Installs the peers (isnsd, tgtd, pyslp, ipmitool, QEMU/iPXE, ...), builds `bcm` and
 # `imm-sim`, then runs `bcm demo`: SLP finds the iSNS server, the inventory walks iSNS and
 # probes the targets, two servers with different size requests are provisioned (DD,
-# initiator, CHAP, BMC over RMCP+), a QEMU VM per server boots from its LUN through the
+# initiator, CHAP; server-a's BMC over RMCP+, server-b's over Redfish/HTTPS), a QEMU VM per server boots from its LUN through the
 # iPXE script its emulated BMC rendered, a third, unprovisioned server is refused by the
 # target, a fourth server whose standard BMC (pyghmi bmc-sim) only gets force PXE and a
 # power cycle boots through the iPXE script bcm's boot listener serves (boot confirmed from

@@ -26,7 +26,7 @@ DEBS=(open-isns-server open-isns-utils libisns-dev tgt libiscsi-bin openipmi ipm
       chromium chromium-driver)
 PIPS=(pyghmi==1.6.19 pyslp==0.1.7)
 RF_PIPS=(redfish-service-validator==3.1.8 redfish-protocol-validator==1.3.2
-         redfish-utilities==3.5.2)
+         redfish-utilities==3.5.2 sushy-tools==2.2.0)
 
 say() { [ "${PEERS_QUIET:-0}" = 1 ] || echo "install-peers: $*" >&2; }
 
@@ -69,7 +69,7 @@ else
     say "pyghmi and pyslp already importable"
 fi
 if ! command -v rf_service_validator >/dev/null || ! command -v rf_protocol_validator >/dev/null \
-    || ! command -v rf_raw_request.py >/dev/null; then
+    || ! command -v rf_raw_request.py >/dev/null || ! command -v sushy-emulator >/dev/null; then
     say "$PY -m pip install ${RF_PIPS[*]}"
     "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore "${RF_PIPS[@]}"
 else

@@ -393,6 +393,7 @@ pub async fn start(config: &Config, opts: StartOptions) -> Result<Running, Start
     };
     let (inventory, updates) = Inventory::start(inv_cfg).await?;
     let inventory = Arc::new(inventory);
+    let directory = directory.with_pins(crate::redfish::server::PinBook::new(&store.cert_pins()?));
     let effects = LiveEffects::new(
         Arc::clone(&inventory),
         pacer,
@@ -445,7 +446,7 @@ const DEFINITE_FAILURES: u32 = 2;
 
 impl Running {
     /// Waits for the first full inventory round, giving up early when the iSNS server fails
-    /// for a definite cause [`DEFINITE_FAILURES`] times in a row.
+    /// for a definite cause `DEFINITE_FAILURES` (2) times in a row.
     ///
     /// # Errors
     /// [`StartError::Unreachable`], or [`StartError::NotSynced`] after `bound`.

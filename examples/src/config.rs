@@ -340,6 +340,37 @@ pub struct BmcConfig {
     /// Byte order of the BMC's Get System GUID answer, to compare with the SMBIOS UUID
     /// iPXE reports.
     pub guid_encoding: crate::boot::GuidEncoding,
+    /// How the manager talks to BMCs by default: `ipmi`, `redfish` or `auto`.
+    pub protocol: Protocol,
+    /// Bound of one Redfish step (every request of a configure or clear, task polling
+    /// included); each request is bounded by `timeout`.
+    #[serde(deserialize_with = "de_duration")]
+    pub redfish_step_timeout: Duration,
+}
+
+/// How the manager talks to a server's BMC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// IPMI v2.0 over RMCP+ (UDP 623).
+    #[default]
+    Ipmi,
+    /// DMTF Redfish over HTTPS (`NetworkDeviceFunction.iSCSIBoot`).
+    Redfish,
+    /// Redfish when the BMC answers its service root over HTTPS, else IPMI.
+    Auto,
+}
+
+impl Protocol {
+    /// The name as configured and shown.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ipmi => "ipmi",
+            Self::Redfish => "redfish",
+            Self::Auto => "auto",
+        }
+    }
 }
 
 impl Default for BmcConfig {
@@ -358,6 +389,8 @@ impl Default for BmcConfig {
             transmissions: 4,
             boot: BootMode::Oem,
             guid_encoding: crate::boot::GuidEncoding::Smbios,
+            protocol: Protocol::Ipmi,
+            redfish_step_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -508,6 +541,18 @@ pub struct ServerConfig {
     pub uuid: Option<String>,
     /// How this server boots, overriding `[bmc] boot`.
     pub boot: Option<BootMode>,
+    /// How the manager talks to this server's BMC, overriding `[bmc] protocol`.
+    pub protocol: Option<Protocol>,
+    /// The BMC's Redfish (HTTPS) address, `host:port` (default: the BMC's host, port 443).
+    pub redfish: Option<String>,
+    /// PEM file of the CA that signed the BMC's certificate.
+    pub redfish_ca_file: Option<PathBuf>,
+    /// SHA-256 fingerprint the BMC's certificate must have (`sha256:` + 64 hex digits);
+    /// replaces the one recorded on first use (how a changed certificate is accepted).
+    pub redfish_fingerprint: Option<String>,
+    /// No certificate check at all for this BMC (explicit opt-in, logged as a warning).
+    #[serde(default)]
+    pub redfish_insecure: bool,
 }
 
 impl Config {
@@ -575,6 +620,24 @@ impl Config {
             ));
         }
         for s in &self.servers {
+            let trusts = usize::from(s.redfish_ca_file.is_some())
+                + usize::from(s.redfish_fingerprint.is_some())
+                + usize::from(s.redfish_insecure);
+            if trusts > 1 {
+                return Err(ConfigError::Invalid(format!(
+                    "[[server]] {}: give one of redfish_ca_file, redfish_fingerprint and \
+                     redfish_insecure",
+                    s.name
+                )));
+            }
+            if let Some(fp) = &s.redfish_fingerprint
+                && let Err(e) = fp.parse::<crate::redfish::tls::Fingerprint>()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "[[server]] {} redfish_fingerprint: {e}",
+                    s.name
+                )));
+            }
             if let Some(u) = &s.uuid
                 && crate::boot::Uuid::parse(u).is_none()
             {
@@ -599,6 +662,14 @@ impl Config {
     #[must_use]
     pub fn server(&self, name: &str) -> Option<&ServerConfig> {
         self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// How the manager talks to `name`'s BMC: its `[[server]] protocol`, else `[bmc] protocol`.
+    #[must_use]
+    pub fn protocol(&self, name: &str) -> Protocol {
+        self.server(name)
+            .and_then(|s| s.protocol)
+            .unwrap_or(self.bmc.protocol)
     }
 
     /// How `name` boots: its `[[server]] boot`, else `[bmc] boot`.
@@ -711,6 +782,36 @@ mod tests {
                 .to_string()
                 .contains("twice")
         );
+    }
+
+    #[test]
+    fn protocol_comes_from_the_server_else_bmc_and_trust_keys_are_checked() {
+        let c = Config::parse(
+            "[bmc]\nprotocol = \"auto\"\nredfish_step_timeout = \"30s\"\n\
+             [[server]]\nname = \"a\"\nbmc = \"127.0.0.1:1\"\nprotocol = \"redfish\"\n\
+             redfish = \"127.0.0.1:8443\"\nredfish_fingerprint = \"sha256:\
+             0001020304050607080910111213141516171819202122232425262728293031\"\n\
+             [[server]]\nname = \"b\"\nbmc = \"127.0.0.1:2\"\nprotocol = \"ipmi\"\n",
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(c.protocol("a"), Protocol::Redfish);
+        assert_eq!(c.protocol("b"), Protocol::Ipmi);
+        assert_eq!(c.protocol("not-listed"), Protocol::Auto);
+        assert_eq!(c.bmc.redfish_step_timeout, Duration::from_secs(30));
+        assert_eq!(
+            Config::parse("", Path::new("c")).unwrap().protocol("x"),
+            Protocol::Ipmi,
+            "IPMI stays the default"
+        );
+        for bad in [
+            "[bmc]\nprotocol = \"snmp\"\n",
+            "[[server]]\nname = \"a\"\nbmc = \"127.0.0.1:1\"\nredfish_fingerprint = \"sha256:abcd\"\n",
+            "[[server]]\nname = \"a\"\nbmc = \"127.0.0.1:1\"\nredfish_insecure = true\n\
+             redfish_ca_file = \"/etc/ca.pem\"\n",
+        ] {
+            assert!(Config::parse(bad, Path::new("c")).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //!    emulating three servers' BMCs;
 //! 2. discovers the iSNS server with SLP;
 //! 3. inventories targets and LUNs (iSNS + probes);
-//! 4. provisions server-a (≥ 40 MiB), then 5. server-b (≥ 60 MiB), with CHAP;
-//! 6. checks with independent tools: `isnsadm --list dds`, `ipmitool -C 17` on each BMC;
+//! 4. provisions server-a (≥ 40 MiB, its BMC over IPMI/RMCP+), then 5. server-b (≥ 60 MiB,
+//!    its BMC over Redfish: HTTPS, certificate pinned on first use, `iSCSIBoot`), with CHAP;
+//! 6. checks with independent tools: `isnsadm --list dds`, `ipmitool -C 17` on each BMC, curl
+//!    (verifying the certificate) on server-b's Redfish function;
 //! 7. boots a QEMU VM per server from the `boot.ipxe` imm-sim rendered (serial marker of the
 //!    LUN's boot sector, iBFT names), and a VM for server-c, which was never provisioned,
 //!    trying server-a's disk: the target refuses it;
@@ -48,6 +50,11 @@ const TARGETS: [(&str, &str); 4] = [
 ];
 const TARGET_PREFIX: &str = "iqn.2026-12.demo.storage";
 const SERVERS: [&str; 3] = ["server-a", "server-b", "server-c"];
+/// The server whose BMC the manager configures over Redfish (the others: IPMI).
+const REDFISH_SERVER: &str = "server-b";
+/// imm-sim's iSCSI-capable network device function.
+const REDFISH_FUNCTION: &str =
+    "/redfish/v1/Chassis/1/NetworkAdapters/NIC1/NetworkDeviceFunctions/1";
 
 /// A VM boot's outcome.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -95,6 +102,8 @@ pub struct DemoReport {
     /// `ipmitool` on each provisioned server's BMC: boot flags output and the OEM
     /// initiator name read back.
     pub ipmitool: BTreeMap<String, (String, String)>,
+    /// curl on the Redfish servers' iSCSI function: `BootMode` and `iSCSIBoot.InitiatorName`.
+    pub redfish: BTreeMap<String, (String, String)>,
     /// VM boots of the provisioned servers.
     pub vms: Vec<VmOutcome>,
     /// The unprovisioned server's attempt.
@@ -198,6 +207,23 @@ fn free_tcp() -> Result<u16, String> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| e.to_string())
+}
+
+/// `n` consecutive free TCP ports.
+fn free_tcp_run(n: u16) -> Result<u16, String> {
+    for _ in 0..50 {
+        let first = free_tcp()?;
+        if first.checked_add(n).is_none() {
+            continue;
+        }
+        let held: Vec<TcpListener> = (first..first + n)
+            .map_while(|p| TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if held.len() == usize::from(n) {
+            return Ok(first);
+        }
+    }
+    Err(format!("no {n} consecutive free TCP ports"))
 }
 
 /// `n` consecutive free UDP ports.
@@ -471,6 +497,8 @@ async fn demo(
         .and_then(|e| e.parent().map(|p| p.join("imm-sim")))
         .filter(|p| p.is_file())
         .ok_or("imm-sim is not built next to bcm (cargo build --release -p bcm)")?;
+    // Each emulated BMC also serves Redfish over HTTPS; server-b is configured through it.
+    let https_first = free_tcp_run(3)?;
     let imm = peers.start(
         "imm-sim",
         &dir.join("imm"),
@@ -481,8 +509,13 @@ async fn demo(
             ),
             ("IMM_SIM_PASSWORD", bmc_password.clone()),
             ("IMM_SIM_BIN", imm_bin.to_string_lossy().into_owned()),
+            (
+                "IMM_SIM_ARGS",
+                format!("--redfish 127.0.0.1:{https_first}-{}", https_first + 2),
+            ),
         ],
     )?;
+    let imm_state_dir = PathBuf::from(var(&imm, "IMM_SIM_STATE_DIR")?);
     let render_dir = PathBuf::from(var(&imm, "IMM_SIM_RENDER_DIR")?);
     let netboot_bmc_port = free_udp_run(1)?;
     peers.start(
@@ -499,8 +532,9 @@ async fn demo(
         SocketAddr::from(([127, 0, 0, 1], bmc_first + u16::try_from(i).unwrap_or(0)))
     };
     line(format!(
-        "imm-sim                       3 BMCs on udp 127.0.0.1:{bmc_first}-{} (server-a, -b, -c), RMCP+ suites 17 and 3",
-        bmc_first + 2
+        "imm-sim                       3 BMCs on udp 127.0.0.1:{bmc_first}-{} (server-a, -b, -c), RMCP+ suites 17 and 3; Redfish on https 127.0.0.1:{https_first}-{}",
+        bmc_first + 2,
+        https_first + 2
     ));
     line(format!(
         "bmc-sim (pyghmi)              server-n's standard BMC on udp 127.0.0.1:{netboot_bmc_port}, system GUID {NETBOOT_UUID}"
@@ -564,6 +598,13 @@ sessions_interval = "500ms"
             "\n[[server]]\nname = \"{s}\"\nbmc = \"{}\"\nportal_address = \"10.0.2.2\"\n",
             bmc_of(i)
         );
+        if *s == REDFISH_SERVER {
+            let https = https_first + u16::try_from(i).unwrap_or(0);
+            let _ = write!(
+                cfg,
+                "protocol = \"redfish\"\nredfish = \"127.0.0.1:{https}\"\n"
+            );
+        }
     }
     let _ = write!(
         cfg,
@@ -766,8 +807,10 @@ sessions_interval = "500ms"
         line(format!(
             "ipmitool -C 17 → {server}'s BMC: boot device \"{device}\", OEM initiator name \"{name}\""
         ));
+        // The Redfish server's boot mode lives in its network device function (read below),
+        // not in the IPMI boot flags.
         check(
-            flags.contains("PXE"),
+            server == REDFISH_SERVER || flags.contains("PXE"),
             format!("{server}'s BMC boot flags do not say PXE:\n{flags}"),
         )?;
         check(
@@ -775,6 +818,40 @@ sessions_interval = "500ms"
             format!("{server}'s BMC holds initiator \"{name}\", expected \"{initiator}\""),
         )?;
         report.ipmitool.insert(server.clone(), (flags, name));
+        if server == REDFISH_SERVER {
+            let https = https_first + u16::try_from(*i).unwrap_or(0);
+            let cert = imm_state_dir
+                .join(format!("{}_{}", bmc.ip(), bmc.port()))
+                .join("redfish.pem");
+            let body = exec(
+                "curl",
+                &[
+                    "-sS",
+                    "--max-time",
+                    "20",
+                    "--cacert",
+                    &cert.to_string_lossy(),
+                    "-u",
+                    &format!("admin:{bmc_password}"),
+                    &format!("https://127.0.0.1:{https}{REDFISH_FUNCTION}"),
+                ],
+                &[],
+            )?;
+            let f: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            let mode = f["BootMode"].as_str().unwrap_or("?").to_owned();
+            let rf_name = f["iSCSIBoot"]["InitiatorName"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned();
+            line(format!(
+                "curl (Redfish, certificate verified) → {server}'s BMC: BootMode \"{mode}\", iSCSIBoot.InitiatorName \"{rf_name}\""
+            ));
+            check(
+                mode == "iSCSI" && &rf_name == initiator,
+                format!("{server}'s Redfish function says BootMode {mode}, initiator {rf_name}"),
+            )?;
+            report.redfish.insert(server.clone(), (mode, rf_name));
+        }
     }
 
     if !args.no_vm {

@@ -20,6 +20,7 @@ pub mod discover;
 pub mod inventory;
 pub mod manager;
 pub mod pacing;
+pub mod redfish;
 pub mod store;
 pub mod target_chap;
 pub mod wording;

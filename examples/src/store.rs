@@ -19,7 +19,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Schema version written to `meta`; bump with a migration when the tables change.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Schema step 2: the invariants the engine keeps in memory, kept by the schema too, so no
 /// second writer (a CLI beside the daemon, an older manager) can break them: one holder per
@@ -44,6 +44,14 @@ const MIGRATION_2: &str = "
         dd_id INTEGER,
         created_ms INTEGER NOT NULL,
         PRIMARY KEY (kind, name));";
+
+/// Schema step 3: the certificate fingerprint of each BMC's Redfish service, recorded on
+/// first use; a different certificate later is refused until the operator accepts it.
+const MIGRATION_3: &str = "
+    CREATE TABLE IF NOT EXISTS bmc_cert_pins (
+        bmc TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        pinned_ms INTEGER NOT NULL);";
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -527,6 +535,9 @@ impl Store {
         if found.unwrap_or(1) < 2 {
             store.migrate_to_2()?;
         }
+        if found.unwrap_or(1) < 3 {
+            store.migrate_to_3()?;
+        }
         Ok(store)
     }
 
@@ -570,10 +581,49 @@ impl Store {
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('schema', ?1)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![2i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Schema step 3 ([`MIGRATION_3`]): the certificate pin table.
+    fn migrate_to_3(&mut self) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(MIGRATION_3)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             params![SCHEMA_VERSION],
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Records the certificate fingerprint of `bmc`'s Redfish service (`"sha256:…"`),
+    /// replacing an older one.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn remember_cert_pin(&self, bmc: &str, sha256: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO bmc_cert_pins (bmc, sha256, pinned_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT(bmc) DO UPDATE SET sha256 = excluded.sha256, pinned_ms = excluded.pinned_ms",
+            params![bmc, sha256, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Every recorded certificate pin `(bmc, "sha256:…")`.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn cert_pins(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT bmc, sha256 FROM bmc_cert_pins ORDER BY bmc")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Allocation rows `(request_id, json)`, oldest request first.

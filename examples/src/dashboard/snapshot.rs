@@ -118,10 +118,14 @@ pub struct RequestRow {
     pub updated_ms: i64,
 }
 
-/// The protocol the manager speaks to a server's BMC.
+/// The protocol the manager speaks to a server's BMC, as configured.
 #[must_use]
-pub fn bmc_protocol(_config: &Config, _server: &str) -> &'static str {
-    "IPMI"
+pub fn bmc_protocol(config: &Config, server: &str) -> &'static str {
+    match config.protocol(server) {
+        crate::config::Protocol::Ipmi => "IPMI",
+        crate::config::Protocol::Redfish => "Redfish",
+        crate::config::Protocol::Auto => "auto (Redfish, else IPMI)",
+    }
 }
 
 impl Snapshot {

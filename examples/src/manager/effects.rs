@@ -74,6 +74,9 @@ pub struct StepOutcome {
     /// The server's system UUID as its BMC reported it (text form), to persist for the
     /// boot listener.
     pub system_uuid: Option<String>,
+    /// A BMC's Redfish certificate fingerprint to record (`(https address, "sha256:…")`):
+    /// trust on first use.
+    pub cert_pin: Option<(String, String)>,
 }
 
 impl StepOutcome {
@@ -84,6 +87,7 @@ impl StepOutcome {
             cipher_suite: None,
             events: Vec::new(),
             system_uuid: None,
+            cert_pin: None,
         }
     }
 }

@@ -20,8 +20,12 @@ use isns_proto::client_tokio::{DriverError, IsnsClient};
 use super::{Effects, StepContext, StepError, StepOutcome};
 use crate::bmc::{BmcError, BmcLogin, BmcPusher, resolve_bmc};
 use crate::boot::{GuidEncoding, Uuid};
-use crate::config::{BootMode, Config};
+use crate::config::{BootMode, Config, Protocol};
 use crate::pacing::Pacer;
+use crate::redfish::error::RedfishError;
+use crate::redfish::flow::{self, Endpoint, RedfishReport};
+use crate::redfish::server::{PinBook, RedfishFacts};
+use crate::redfish::transport::{Bounds, Credentials};
 use crate::target_chap::{ChapChange, ChapHook};
 
 /// The SCN bitmap tgt 1.0.85 registers for its targets (initiator-and-self information,
@@ -64,6 +68,10 @@ pub struct BmcDirectory {
     servers: HashMap<String, ServerFacts>,
     default_boot: BootMode,
     guid_encoding: GuidEncoding,
+    redfish: HashMap<String, RedfishFacts>,
+    default_protocol: Protocol,
+    pins: PinBook,
+    redfish_bounds: Bounds,
 }
 
 #[derive(Clone, Debug)]
@@ -119,6 +127,18 @@ impl BmcDirectory {
             servers,
             default_boot: config.bmc.boot,
             guid_encoding: config.bmc.guid_encoding,
+            redfish: config
+                .servers
+                .iter()
+                .map(|s| (s.name.clone(), RedfishFacts::of(config, s)))
+                .collect(),
+            default_protocol: config.bmc.protocol,
+            pins: PinBook::default(),
+            redfish_bounds: Bounds {
+                request: config.bmc.timeout,
+                step: config.bmc.redfish_step_timeout,
+                ..Bounds::default()
+            },
         })
     }
 
@@ -145,6 +165,18 @@ impl BmcDirectory {
             servers,
             default_boot: config.bmc.boot,
             guid_encoding: config.bmc.guid_encoding,
+            redfish: config
+                .servers
+                .iter()
+                .map(|s| (s.name.clone(), RedfishFacts::of(config, s)))
+                .collect(),
+            default_protocol: config.bmc.protocol,
+            pins: PinBook::default(),
+            redfish_bounds: Bounds {
+                request: config.bmc.timeout,
+                step: config.bmc.redfish_step_timeout,
+                ..Bounds::default()
+            },
         }
     }
 
@@ -167,6 +199,49 @@ impl BmcDirectory {
                 .unwrap_or_else(|| self.default_user.clone()),
             password,
         })
+    }
+
+    /// The certificate pins learnt on first use (load them from the store at start).
+    #[must_use]
+    pub fn with_pins(mut self, pins: PinBook) -> Self {
+        self.pins = pins;
+        self
+    }
+
+    /// The Redfish endpoint of `server`'s BMC at `bmc` when its protocol is `redfish`, or
+    /// `auto` and its HTTPS service root answers; `None` for IPMI.
+    ///
+    /// # Errors
+    /// A step error when `auto` meets a BMC whose certificate is not the trusted one.
+    pub async fn redfish_endpoint(
+        &self,
+        server: &str,
+        bmc: SocketAddr,
+        login: &BmcLogin,
+    ) -> Result<Option<Endpoint>, StepError> {
+        let facts = self
+            .redfish
+            .get(server)
+            .cloned()
+            .unwrap_or_else(|| RedfishFacts::default_for(self.default_protocol));
+        if facts.protocol == Protocol::Ipmi {
+            return Ok(None);
+        }
+        let https = facts.https_addr(bmc);
+        let ep = Endpoint {
+            trust: facts.trust(&https, &self.pins),
+            bmc: https,
+            creds: Credentials {
+                user: login.user.clone(),
+                password: String::from_utf8_lossy(login.password.expose()).into_owned(),
+            },
+            system_uuid: facts.uuid,
+            mac: facts.mac,
+        };
+        if facts.protocol == Protocol::Auto && !flow::probe(&ep, self.redfish_bounds).await? {
+            return Ok(None);
+        }
+        Ok(Some(ep))
     }
 
     /// How `server` boots (`[[server]] boot`, else `[bmc] boot`).
@@ -393,10 +468,20 @@ impl<I: IsnsAccess> LiveEffects<I> {
         }
         let params = boot_params(s, self.directory.portal_address(ctx.server))
             .map_err(StepError::permanent)?;
+        if let Some(ep) = self
+            .directory
+            .redfish_endpoint(ctx.server, addr, &login)
+            .await?
+        {
+            let report =
+                flow::configure(&ep, &params, ctx.power_cycle, self.directory.redfish_bounds)
+                    .await?;
+            return Ok(self.redfish_outcome(&ep, &report));
+        }
         let suite_before = self.bmc.remembered(addr);
         let report = self.bmc.configure(&login, &params, ctx.power_cycle).await?;
         Ok(StepOutcome {
-            detail: format!("{addr}: {report}"),
+            detail: format!("ipmi {addr}: {report}"),
             // Only a newly learned suite is worth a store write.
             cipher_suite: report
                 .suite
@@ -404,6 +489,7 @@ impl<I: IsnsAccess> LiveEffects<I> {
                 .map(|s| (addr.to_string(), s)),
             events: Vec::new(),
             system_uuid: None,
+            cert_pin: None,
         })
     }
 
@@ -423,7 +509,7 @@ impl<I: IsnsAccess> LiveEffects<I> {
             .map(|g| Uuid::from_guid(g, self.directory.guid_encoding));
         Ok(StepOutcome {
             detail: format!(
-                "{addr}: {report}{}",
+                "ipmi {addr}: {report}{}",
                 uuid.map(|u| format!(", system uuid {u}"))
                     .unwrap_or_default()
             ),
@@ -433,7 +519,43 @@ impl<I: IsnsAccess> LiveEffects<I> {
                 .map(|s| (addr.to_string(), s)),
             events: Vec::new(),
             system_uuid: uuid.map(|u| u.to_string()),
+            cert_pin: None,
         })
+    }
+}
+
+impl<I: IsnsAccess> LiveEffects<I> {
+    /// The outcome of a Redfish push: the protocol and address in the journal's detail, and
+    /// a certificate pin to record when this was the first use (or a configured pin
+    /// replaced the recorded one).
+    fn redfish_outcome(&self, ep: &Endpoint, report: &RedfishReport) -> StepOutcome {
+        let pin = report
+            .presented
+            .filter(|fp| {
+                matches!(
+                    ep.trust,
+                    crate::redfish::tls::Trust::FirstUse | crate::redfish::tls::Trust::Pinned(_)
+                ) && self.directory.pins.record(&ep.bmc, *fp)
+            })
+            .map(|fp| (ep.bmc.clone(), fp.to_string()));
+        StepOutcome {
+            detail: format!("redfish https://{}: {report}", ep.bmc),
+            cipher_suite: None,
+            events: Vec::new(),
+            system_uuid: None,
+            cert_pin: pin,
+        }
+    }
+}
+
+/// A Redfish failure as a step failure: transient when a retry may get through; the
+/// message carries the service's own messages.
+impl From<RedfishError> for StepError {
+    fn from(e: RedfishError) -> Self {
+        Self {
+            message: e.to_string(),
+            transient: e.is_transient(),
+        }
     }
 }
 
@@ -584,6 +706,7 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                     cipher_suite: None,
                     events,
                     system_uuid: None,
+                    cert_pin: None,
                 })
             }
             Action::RegisterInitiator { initiator, server } => {
@@ -691,6 +814,18 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                     .login(ctx.server, addr)
                     .map_err(StepError::permanent)?;
                 let pxe = self.directory.boot_mode(ctx.server) == BootMode::Pxe;
+                if !pxe
+                    && let Some(ep) = self
+                        .directory
+                        .redfish_endpoint(ctx.server, addr, &login)
+                        .await?
+                {
+                    let report = flow::clear(&ep, self.directory.redfish_bounds).await?;
+                    let mut outcome = self.redfish_outcome(&ep, &report);
+                    outcome.detail =
+                        format!("{outcome}: iSCSI boot disabled", outcome = outcome.detail);
+                    return Ok(outcome);
+                }
                 let cleared = if pxe {
                     self.bmc.clear_boot_flags(&login).await
                 } else {
@@ -698,9 +833,9 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                 };
                 cleared?;
                 Ok(StepOutcome::detail(if pxe {
-                    format!("{addr}: network boot flags cleared")
+                    format!("ipmi {addr}: network boot flags cleared")
                 } else {
-                    format!("{addr}: iSCSI boot disabled")
+                    format!("ipmi {addr}: iSCSI boot disabled")
                 }))
             }
             other => Err(StepError::permanent(format!(

@@ -783,6 +783,11 @@ impl<E: Effects> Manager<E> {
                             if let Some((bmc, suite)) = &outcome.cipher_suite {
                                 let _ = lock(&self.inner.store).remember_cipher_suite(bmc, *suite);
                             }
+                            if let Some((bmc, fp)) = &outcome.cert_pin
+                                && let Err(e) = lock(&self.inner.store).remember_cert_pin(bmc, fp)
+                            {
+                                tracing::warn!(bmc, error = %e, "recording the bmc certificate pin");
+                            }
                             if let Some(uuid) = &outcome.system_uuid
                                 && let Err(e) =
                                     lock(&self.inner.store).set_server_uuid(server, uuid, "bmc")

@@ -48,6 +48,10 @@ pub struct LabSpec {
     /// stays in memory and isnsd writes and fsyncs no object files on every registration,
     /// which on a loaded machine made 50 tgtd registrations take over a minute.
     pub isnsd_file_database: bool,
+    /// Extra `imm-sim` flags (e.g. `--redfish ADDR`).
+    pub imm_args: String,
+    /// Extra TOML lines for the `[[server]]` table of BMC index `i`.
+    pub server_extra: Vec<(u16, String)>,
 }
 
 impl Default for LabSpec {
@@ -63,6 +67,8 @@ impl Default for LabSpec {
             api_listen: None,
             api_extra: String::new(),
             isnsd_file_database: false,
+            imm_args: String::new(),
+            server_extra: Vec::new(),
         }
     }
 }
@@ -217,7 +223,10 @@ impl Lab {
                         .to_string_lossy()
                         .into_owned(),
                 ),
-                ("IMM_SIM_ARGS", "--log-level warn".to_owned()),
+                (
+                    "IMM_SIM_ARGS",
+                    format!("--log-level warn {}", spec.imm_args),
+                ),
             ],
         );
         // One CHAP hook per tgtd, chosen by the shipped dispatcher from the target's portal.
@@ -310,6 +319,10 @@ listen = "{api}"
             text.push_str(&format!(
                 "\n[[server]]\nname = \"server-{i}\"\nbmc = \"{bmc}\"\n"
             ));
+            for (_, extra) in spec.server_extra.iter().filter(|(j, _)| *j == i) {
+                text.push_str(extra);
+                text.push('\n');
+            }
         }
         text.push_str(&spec.extra_config);
         std::fs::write(&config, text).unwrap();

@@ -111,7 +111,13 @@ impl ImmSim {
 
 fn env(spec: &str, extra_args: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("IMM_SIM_BIN", env!("CARGO_BIN_EXE_imm-sim").to_owned()),
+        // Not env!("CARGO_BIN_EXE_imm-sim"): bcm's tests include this module too.
+        (
+            "IMM_SIM_BIN",
+            harness::workspace_bin("imm-sim", "imm-sim")
+                .display()
+                .to_string(),
+        ),
         ("IMM_SIM_BMCS", spec.to_owned()),
         ("IMM_SIM_PASSWORD", PASSWORD.to_owned()),
         ("IMM_SIM_ARGS", extra_args.to_owned()),
