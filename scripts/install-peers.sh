@@ -12,6 +12,7 @@
 #   iproute2 procps                    ss / ps for the peer scripts; ip netns / tuntap
 #   dnsmasq-base                       DHCP for the network-boot test in a network namespace
 #   postgresql                         the shared store of several `bcm serve` instances (issue 20)
+#   chromium chromium-driver           headless browser + WebDriver for the dashboard tests
 # PyPI (into $PYTHON, default python3): pyghmi (BMC simulator), pyslp (SLP peer),
 #   DMTF redfish-service-validator (rf_service_validator), redfish-protocol-validator
 #   (rf_protocol_validator), redfish-utilities (rf_raw_request.py, rf_power_reset.py,
@@ -23,7 +24,7 @@ set -euo pipefail
 PY="${PYTHON:-python3}"
 DEBS=(open-isns-server open-isns-utils libisns-dev tgt libiscsi-bin openipmi ipmitool
       freeipmi-tools tshark qemu-system-x86 ipxe-qemu nasm iproute2 procps dnsmasq-base
-      postgresql)
+      postgresql chromium chromium-driver)
 PIPS=(pyghmi==1.6.19 pyslp==0.1.7)
 RF_PIPS=(redfish-service-validator==3.1.8 redfish-protocol-validator==1.3.2
          redfish-utilities==3.5.2 sushy-tools==2.2.0)

@@ -14,6 +14,7 @@ pub mod bmc;
 pub mod boot;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod discover;
 pub mod ha;

@@ -769,7 +769,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         tracing::info!(tokens = auth.tokens().len(), "the API needs a bearer token");
     }
     eprintln!(
-        "bcm serve: API on {scheme}://{bound}, iSNS {}",
+        "bcm serve: API on {scheme}://{bound}, dashboard {scheme}://{bound}/, iSNS {}",
         running.isns_server
     );
     if let Some(f) = &a.ready_file {
@@ -781,8 +781,14 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
         manager: running.manager.clone(),
         config: Arc::new(config.clone()),
         status: running.status.clone(),
+        auth: auth.clone(),
+    })
+    .merge(bcm::dashboard::router(bcm::dashboard::DashboardState {
+        manager: running.manager.clone(),
+        config: Arc::new(config.clone()),
+        status: running.status.clone(),
         auth,
-    });
+    }));
     // A shared store (PostgreSQL): one leader changes things, the others redirect changes.
     let ha = running
         .manager

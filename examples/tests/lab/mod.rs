@@ -45,6 +45,8 @@ pub struct LabSpec {
     pub isns_extra: String,
     pub bmc_extra: String,
     pub api_listen: Option<String>,
+    /// Extra lines for the `[api]` section (tokens).
+    pub api_extra: String,
     /// Keep isnsd's database in files (a test that restarts isnsd needs it); otherwise it
     /// stays in memory and isnsd writes and fsyncs no object files on every registration,
     /// which on a loaded machine made 50 tgtd registrations take over a minute.
@@ -69,6 +71,7 @@ impl Default for LabSpec {
             isns_extra: String::new(),
             bmc_extra: String::new(),
             api_listen: None,
+            api_extra: String::new(),
             isnsd_file_database: false,
             netns: false,
             imm_args: String::new(),
@@ -324,7 +327,9 @@ chap_hook = ["{hook}"]
 
 [api]
 listen = "{api}"
+{api_extra}
 "#,
+            api_extra = spec.api_extra,
             isns_extra = spec.isns_extra,
             bmc_extra = spec.bmc_extra,
             api = spec.api_listen.as_deref().unwrap_or("127.0.0.1:0"),
