@@ -764,3 +764,203 @@ fn basic_auth_network_interfaces_and_a_202_task_are_followed() {
         "the PATCH carried the secret"
     );
 }
+
+/// The journal's step details, oldest first.
+fn journal_details(lab: &lab::Lab) -> Vec<String> {
+    let store = rusqlite::Connection::open(lab.dir.path().join("bcm.sqlite")).unwrap();
+    store
+        .prepare("SELECT COALESCE(detail, '') FROM journal ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Boot mode `pxe` with the BMC reached over Redfish (imm-sim `--redfish`): `bcm provision
+/// --power-cycle` sets the ComputerSystem's boot source override to Pxe (Continuous, the
+/// default persistent boot flags; Legacy, EFI off) and resets the server; the system's UUID
+/// reaches the network-boot identity; `bcm release` sets the override back to Disabled.
+/// Read back through imm-sim's own Redfish tree (curl, its certificate verified).
+#[test]
+fn bcm_network_boots_a_server_over_redfish_on_imm_sim_and_release_disables_it() {
+    let (lab, https, cert) = redfish_lab("protocol = \"redfish\"\nboot = \"pxe\"");
+    let system = "/redfish/v1/Systems/1";
+    let before = lab_get(&lab, &https, &cert, system);
+    assert_eq!(before["PowerState"], "Off", "{before}");
+    assert_eq!(
+        before["Boot"]["BootSourceOverrideEnabled"], "Disabled",
+        "{before}"
+    );
+    let (code, out, err) = bcm_in(
+        &lab,
+        &[
+            "provision",
+            "--server",
+            "server-0",
+            "--size",
+            "32MiB",
+            "--power-cycle",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let after = lab_get(&lab, &https, &cert, system);
+    let boot = &after["Boot"];
+    assert_eq!(boot["BootSourceOverrideTarget"], "Pxe", "{after}");
+    assert_eq!(boot["BootSourceOverrideEnabled"], "Continuous", "{after}");
+    assert_eq!(boot["BootSourceOverrideMode"], "Legacy", "{after}");
+    assert_eq!(
+        after["PowerState"], "On",
+        "the reset powered it on: {after}"
+    );
+    // Nothing of the iSCSI path was written: the function's settings are untouched.
+    let settings = lab_get(&lab, &https, &cert, SETTINGS);
+    assert!(
+        settings["iSCSIBoot"]["PrimaryTargetName"].is_null(),
+        "{settings}"
+    );
+    let uuid = after["UUID"].as_str().unwrap().to_ascii_lowercase();
+    let details = journal_details(&lab);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains(&format!("redfish https://{https}"))
+                && d.contains("boot override Pxe Continuous Legacy")
+                && d.contains("reset On")
+                && d.contains(&format!("system uuid {uuid}"))),
+        "{details:#?}"
+    );
+
+    let (code, out, err) = bcm_in(&lab, &["release", "--server", "server-0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let released = lab_get(&lab, &https, &cert, system);
+    assert_eq!(
+        released["Boot"]["BootSourceOverrideEnabled"], "Disabled",
+        "{released}"
+    );
+    let details = journal_details(&lab);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("redfish https://") && d.contains("override cleared")),
+        "{details:#?}"
+    );
+}
+
+fn sushy_get(url: &str, cert: &Path, path: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--cacert"])
+        .arg(cert)
+        .arg(format!("{url}{path}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Boot mode `pxe` against OpenStack's `sushy-emulator` (fake driver): `bcm provision
+/// --power-cycle` sets the Pxe override and powers the system on, both read back from sushy
+/// by curl (DMTF's `rf_boot_override.py` needs a session service, which sushy without auth
+/// lacks: 404); `bcm release` ends the override. sushy
+/// refuses a `Boot` PATCH without a target (400) and keeps `BootSourceOverrideEnabled` at
+/// `Continuous`, so the clear falls back to target `None` there.
+#[test]
+fn bcm_network_boots_a_server_over_redfish_on_sushy_and_release_clears_the_override() {
+    harness::require_program("sushy-emulator");
+    harness::require_program("openssl");
+    // sushy keeps its fake systems' state in $TMPDIR/sushy-emulator (SQLite) across
+    // processes, keyed by UUID: this run gets its own.
+    let state = tempfile::tempdir().unwrap();
+    let sushy = harness::Peer::start(
+        "sushy",
+        &[
+            ("SUSHY_PORT", harness::free_tcp_port().to_string()),
+            ("TMPDIR", state.path().to_string_lossy().into_owned()),
+        ],
+    );
+    let cert = PathBuf::from(sushy.var("SUSHY_CERT"));
+    let url = sushy.var("SUSHY_URL").to_owned();
+    let system = sushy.var("SUSHY_SYSTEM").to_owned();
+    let https = url.trim_start_matches("https://").to_owned();
+    let before = sushy_get(&url, &cert, &system);
+    assert_eq!(before["PowerState"], "Off", "{before}");
+    assert_ne!(
+        before["Boot"]["BootSourceOverrideTarget"], "Pxe",
+        "{before}"
+    );
+    let lab = lab::Lab::start(&lab::LabSpec {
+        tgtds: vec![(
+            "127.0.0.1".to_owned(),
+            vec!["iqn.2026-12.rf.array:disk64=64M".to_owned()],
+        )],
+        bmcs: 1,
+        server_extra: vec![(
+            0,
+            format!(
+                "protocol = \"redfish\"\nboot = \"pxe\"\nredfish = \"{https}\"\nredfish_ca_file = \"{}\"",
+                cert.display()
+            ),
+        )],
+        ..lab::LabSpec::default()
+    });
+    let (code, out, err) = bcm_in(
+        &lab,
+        &[
+            "provision",
+            "--server",
+            "server-0",
+            "--size",
+            "32MiB",
+            "--power-cycle",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let after = sushy_get(&url, &cert, &system);
+    assert_eq!(after["Boot"]["BootSourceOverrideTarget"], "Pxe", "{after}");
+    assert_eq!(
+        after["Boot"]["BootSourceOverrideEnabled"], "Continuous",
+        "{after}"
+    );
+    assert_eq!(after["Boot"]["BootSourceOverrideMode"], "Legacy", "{after}");
+    let log = std::fs::read_to_string(sushy.var("SUSHY_LOG")).unwrap();
+    assert!(
+        log.contains("Actions/ComputerSystem.Reset HTTP/1.1\" 204"),
+        "the reset was accepted: {log}"
+    );
+    // sushy's fake driver applies a power change 1 to 11 seconds after the request
+    // ("hardware actions are not immediate").
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let power = sushy_get(&url, &cert, &system)["PowerState"].clone();
+        if power == "On" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reset did not power the system on: {power}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let uuid = after["UUID"].as_str().unwrap().to_ascii_lowercase();
+    let details = journal_details(&lab);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains(&format!("redfish https://{https}"))
+                && d.contains("boot override Pxe Continuous")
+                && d.contains(&format!("system uuid {uuid}"))),
+        "{details:#?}"
+    );
+
+    let (code, out, err) = bcm_in(&lab, &["release", "--server", "server-0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let released = sushy_get(&url, &cert, &system);
+    assert_eq!(
+        released["Boot"]["BootSourceOverrideTarget"], "None",
+        "the override ended: {released}"
+    );
+}
