@@ -964,3 +964,153 @@ fn bcm_network_boots_a_server_over_redfish_on_sushy_and_release_clears_the_overr
         "the override ended: {released}"
     );
 }
+
+/// A scripted service for the checks neither peer exercises: a system whose
+/// `BootSourceOverrideTarget@Redfish.AllowableValues` lacks `Pxe` is refused naming what it
+/// offers, with nothing written; once `Pxe` is offered, the PATCH carries `If-Match` with
+/// the system's ETag (a stale one is answered 412 and retried once), `Once` (not
+/// persistent) and `UEFI` (EFI), and the read-back passes.
+#[test]
+fn a_pxe_override_the_system_does_not_offer_is_refused_and_the_patch_uses_if_match() {
+    use axum::Json;
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use bcm::redfish::netboot::{self, NetbootSettings};
+    use std::sync::{Arc, Mutex};
+
+    harness::require_program("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+
+    struct State {
+        targets: Vec<&'static str>,
+        boot: serde_json::Value,
+        version: u32,
+        patches: u32,
+        stale_once: bool,
+        if_match: Vec<String>,
+    }
+    let state = Arc::new(Mutex::new(State {
+        targets: vec!["Hdd", "Cd"],
+        boot: json!({"BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "None",
+            "BootSourceOverrideMode": "Legacy"}),
+        version: 0,
+        patches: 0,
+        stale_once: true,
+        if_match: Vec::new(),
+    }));
+    let (s1, s2) = (state.clone(), state.clone());
+    let app = axum::Router::new()
+        .route("/redfish/v1/", get(|| async { Json(json!({"Systems": {"@odata.id": "/redfish/v1/Systems"}})) }))
+        .route("/redfish/v1/Systems", get(|| async { Json(json!({"Members": [{"@odata.id": "/redfish/v1/Systems/1"}]})) }))
+        .route("/redfish/v1/Systems/1", get(move || async move {
+            let s = s1.lock().unwrap();
+            let mut boot = s.boot.clone();
+            boot["BootSourceOverrideTarget@Redfish.AllowableValues"] = json!(s.targets);
+            boot["BootSourceOverrideMode@Redfish.AllowableValues"] = json!(["Legacy", "UEFI"]);
+            ([(header::ETAG, format!("\"s{}\"", s.version))],
+             Json(json!({"UUID": "00000000-0000-4000-8000-0000000000aa", "PowerState": "On", "Boot": boot})))
+        }).patch(move |h: HeaderMap, Json(b): Json<serde_json::Value>| async move {
+            let mut s = s2.lock().unwrap();
+            let got = h.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            s.if_match.push(got.clone());
+            if s.stale_once {
+                // Someone else changed the system between bcm's read and its PATCH.
+                s.stale_once = false;
+                s.version += 1;
+            }
+            if got != format!("\"s{}\"", s.version) {
+                return StatusCode::PRECONDITION_FAILED.into_response();
+            }
+            s.patches += 1;
+            s.version += 1;
+            for (k, v) in b["Boot"].as_object().unwrap() {
+                s.boot[k] = v.clone();
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = bcm::api_tls::server_config(&cert, &key).unwrap();
+    let addr = rt.block_on(async {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = bcm::api_tls::TlsListener::new(tcp, config).unwrap();
+        let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    });
+    let ep = Endpoint {
+        bmc: addr.to_string(),
+        trust: Trust::CaFile(cert.clone()),
+        creds: creds("scripted-pw"),
+        system_uuid: None,
+        mac: None,
+    };
+    let settings = NetbootSettings {
+        persistent: false,
+        efi: true,
+    };
+    let err = rt
+        .block_on(netboot::network_boot(&ep, settings, false, bounds()))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, RedfishError::Unsupported { .. }), "{text}");
+    assert!(
+        text.contains("does not offer a Pxe boot override")
+            && text.contains("AllowableValues: Hdd, Cd")
+            && text.contains("nothing was written"),
+        "{text}"
+    );
+    assert!(
+        state.lock().unwrap().if_match.is_empty(),
+        "no PATCH was sent"
+    );
+
+    state.lock().unwrap().targets = vec!["Hdd", "Pxe"];
+    let report = rt
+        .block_on(netboot::network_boot(&ep, settings, false, bounds()))
+        .unwrap();
+    assert_eq!(report.target, "Pxe");
+    assert_eq!(report.enabled, "Once");
+    assert_eq!(report.mode, Some("UEFI"));
+    assert_eq!(
+        report.uuid.as_deref(),
+        Some("00000000-0000-4000-8000-0000000000aa")
+    );
+    let s = state.lock().unwrap();
+    assert_eq!(s.patches, 1);
+    assert_eq!(
+        s.if_match,
+        ["\"s0\"", "\"s1\""],
+        "If-Match the ETag read, then the re-read one after the 412"
+    );
+    assert_eq!(s.boot["BootSourceOverrideEnabled"], "Once");
+    assert_eq!(s.boot["BootSourceOverrideMode"], "UEFI");
+    drop(s);
+
+    let cleared = rt
+        .block_on(netboot::clear_network_boot(&ep, bounds()))
+        .unwrap();
+    assert_eq!(cleared.enabled, "Disabled");
+    assert_eq!(state.lock().unwrap().patches, 2);
+}
