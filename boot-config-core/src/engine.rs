@@ -390,8 +390,9 @@ impl Engine {
                         None if a.request.auth != crate::request::AuthWanted::None => {
                             StepKind::SetTargetChap
                         }
-                        None => StepKind::CreateDd,
-                        Some((_, m)) if !m.contains(&a.initiator) => StepKind::RegisterInitiator,
+                        None => StepKind::RegisterInitiator,
+                        // A DD without the initiator: filled by CreateDd (idempotent).
+                        Some((_, m)) if !m.contains(&a.initiator) => StepKind::CreateDd,
                         Some(_) => StepKind::ConfigureBmc,
                     };
                     actions.push(RecoveryAction::Resume { request: id, from });

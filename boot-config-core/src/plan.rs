@@ -198,11 +198,12 @@ pub enum StepKind {
     Reserve,
     /// Configure the CHAP account on the targets.
     SetTargetChap,
-    /// Create the server's DD holding the target(s).
+    /// Create the server's DD holding the target(s) and the initiator.
     CreateDd,
     /// Register the initiator node in iSNS.
     RegisterInitiator,
-    /// Add the initiator to the DD.
+    /// Add the initiator to the DD. No longer planned (the DD is created with the initiator,
+    /// see [`Action::CreateDd`]); kept so that reports and journals naming it still read.
     AddInitiatorToDd,
     /// Push boot parameters to the BMC.
     ConfigureBmc,
@@ -227,11 +228,12 @@ pub enum Action {
         /// Credentials.
         credentials: ChapCredentials,
     },
-    /// Create a DD holding these targets.
+    /// Create a DD holding these members, added in one registration.
     CreateDd {
         /// DD name.
         dd_name: String,
-        /// Target members.
+        /// Members: the target(s), and in a provisioning plan the initiator last (registered
+        /// by the step before), so each target is notified once per provisioning.
         targets: Vec<IscsiName>,
     },
     /// Register an initiator node on the server's behalf.
@@ -305,7 +307,7 @@ impl fmt::Display for Action {
                 targets.len()
             ),
             Self::CreateDd { dd_name, targets } => {
-                write!(f, "create DD {dd_name} with {} target(s)", targets.len())
+                write!(f, "create DD {dd_name} with {} member(s)", targets.len())
             }
             Self::RegisterInitiator { initiator, server } => {
                 write!(f, "register initiator {initiator} for {server}")
@@ -444,14 +446,10 @@ pub(crate) fn provisioning_plan(
             compensation: comp.chap,
         });
     }
-    steps.push(PlannedStep {
-        kind: StepKind::CreateDd,
-        action: Action::CreateDd {
-            dd_name: a.dd_name.clone(),
-            targets,
-        },
-        compensation: Some(comp.dd),
-    });
+    // The initiator is registered first, while no DD holds it (a change that notifies no
+    // target), then the DD is created with the targets and the initiator in one registration:
+    // one State Change Notification per target and provisioning, which is what a storage
+    // system whose notifications must be spaced (tgtd) can take at a time.
     steps.push(PlannedStep {
         kind: StepKind::RegisterInitiator,
         action: Action::RegisterInitiator {
@@ -460,13 +458,15 @@ pub(crate) fn provisioning_plan(
         },
         compensation: Some(comp.initiator),
     });
+    let mut members = targets;
+    members.push(a.initiator.clone());
     steps.push(PlannedStep {
-        kind: StepKind::AddInitiatorToDd,
-        action: Action::AddDdMember {
+        kind: StepKind::CreateDd,
+        action: Action::CreateDd {
             dd_name: a.dd_name.clone(),
-            member: a.initiator.clone(),
+            targets: members,
         },
-        compensation: Some(comp.member),
+        compensation: Some(comp.dd),
     });
     steps.push(PlannedStep {
         kind: StepKind::ConfigureBmc,
@@ -505,7 +505,6 @@ struct Compensations {
     chap: Option<Action>,
     dd: Action,
     initiator: Action,
-    member: Action,
     bmc: Action,
 }
 
@@ -524,10 +523,6 @@ fn compensations(a: &Allocation) -> Compensations {
         initiator: Action::DeregisterInitiator {
             initiator: a.initiator.clone(),
         },
-        member: Action::RemoveDdMember {
-            dd_name: a.dd_name.clone(),
-            member: a.initiator.clone(),
-        },
         bmc: Action::ClearBmcBootConfig {
             bmc: a.request.server.bmc.clone(),
         },
@@ -535,10 +530,12 @@ fn compensations(a: &Allocation) -> Compensations {
 }
 
 /// The release plan of an allocation: every compensation of its provisioning plan, in reverse
-/// order (BMC, DD member, initiator, DD, CHAP account, then the ledger release). Needs no secret.
+/// order (BMC, DD, initiator, CHAP account, then the ledger release). Needs no secret. The DD
+/// goes first, with the initiator in it: one notification per target; the initiator, then in
+/// no DD, leaves without notifying any.
 pub(crate) fn release_plan(a: &Allocation) -> Vec<Action> {
     let c = compensations(a);
-    let mut v = vec![c.bmc, c.member, c.initiator, c.dd];
+    let mut v = vec![c.bmc, c.dd, c.initiator];
     v.extend(c.chap);
     v.push(c.release);
     v

@@ -24,21 +24,21 @@ fn plan_follows_the_provisioning_sequence() {
         kinds,
         [
             StepKind::Reserve,
-            StepKind::CreateDd,
             StepKind::RegisterInitiator,
-            StepKind::AddInitiatorToDd,
+            StepKind::CreateDd,
             StepKind::ConfigureBmc,
             StepKind::Commit
         ]
     );
-    let Action::CreateDd { dd_name, targets } = &plan.steps[1].action else {
+    let Action::CreateDd { dd_name, targets } = &plan.steps[2].action else {
         panic!()
     };
     assert_eq!(dd_name, "bcm:server_a".replace('_', "-").as_str());
+    let a = e.ledger().get(&id).unwrap();
     assert_eq!(
-        targets.len(),
-        1,
-        "DD holds exactly the target, then the initiator"
+        targets,
+        &[a.selection.primary.lun.target.clone(), a.initiator.clone()],
+        "one registration adds the target and the initiator: the target is notified once"
     );
 }
 
@@ -109,13 +109,13 @@ fn chap_plan_consumes_the_supplied_random_bytes_and_never_prints_the_secret() {
 fn rollback_undoes_completed_steps_in_reverse() {
     let (e, id) = reserved(AuthWanted::None, Redundancy::None);
     let plan = e.provisioning_plan(&id, &[]).unwrap();
-    // Reserve, CreateDd, RegisterInitiator done; AddInitiatorToDd failed.
+    // Reserve, RegisterInitiator, CreateDd done; ConfigureBmc failed.
     let undo = plan.rollback(3);
-    assert!(matches!(undo[0], Action::DeregisterInitiator { .. }));
-    assert!(matches!(undo[1], Action::RemoveDd { .. }));
+    assert!(matches!(undo[0], Action::RemoveDd { .. }));
+    assert!(matches!(undo[1], Action::DeregisterInitiator { .. }));
     assert!(matches!(undo[2], Action::Release { .. }));
     assert_eq!(undo.len(), 3);
-    assert_eq!(plan.remaining(3)[0].kind, StepKind::AddInitiatorToDd);
+    assert_eq!(plan.remaining(3)[0].kind, StepKind::ConfigureBmc);
     assert!(plan.remaining(99).is_empty());
 }
 
@@ -141,11 +141,11 @@ fn release_plan_is_the_reverse_of_the_provisioning_plan() {
 fn redundant_plan_puts_both_targets_in_the_dd_and_both_paths_on_the_bmc() {
     let (e, id) = reserved(AuthWanted::None, Redundancy::SecondaryOnOtherEntity);
     let plan = e.provisioning_plan(&id, &[]).unwrap();
-    let Action::CreateDd { targets, .. } = &plan.steps[1].action else {
+    let Action::CreateDd { targets, .. } = &plan.steps[2].action else {
         panic!()
     };
-    assert_eq!(targets.len(), 2);
-    let Action::ConfigureBmc(b) = &plan.steps[4].action else {
+    assert_eq!(targets.len(), 3, "both targets and the initiator");
+    let Action::ConfigureBmc(b) = &plan.steps[3].action else {
         panic!()
     };
     assert!(b.secondary.is_some());

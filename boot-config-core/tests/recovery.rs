@@ -78,7 +78,8 @@ fn reconcile_resumes_in_flight_work_and_confirms_finished_work() {
             },
             RecoveryAction::Resume {
                 request: RequestId::new("r2"),
-                from: StepKind::RegisterInitiator
+                // Its DD lacks the initiator: the DD step adds it (and is idempotent).
+                from: StepKind::CreateDd
             },
         ]
     );

@@ -200,6 +200,7 @@ async fn health<E: Effects>(State(s): State<Shared<E>>) -> Response {
 async fn metrics<E: Effects>(State(s): State<Shared<E>>) -> Response {
     let mut out = String::new();
     s.manager.metrics().render(&mut out);
+    s.manager.effects().render_metrics(&mut out);
     let counts = s.manager.with_engine(|e| e.inventory().counts());
     out.push_str("# HELP bcm_luns LUNs in the inventory by state.\n# TYPE bcm_luns gauge\n");
     for (state, n) in [

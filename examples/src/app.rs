@@ -446,7 +446,7 @@ const DEFINITE_FAILURES: u32 = 2;
 
 impl Running {
     /// Waits for the first full inventory round, giving up early when the iSNS server fails
-    /// for a definite cause [`DEFINITE_FAILURES`] times in a row.
+    /// for a definite cause `DEFINITE_FAILURES` (2) times in a row.
     ///
     /// # Errors
     /// [`StartError::Unreachable`], or [`StartError::NotSynced`] after `bound`.

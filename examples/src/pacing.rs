@@ -19,6 +19,15 @@
 //! 2. the change is made;
 //! 3. [`Slot::finish`] waits `interval` (the notification is delivered and read), then renews
 //!    the registration again: isnsd closes that connection while it is the only one open.
+//!    [`Slot::finish_when`] ends that wait early on proof the storage system read the
+//!    notification: the manager's DD creations pass "every target admits the DD's initiator"
+//!    (tgtd admits an initiator only after it queried isnsd in answer to the SCN), so the
+//!    interval is a bound, not a fixed cost.
+//!
+//! A provisioning makes one such change per target (the DD is created with the targets and
+//! the already registered initiator in one registration) and a release one (the DD is
+//! removed before the initiator is deregistered); registering or deregistering a node that
+//! no DD holds notifies nobody and takes no slot.
 //!
 //! Between changes no SCN connection into a tgtd stays open. A process that died inside a slot
 //! may have left one: [`Pacer::sweep`], run once by the inventory after its first walk and
@@ -26,6 +35,8 @@
 //! closed). Renewal is optional (`None` bitmap) for iSNS servers without these defects.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -47,6 +58,28 @@ pub struct Pacer {
     interval: Duration,
     renew: Option<ScnBitmap>,
     entities: StdMutex<HashMap<String, Arc<Mutex<EntityState>>>>,
+    stats: Arc<Stats>,
+}
+
+/// What the pacing cost, for `/metrics`.
+#[derive(Debug, Default)]
+struct Stats {
+    /// Changes that held at least one entity.
+    changes: AtomicU64,
+    /// Microseconds changes spent waiting: for their entities (held by another change, or
+    /// spaced after one) and, after the change, for its notifications to be read.
+    waited_us: AtomicU64,
+    /// Changes whose wait after the change ended on proof, before `interval`.
+    proved: AtomicU64,
+}
+
+impl Stats {
+    fn waited(&self, d: Duration) {
+        self.waited_us.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
 }
 
 /// Holds the entities of one change. [`Slot::finish`] after the change; a slot merely
@@ -57,6 +90,7 @@ pub struct Slot {
     held: Vec<(OwnedMutexGuard<EntityState>, Vec<String>)>,
     interval: Duration,
     renew: Option<ScnBitmap>,
+    stats: Arc<Stats>,
 }
 
 impl Drop for Slot {
@@ -81,11 +115,30 @@ impl Slot {
     ///
     /// # Errors
     /// The iSNS error of a renewal (other than "nothing registered").
-    pub async fn finish(mut self, isns: &IsnsClient) -> Result<(), DriverError> {
-        if self.renew.is_none() {
+    pub async fn finish(self, isns: &IsnsClient) -> Result<(), DriverError> {
+        self.finish_when(isns, std::future::pending()).await
+    }
+
+    /// [`Slot::finish`], with the wait ended early by `read`: a future that resolves once the
+    /// storage systems show they acted on the notification (so read it), such as the target
+    /// admitting the initiator a DD change added. `interval` stays the bound.
+    ///
+    /// # Errors
+    /// As [`Slot::finish`].
+    pub async fn finish_when(
+        mut self,
+        isns: &IsnsClient,
+        read: impl std::future::Future<Output = ()>,
+    ) -> Result<(), DriverError> {
+        // A change that notified no storage system has nothing to wait for.
+        if self.renew.is_none() || self.held.is_empty() {
             return Ok(());
         }
-        tokio::time::sleep(self.interval).await;
+        let started = Instant::now();
+        if tokio::time::timeout(self.interval, read).await.is_ok() {
+            self.stats.proved.fetch_add(1, Ordering::Relaxed);
+        }
+        self.stats.waited(started.elapsed());
         let result = renew(isns, self.renew, &self.targets()).await;
         // The connection is closed: the next change may follow at once.
         self.interval = Duration::ZERO;
@@ -139,7 +192,28 @@ impl Pacer {
             interval,
             renew,
             entities: StdMutex::new(HashMap::new()),
+            stats: Arc::default(),
         }
+    }
+
+    /// Appends the pacing counters in the Prometheus text exposition format.
+    pub fn render(&self, out: &mut String) {
+        let changes = self.stats.changes.load(Ordering::Relaxed);
+        let proved = self.stats.proved.load(Ordering::Relaxed);
+        #[allow(clippy::cast_precision_loss)] // microseconds: exact far past any real total
+        let waited = self.stats.waited_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "# HELP bcm_scn_paced_changes_total iSNS changes that notified a storage system and were paced.\n# TYPE bcm_scn_paced_changes_total counter\nbcm_scn_paced_changes_total {changes}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP bcm_scn_pacing_wait_seconds_total Time paced changes waited for their storage system and for their notifications to be read.\n# TYPE bcm_scn_pacing_wait_seconds_total counter\nbcm_scn_pacing_wait_seconds_total {waited}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP bcm_scn_pacing_proved_total Paced changes whose storage system showed it had read the notification before scn_pacing ran out.\n# TYPE bcm_scn_pacing_proved_total counter\nbcm_scn_pacing_proved_total {proved}"
+        );
     }
 
     fn entity(&self, name: &str) -> Arc<Mutex<EntityState>> {
@@ -208,6 +282,7 @@ impl Pacer {
     /// Locks the entities in name order (two changes spanning the same entities cannot
     /// deadlock) and waits until the latest of them may change again.
     async fn hold(&self, by_entity: BTreeMap<&str, Vec<String>>) -> Slot {
+        let started = Instant::now();
         let mut held = Vec::with_capacity(by_entity.len());
         for (entity, targets) in by_entity {
             held.push((self.entity(entity).lock_owned().await, targets));
@@ -216,11 +291,16 @@ impl Pacer {
             held,
             interval: self.interval,
             renew: self.renew,
+            stats: Arc::clone(&self.stats),
         };
         if let Some(at) = slot.held.iter().filter_map(|(s, _)| s.next).max()
             && at > Instant::now()
         {
             tokio::time::sleep_until(at).await;
+        }
+        if !slot.held.is_empty() {
+            self.stats.changes.fetch_add(1, Ordering::Relaxed);
+            self.stats.waited(started.elapsed());
         }
         slot
     }
@@ -291,6 +371,29 @@ mod tests {
         }
         at.sort();
         assert_eq!(at, [0, 600, 1200, 1800].map(Duration::from_millis));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_notifying_no_storage_system_waits_for_nothing() {
+        let p = Pacer::new(Duration::from_secs(1), None);
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            drop(p.wait(&[]).await);
+        }
+        drop(p.wait(&["array".to_owned()]).await);
+        assert_eq!(t0.elapsed(), Duration::ZERO);
+        let mut out = String::new();
+        p.render(&mut out);
+        assert!(out.contains("bcm_scn_paced_changes_total 1\n"), "{out}");
+        drop(p.wait(&["array".to_owned()]).await);
+        assert_eq!(t0.elapsed(), Duration::from_secs(1));
+        let mut out = String::new();
+        p.render(&mut out);
+        assert!(out.contains("bcm_scn_paced_changes_total 2\n"), "{out}");
+        assert!(
+            out.contains("bcm_scn_pacing_wait_seconds_total 1\n"),
+            "{out}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -92,7 +92,7 @@ fn the_api_provisions_releases_and_rejects_malformed_requests() {
         "iqn.2026-12.api.storage:large"
     );
     assert_eq!(r["replayed"], false);
-    assert_eq!(r["steps"].as_array().unwrap().len(), 7, "{resp}");
+    assert_eq!(r["steps"].as_array().unwrap().len(), 6, "{resp}");
     // Why it was chosen: the policy and the runner-up that lost.
     let choice = &r["assignment"]["primary"]["choice"];
     assert_eq!(choice["policy"], "BestFit", "{resp}");

@@ -250,6 +250,9 @@ async fn hostile_server_yields_typed_errors_and_the_session_stays_up_with_bounde
     );
     cfg.request_timeout = Duration::from_millis(500);
     cfg.reconcile_interval = None;
+    // This server scripts its hostile answers into the DevGetNext walk with a query per
+    // target (the per-portal answers get hostile bytes in `client::portal_query`).
+    cfg.detail_by_portal = false;
     cfg.backoff = Backoff {
         initial: Duration::from_millis(50),
         max: Duration::from_millis(200),

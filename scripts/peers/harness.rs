@@ -114,14 +114,39 @@ impl Peer {
         Self::start_in(name, dir, env, None)
     }
 
+    /// Like [`Peer::start`] but inside network namespace `netns` (`ip netns exec`): the peer
+    /// listens on that namespace's addresses (see [`Netns`]).
+    pub fn start_in_netns(name: &str, netns: &str, env: &[(&str, String)]) -> Peer {
+        let tmp = tempdir_lite::TempDir::new(name);
+        let dir = tmp.path().to_path_buf();
+        Self::start_with(name, &dir, env, Some(tmp), Some(netns))
+    }
+
     fn start_in(
         name: &str,
         dir: &Path,
         env: &[(&str, String)],
         tmp: Option<tempdir_lite::TempDir>,
     ) -> Peer {
+        Self::start_with(name, dir, env, tmp, None)
+    }
+
+    fn start_with(
+        name: &str,
+        dir: &Path,
+        env: &[(&str, String)],
+        tmp: Option<tempdir_lite::TempDir>,
+        netns: Option<&str>,
+    ) -> Peer {
         let script = peers_dir().join(format!("start-{name}.sh"));
-        let mut cmd = Command::new("bash");
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "bash"]);
+                c
+            }
+            None => Command::new("bash"),
+        };
         cmd.arg(&script).arg(dir);
         for (k, v) in env {
             cmd.env(k, v);
@@ -169,6 +194,67 @@ impl Peer {
 impl Drop for Peer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Network namespaces for storage systems (`scripts/peers/netns-storage.sh`): one namespace
+/// and address per system, all reachable from the root namespace through a bridge whose
+/// address is [`Netns::hub`]. Removed on drop, also on panic; a process killed outright
+/// leaves them to the next `up`, which removes the sets of dead owners.
+pub struct Netns {
+    /// The set's tag (its bridge is `bcmf<tag>`).
+    pub tag: String,
+    /// The root namespace's address on the bridge (listen here to serve the systems).
+    pub hub: Ipv4Addr,
+    /// Per system: namespace name and its address.
+    pub systems: Vec<(String, Ipv4Addr)>,
+}
+
+impl Netns {
+    /// Creates `n` namespaces; fails the test when that is impossible (not root, no `ip`).
+    pub fn up(n: usize) -> Netns {
+        require_program("ip");
+        let script = peers_dir().join("netns-storage.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(["up", &n.to_string(), &std::process::id().to_string()])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {script:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "netns-storage.sh up {n} failed (needs root):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut vars = BTreeMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                vars.insert(k.to_owned(), v.trim_matches('"').to_owned());
+            }
+        }
+        let tag = vars["NETNS_TAG"].clone();
+        // From here on a panic still removes the set.
+        let mut set = Netns {
+            tag,
+            hub: Ipv4Addr::UNSPECIFIED,
+            systems: Vec::new(),
+        };
+        set.hub = vars["NETNS_HUB"].parse().expect("hub address");
+        set.systems = vars["NETNS_NAMES"]
+            .split_whitespace()
+            .zip(vars["NETNS_ADDRS"].split_whitespace())
+            .map(|(n, a)| (n.to_owned(), a.parse().expect("system address")))
+            .collect();
+        assert_eq!(set.systems.len(), n, "netns-storage.sh printed {vars:?}");
+        set
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(peers_dir().join("netns-storage.sh"))
+            .args(["down", &self.tag])
+            .status();
     }
 }
 

@@ -3,6 +3,7 @@
 #
 # Usage: start-isnsd.sh DIR
 # Env:   ISNSD_PORT (3205)  ISNSD_DEFAULT_DD (0: real DD scoping)
+#        ISNSD_ADDR (127.0.0.1: listen address; a hub bridge address serves namespaces)
 #        ISNSD_REGISTRATION_PERIOD (1h; never 0, which clamps the ESI interval to 0)
 #        ISNSD_DEBUG ("all"; empty for no protocol trace)
 #        ISNSD_DATABASE (DIR/isnsd/db; empty keeps the database in memory: isnsd then
@@ -33,7 +34,7 @@ fi
 cat > "$W/isnsd.conf" <<CONF
 SourceName             = isns.test.server
 HostName               = localhost
-BindAddress            = 127.0.0.1:$PORT
+BindAddress            = ${ISNSD_ADDR:-127.0.0.1}:$PORT
 $DB_LINE
 PIDFile                = $W/isnsd.pidfile
 ControlSocket          = $W/control
@@ -50,7 +51,7 @@ CONF
 cat > "$W/isnsadm.conf" <<CONF
 SourceName    = iqn.2000-01.test:isnsadm
 HostName      = localhost
-ServerAddress = 127.0.0.1:$PORT
+ServerAddress = ${ISNSD_ADDR:-127.0.0.1}:$PORT
 Security      = 0
 ControlSocket = $W/control
 CONF

@@ -13,7 +13,9 @@
 //!    a management DD with every target, one DD per target named
 //!    [`management_dd_name`]`(management_dd, target)` (tgtd with `iSNSAccessControl On`
 //!    admits only such initiators, about a second after the change: a refused login is
-//!    retried for `admission_wait`);
+//!    retried for `admission_wait`). The changes run as one chain per storage entity, each
+//!    change paced for its entity by [`crate::pacing::Pacer`]; the chains of different
+//!    entities run at once;
 //! 3. probes every target, at most `probe_concurrency` at once and each within
 //!    `probe_timeout`: `LunsReported` with the sizes READ CAPACITY gave, or
 //!    `TargetUnreachable` (its LUNs go offline) for a target that fails or stays silent,
@@ -49,6 +51,9 @@
 //!   duplicate DD registration"): management DDs are created empty, then filled by DD_ID.
 //! * isnsd 0.101 answers a pipeline deeper than two requests in ~40 ms steps: the session
 //!   runs with [`InventoryConfig::isns_max_in_flight`] (2).
+//! * isnsd 0.101 scans its whole database for every request and never answers more than
+//!   8 KiB: the walk asks one DevAttrQry per portal (every node behind it) and one for the
+//!   initiators rather than one request per node (isns-proto `ClientConfig::detail_by_portal`).
 //! * isnsd 0.101 crashed (libisns) after SCNs to a departed listener timed out, and once
 //!   during 2,000 back-to-back DD creations: [`Inventory::shutdown`] deregisters the
 //!   control node.
@@ -112,6 +117,10 @@ fn session_config(cfg: &InventoryConfig, node: NodeName, entity: EntityId) -> Cl
     c.reconcile_interval = Some(cfg.reconcile_interval);
     c.backoff = cfg.backoff;
     c.max_in_flight = cfg.isns_max_in_flight.max(1);
+    // The inventory needs the targets; the manager registers one initiator per assigned
+    // server, and listing them (more than isnsd answers at once past ~100) would bring
+    // back a DevGetNext per node. The probe initiator is looked up by name instead.
+    c.walk_initiators = false;
     c
 }
 

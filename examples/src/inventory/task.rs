@@ -20,7 +20,7 @@ use boot_config_core::{InventoryEvent, Provenance, Source, Timestamp};
 use iscsi_probe::{Auth, ProbeError, SessionError, TargetReport};
 use isns_proto::NodeType;
 use isns_proto::client::{DdInfo, DdMember, EntityId, Event, NodeName, Snapshot};
-use isns_proto::client_tokio::IsnsClient;
+use isns_proto::client_tokio::{DriverError, IsnsClient};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
@@ -36,9 +36,16 @@ pub(crate) enum Control {
     Stop,
 }
 
+/// Probe tasks alive at once, per permit of `probe_concurrency`: a probe waiting for a
+/// permit or for tgtd to admit it holds its task's memory (each several KiB), and spawning
+/// one task per target took 80 MiB for 5,000 targets. The rest wait in `Task::probe_queue`.
+const PROBE_TASKS_PER_PERMIT: usize = 4;
+
 struct ProbeDone {
     target: String,
     round: Option<u64>,
+    /// A task ran it (a target gone before its turn came is reported without one).
+    spawned: bool,
     result: Result<TargetReport, ProbeError>,
 }
 
@@ -73,6 +80,9 @@ pub(crate) struct Task {
     admit_until: BTreeMap<String, Instant>,
     semaphore: Arc<Semaphore>,
     probe_tx: mpsc::UnboundedSender<ProbeDone>,
+    /// Probes waiting for a task (see [`PROBE_TASKS_PER_PERMIT`]).
+    probe_queue: VecDeque<(String, Option<u64>)>,
+    probe_tasks: usize,
     round: Option<Round>,
     next_round: u64,
     round_again: bool,
@@ -190,6 +200,8 @@ impl Task {
             admit_until: BTreeMap::new(),
             semaphore,
             probe_tx,
+            probe_queue: VecDeque::new(),
+            probe_tasks: 0,
             round: None,
             next_round: 1,
             round_again: false,
@@ -344,9 +356,18 @@ impl Task {
         let (events, targets) = self.reported.walk(snap);
         self.targets = targets;
         self.events(events, Source::IsnsQuery).await;
-        self.initiator_registered = snap.nodes.iter().any(|n| {
+        let is_probe = |n: &isns_proto::client::NodeInfo| {
             n.name == self.cfg.probe_initiator && n.node_type.contains(NodeType::INITIATOR)
-        });
+        };
+        // The walk lists the nodes behind a portal; the probe initiator usually is not.
+        self.initiator_registered = snap.nodes.iter().any(is_probe)
+            || self
+                .isns
+                .query_node(&self.cfg.probe_initiator)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|n| is_probe(&n));
         self.mgmt.clear();
         for d in &snap.dds {
             if let Some(t) = self.management_target(d.name.as_deref()) {
@@ -405,10 +426,12 @@ impl Task {
             }
         }
         let initiator = self.cfg.probe_initiator.clone();
-        // What each target lacks, grouped by its first portal and taken round-robin, so
-        // consecutive changes rarely hit the same tgtd and need no pause.
-        let mut by_portal: BTreeMap<Option<SocketAddr>, VecDeque<(String, Vec<SocketAddr>)>> =
-            BTreeMap::new();
+        // What each target lacks, one chain of changes per storage entity: each change
+        // notifies the target's entity (its tgtd) and is paced for that entity, with the
+        // manager's own DD changes, by the shared crate::pacing::Pacer. The chains of
+        // different entities run at once (one after the other they took the sum of every
+        // entity's pacing).
+        let mut chains: BTreeMap<Option<String>, Vec<String>> = BTreeMap::new();
         for target in targets {
             let complete = self.mgmt.get(target).is_some_and(|(_, m)| {
                 m.contains(initiator.as_str()) && m.contains(target.as_str())
@@ -416,76 +439,28 @@ impl Task {
             if complete {
                 continue;
             }
-            let portals: Vec<SocketAddr> = self.targets.get(target).map_or_else(Vec::new, |t| {
-                t.spec
-                    .portals
-                    .iter()
-                    .map(|p| SocketAddr::new(p.addr, p.port))
-                    .collect()
-            });
-            by_portal
-                .entry(portals.first().copied())
-                .or_default()
-                .push_back((target.clone(), portals));
-        }
-        let mut order = Vec::new();
-        while !by_portal.is_empty() {
-            by_portal.retain(|_, q| match q.pop_front() {
-                Some(x) => {
-                    order.push(x);
-                    true
-                }
-                None => false,
-            });
-        }
-        for (target, _portals) in order {
-            // Each change notifies the target's entity (its tgtd): paced, with the manager's
-            // own DD changes, by the shared crate::pacing::Pacer.
-            let entity: Vec<String> = self
+            let entity = self
                 .targets
-                .get(&target)
-                .map(|t| vec![t.spec.entity.as_str().to_owned()])
-                .unwrap_or_default();
-            let changes: Vec<(String, Option<String>)> = entity
-                .into_iter()
-                .map(|e| (e, Some(target.clone())))
-                .collect();
-            let slot = match self.cfg.pacer.slot(&changes, &self.isns).await {
-                Ok(slot) => Some(slot),
-                Err(error) => {
-                    // Without the renewal the change may still be delivered: go on.
-                    tracing::warn!(%error, %target, "scn renewal before a management dd change");
-                    None
+                .get(target)
+                .map(|t| t.spec.entity.as_str().to_owned());
+            chains.entry(entity).or_default().push(target.clone());
+        }
+        let this = &*self;
+        let initiator_ref = initiator.as_str();
+        let done = futures_util::future::join_all(chains.into_iter().map(
+            |(entity, targets)| async move {
+                let mut out = Vec::with_capacity(targets.len());
+                for target in targets {
+                    let r = this
+                        .ensure_one(entity.as_deref(), &target, initiator_ref)
+                        .await;
+                    out.push((target, r, Instant::now()));
                 }
-            };
-            let name = super::management_dd_name(&self.cfg.management_dd, &target);
-            let result = match self.mgmt.get(&target) {
-                Some((id, members)) => {
-                    let id = *id;
-                    let missing: Vec<&str> = [initiator.as_str(), target.as_str()]
-                        .into_iter()
-                        .filter(|m| !members.contains(*m))
-                        .collect();
-                    self.isns.add_dd_members(id, &missing).await.map(|()| id)
-                }
-                // Created empty, then filled by DD_ID: isnsd 0.101 drops a member of a new
-                // DD that already belongs to another DD ("Ignoring duplicate DD
-                // registration": it tests the membership before the new DD has an ID), and
-                // the probe initiator is in every management DD.
-                None => match self.isns.create_dd(&name, &[]).await {
-                    Ok(id) => self
-                        .isns
-                        .add_dd_members(id, &[initiator.as_str(), target.as_str()])
-                        .await
-                        .map(|()| id),
-                    Err(e) => Err(e),
-                },
-            };
-            if let Some(slot) = slot
-                && let Err(error) = slot.finish(&self.isns).await
-            {
-                tracing::warn!(%error, %target, "scn renewal after a management dd change");
-            }
+                out
+            },
+        ))
+        .await;
+        for (target, (name, result), at) in done.into_iter().flatten() {
             match result {
                 Ok(id) => {
                     let members = [initiator.clone(), target.clone()].into_iter().collect();
@@ -504,7 +479,10 @@ impl Task {
                         },
                     );
                     self.mgmt.insert(target.clone(), (id, members));
-                    self.admit_until.insert(target, window);
+                    // tgtd learns of the change about a second after it: counted from the
+                    // change, not from the start of a chain that may run for minutes.
+                    self.admit_until
+                        .insert(target, at.max(now) + self.cfg.admission_wait);
                 }
                 Err(error) => {
                     tracing::warn!(%error, dd = %name, "management dd");
@@ -515,6 +493,57 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// Puts `target` and the probe initiator in the target's management DD (made when
+    /// missing) within a pacer slot for `entity`; returns the DD's name and ID.
+    async fn ensure_one(
+        &self,
+        entity: Option<&str>,
+        target: &str,
+        initiator: &str,
+    ) -> (String, Result<u32, DriverError>) {
+        let changes: Vec<(String, Option<String>)> = entity
+            .map(|e| (e.to_owned(), Some(target.to_owned())))
+            .into_iter()
+            .collect();
+        let slot = match self.cfg.pacer.slot(&changes, &self.isns).await {
+            Ok(slot) => Some(slot),
+            Err(error) => {
+                // Without the renewal the change may still be delivered: go on.
+                tracing::warn!(%error, %target, "scn renewal before a management dd change");
+                None
+            }
+        };
+        let name = super::management_dd_name(&self.cfg.management_dd, target);
+        let result = match self.mgmt.get(target) {
+            Some((id, members)) => {
+                let id = *id;
+                let missing: Vec<&str> = [initiator, target]
+                    .into_iter()
+                    .filter(|m| !members.contains(*m))
+                    .collect();
+                self.isns.add_dd_members(id, &missing).await.map(|()| id)
+            }
+            // Created empty, then filled by DD_ID: isnsd 0.101 drops a member of a new DD
+            // that already belongs to another DD ("Ignoring duplicate DD registration": it
+            // tests the membership before the new DD has an ID), and the probe initiator is
+            // in every management DD.
+            None => match self.isns.create_dd(&name, &[]).await {
+                Ok(id) => self
+                    .isns
+                    .add_dd_members(id, &[initiator, target])
+                    .await
+                    .map(|()| id),
+                Err(e) => Err(e),
+            },
+        };
+        if let Some(slot) = slot
+            && let Err(error) = slot.finish(&self.isns).await
+        {
+            tracing::warn!(%error, %target, "scn renewal after a management dd change");
+        }
+        (name, result)
     }
 
     /// The target a management DD name stands for.
@@ -533,8 +562,35 @@ impl Task {
             .map_or(Auth::None, super::config::ProbeChap::auth)
     }
 
+    /// Probes `name` now, or once a probe task is free.
     fn spawn_probe(&mut self, name: &str, round: Option<u64>) {
+        let limit = self
+            .cfg
+            .probe_concurrency
+            .max(1)
+            .saturating_mul(PROBE_TASKS_PER_PERMIT);
+        if self.probe_tasks >= limit {
+            self.probe_queue.push_back((name.to_owned(), round));
+            return;
+        }
+        self.spawn_probe_task(name, round);
+    }
+
+    fn spawn_probe_task(&mut self, name: &str, round: Option<u64>) {
         let Some(t) = self.targets.get(name) else {
+            // Gone meanwhile: its round still counts it.
+            if round.is_some() {
+                let _ = self.probe_tx.send(ProbeDone {
+                    target: name.to_owned(),
+                    round,
+                    spawned: false,
+                    result: Err(ProbeError::Connect {
+                        portal: SocketAddr::from(([0, 0, 0, 0], 0)),
+                        kind: std::io::ErrorKind::NotFound,
+                        message: "the target left iSNS before its probe".to_owned(),
+                    }),
+                });
+            }
             return;
         };
         let portals: Vec<SocketAddr> = t
@@ -559,11 +615,13 @@ impl Task {
             admit_until,
             Arc::clone(&self.semaphore),
         );
+        self.probe_tasks += 1;
         tokio::spawn(async move {
             let result = fut.await;
             let _ = tx.send(ProbeDone {
                 target,
                 round,
+                spawned: true,
                 result,
             });
         });
@@ -623,6 +681,19 @@ impl Task {
     }
 
     async fn on_probe(&mut self, done: ProbeDone) {
+        if done.spawned {
+            self.probe_tasks = self.probe_tasks.saturating_sub(1);
+            let limit = self
+                .cfg
+                .probe_concurrency
+                .max(1)
+                .saturating_mul(PROBE_TASKS_PER_PERMIT);
+            while self.probe_tasks < limit
+                && let Some((name, round)) = self.probe_queue.pop_front()
+            {
+                self.spawn_probe_task(&name, round);
+            }
+        }
         // A target removed while it was probed is not reported again.
         if let Some(name) = self.targets.get(&done.target).map(|t| t.spec.name.clone()) {
             if let Err(error) = &done.result {

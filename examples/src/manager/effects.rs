@@ -118,4 +118,10 @@ pub trait Effects: Send + Sync + 'static {
         let _ = (action, ctx);
         std::future::ready(None)
     }
+
+    /// Appends the effects' own counters (Prometheus text format) to `/metrics`; none by
+    /// default.
+    fn render_metrics(&self, out: &mut String) {
+        let _ = out;
+    }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use boot_config_core::{
     Action, BmcBootSettings, BootPath, ChapCredentials as CoreChap, DdId, DdSpec, InventoryEvent,
@@ -320,9 +321,26 @@ impl<I: IsnsAccess> LiveEffects<I> {
         ctx: &StepContext<'_>,
         change: impl std::future::Future<Output = Result<T, StepError>>,
     ) -> Result<T, StepError> {
+        self.notifying_when(ctx, change, std::future::pending())
+            .await
+    }
+
+    /// [`Self::notifying`], with the wait after the change ended early by `read` (see
+    /// [`crate::pacing::Slot::finish_when`]); not after a failed change.
+    async fn notifying_when<T>(
+        &self,
+        ctx: &StepContext<'_>,
+        change: impl std::future::Future<Output = Result<T, StepError>>,
+        read: impl std::future::Future<Output = ()>,
+    ) -> Result<T, StepError> {
         let slot = self.slot(ctx).await?;
         let result = change.await;
-        if let Err(e) = slot.finish(self.isns.isns()).await {
+        let finished = if result.is_ok() {
+            slot.finish_when(self.isns.isns(), read).await
+        } else {
+            slot.finish(self.isns.isns()).await
+        };
+        if let Err(e) = finished {
             // The change stands; the next slot for this entity renews again.
             tracing::warn!(error = %e, "renewing SCN registrations after a change");
         }
@@ -665,6 +683,79 @@ pub fn boot_params(
     Ok(params)
 }
 
+/// Time one admission check may take (a login, a few round trips on a LAN).
+const ADMISSION_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pause between admission checks.
+const ADMISSION_POLL: Duration = Duration::from_millis(10);
+
+/// Resolves once every target of a DD creation (`ctx.target_portals`, first portal each)
+/// admits the DD's one initiator member: an iSCSI login under the initiator's name that the
+/// target accepts, or answers with a CHAP challenge (the name passed the target's iSNS access
+/// control; the secret is the server's). Never resolves when that cannot be checked (no
+/// portal, no single initiator among the members): the caller's bound applies.
+fn admitted(
+    ctx: &StepContext<'_>,
+    members: &[&str],
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let targets: Vec<(String, Option<SocketAddr>)> = ctx
+        .target_portals
+        .iter()
+        .map(|(t, p)| (t.clone(), p.first().and_then(|p| p.parse().ok())))
+        .collect();
+    let initiators: Vec<String> = members
+        .iter()
+        .filter(|m| !targets.iter().any(|(t, _)| t == *m))
+        .map(|m| (*m).to_owned())
+        .collect();
+    let checkable = targets.iter().all(|(_, p)| p.is_some());
+    async move {
+        let ([initiator], true, false) = (initiators.as_slice(), checkable, targets.is_empty())
+        else {
+            return std::future::pending().await;
+        };
+        let mut waiting: Vec<(String, SocketAddr)> = targets
+            .into_iter()
+            .filter_map(|(t, p)| p.map(|p| (t, p)))
+            .collect();
+        loop {
+            let mut left = Vec::new();
+            for (target, portal) in waiting {
+                let outcome = iscsi_probe::probe(
+                    portal,
+                    &target,
+                    initiator,
+                    &iscsi_probe::Auth::None,
+                    ADMISSION_PROBE_TIMEOUT,
+                )
+                .await;
+                // tgt checks iSNS access in its login_start, answering "not found", before the
+                // security negotiation: a CHAP challenge or an authentication failure means
+                // the name was admitted.
+                let admits = match &outcome {
+                    Ok(_) => true,
+                    Err(e) => matches!(
+                        e.session_error(),
+                        Some(
+                            iscsi_probe::SessionError::Auth(_)
+                                | iscsi_probe::SessionError::LoginRejected {
+                                    status: iscsi_probe::codes::LoginStatus::AUTHENTICATION_FAILURE
+                                }
+                        )
+                    ),
+                };
+                if !admits {
+                    left.push((target, portal));
+                }
+            }
+            if left.is_empty() {
+                return;
+            }
+            waiting = left;
+            tokio::time::sleep(ADMISSION_POLL).await;
+        }
+    }
+}
+
 /// Classifies an iSNS failure: timeouts and lost connections may pass on retry.
 fn isns_error(what: &str, e: &DriverError) -> StepError {
     let transient = matches!(
@@ -716,11 +807,18 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                         (id, false)
                     }
                 };
-                self.notifying(ctx, async {
-                    isns.add_dd_members(id, &members)
-                        .await
-                        .map_err(|e| isns_error("add DD members", &e))
-                })
+                // tgtd acts on its SCN by querying isnsd for the initiators it may admit:
+                // once every target admits the DD's initiator, the SCN was read.
+                let read = admitted(ctx, &members);
+                self.notifying_when(
+                    ctx,
+                    async {
+                        isns.add_dd_members(id, &members)
+                            .await
+                            .map_err(|e| isns_error("add DD members", &e))
+                    },
+                    read,
+                )
                 .await?;
                 let events = if existed {
                     targets
@@ -905,5 +1003,9 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
 
     async fn target_chap_in_place(&self, action: &Action, ctx: &StepContext<'_>) -> Option<bool> {
         self.chap_in_place(action, ctx).await
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        self.pacer.render(out);
     }
 }

@@ -327,13 +327,26 @@ fn notified_by(
 ) -> Vec<(String, String)> {
     let inv = engine.inventory();
     let provision = request.strip_prefix("release:").unwrap_or(request);
-    let mut targets: Vec<String> = match engine.ledger().get(&RequestId::new(provision)) {
-        Some(a) => a
-            .selection
-            .luns()
-            .map(|l| l.target.as_str().to_owned())
-            .collect(),
-        None => Vec::new(),
+    let mut targets: Vec<String> = match action {
+        // A node (de)registration notifies the targets of the DDs that hold it, and no other:
+        // the plans register the initiator before its DD exists and deregister it after the
+        // DD is gone, so these normally notify nobody and wait for no storage system.
+        Action::RegisterInitiator { initiator, .. } | Action::DeregisterInitiator { initiator } => {
+            inv.dds()
+                .filter(|d| d.members.contains(initiator))
+                .flat_map(|d| d.members)
+                .filter(|m| m != initiator)
+                .map(|m| m.as_str().to_owned())
+                .collect()
+        }
+        _ => match engine.ledger().get(&RequestId::new(provision)) {
+            Some(a) => a
+                .selection
+                .luns()
+                .map(|l| l.target.as_str().to_owned())
+                .collect(),
+            None => Vec::new(),
+        },
     };
     if let (Action::RemoveDd { .. } | Action::RemoveDdMember { .. }, Some(dd)) = (action, dd) {
         targets.extend(dd.members.iter().map(|m| m.as_str().to_owned()));
@@ -349,14 +362,19 @@ fn notified_by(
         .collect()
 }
 
-/// For CHAP actions: the portals (`ip:port`) of each target named.
+/// For CHAP actions and DD creations: the portals (`ip:port`) of each target named (a DD's
+/// members that are no known target are left out).
 fn portals_of(inv: &boot_config_core::Inventory, action: &Action) -> Vec<(String, Vec<String>)> {
-    let (Action::SetTargetChap { targets, .. } | Action::RemoveTargetChap { targets, .. }) = action
+    let (Action::SetTargetChap { targets, .. }
+    | Action::RemoveTargetChap { targets, .. }
+    | Action::CreateDd { targets, .. }) = action
     else {
         return Vec::new();
     };
+    let dd = matches!(action, Action::CreateDd { .. });
     targets
         .iter()
+        .filter(|t| !dd || inv.target(t.as_str()).is_some())
         .map(|t| {
             let portals = inv.target(t.as_str()).map_or_else(Vec::new, |v| {
                 v.portals

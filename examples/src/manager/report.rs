@@ -97,7 +97,7 @@ impl Assignment {
 pub struct StepReport {
     /// Step name (`create DD`).
     pub step: &'static str,
-    /// The action (`create DD bcm-server-a with 1 target(s)`).
+    /// The action (`create DD bcm-server-a with 2 member(s)`).
     pub description: String,
     /// What it reported.
     pub detail: String,

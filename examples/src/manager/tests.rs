@@ -340,11 +340,7 @@ async fn provisions_in_plan_order_and_commits() {
         .iter()
         .map(|l| l.split_whitespace().next().unwrap())
         .collect();
-    assert_eq!(
-        kinds,
-        ["set", "create", "register", "add", "configure"],
-        "{log:?}"
-    );
+    assert_eq!(kinds, ["set", "register", "create", "configure"], "{log:?}");
     let w = rig.fake.world.lock().unwrap();
     let (name, members) = w.dds.values().next().unwrap();
     assert_eq!(name, "bcm:server-a");
@@ -364,7 +360,7 @@ async fn provisions_in_plan_order_and_commits() {
     assert_eq!(state_of(&m, "r1"), RequestState::Completed);
     let steps = m.with_store(|s| s.steps("r1").unwrap());
     assert!(
-        steps.iter().filter(|e| e.phase == StepPhase::Done).count() == 7,
+        steps.iter().filter(|e| e.phase == StepPhase::Done).count() == 6,
         "{steps:?}"
     );
     m.with_engine(|e| {
@@ -415,13 +411,13 @@ async fn a_failed_bmc_step_rolls_back_everything_and_frees_the_lun() {
     assert_eq!(state_of(&m, "r1"), RequestState::RolledBack);
     assert!(m.assignments().is_empty());
     let log = rig.fake.log();
-    let tail: Vec<&str> = log.iter().rev().take(5).map(String::as_str).collect();
+    let tail: Vec<&str> = log.iter().rev().take(4).map(String::as_str).collect();
     assert!(
         tail[0].starts_with("remove CHAP"),
         "compensations run newest first: {log:?}"
     );
     assert!(
-        tail[4].starts_with("clear boot settings"),
+        tail[3].starts_with("clear boot settings"),
         "the failed step is compensated too: {log:?}"
     );
     let replay = m
@@ -496,7 +492,7 @@ async fn a_crash_mid_plan_is_resumed_after_restart() {
     let rig = Rig::new();
     {
         let m = rig.manager(2);
-        rig.fake.fail("add ", Fault::Hang);
+        rig.fake.fail("configure", Fault::Hang);
         let r = tokio::time::timeout(
             Duration::from_millis(200),
             m.provision(request("r1", "server-a", 5)),
@@ -566,9 +562,8 @@ async fn release_undoes_everything_and_returns_the_lun() {
         names,
         [
             "clear BMC",
-            "remove initiator from DD",
-            "deregister initiator",
             "remove DD",
+            "deregister initiator",
             "remove target CHAP",
             "release"
         ]

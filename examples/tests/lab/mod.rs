@@ -23,6 +23,9 @@ pub struct Lab {
     pub config: PathBuf,
     pub serve: Option<Child>,
     pub api: Option<String>,
+    /// The storage systems' network namespaces (`LabSpec::netns`); dropped last, after the
+    /// peers inside them stopped.
+    pub netns: Option<harness::Netns>,
 }
 
 /// What a lab holds.
@@ -46,6 +49,9 @@ pub struct LabSpec {
     /// stays in memory and isnsd writes and fsyncs no object files on every registration,
     /// which on a loaded machine made 50 tgtd registrations take over a minute.
     pub isnsd_file_database: bool,
+    /// Each tgtd in its own network namespace with its own address (the `tgtds` addresses
+    /// are then ignored), isnsd on the namespaces' hub address.
+    pub netns: bool,
     /// Extra `imm-sim` flags (e.g. `--redfish ADDR`).
     pub imm_args: String,
     /// Extra TOML lines for the `[[server]]` table of BMC index `i`.
@@ -64,6 +70,7 @@ impl Default for LabSpec {
             bmc_extra: String::new(),
             api_listen: None,
             isnsd_file_database: false,
+            netns: false,
             imm_args: String::new(),
             server_extra: Vec::new(),
         }
@@ -142,19 +149,43 @@ impl Lab {
             harness::require_program(p);
         }
         let dir = tempfile::tempdir().unwrap();
+        let netns = spec.netns.then(|| harness::Netns::up(spec.tgtds.len()));
+        let hub = netns
+            .as_ref()
+            .map_or_else(|| "127.0.0.1".to_owned(), |n| n.hub.to_string());
         let isnsd = Peer::start(
             "isnsd",
             &[
                 ("ISNSD_PORT", harness::free_tcp_port().to_string()),
                 ("ISNSD_DEBUG", String::new()),
+                ("ISNSD_ADDR", hub.clone()),
             ]
             .into_iter()
             .chain((!spec.isnsd_file_database).then(|| ("ISNSD_DATABASE", String::new())))
             .collect::<Vec<_>>(),
         );
-        let isns = format!("127.0.0.1:{}", isnsd.var("ISNSD_PORT"));
+        let isns = format!("{hub}:{}", isnsd.var("ISNSD_PORT"));
         let mut tgtds = Vec::new();
-        for (addr, targets) in &spec.tgtds {
+        let mut addrs = Vec::new();
+        for (i, (addr, targets)) in spec.tgtds.iter().enumerate() {
+            if let Some(n) = &netns {
+                // Its own namespace and address: its own iSNS entity, its own SCN listener.
+                let (ns, ip) = &n.systems[i];
+                addrs.push(ip.to_string());
+                tgtds.push(Peer::start_in_netns(
+                    "tgtd",
+                    ns,
+                    &[
+                        ("TGTD_PORT", "3260".to_owned()),
+                        ("TGTD_ADDR", ip.to_string()),
+                        ("TGTD_TARGETS", targets.join(" ")),
+                        ("TGTD_ISNS", isns.clone()),
+                        ("TGTD_ISNS_ACCESS_CONTROL", "On".to_owned()),
+                    ],
+                ));
+                continue;
+            }
+            addrs.push(addr.clone());
             // tgtd names its iSNS entity after the local address of its iSNS connection:
             // an IPv6 tgtd reaches isnsd through a relay on [::1] to be its own entity. tgt
             // 1.0.85 opens no SCN listener over IPv6, so it cannot learn of DD changes and
@@ -229,11 +260,10 @@ impl Lab {
         // One CHAP hook per tgtd, chosen by the shipped dispatcher from the target's portal.
         let tgt_chap = harness::repo_root().join("scripts/peers/tgt-chap.sh");
         let map = dir.path().join("chap-hooks.map");
-        let rules: String = spec
-            .tgtds
+        let rules: String = addrs
             .iter()
             .zip(&tgtds)
-            .map(|((addr, _), t)| {
+            .map(|(addr, t)| {
                 let host = if addr.contains(':') {
                     format!("[{addr}]")
                 } else {
@@ -332,6 +362,7 @@ listen = "{api}"
             config,
             serve: None,
             api: None,
+            netns,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Sans-IO iSNS client session: the client registered as a Control node, management SCNs
-//! and ESI answered, DevGetNext inventory walks, targeted re-queries and Discovery Domain
-//! operations. It does no I/O and reads no clock; `client_tokio` (feature `tokio`)
+//! and ESI answered, inventory walks (DevGetNext chains and one DevAttrQry per portal),
+//! targeted re-queries and Discovery Domain operations. It does no I/O and reads no clock; `client_tokio` (feature `tokio`)
 //! drives it over TCP.
 //!
 //! ```text
@@ -67,6 +67,7 @@ mod error;
 mod inbound;
 mod model;
 mod names;
+mod portal_query;
 mod session;
 
 pub use error::{ClientError, DisconnectCause, OpError};
@@ -159,8 +160,18 @@ pub struct ClientConfig {
     pub max_walk_objects: usize,
     /// Period of the reconciliation walk; `None` walks only after (re)registration.
     pub reconcile_interval: Option<Duration>,
-    /// Node types whose entity and portals are fetched during a walk (DevAttrQry per node).
+    /// Node types whose entity and portals the walk reads (a DevAttrQry per node when
+    /// [`ClientConfig::detail_by_portal`] is off or a portal's query failed).
     pub detail_node_types: NodeType,
+    /// Read the nodes' entities, portals and portal groups with one DevAttrQry per portal
+    /// (every node behind it in one answer) instead of one DevGetNext per portal group and
+    /// one DevAttrQry per target. A portal whose answer the server refuses (open-isns: more
+    /// nodes than its 8 KiB answer holds) gets its targets read one by one.
+    pub detail_by_portal: bool,
+    /// With [`ClientConfig::detail_by_portal`], list every initiator too (one DevAttrQry
+    /// keyed by the node type; open-isns refuses it past ~100 initiators, and the walk then
+    /// lists every node with DevGetNext). Off, the walk lists the nodes behind a portal only.
+    pub walk_initiators: bool,
     /// Reconnect policy.
     pub backoff: Backoff,
 }
@@ -196,6 +207,8 @@ impl ClientConfig {
             max_walk_objects: 1_000_000,
             reconcile_interval: Some(Duration::from_secs(300)),
             detail_node_types: NodeType::TARGET,
+            detail_by_portal: true,
+            walk_initiators: true,
             backoff: Backoff::default(),
         }
     }

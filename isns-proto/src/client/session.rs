@@ -15,6 +15,7 @@ use super::model::{
     self, DdInfo, NodeInfo, OpOutcome, Registration, ScnNotice, Snapshot, owned_str, secs,
 };
 use super::names::{EntityId, NodeName};
+use super::portal_query::{self, Reached};
 use crate::{
     Attr, Body, DecodeError, EntityProtocol, FunctionId, Message, NodeType, Pdu, Port, Reassembler,
     Reassembly, ScnBitmap, Status, Tag, Tlv, Value,
@@ -183,6 +184,16 @@ enum Req {
         walk: u64,
         name: String,
     },
+    /// The nodes behind one portal (see `portal_query`).
+    PortalDetail {
+        walk: u64,
+        ip: IpAddr,
+        port: Port,
+    },
+    /// Every initiator (see `portal_query`).
+    Initiators {
+        walk: u64,
+    },
     Requery(String),
     DdRequery(u32),
     Op {
@@ -196,6 +207,16 @@ enum Req {
 impl Req {
     fn before_ready(&self) -> bool {
         matches!(self, Req::Register { .. })
+    }
+
+    fn is_walk(&self) -> bool {
+        matches!(
+            self,
+            Req::WalkStep { .. }
+                | Req::NodeDetail { .. }
+                | Req::PortalDetail { .. }
+                | Req::Initiators { .. }
+        )
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -238,6 +259,15 @@ struct Walk {
     objects: usize,
     snapshot: Snapshot,
     node_index: BTreeMap<String, usize>,
+    /// What the per-portal and initiator queries found (applied when the chains are done).
+    reached: Reached,
+    /// One of those queries failed: the nodes are listed with DevGetNext, and the targets
+    /// no answer covered are read one by one.
+    need_nodes: bool,
+    /// The DevGetNext node chain was started.
+    nodes_chain: bool,
+    /// The per-target queries that make up for unread nodes were queued.
+    backfilled: bool,
 }
 
 #[derive(Debug, Default)]
@@ -920,6 +950,23 @@ impl Session {
                 node_query(Message::dev_attr_qry(xid, src).key(Tag::ISCSI_NAME, name.as_str()))
             }
             Req::DdRequery(id) => Message::dev_attr_qry(xid, src).key(Tag::DD_ID, *id),
+            Req::Initiators { .. } => {
+                let mut m = Message::dev_attr_qry(xid, src)
+                    .key(Tag::ISCSI_NODE_TYPE, NodeType::INITIATOR.bits());
+                for tag in portal_query::WANTED {
+                    m = m.query(tag);
+                }
+                m
+            }
+            Req::PortalDetail { ip, port, .. } => {
+                let mut m = Message::dev_attr_qry(xid, src)
+                    .key(Tag::PORTAL_IP_ADDRESS, *ip)
+                    .key(Tag::PORTAL_PORT, *port);
+                for tag in portal_query::WANTED {
+                    m = m.query(tag);
+                }
+                m
+            }
             Req::Op { cmd, .. } => match cmd {
                 Cmd::QueryNode(name) => {
                     node_query(Message::dev_attr_qry(xid, src).key(Tag::ISCSI_NAME, name.as_str()))
@@ -1005,18 +1052,31 @@ impl Session {
     fn start_walk(&mut self) {
         let id = self.next_walk_id;
         self.next_walk_id += 1;
+        let by_portal = self.cfg.detail_by_portal;
+        let chains: &[Chain] = if by_portal {
+            // Nodes and portal groups come with the per-portal and initiator answers.
+            &[Chain::Entities, Chain::Portals, Chain::Dds]
+        } else {
+            &Chain::ALL
+        };
         self.walk = Some(Walk {
             id,
-            open_chains: Chain::ALL.len(),
-            pending_details: 0,
+            open_chains: chains.len(),
+            pending_details: usize::from(by_portal && self.cfg.walk_initiators),
             objects: 0,
             snapshot: Snapshot::default(),
             node_index: BTreeMap::new(),
+            reached: Reached::new(),
+            need_nodes: false,
+            nodes_chain: false,
+            backfilled: false,
         });
         self.walk_due = None;
-        self.background
-            .retain(|r| !matches!(r, Req::WalkStep { .. } | Req::NodeDetail { .. }));
-        for chain in Chain::ALL {
+        self.background.retain(|r| !r.is_walk());
+        if by_portal && self.cfg.walk_initiators {
+            self.background.push_back(Req::Initiators { walk: id });
+        }
+        for &chain in chains {
             self.background.push_back(Req::WalkStep {
                 walk: id,
                 chain,
@@ -1025,15 +1085,57 @@ impl Session {
         }
     }
 
+    /// One per-portal answer: what it says about each node is kept for the end of the
+    /// walk; a failure (open-isns: the answer would not fit its 8 KiB buffer) makes the
+    /// walk read the targets it did not reach one by one.
+    fn portal_answer(
+        &mut self,
+        now: Instant,
+        walk: u64,
+        status: Status,
+        rsp: &crate::Response<'_>,
+    ) -> Result<(), DecodeError> {
+        let max = self.cfg.max_walk_objects;
+        let Some(w) = self.walk.as_mut().filter(|w| w.id == walk) else {
+            return Ok(());
+        };
+        w.pending_details = w.pending_details.saturating_sub(1);
+        if status.is_success() {
+            let read = portal_query::read(
+                rsp.operating(),
+                &mut w.reached,
+                &mut w.snapshot.portal_groups,
+                max,
+            )?;
+            w.objects += read;
+            if w.objects > max {
+                self.abort_walk(
+                    now,
+                    ClientError::WalkRunaway {
+                        object: "portal nodes",
+                        reason: "more objects than max_walk_objects",
+                    },
+                );
+                return Ok(());
+            }
+        } else if status != Status::NO_SUCH_ENTRY {
+            w.need_nodes = true;
+        }
+        self.finish_walk_if_done(now);
+        Ok(())
+    }
+
     fn abort_walk(&mut self, now: Instant, e: ClientError) {
         self.walk = None;
-        self.background
-            .retain(|r| !matches!(r, Req::WalkStep { .. } | Req::NodeDetail { .. }));
+        self.background.retain(|r| !r.is_walk());
         self.walk_due = Some(now + self.cfg.request_timeout);
         self.error(e);
     }
 
     fn finish_walk_if_done(&mut self, now: Instant) {
+        if self.cfg.detail_by_portal && self.backfill_nodes() {
+            return;
+        }
         if self
             .walk
             .as_ref()
@@ -1043,6 +1145,59 @@ impl Session {
             self.walk_due = self.cfg.reconcile_interval.map(|d| now + d);
             self.push_event(Event::Walked(w.snapshot));
         }
+    }
+
+    /// Once the chains and the per-portal queries are done: gives each node what the
+    /// per-portal answers said, and queues a per-target query for each target they did not
+    /// cover. Returns whether such queries are now outstanding.
+    fn backfill_nodes(&mut self) -> bool {
+        let detail = self.cfg.detail_node_types;
+        let Some(w) = self
+            .walk
+            .as_mut()
+            .filter(|w| w.open_chains == 0 && w.pending_details == 0 && !w.backfilled)
+        else {
+            return false;
+        };
+        let walk = w.id;
+        if w.need_nodes && !w.nodes_chain {
+            w.nodes_chain = true;
+            w.open_chains += 1;
+            self.background.push_back(Req::WalkStep {
+                walk,
+                chain: Chain::Nodes,
+                last: None,
+            });
+            return true;
+        }
+        w.backfilled = true;
+        let mut reached = core::mem::take(&mut w.reached);
+        let mut missing = Vec::new();
+        // The listed nodes (when a query failed), completed by the answers.
+        for n in &mut w.snapshot.nodes {
+            match reached.remove(&n.name) {
+                Some(r) => {
+                    n.entity = r.entity;
+                    n.portals = r.portals;
+                    if n.alias.is_none() {
+                        n.alias = r.alias;
+                    }
+                }
+                None if n.node_type.intersects(detail) => missing.push(n.name.clone()),
+                None => {}
+            }
+        }
+        // The nodes only the answers named.
+        for (name, n) in reached {
+            w.node_index.insert(name, w.snapshot.nodes.len());
+            w.snapshot.nodes.push(n);
+        }
+        w.pending_details += missing.len();
+        let queued = !missing.is_empty();
+        for name in missing {
+            self.background.push_back(Req::NodeDetail { walk, name });
+        }
+        queued
     }
 
     fn request_failed(&mut self, now: Instant, req: Req, err: OpError) {
@@ -1072,6 +1227,17 @@ impl Session {
                         ClientError::WalkRunaway {
                             object: "node details",
                             reason: "a node query went unanswered",
+                        },
+                    );
+                }
+            }
+            Req::PortalDetail { walk, .. } | Req::Initiators { walk } => {
+                if self.walk.as_ref().is_some_and(|w| w.id == walk) {
+                    self.abort_walk(
+                        now,
+                        ClientError::WalkRunaway {
+                            object: "portal nodes",
+                            reason: "a portal query went unanswered",
                         },
                     );
                 }
@@ -1439,6 +1605,9 @@ impl Session {
                 }
                 self.walk_step(now, walk, chain, last.as_ref(), status, rsp)?;
             }
+            Req::PortalDetail { walk, .. } | Req::Initiators { walk } => {
+                self.portal_answer(now, walk, status, rsp)?;
+            }
             Req::NodeDetail { walk, name } => {
                 let Some(w) = self.walk.as_mut().filter(|w| w.id == walk) else {
                     return Ok(());
@@ -1586,6 +1755,7 @@ impl Session {
         };
         let max_members = MAX_DD_MEMBERS;
         let mut detail: Option<String> = None;
+        let mut portal: Option<(IpAddr, Port)> = None;
         let next = match chain {
             Chain::Entities => {
                 let e = model::parse_entity(attrs())?;
@@ -1600,6 +1770,9 @@ impl Session {
                 let p = model::parse_portal(attrs())?;
                 let k = p.as_ref().map(|p| LastKey::Portal(p.ip, p.port));
                 if let (Some(p), Some(w)) = (p, self.walk.as_mut()) {
+                    if self.cfg.detail_by_portal {
+                        portal = Some((p.ip, p.port));
+                    }
                     w.snapshot.portals.push(p);
                 }
                 k
@@ -1618,7 +1791,9 @@ impl Session {
                 let n = model::parse_node(attrs(), None)?;
                 let k = key_str(Tag::ISCSI_NAME)?.or_else(|| n.as_ref().map(|n| n.name.clone()));
                 if let (Some(n), Some(w)) = (n, self.walk.as_mut()) {
-                    if n.node_type.intersects(self.cfg.detail_node_types) {
+                    if !self.cfg.detail_by_portal
+                        && n.node_type.intersects(self.cfg.detail_node_types)
+                    {
                         detail = Some(n.name.clone());
                     }
                     if !w.node_index.contains_key(&n.name) {
@@ -1675,6 +1850,11 @@ impl Session {
         if let Some(name) = detail {
             w.pending_details += 1;
             self.background.push_back(Req::NodeDetail { walk, name });
+        }
+        if let Some((ip, port)) = portal {
+            w.pending_details += 1;
+            self.background
+                .push_back(Req::PortalDetail { walk, ip, port });
         }
         self.background.push_back(Req::WalkStep {
             walk,

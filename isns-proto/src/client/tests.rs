@@ -10,6 +10,7 @@ use crate::{Body, FunctionId, Message, NodeType, Pdu, PduFlags, Port, ScnBitmap,
 
 const ME: &str = "iqn.2026-01.test:manager";
 const T1: &str = "iqn.2026-01.test:t1";
+const INI: &str = "iqn.2026-01.test:ini";
 
 fn cfg() -> ClientConfig {
     let mut c = ClientConfig::new(
@@ -19,6 +20,9 @@ fn cfg() -> ClientConfig {
     );
     c.scn_port = 4001;
     c.esi_port = Some(4002);
+    // Most tests here script the DevGetNext walk with a query per target; the per-portal
+    // queries have their own tests below.
+    c.detail_by_portal = false;
     c
 }
 
@@ -513,4 +517,172 @@ fn io_errors_map_to_causes() {
         DisconnectCause::Reset
     );
     assert_eq!(DisconnectCause::Refused.to_string(), "connection refused");
+}
+
+/// Answers every walk request of `s` from a two-target database (one entity, one portal,
+/// one DD) until the walk ends; the per-portal query is answered `portal_status`. Returns
+/// the snapshot and the requests seen: (function, first key tag).
+fn serve_walk(
+    s: &mut Session,
+    t: Instant,
+    first: Vec<Vec<u8>>,
+    portal_status: Status,
+) -> (Snapshot, Vec<(FunctionId, Tag)>) {
+    let ip: IpAddr = Ipv4Addr::new(127, 0, 0, 2).into();
+    let nodes = ["iqn.2026-01.test:a1", T1];
+    let mut seen = Vec::new();
+    let mut pending = first;
+    for _ in 0..100 {
+        for b in std::mem::take(&mut pending) {
+            let p = Pdu::parse(&b).unwrap();
+            let f = p.function();
+            if f != FunctionId::DEV_GET_NEXT && f != FunctionId::DEV_ATTR_QRY {
+                continue;
+            }
+            let m = Message::decode(&p).unwrap();
+            let key = m.key.first().unwrap();
+            seen.push((f, key.tag));
+            let empty = key.value == crate::Value::Empty;
+            let none = Message::response(f, p.xid(), Status::NO_SUCH_ENTRY);
+            let ok = Message::response(f, p.xid(), Status::SUCCESSFUL);
+            let node = |m: Message<'static>, name: &'static str| {
+                m.op(Tag::ISCSI_NAME, name)
+                    .op(Tag::ISCSI_NODE_TYPE, NodeType::TARGET.bits())
+            };
+            let a = match (f, key.tag) {
+                (FunctionId::DEV_GET_NEXT, Tag::ENTITY_IDENTIFIER) if empty => ok
+                    .key(Tag::ENTITY_IDENTIFIER, "array-1")
+                    .op(Tag::ENTITY_IDENTIFIER, "array-1"),
+                (FunctionId::DEV_GET_NEXT, Tag::PORTAL_IP_ADDRESS) if empty => ok
+                    .key(Tag::PORTAL_IP_ADDRESS, ip)
+                    .key(Tag::PORTAL_PORT, Port::tcp(3260))
+                    .op(Tag::PORTAL_IP_ADDRESS, ip)
+                    .op(Tag::PORTAL_PORT, Port::tcp(3260)),
+                (FunctionId::DEV_GET_NEXT, Tag::ISCSI_NAME) => {
+                    let next = if empty {
+                        Some(nodes[0])
+                    } else if key.value == crate::Value::Str(nodes[0]) {
+                        Some(nodes[1])
+                    } else {
+                        None
+                    };
+                    match next {
+                        Some(n) => node(ok.key(Tag::ISCSI_NAME, n), n),
+                        None => none,
+                    }
+                }
+                (FunctionId::DEV_GET_NEXT, Tag::DD_ID) if empty => ok
+                    .key(Tag::DD_ID, 7u32)
+                    .op(Tag::DD_ID, 7u32)
+                    .op(Tag::DD_MEMBER_ISCSI_NAME, T1),
+                (FunctionId::DEV_ATTR_QRY, Tag::PORTAL_IP_ADDRESS)
+                    if portal_status.is_success() =>
+                {
+                    let mut a = ok
+                        .op(Tag::ENTITY_IDENTIFIER, "array-1")
+                        .op(Tag::PORTAL_IP_ADDRESS, ip)
+                        .op(Tag::PORTAL_PORT, Port::tcp(3260));
+                    for n in nodes {
+                        a = node(a, n)
+                            .op(Tag::PG_ISCSI_NAME, n)
+                            .op(Tag::PG_TAG, 1u32)
+                            .op(Tag::PG_PORTAL_IP_ADDR, ip)
+                            .op(Tag::PG_PORTAL_PORT, Port::tcp(3260));
+                    }
+                    a
+                }
+                (FunctionId::DEV_ATTR_QRY, Tag::PORTAL_IP_ADDRESS) => {
+                    Message::response(f, p.xid(), portal_status)
+                }
+                (FunctionId::DEV_ATTR_QRY, Tag::ISCSI_NODE_TYPE) => ok
+                    .op(Tag::ENTITY_IDENTIFIER, "ini-entity")
+                    .op(Tag::ISCSI_NAME, INI)
+                    .op(Tag::ISCSI_NODE_TYPE, NodeType::INITIATOR.bits()),
+                (FunctionId::DEV_ATTR_QRY, Tag::ISCSI_NAME) => {
+                    let crate::Value::Str(n) = key.value else {
+                        panic!()
+                    };
+                    let n: &'static str = if n == T1 { T1 } else { nodes[0] };
+                    node(
+                        ok.op(Tag::ENTITY_IDENTIFIER, "array-1")
+                            .op(Tag::PORTAL_IP_ADDRESS, ip)
+                            .op(Tag::PORTAL_PORT, Port::tcp(3260)),
+                        n,
+                    )
+                }
+                _ => none,
+            };
+            s.handle_input(t, &enc(&a));
+        }
+        for e in events(s) {
+            if let Event::Walked(snap) = e {
+                return (snap, seen);
+            }
+        }
+        pending = server_pdus(s);
+    }
+    panic!("the walk did not end: {seen:?}");
+}
+
+#[test]
+fn portal_walk_reads_every_node_behind_a_portal_in_one_query() {
+    let t = Instant::now();
+    let mut c = cfg();
+    c.detail_by_portal = true;
+    let mut s = Session::new(c, t);
+    let first = registered(&mut s, t, 600);
+    let (snap, seen) = serve_walk(&mut s, t, first, Status::SUCCESSFUL);
+    let queries: Vec<Tag> = seen
+        .iter()
+        .filter(|r| r.0 == FunctionId::DEV_ATTR_QRY)
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(
+        queries,
+        [Tag::ISCSI_NODE_TYPE, Tag::PORTAL_IP_ADDRESS],
+        "the initiators and one portal, no query per target"
+    );
+    for chain in [Tag::PG_ISCSI_NAME, Tag::ISCSI_NAME] {
+        assert!(
+            !seen.contains(&(FunctionId::DEV_GET_NEXT, chain)),
+            "no node or portal group chain: {seen:?}"
+        );
+    }
+    assert_eq!(snap.targets().count(), 2);
+    let ini = snap
+        .nodes
+        .iter()
+        .find(|n| n.name == INI)
+        .expect("initiator");
+    assert_eq!(ini.entity.as_deref(), Some("ini-entity"));
+    assert_eq!(ini.node_type, NodeType::INITIATOR);
+    for n in snap.targets() {
+        assert_eq!(n.entity.as_deref(), Some("array-1"), "{n:?}");
+        assert_eq!(n.portals.len(), 1);
+        assert_eq!(n.portals[0].tag, Some(1));
+    }
+    assert_eq!(snap.portal_groups.len(), 2);
+    assert_eq!(snap.entities.len(), 1);
+    assert_eq!(snap.dds.len(), 1);
+}
+
+#[test]
+fn refused_portal_query_reads_its_targets_one_by_one() {
+    let t = Instant::now();
+    let mut c = cfg();
+    c.detail_by_portal = true;
+    let mut s = Session::new(c, t);
+    let first = registered(&mut s, t, 600);
+    let (snap, seen) = serve_walk(&mut s, t, first, Status::INTERNAL_ERROR);
+    let per_target = seen
+        .iter()
+        .filter(|r| *r == &(FunctionId::DEV_ATTR_QRY, Tag::ISCSI_NAME))
+        .count();
+    assert_eq!(per_target, 2, "{seen:?}");
+    assert!(seen.contains(&(FunctionId::DEV_GET_NEXT, Tag::ISCSI_NAME)));
+    assert_eq!(snap.nodes.len(), 3);
+    for n in snap.targets() {
+        assert_eq!(n.entity.as_deref(), Some("array-1"), "{n:?}");
+        assert_eq!(n.portals.len(), 1);
+    }
 }
