@@ -417,6 +417,13 @@ impl BmcPusher {
         result
     }
 
+    /// The settings this pusher was made with (boot-flag persistence and EFI also govern the
+    /// Redfish boot override).
+    #[must_use]
+    pub fn config(&self) -> &PusherConfig {
+        &self.config
+    }
+
     /// The cipher suites learned so far, for persisting.
     #[must_use]
     pub fn remembered(&self, bmc: SocketAddr) -> Option<u8> {

@@ -665,3 +665,115 @@ fn netns_inner(tap: &str) {
     );
     assert!(dhcp_log.contains("user class: iPXE"), "{dhcp_log}");
 }
+
+/// Boot mode `pxe` with the BMC reached over Redfish: imm-sim `--redfish` takes the Pxe boot
+/// source override and the reset from bcm's BMC step; a QEMU VM running with the UUID that
+/// imm-sim's ComputerSystem reports (bcm is told no UUID: it learnt it over Redfish) fetches
+/// its script from `bcm serve` and boots the tgtd LUN with CHAP (serial marker, iBFT). Release
+/// sets the override back to Disabled.
+#[test]
+fn a_redfish_bmc_pxe_override_boots_the_vm_from_its_lun_through_bcm_serve() {
+    for p in ["qemu-system-x86_64", "nasm", "python3", "curl"] {
+        harness::require_program(p);
+    }
+    let https = format!("127.0.0.1:{}", harness::free_tcp_port());
+    let boot_port = harness::free_tcp_port();
+    let mut lab = Lab::start(&LabSpec {
+        tgtds: vec![("127.0.0.1".to_owned(), vec![format!("{TARGET}=32M")])],
+        bmcs: 1,
+        chap: true,
+        imm_args: format!("--redfish {https}"),
+        // Appended right after `[[server]] server-0`: its keys first, then `[boot]`.
+        extra_config: format!(
+            "protocol = \"redfish\"\nredfish = \"{https}\"\nboot = \"pxe\"\nportal_address = \"10.0.2.2\"\n\n\
+             [boot]\nlisten = \"127.0.0.1:{boot_port}\"\nkeep_san = true\nrate = 20\nburst = 40\n"
+        ),
+        ..LabSpec::default()
+    });
+    let cert = PathBuf::from(lab.imm.var("IMM_SIM_STATE_DIR"))
+        .join(format!("127.0.0.1_{}", lab.bmc_first))
+        .join("redfish.pem");
+    let t0 = Instant::now();
+    while !cert.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "imm-sim wrote no certificate"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let password = lab.bmc_password.clone();
+    let system = || -> Value {
+        let (ok, out, err) = harness::run(
+            "curl",
+            &[
+                "-sS",
+                "--max-time",
+                "20",
+                "--cacert",
+                cert.to_str().unwrap(),
+                "-u",
+                &format!("admin:{password}"),
+                &format!("https://{https}/redfish/v1/Systems/1"),
+            ],
+            &[],
+        );
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let vm_uuid = system()["UUID"].as_str().unwrap().to_ascii_lowercase();
+    harness::write_boot_sector(&lab.tgtds[0].dir, "redfish-netboot");
+    lab.serve();
+    let vm_url = format!("http://10.0.2.2:{boot_port}/boot.ipxe");
+
+    let (code, resp) = lab.curl(
+        "POST",
+        "/v1/boot-requests",
+        Some(r#"{"request_id":"rf-nb-1","server":"server-0","size":"16MiB","power_cycle":true}"#),
+    );
+    assert_eq!(code, 201, "{resp}\n{}", lab.serve_log());
+    let report: Value = serde_json::from_str(&resp).unwrap();
+    let bmc_step = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "configure BMC")
+        .unwrap_or_else(|| panic!("no BMC step: {resp}"))
+        .to_string();
+    assert!(
+        bmc_step.contains(&format!("redfish https://{https}"))
+            && bmc_step.contains("boot override Pxe Continuous")
+            && bmc_step.contains("reset On")
+            && bmc_step.contains(&format!("system uuid {vm_uuid}")),
+        "{bmc_step}"
+    );
+    let s = system();
+    assert_eq!(s["Boot"]["BootSourceOverrideTarget"], "Pxe", "{s}");
+    assert_eq!(s["PowerState"], "On", "{s}");
+    let initiator = assignment(&lab)["initiator"].as_str().unwrap().to_owned();
+
+    // The power-on the reset stands for: the VM boots from the network.
+    let mut vm = Vm::start(&vm_url, &vm_uuid, lab.path().join("rf-vm-serial.log"));
+    assert!(
+        vm.wait_for(
+            "BCM-BOOT-OK label=redfish-netboot",
+            Duration::from_secs(150)
+        ),
+        "the vm did not boot its LUN:\n{}\n--- bcm serve:\n{}",
+        vm.serial(),
+        lab.serve_log()
+    );
+    let serial = vm.serial();
+    let published = serial
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("IBFT-HEX "))
+        .unwrap_or_else(|| panic!("no IBFT-HEX line:\n{serial}"));
+    let ibft = decode_ibft(&hex(published.trim())).expect("iPXE's iBFT decodes");
+    assert_eq!(ibft.initiator_name.as_deref(), Some(initiator.as_str()));
+    assert_eq!(ibft.targets[0].name.as_deref(), Some(TARGET));
+    drop(vm);
+
+    let (code, resp) = lab.curl("DELETE", "/v1/assignments/server-0", None);
+    assert_eq!(code, 200, "{resp}");
+    let s = system();
+    assert_eq!(s["Boot"]["BootSourceOverrideEnabled"], "Disabled", "{s}");
+}

@@ -764,3 +764,353 @@ fn basic_auth_network_interfaces_and_a_202_task_are_followed() {
         "the PATCH carried the secret"
     );
 }
+
+/// The journal's step details, oldest first.
+fn journal_details(lab: &lab::Lab) -> Vec<String> {
+    let store = rusqlite::Connection::open(lab.dir.path().join("bcm.sqlite")).unwrap();
+    store
+        .prepare("SELECT COALESCE(detail, '') FROM journal ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Boot mode `pxe` with the BMC reached over Redfish (imm-sim `--redfish`): `bcm provision
+/// --power-cycle` sets the ComputerSystem's boot source override to Pxe (Continuous, the
+/// default persistent boot flags; Legacy, EFI off) and resets the server; the system's UUID
+/// reaches the network-boot identity; `bcm release` sets the override back to Disabled.
+/// Read back through imm-sim's own Redfish tree (curl, its certificate verified).
+#[test]
+fn bcm_network_boots_a_server_over_redfish_on_imm_sim_and_release_disables_it() {
+    let (lab, https, cert) = redfish_lab("protocol = \"redfish\"\nboot = \"pxe\"");
+    let system = "/redfish/v1/Systems/1";
+    let before = lab_get(&lab, &https, &cert, system);
+    assert_eq!(before["PowerState"], "Off", "{before}");
+    assert_eq!(
+        before["Boot"]["BootSourceOverrideEnabled"], "Disabled",
+        "{before}"
+    );
+    let (code, out, err) = bcm_in(
+        &lab,
+        &[
+            "provision",
+            "--server",
+            "server-0",
+            "--size",
+            "32MiB",
+            "--power-cycle",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let after = lab_get(&lab, &https, &cert, system);
+    let boot = &after["Boot"];
+    assert_eq!(boot["BootSourceOverrideTarget"], "Pxe", "{after}");
+    assert_eq!(boot["BootSourceOverrideEnabled"], "Continuous", "{after}");
+    assert_eq!(boot["BootSourceOverrideMode"], "Legacy", "{after}");
+    assert_eq!(
+        after["PowerState"], "On",
+        "the reset powered it on: {after}"
+    );
+    // Nothing of the iSCSI path was written: the function's settings are untouched.
+    let settings = lab_get(&lab, &https, &cert, SETTINGS);
+    assert!(
+        settings["iSCSIBoot"]["PrimaryTargetName"].is_null(),
+        "{settings}"
+    );
+    let uuid = after["UUID"].as_str().unwrap().to_ascii_lowercase();
+    let details = journal_details(&lab);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains(&format!("redfish https://{https}"))
+                && d.contains("boot override Pxe Continuous Legacy")
+                && d.contains("reset On")
+                && d.contains(&format!("system uuid {uuid}"))),
+        "{details:#?}"
+    );
+
+    let (code, out, err) = bcm_in(&lab, &["release", "--server", "server-0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let released = lab_get(&lab, &https, &cert, system);
+    assert_eq!(
+        released["Boot"]["BootSourceOverrideEnabled"], "Disabled",
+        "{released}"
+    );
+    let details = journal_details(&lab);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("redfish https://") && d.contains("override cleared")),
+        "{details:#?}"
+    );
+}
+
+fn sushy_get(url: &str, cert: &Path, path: &str) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--cacert"])
+        .arg(cert)
+        .arg(format!("{url}{path}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Boot mode `pxe` against OpenStack's `sushy-emulator` (fake driver): `bcm provision
+/// --power-cycle` sets the Pxe override and powers the system on, both read back from sushy
+/// by curl (DMTF's `rf_boot_override.py` needs a session service, which sushy without auth
+/// lacks: 404); `bcm release` ends the override. sushy
+/// refuses a `Boot` PATCH without a target (400) and keeps `BootSourceOverrideEnabled` at
+/// `Continuous`, so the clear falls back to target `None` there.
+#[test]
+fn bcm_network_boots_a_server_over_redfish_on_sushy_and_release_clears_the_override() {
+    harness::require_program("sushy-emulator");
+    harness::require_program("openssl");
+    // sushy keeps its fake systems' state in $TMPDIR/sushy-emulator (SQLite) across
+    // processes, keyed by UUID: this run gets its own.
+    let state = tempfile::tempdir().unwrap();
+    let sushy = harness::Peer::start(
+        "sushy",
+        &[
+            ("SUSHY_PORT", harness::free_tcp_port().to_string()),
+            ("TMPDIR", state.path().to_string_lossy().into_owned()),
+        ],
+    );
+    let cert = PathBuf::from(sushy.var("SUSHY_CERT"));
+    let url = sushy.var("SUSHY_URL").to_owned();
+    let system = sushy.var("SUSHY_SYSTEM").to_owned();
+    let https = url.trim_start_matches("https://").to_owned();
+    let before = sushy_get(&url, &cert, &system);
+    assert_eq!(before["PowerState"], "Off", "{before}");
+    assert_ne!(
+        before["Boot"]["BootSourceOverrideTarget"], "Pxe",
+        "{before}"
+    );
+    let lab = lab::Lab::start(&lab::LabSpec {
+        tgtds: vec![(
+            "127.0.0.1".to_owned(),
+            vec!["iqn.2026-12.rf.array:disk64=64M".to_owned()],
+        )],
+        bmcs: 1,
+        server_extra: vec![(
+            0,
+            format!(
+                "protocol = \"redfish\"\nboot = \"pxe\"\nredfish = \"{https}\"\nredfish_ca_file = \"{}\"",
+                cert.display()
+            ),
+        )],
+        ..lab::LabSpec::default()
+    });
+    let (code, out, err) = bcm_in(
+        &lab,
+        &[
+            "provision",
+            "--server",
+            "server-0",
+            "--size",
+            "32MiB",
+            "--power-cycle",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let after = sushy_get(&url, &cert, &system);
+    assert_eq!(after["Boot"]["BootSourceOverrideTarget"], "Pxe", "{after}");
+    assert_eq!(
+        after["Boot"]["BootSourceOverrideEnabled"], "Continuous",
+        "{after}"
+    );
+    assert_eq!(after["Boot"]["BootSourceOverrideMode"], "Legacy", "{after}");
+    let log = std::fs::read_to_string(sushy.var("SUSHY_LOG")).unwrap();
+    assert!(
+        log.contains("Actions/ComputerSystem.Reset HTTP/1.1\" 204"),
+        "the reset was accepted: {log}"
+    );
+    // sushy's fake driver applies a power change 1 to 11 seconds after the request
+    // ("hardware actions are not immediate").
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let power = sushy_get(&url, &cert, &system)["PowerState"].clone();
+        if power == "On" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reset did not power the system on: {power}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let uuid = after["UUID"].as_str().unwrap().to_ascii_lowercase();
+    let details = journal_details(&lab);
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains(&format!("redfish https://{https}"))
+                && d.contains("boot override Pxe Continuous")
+                && d.contains(&format!("system uuid {uuid}"))),
+        "{details:#?}"
+    );
+
+    let (code, out, err) = bcm_in(&lab, &["release", "--server", "server-0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let released = sushy_get(&url, &cert, &system);
+    assert_eq!(
+        released["Boot"]["BootSourceOverrideTarget"], "None",
+        "the override ended: {released}"
+    );
+}
+
+/// A scripted service for the checks neither peer exercises: a system whose
+/// `BootSourceOverrideTarget@Redfish.AllowableValues` lacks `Pxe` is refused naming what it
+/// offers, with nothing written; once `Pxe` is offered, the PATCH carries `If-Match` with
+/// the system's ETag (a stale one is answered 412 and retried once), `Once` (not
+/// persistent) and `UEFI` (EFI), and the read-back passes.
+#[test]
+fn a_pxe_override_the_system_does_not_offer_is_refused_and_the_patch_uses_if_match() {
+    use axum::Json;
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use bcm::redfish::netboot::{self, NetbootSettings};
+    use std::sync::{Arc, Mutex};
+
+    harness::require_program("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+
+    struct State {
+        targets: Vec<&'static str>,
+        boot: serde_json::Value,
+        version: u32,
+        patches: u32,
+        stale_once: bool,
+        if_match: Vec<String>,
+    }
+    let state = Arc::new(Mutex::new(State {
+        targets: vec!["Hdd", "Cd"],
+        boot: json!({"BootSourceOverrideEnabled": "Disabled", "BootSourceOverrideTarget": "None",
+            "BootSourceOverrideMode": "Legacy"}),
+        version: 0,
+        patches: 0,
+        stale_once: true,
+        if_match: Vec::new(),
+    }));
+    let (s1, s2) = (state.clone(), state.clone());
+    let app = axum::Router::new()
+        .route("/redfish/v1/", get(|| async { Json(json!({"Systems": {"@odata.id": "/redfish/v1/Systems"}})) }))
+        .route("/redfish/v1/Systems", get(|| async { Json(json!({"Members": [{"@odata.id": "/redfish/v1/Systems/1"}]})) }))
+        .route("/redfish/v1/Systems/1", get(move || async move {
+            let s = s1.lock().unwrap();
+            let mut boot = s.boot.clone();
+            boot["BootSourceOverrideTarget@Redfish.AllowableValues"] = json!(s.targets);
+            boot["BootSourceOverrideMode@Redfish.AllowableValues"] = json!(["Legacy", "UEFI"]);
+            ([(header::ETAG, format!("\"s{}\"", s.version))],
+             Json(json!({"UUID": "00000000-0000-4000-8000-0000000000aa", "PowerState": "On", "Boot": boot})))
+        }).patch(move |h: HeaderMap, Json(b): Json<serde_json::Value>| async move {
+            let mut s = s2.lock().unwrap();
+            let got = h.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            s.if_match.push(got.clone());
+            if s.stale_once {
+                // Someone else changed the system between bcm's read and its PATCH.
+                s.stale_once = false;
+                s.version += 1;
+            }
+            if got != format!("\"s{}\"", s.version) {
+                return StatusCode::PRECONDITION_FAILED.into_response();
+            }
+            s.patches += 1;
+            s.version += 1;
+            for (k, v) in b["Boot"].as_object().unwrap() {
+                s.boot[k] = v.clone();
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = bcm::api_tls::server_config(&cert, &key).unwrap();
+    let addr = rt.block_on(async {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = bcm::api_tls::TlsListener::new(tcp, config).unwrap();
+        let addr = axum::serve::Listener::local_addr(&listener).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    });
+    let ep = Endpoint {
+        bmc: addr.to_string(),
+        trust: Trust::CaFile(cert.clone()),
+        creds: creds("scripted-pw"),
+        system_uuid: None,
+        mac: None,
+    };
+    let settings = NetbootSettings {
+        persistent: false,
+        efi: true,
+    };
+    let err = rt
+        .block_on(netboot::network_boot(&ep, settings, false, bounds()))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, RedfishError::Unsupported { .. }), "{text}");
+    assert!(
+        text.contains("does not offer a Pxe boot override")
+            && text.contains("AllowableValues: Hdd, Cd")
+            && text.contains("nothing was written"),
+        "{text}"
+    );
+    assert!(
+        state.lock().unwrap().if_match.is_empty(),
+        "no PATCH was sent"
+    );
+
+    state.lock().unwrap().targets = vec!["Hdd", "Pxe"];
+    let report = rt
+        .block_on(netboot::network_boot(&ep, settings, false, bounds()))
+        .unwrap();
+    assert_eq!(report.target, "Pxe");
+    assert_eq!(report.enabled, "Once");
+    assert_eq!(report.mode, Some("UEFI"));
+    assert_eq!(
+        report.uuid.as_deref(),
+        Some("00000000-0000-4000-8000-0000000000aa")
+    );
+    let s = state.lock().unwrap();
+    assert_eq!(s.patches, 1);
+    assert_eq!(
+        s.if_match,
+        ["\"s0\"", "\"s1\""],
+        "If-Match the ETag read, then the re-read one after the 412"
+    );
+    assert_eq!(s.boot["BootSourceOverrideEnabled"], "Once");
+    assert_eq!(s.boot["BootSourceOverrideMode"], "UEFI");
+    drop(s);
+
+    let cleared = rt
+        .block_on(netboot::clear_network_boot(&ep, bounds()))
+        .unwrap();
+    assert_eq!(cleared.enabled, "Disabled");
+    assert_eq!(state.lock().unwrap().patches, 2);
+}

@@ -25,6 +25,7 @@ use crate::config::{BootMode, Config, Protocol};
 use crate::pacing::Pacer;
 use crate::redfish::error::RedfishError;
 use crate::redfish::flow::{self, Endpoint, RedfishReport};
+use crate::redfish::netboot::{self, NetbootSettings};
 use crate::redfish::server::{PinBook, RedfishFacts};
 use crate::redfish::transport::{Bounds, Credentials};
 use crate::target_chap::{ChapChange, ChapHook};
@@ -520,6 +521,37 @@ impl<I: IsnsAccess> LiveEffects<I> {
         login: &BmcLogin,
         ctx: &StepContext<'_>,
     ) -> Result<StepOutcome, StepError> {
+        if let Some(ep) = self
+            .directory
+            .redfish_endpoint(ctx.server, addr, login)
+            .await?
+        {
+            let settings = NetbootSettings {
+                persistent: self.bmc.config().persistent,
+                efi: self.bmc.config().efi,
+            };
+            let report = netboot::network_boot(
+                &ep,
+                settings,
+                ctx.power_cycle,
+                self.directory.redfish_bounds,
+            )
+            .await?;
+            // The UUID the system reports over Redfish is what its firmware sends (SMBIOS).
+            let uuid = report.uuid.as_deref().and_then(Uuid::parse);
+            return Ok(StepOutcome {
+                detail: format!(
+                    "redfish https://{}: {report}{}",
+                    ep.bmc,
+                    uuid.map(|u| format!(", system uuid {u}"))
+                        .unwrap_or_default()
+                ),
+                cipher_suite: None,
+                events: Vec::new(),
+                system_uuid: uuid.map(|u| u.to_string()),
+                cert_pin: self.cert_pin(&ep, report.presented),
+            });
+        }
         let suite_before = self.bmc.remembered(addr);
         let report = self.bmc.network_boot(login, ctx.power_cycle).await?;
         let uuid = report
@@ -547,22 +579,30 @@ impl<I: IsnsAccess> LiveEffects<I> {
     /// a certificate pin to record when this was the first use (or a configured pin
     /// replaced the recorded one).
     fn redfish_outcome(&self, ep: &Endpoint, report: &RedfishReport) -> StepOutcome {
-        let pin = report
-            .presented
+        StepOutcome {
+            detail: format!("redfish https://{}: {report}", ep.bmc),
+            cipher_suite: None,
+            events: Vec::new(),
+            system_uuid: None,
+            cert_pin: self.cert_pin(ep, report.presented),
+        }
+    }
+
+    /// The certificate pin to record: first use, or a configured pin replacing the recorded
+    /// one.
+    fn cert_pin(
+        &self,
+        ep: &Endpoint,
+        presented: Option<crate::redfish::tls::Fingerprint>,
+    ) -> Option<(String, String)> {
+        presented
             .filter(|fp| {
                 matches!(
                     ep.trust,
                     crate::redfish::tls::Trust::FirstUse | crate::redfish::tls::Trust::Pinned(_)
                 ) && self.directory.pins.record(&ep.bmc, *fp)
             })
-            .map(|fp| (ep.bmc.clone(), fp.to_string()));
-        StepOutcome {
-            detail: format!("redfish https://{}: {report}", ep.bmc),
-            cipher_suite: None,
-            events: Vec::new(),
-            system_uuid: None,
-            cert_pin: pin,
-        }
+            .map(|fp| (ep.bmc.clone(), fp.to_string()))
     }
 }
 
@@ -912,6 +952,25 @@ impl<I: IsnsAccess> Effects for LiveEffects<I> {
                     .login(ctx.server, addr)
                     .map_err(StepError::permanent)?;
                 let pxe = self.directory.boot_mode(ctx.server) == BootMode::Pxe;
+                if pxe
+                    && let Some(ep) = self
+                        .directory
+                        .redfish_endpoint(ctx.server, addr, &login)
+                        .await?
+                {
+                    let report =
+                        netboot::clear_network_boot(&ep, self.directory.redfish_bounds).await?;
+                    return Ok(StepOutcome {
+                        detail: format!(
+                            "redfish https://{}: {report}: network boot override cleared",
+                            ep.bmc
+                        ),
+                        cipher_suite: None,
+                        events: Vec::new(),
+                        system_uuid: None,
+                        cert_pin: self.cert_pin(&ep, report.presented),
+                    });
+                }
                 if !pxe
                     && let Some(ep) = self
                         .directory

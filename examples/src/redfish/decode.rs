@@ -181,6 +181,41 @@ pub struct ComputerSystem {
     /// `Links`.
     #[serde(default)]
     pub links: Option<SystemLinks>,
+    /// `Boot` (the boot source override).
+    #[serde(default)]
+    pub boot: Option<SystemBoot>,
+}
+
+/// `ComputerSystem.Boot`: the boot source override and what the service allows for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SystemBoot {
+    /// `BootSourceOverrideEnabled` (`Disabled`, `Once`, `Continuous`).
+    #[serde(default)]
+    pub boot_source_override_enabled: Option<String>,
+    /// `BootSourceOverrideEnabled@Redfish.AllowableValues`.
+    #[serde(rename = "BootSourceOverrideEnabled@Redfish.AllowableValues", default)]
+    pub enabled_allowable: Vec<String>,
+    /// `BootSourceOverrideTarget` (`Pxe`, `Hdd`, ...).
+    #[serde(default)]
+    pub boot_source_override_target: Option<String>,
+    /// `BootSourceOverrideTarget@Redfish.AllowableValues`.
+    #[serde(rename = "BootSourceOverrideTarget@Redfish.AllowableValues", default)]
+    pub target_allowable: Vec<String>,
+    /// `BootSourceOverrideMode` (`UEFI`, `Legacy`); absent when the service has no mode.
+    #[serde(default)]
+    pub boot_source_override_mode: Option<String>,
+    /// `BootSourceOverrideMode@Redfish.AllowableValues`.
+    #[serde(rename = "BootSourceOverrideMode@Redfish.AllowableValues", default)]
+    pub mode_allowable: Vec<String>,
+}
+
+/// Only a resource's `@odata.etag` (for `If-Match` when the header is missing).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Etagged {
+    /// `@odata.etag`.
+    #[serde(rename = "@odata.etag", default)]
+    pub etag: Option<String>,
 }
 
 /// `ComputerSystem.Actions`.

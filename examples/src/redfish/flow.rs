@@ -21,7 +21,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::decode::{
-    Adapter, Chassis, Collection, ComputerSystem, DeviceFunction, ServiceRoot, Task,
+    Adapter, Chassis, Collection, ComputerSystem, DeviceFunction, Etagged, ServiceRoot, Task,
 };
 use super::error::{Messages, RedfishError};
 use super::mapping::{self, IscsiBoot};
@@ -88,7 +88,7 @@ impl std::fmt::Display for RedfishReport {
     }
 }
 
-async fn within<T>(
+pub(crate) async fn within<T>(
     bounds: Bounds,
     bmc: &str,
     what: &str,
@@ -298,7 +298,7 @@ async fn members(t: &mut Transport, path: &str) -> Result<Vec<String>, RedfishEr
         .collect())
 }
 
-async fn find_system(
+pub(crate) async fn find_system(
     t: &mut Transport,
     root: &ServiceRoot,
     uuid: Option<&str>,
@@ -449,10 +449,8 @@ pub async fn patch_if_match(
     let mut etag = etag;
     for attempt in 0..2 {
         if etag.is_none() {
-            let (f, reply) = t
-                .get::<DeviceFunction>(path, "network device function")
-                .await?;
-            etag = reply.etag.or(f.etag);
+            let (r, reply) = t.get::<Etagged>(path, "resource").await?;
+            etag = reply.etag.or(r.etag);
         }
         let r = t
             .send(Method::PATCH, path, Some(body), etag.as_deref())
@@ -509,7 +507,10 @@ async fn follow_task(t: &mut Transport, monitor: &str) -> Result<(), RedfishErro
     }
 }
 
-async fn reset_system(t: &mut Transport, system: &ComputerSystem) -> Result<String, RedfishError> {
+pub(crate) async fn reset_system(
+    t: &mut Transport,
+    system: &ComputerSystem,
+) -> Result<String, RedfishError> {
     let bmc = t.bmc().to_owned();
     let Some(action) = system.actions.as_ref().and_then(|a| a.reset.as_ref()) else {
         return Err(RedfishError::Unsupported {

@@ -8,6 +8,7 @@
 //! | [`decode`] | bounded decoding of the resources the flow reads |
 //! | [`transport`] | HTTPS on reqwest: timeouts, body cap, sessions |
 //! | [`flow`] | configure / clear: system → function → PATCH → reset → read-back |
+//! | [`netboot`] | boot mode `pxe`: the ComputerSystem's boot source override |
 //! | [`server`] | per-server protocol, HTTPS address, trust; pins learnt on first use |
 //! | [`error`] | what failed, with the service's `@Message.ExtendedInfo` |
 
@@ -15,6 +16,7 @@ pub mod decode;
 pub mod error;
 pub mod flow;
 pub mod mapping;
+pub mod netboot;
 pub mod server;
 pub mod tls;
 pub mod transport;
