@@ -430,17 +430,40 @@ fn curl_as(token: &str, api: &str, method: &str, path: &str, body: Option<&str>)
     (code.trim().parse().unwrap(), body.to_owned())
 }
 
-async fn sign_in(b: &Browser, api: &str, token: &str) {
-    b.c().goto(&format!("{api}/login")).await.unwrap();
-    let field = b.c().find(Locator::Id("token")).await.unwrap();
-    field.send_keys(token).await.unwrap();
+/// Clicks the submit button `css` and waits (bounded) until the answer's page has
+/// replaced the form's document: a click does not wait for the navigation it starts.
+async fn submit_and_wait(b: &Browser, css: &str) {
+    b.js("window.bcmSubmitted = 1; return true;").await;
     b.c()
-        .find(Locator::Css("#login button[type=submit]"))
+        .find(Locator::Css(css))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    let t0 = Instant::now();
+    loop {
+        // During the navigation a script may fail to run: try again.
+        let gone = b
+            .c()
+            .execute("return typeof window.bcmSubmitted === 'undefined';", vec![])
+            .await;
+        if matches!(gone, Ok(Value::Bool(true))) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "{css}: no answer page within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn sign_in(b: &Browser, api: &str, token: &str) {
+    b.c().goto(&format!("{api}/login")).await.unwrap();
+    let field = b.c().find(Locator::Id("token")).await.unwrap();
+    field.send_keys(token).await.unwrap();
+    submit_and_wait(b, "#login button[type=submit]").await;
 }
 
 #[test]
@@ -540,7 +563,7 @@ fn a_reader_signs_in_and_sees_no_release_control_or_secret() {
         assert_eq!(fetched[2], 403, "a reader's cookie released a disk");
 
         // Log out, then in as an operator: the release control is there and works.
-        b.c().find(Locator::Css("header form button")).await.unwrap().click().await.unwrap();
+        submit_and_wait(&b, "header form button").await;
         assert_eq!(b.c().current_url().await.unwrap().path(), "/login");
         b.c().goto(&format!("{api}/")).await.unwrap();
         assert_eq!(b.c().current_url().await.unwrap().path(), "/login", "logged out");
