@@ -18,8 +18,10 @@
 //! an answer in one 8 KiB buffer and never segments it ("For now, we don't do
 //! segmentation", message.c): a portal with more nodes than fit (or more initiators than
 //! fit) is answered Internal Error, and the walk then lists the nodes with DevGetNext and
-//! reads the targets no answer covered one by one. A node that is neither behind a portal
-//! nor an initiator (a Control node) is not listed then.
+//! reads the targets no answer covered one by one. A portal whose answer names no node
+//! (its entity registered nodes without portal groups, as `isnsadm --register` does) makes
+//! the walk list the nodes with DevGetNext too. A node that is neither behind a portal nor
+//! an initiator (a Control node) in an entity whose portals answer is not listed.
 
 use std::collections::BTreeMap;
 

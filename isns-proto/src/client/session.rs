@@ -1107,6 +1107,12 @@ impl Session {
                 &mut w.snapshot.portal_groups,
                 max,
             )?;
+            // A portal whose answer names no node: its entity's nodes were registered
+            // without portal groups (open-isns then relates none to the portal), so only
+            // the node chain can list them.
+            if read == 0 {
+                w.need_nodes = true;
+            }
             w.objects += read;
             if w.objects > max {
                 self.abort_walk(
