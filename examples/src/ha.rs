@@ -23,6 +23,7 @@
 //! with `Retry-After`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -71,6 +72,12 @@ pub struct Ha {
     lease: Lease,
     state: watch::Receiver<HaState>,
     period: Duration,
+    /// The fencing token of the last term whose start-of-term recovery finished (0: none).
+    /// Until it equals the current term's token this instance leads but does not act: the
+    /// previous leader may have created DDs and initiators its view does not show yet, and a
+    /// request resumed against that stale view would create them again (isnsd refuses a second
+    /// DD of the same name) and roll back without removing them.
+    recovered: Arc<AtomicI64>,
 }
 
 impl Ha {
@@ -78,6 +85,15 @@ impl Ha {
     #[must_use]
     pub fn is_leader(&self) -> bool {
         self.lease.is_leader()
+    }
+
+    /// Whether this instance leads and finished taking over what the previous leader left (a
+    /// fresh walk of iSNS, then [`Manager::recover`]): only then may it act on changes.
+    #[must_use]
+    pub fn may_change(&self) -> bool {
+        self.is_leader()
+            && matches!(self.state.borrow().role,
+                Role::Leader { token } if self.recovered.load(Ordering::Acquire) == token)
     }
 
     /// The published state.
@@ -118,11 +134,15 @@ pub fn spawn(running: &Running, lease: Lease, ttl: Duration) -> Ha {
         role: Role::Starting,
         db_ok_at: None,
     });
+    let recovered = Arc::new(AtomicI64::new(0));
     let ha = Ha {
         lease: lease.clone(),
         state: rx,
         period,
+        recovered: Arc::clone(&recovered),
     };
+    // The token of the newest term started: what a finished recovery marks ready.
+    let newest = Arc::new(AtomicI64::new(0));
     tokio::spawn(async move {
         let mut led = false;
         let mut recovery: Option<tokio::task::JoinHandle<()>> = None;
@@ -135,7 +155,8 @@ pub fn spawn(running: &Running, lease: Lease, ttl: Duration) -> Ha {
                     state.role = Role::Leader { token };
                     if new_term || !led {
                         tracing::info!(token, holder = lease.holder(), "leading the shared store");
-                        start_term(&manager, &fresh, &mut recovery);
+                        newest.store(token, Ordering::Release);
+                        start_term(&manager, &fresh, &mut recovery, [&newest, &recovered]);
                     }
                     led = true;
                 }
@@ -182,13 +203,16 @@ fn start_term(
     manager: &Manager<Live>,
     fresh: &Fresh,
     recovery: &mut Option<tokio::task::JoinHandle<()>>,
+    [newest, recovered]: [&Arc<AtomicI64>; 2],
 ) {
     if let Err(e) = manager.reload_ledger() {
         tracing::warn!(error = %e, "re-reading the shared ledger at the start of a term");
     }
     if recovery.as_ref().is_some_and(|j| !j.is_finished()) {
+        // The running recovery marks the newest term ready when it ends.
         return;
     }
+    let (newest, recovered) = (Arc::clone(newest), Arc::clone(recovered));
     let m = manager.clone();
     let inventory = Arc::clone(&fresh.inventory);
     let mut status = fresh.status.clone();
@@ -206,6 +230,7 @@ fn start_term(
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "recovery at the start of a term"),
         }
+        recovered.store(newest.load(Ordering::Acquire), Ordering::Release);
     }));
 }
 
@@ -213,8 +238,11 @@ fn start_term(
 /// does not lead is redirected to the leader (307), or refused with 503 while none leads.
 pub async fn route_changes(State(ha): State<Arc<Ha>>, req: Request, next: Next) -> Response {
     let m = req.method();
-    if m == Method::GET || m == Method::HEAD || m == Method::OPTIONS || ha.is_leader() {
+    if m == Method::GET || m == Method::HEAD || m == Method::OPTIONS || ha.may_change() {
         return next.run(req).await;
+    }
+    if ha.is_leader() {
+        return taking_over(&ha);
     }
     let path = req
         .uri()
@@ -242,6 +270,22 @@ pub async fn route_changes(State(ha): State<Arc<Ha>>, req: Request, next: Next) 
         }
         _ => unavailable(&ha),
     }
+}
+
+/// `503` while this instance, leading, takes over what the previous leader left.
+fn taking_over(ha: &Ha) -> Response {
+    let secs = ha.period.as_secs().max(1);
+    let mut r = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "this instance just took the lead and is finishing what the previous leader left; retry in {secs} s\n"
+        ),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 fn unavailable(ha: &Ha) -> Response {

@@ -25,6 +25,9 @@ const DOMAIN_PREFIX: &str = "iqn.2026-12.com.example:server-";
 const LEASE: Duration = Duration::from_secs(3);
 /// The failover bound this test holds every takeover to.
 const FAILOVER_BOUND: Duration = Duration::from_secs(10);
+/// The driver starts at most one provisioning request per this period, so that the leader
+/// kills (every 0.3 s to 1.8 s) fall while requests are under way.
+const REQUEST_PERIOD: Duration = Duration::from_secs(1);
 
 struct Instance {
     config: PathBuf,
@@ -207,6 +210,10 @@ fn three_instances_survive_randomized_leader_kills() {
         std::thread::spawn(move || {
             let mut n = 0usize;
             for i in 0..SERVERS {
+                // One request a second at most: a provisioning takes well under that since
+                // SCN pacing ends on proof of the targets' read, and unpaced the 24 requests
+                // were all answered before the kill loop's first few kills.
+                let started = Instant::now();
                 let body =
                     format!(r#"{{"request_id":"ha-{i}","server":"server-{i}","size":"8MiB"}}"#);
                 let t0 = Instant::now();
@@ -257,6 +264,7 @@ fn three_instances_survive_randomized_leader_kills() {
                         "request {i} never answered; last {last:?}"
                     );
                 }
+                std::thread::sleep(REQUEST_PERIOD.saturating_sub(started.elapsed()));
             }
             done.store(true, Ordering::Relaxed);
         })

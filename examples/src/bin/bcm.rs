@@ -803,7 +803,7 @@ async fn serve(cli: &Cli, a: &bcm::cli::ServeArgs) -> Result<(), Failure> {
     };
     let leads = {
         let ha = ha.clone();
-        move || ha.as_ref().is_none_or(|h| h.is_leader())
+        move || ha.as_ref().is_none_or(|h| h.may_change())
     };
     // Reservations that lapse without a running operation are rolled back; after each
     // inventory round (a fresh view of iSNS) unfinished work is retried and iSNS reconciled.
