@@ -123,25 +123,7 @@ impl BmcDirectory {
                 },
             );
         }
-        Ok(Self {
-            default_user: config.bmc.user.clone(),
-            default_password,
-            servers,
-            default_boot: config.bmc.boot,
-            guid_encoding: config.bmc.guid_encoding,
-            redfish: config
-                .servers
-                .iter()
-                .map(|s| (s.name.clone(), RedfishFacts::of(config, s)))
-                .collect(),
-            default_protocol: config.bmc.protocol,
-            pins: PinBook::default(),
-            redfish_bounds: Bounds {
-                request: config.bmc.timeout,
-                step: config.bmc.redfish_step_timeout,
-                ..Bounds::default()
-            },
-        })
+        Ok(Self::with(config, default_password, servers))
     }
 
     /// The directory of a read-only command (`bcm inventory`): per-server network facts,
@@ -161,9 +143,18 @@ impl BmcDirectory {
                 (s.name.clone(), facts)
             })
             .collect();
+        Self::with(config, None, servers)
+    }
+
+    /// The directory of `config` with the passwords already resolved.
+    fn with(
+        config: &Config,
+        default_password: Option<Password>,
+        servers: HashMap<String, ServerFacts>,
+    ) -> Self {
         Self {
             default_user: config.bmc.user.clone(),
-            default_password: None,
+            default_password,
             servers,
             default_boot: config.bmc.boot,
             guid_encoding: config.bmc.guid_encoding,
