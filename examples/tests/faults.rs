@@ -206,6 +206,11 @@ fn a_bmc_behind_a_link_dropping_30_percent_of_datagrams_is_still_configured() {
     );
 }
 
+/// The driver starts at most one provisioning per this period. A provisioning takes a
+/// fraction of a second now (one SCN, its wait ended on proof): unpaced, the 50 were done
+/// before the second kill, and the kills fell on an idle manager.
+const REQUEST_PERIOD: Duration = Duration::from_millis(400);
+
 #[test]
 fn sigkill_at_random_moments_of_50_provisionings_leaves_nothing_orphaned() {
     const SERVERS: u16 = 50;
@@ -228,6 +233,7 @@ fn sigkill_at_random_moments_of_50_provisionings_leaves_nothing_orphaned() {
         std::thread::spawn(move || {
             let mut outcome: BTreeMap<u16, u16> = BTreeMap::new();
             for i in 0..SERVERS {
+                let started = Instant::now();
                 let body =
                     format!(r#"{{"request_id":"kill-{i}","server":"server-{i}","size":"8MiB"}}"#);
                 let t0 = Instant::now();
@@ -248,6 +254,7 @@ fn sigkill_at_random_moments_of_50_provisionings_leaves_nothing_orphaned() {
                         "request {i} never answered"
                     );
                 }
+                std::thread::sleep(REQUEST_PERIOD.saturating_sub(started.elapsed()));
             }
             done.store(true, Ordering::Relaxed);
             outcome
