@@ -139,24 +139,21 @@ pub fn router<E: Effects>(state: ApiState<E>) -> Router {
         .with_state(Arc::new(state))
 }
 
-async fn health<E: Effects>(State(s): State<Shared<E>>) -> Response {
-    let st = s.status.borrow().clone();
-    // Counted in SQL: the rows themselves (bodies, secrets) are not needed here.
-    let counts = s
-        .manager
-        .with_store(crate::store::Store::state_counts)
-        .unwrap_or_default();
-    let unfinished: u64 = counts
-        .iter()
-        .filter(|(st, _)| st.is_unfinished())
-        .map(|(_, n)| n)
-        .sum();
-    let rolling_back: u64 = counts
+/// Requests rolling back, from the per-state counts.
+pub(crate) fn rolling_back(counts: &[(crate::store::RequestState, u64)]) -> u64 {
+    counts
         .iter()
         .filter(|(st, _)| *st == crate::store::RequestState::RollingBack)
         .map(|(_, n)| n)
-        .sum();
-    let conflicts = s.manager.conflicts().len();
+        .sum()
+}
+
+/// Why the manager is degraded (empty: healthy), as `/health` and the dashboard say it.
+pub(crate) fn health_reasons(
+    st: &crate::app::InventoryStatus,
+    rolling_back: u64,
+    conflicts: usize,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     if !st.registered {
         reasons.push("not registered with the iSNS server".to_owned());
@@ -174,6 +171,23 @@ async fn health<E: Effects>(State(s): State<Shared<E>>) -> Response {
             "{conflicts} stored allocation(s) conflict with an older holder: run `bcm repair`"
         ));
     }
+    reasons
+}
+
+async fn health<E: Effects>(State(s): State<Shared<E>>) -> Response {
+    let st = s.status.borrow().clone();
+    // Counted in SQL: the rows themselves (bodies, secrets) are not needed here.
+    let counts = s
+        .manager
+        .with_store(crate::store::Store::state_counts)
+        .unwrap_or_default();
+    let unfinished: u64 = counts
+        .iter()
+        .filter(|(st, _)| st.is_unfinished())
+        .map(|(_, n)| n)
+        .sum();
+    let rolling_back = rolling_back(&counts);
+    let reasons = health_reasons(&st, rolling_back, s.manager.conflicts().len());
     let ok = reasons.is_empty();
     let code = if ok {
         StatusCode::OK

@@ -204,29 +204,8 @@ impl Snapshot {
                 assigned: assignments.iter().any(|a| a.server == s.name),
             })
             .collect();
-        let rolling_back: u64 = counts
-            .iter()
-            .filter(|(s, _)| *s == RequestState::RollingBack)
-            .map(|(_, n)| n)
-            .sum();
-        let mut reasons = Vec::new();
-        if !status.registered {
-            reasons.push("not registered with the iSNS server".to_owned());
-        }
-        if status.rounds == 0 {
-            reasons.push("no full inventory round yet".to_owned());
-        }
-        if rolling_back > 0 {
-            reasons.push(format!(
-                "{rolling_back} incomplete rollback(s) pending, retried with back-off"
-            ));
-        }
-        let conflicts = manager.conflicts().len();
-        if conflicts > 0 {
-            reasons.push(format!(
-                "{conflicts} stored allocation(s) conflict with an older holder: run `bcm repair`"
-            ));
-        }
+        let rolling_back = crate::api::rolling_back(&counts);
+        let reasons = crate::api::health_reasons(status, rolling_back, manager.conflicts().len());
         Snapshot {
             health: Health {
                 registered: status.registered,
