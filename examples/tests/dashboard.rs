@@ -329,7 +329,14 @@ fn hostile_names_from_isns_and_the_config_show_as_text_and_run_nothing() {
     // iSCSI name itself carries markup, which isnsd accepts.
     let conf = lab.isnsd.var("ISNSADM_CONF").to_owned();
     let good = "iqn.2026-12.evil.example:alias";
-    let unused = harness::free_tcp_port();
+    // A port nothing can listen on while the test runs: it is the local end of a connection
+    // kept open (a port that was free a moment ago could be taken by a parallel test's peer,
+    // and the probe would then not fail at once).
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let holder = std::net::TcpStream::connect(held.local_addr().unwrap()).unwrap();
+    let _accepted = held.accept().unwrap();
+    drop(held);
+    let unused = holder.local_addr().unwrap().port();
     let (ok, out, err) = harness::run(
         "isnsadm",
         &[
